@@ -1,0 +1,39 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+@pytest.fixture(scope='session')
+def n5k_root() -> Path:
+    "The real Nutrition5k folder (sample or full) that `NUTRITION5K_DIR` points at."
+    root = os.environ.get('NUTRITION5K_DIR')
+    if not root or not Path(root, 'metadata').is_dir():
+        pytest.skip('NUTRITION5K_DIR does not point at a Nutrition5k folder')
+    return Path(root)
+
+
+def _dish_line(dish_id, kcal, mass, ingredients=1):
+    ingr = ',ingr_0000000001,rice,10.0,13.0,0.1,2.8,0.3' * ingredients
+    return f'{dish_id},{kcal},{mass},5.0,20.0,8.0{ingr}'
+
+
+@pytest.fixture
+def synthetic_n5k(tmp_path) -> Path:
+    "A tiny Nutrition5k folder in the official layout: 6 dishes, synthetic images, no real data."
+    root = tmp_path/'n5k'
+    ids = [f'dish_{1500000000 + i*1000}' for i in range(6)]
+    (root/'metadata').mkdir(parents=True)
+    (root/'metadata/dish_metadata_cafe1.csv').write_text(
+        '\n'.join(_dish_line(d, 100 + 50*i, 80 + 30*i, 1 + i % 3) for i, d in enumerate(ids)) + '\n')
+    (root/'metadata/dish_metadata_cafe2.csv').write_text(_dish_line('dish_1600000000', 200, 150) + '\n')
+    (root/'dish_ids/splits').mkdir(parents=True)
+    (root/'dish_ids/splits/rgb_train_ids.txt').write_text('\n'.join(ids[:4]) + '\n')
+    (root/'dish_ids/splits/rgb_test_ids.txt').write_text('\n'.join(ids[4:]) + '\n')
+    rng = np.random.default_rng(0)
+    for d in ids:
+        (root/'imagery/realsense_overhead'/d).mkdir(parents=True)
+        Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(root/'imagery/realsense_overhead'/d/'rgb.png')
+    return root

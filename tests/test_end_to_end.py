@@ -1,0 +1,51 @@
+"The offline params file, end to end on the real sample: train, evaluate, save, reload, same predictions."
+import json, subprocess, sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+CLI = str(Path(sys.executable).parent/'nutrition-predictor')   # the console script of this environment
+
+from nutrition_predictor.data import TARGETS, dish_table
+from nutrition_predictor.evaluate import predict_dishes
+from nutrition_predictor.train import load_model
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope='module')
+def offline_run(n5k_root, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp('runs')/'offline'
+    r = subprocess.run([CLI, 'train', str(ROOT/'params/offline.yaml'), '--out', str(out)],
+                       capture_output=True, text=True, timeout=1800, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out
+
+
+def test_run_folder_has_everything(offline_run):
+    for f in ['train.ipynb', 'params.yaml', 'metrics.json', 'model.pth', 'model.json', 'test_predictions.csv',
+              'predictions.png', 'residuals.png', 'loss.png']:
+        assert (offline_run/f).is_file() and (offline_run/f).stat().st_size > 0, f
+    assert (offline_run/'wandb').is_dir()                          # wandb ran, offline
+
+
+def test_metrics(offline_run, n5k_root):
+    m = json.loads((offline_run/'metrics.json').read_text())
+    assert (m['backbone'], m['view']) == ('efficientnet_lite0', 'overhead')
+    n_test = (dish_table(n5k_root).split == 'test').sum()
+    assert (m['n_train'], m['n_test']) == ((dish_table(n5k_root).split == 'train').sum(), n_test)
+    for k in ['mae', 'mae_pct', 'baseline_mae', 'baseline_mae_pct']:
+        assert sorted(m[k]) == sorted(TARGETS)
+        assert all(np.isfinite(v) and v >= 0 for v in m[k].values())
+    assert m['reload_identical'] is True
+
+
+def test_reload_reproduces_test_predictions(offline_run, n5k_root):
+    "Load the saved state dict + config in a fresh process and predict the test split again: exactly the same numbers."
+    saved = pd.read_csv(offline_run/'test_predictions.csv', index_col='dish_id')
+    t = dish_table(n5k_root)
+    again = predict_dishes(load_model(offline_run), t[t.split == 'test'])
+    assert list(again.index) == list(saved.index)
+    np.testing.assert_array_equal(again[TARGETS].to_numpy(np.float32), saved[TARGETS].to_numpy(np.float32))
