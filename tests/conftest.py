@@ -1,4 +1,4 @@
-import os
+import os, subprocess, sys
 from pathlib import Path
 
 import numpy as np
@@ -37,3 +37,34 @@ def synthetic_n5k(tmp_path) -> Path:
         (root/'imagery/realsense_overhead'/d).mkdir(parents=True)
         Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(root/'imagery/realsense_overhead'/d/'rgb.png')
     return root
+
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = str(Path(sys.executable).parent/'nutrition-predictor')   # the console script of this environment
+
+
+@pytest.fixture(scope='session')
+def output_dir() -> Path:
+    "Where tests leave what people look at afterwards (screenshots, benchmark numbers): `$TEST_OUTPUT_DIR` or `test-output/`."
+    d = Path(os.environ.get('TEST_OUTPUT_DIR', ROOT/'test-output'))
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+@pytest.fixture(scope='session')
+def offline_run(n5k_root, tmp_path_factory) -> Path:
+    "A real run of `params/offline.yaml` through the CLI (train + evaluate + save), shared by the tests that need a model."
+    if os.environ.get('NP_TEST_RUN'): return Path(os.environ['NP_TEST_RUN'])   # developers: reuse a finished run
+    out = tmp_path_factory.mktemp('runs')/'offline'
+    r = subprocess.run([CLI, 'train', str(ROOT/'params/offline.yaml'), '--out', str(out)],
+                       capture_output=True, text=True, timeout=1800, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out
+
+
+@pytest.fixture(scope='session')
+def test_images(n5k_root) -> list:
+    "The overhead images of the official test split."
+    from nutrition_predictor.data import dish_table
+    t = dish_table(n5k_root)
+    return [str(p) for p in t.image[t.split == 'test']]

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-CLI = str(Path(sys.executable).parent/'nutrition-predictor')   # the console script of this environment
+from conftest import CLI
 
 from nutrition_predictor.data import DataError, TARGETS, dish_table, dish_dataloaders, target_stats
 

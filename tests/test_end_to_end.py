@@ -1,27 +1,13 @@
 "The offline params file, end to end on the real sample: train, evaluate, save, reload, same predictions."
-import json, subprocess, sys
-from pathlib import Path
+import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
-CLI = str(Path(sys.executable).parent/'nutrition-predictor')   # the console script of this environment
-
 from nutrition_predictor.data import TARGETS, dish_table
 from nutrition_predictor.evaluate import predict_dishes
 from nutrition_predictor.train import load_model
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope='module')
-def offline_run(n5k_root, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp('runs')/'offline'
-    r = subprocess.run([CLI, 'train', str(ROOT/'params/offline.yaml'), '--out', str(out)],
-                       capture_output=True, text=True, timeout=1800, cwd=ROOT)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return out
 
 
 def test_run_folder_has_everything(offline_run):

@@ -1,0 +1,36 @@
+"`nutrition-predictor predict` on the test images: one result per image; a bad file is named, the rest still run."
+import json, subprocess
+
+from conftest import CLI
+from nutrition_predictor.predict import FIELDS, Predictor
+
+
+def _predict(run, files, *opts):
+    return subprocess.run([CLI, 'predict', *files, '--run', str(run), *opts], capture_output=True, text=True, timeout=600)
+
+
+def test_table_has_one_row_per_image(offline_run, test_images):
+    r = _predict(offline_run, test_images)
+    assert r.returncode == 0, r.stderr
+    rows = [l for l in r.stdout.splitlines()[1:] if l.strip()]
+    assert len(rows) == len(test_images) == 24
+    assert r.stdout.splitlines()[0].split()[1:] == FIELDS
+
+
+def test_corrupt_file_is_named_and_others_run(offline_run, test_images, tmp_path):
+    bad = tmp_path/'half.png'
+    bad.write_bytes(open(test_images[0], 'rb').read()[:5000])      # a truncated PNG
+    r = _predict(offline_run, [*test_images, str(bad)])
+    assert r.returncode != 0
+    assert len([l for l in r.stdout.splitlines()[1:] if l.strip()]) == 24
+    errors = [l for l in r.stderr.splitlines() if l.startswith('error:')]
+    assert len(errors) == 1 and 'half.png' in errors[0]
+
+
+def test_json_lines_match_the_library(offline_run, test_images, tmp_path):
+    (tmp_path/'notes.jpg').write_text('a text file, renamed')
+    r = _predict(offline_run, [test_images[0], str(tmp_path/'notes.jpg')], '--json')
+    first, second = [json.loads(l) for l in r.stdout.splitlines()]
+    assert first == {'image': test_images[0], **Predictor.from_run(offline_run).predict(test_images[0]).to_dict()}
+    assert 'notes.jpg' in second['error'] and 'not an image file' in second['error']
+    assert r.returncode == 1
