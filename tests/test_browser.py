@@ -1,0 +1,77 @@
+"A real browser (headless Debian Chromium, driven by selenium) uploads a plate photo and reads the five values off the page."
+import shutil
+from pathlib import Path
+
+import pytest
+
+from nutrition_predictor.demo import NAMES
+from nutrition_predictor.data import TARGETS, UNITS
+from nutrition_predictor.predict import Predictor
+
+CHROMIUM = shutil.which('chromium') or shutil.which('google-chrome') or '/usr/bin/chromium'
+CHROMEDRIVER = shutil.which('chromedriver') or '/usr/bin/chromedriver'
+pytestmark = pytest.mark.skipif(not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
+                                reason='needs Debian chromium + chromium-driver (installed by .ci/run)')
+
+
+@pytest.fixture(scope='module')
+def demo_url(offline_run, n5k_root):
+    from nutrition_predictor.demo import build_demo, launch_demo
+    demo = build_demo(offline_run, n5k_root)
+    launch_demo(demo)
+    yield demo.local_url
+    demo.close()
+
+
+@pytest.fixture
+def browser(tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for a in ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+              '--disable-background-networking', '--disable-component-update', '--disable-sync',
+              '--disable-dev-shm-usage', f'--user-data-dir={tmp_path/"profile"}', '--window-size=1400,1200']:
+        opts.add_argument(a)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    yield driver
+    driver.quit()
+
+
+def _upload_and_predict(browser, url, path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    browser.get(url)
+    wait = WebDriverWait(browser, 120)
+    file_input = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, 'input[type=file]'))
+    file_input.send_keys(str(path))
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, 'img[src*="gradio_api/file"]'))   # the upload is shown
+    browser.find_element(By.XPATH, "//button[normalize-space()='Predict']").click()
+    return wait
+
+
+def test_upload_shows_the_five_values(browser, demo_url, offline_run, test_images, output_dir):
+    expected = Predictor.from_run(offline_run).predict(test_images[0]).to_dict()
+    wait = _upload_and_predict(browser, demo_url, test_images[0])
+    wait.until(lambda d: f"{expected['calories_kcal']:.0f} kcal" in d.find_element('tag name', 'body').text)
+    page = browser.find_element('tag name', 'body').text
+    browser.save_screenshot(str(output_dir/'demo_prediction.png'))
+    for t in TARGETS:
+        assert NAMES[t] in page
+        assert f"{expected[f'{t}_{UNITS[t]}']:.0f} {UNITS[t]}" in page, t
+    assert 'cafeteria' in page
+
+
+def test_bad_upload_shows_a_sentence_not_a_traceback(browser, demo_url, tmp_path, output_dir):
+    bad = tmp_path/'notes.jpg'
+    bad.write_text('shopping list: rice, beans')
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    browser.get(demo_url)
+    wait = WebDriverWait(browser, 120)
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, 'input[type=file]')).send_keys(str(bad))
+    browser.find_element(By.XPATH, "//button[normalize-space()='Predict']").click()
+    wait.until(lambda d: 'not an image file' in d.find_element('tag name', 'body').text)
+    browser.save_screenshot(str(output_dir/'demo_bad_upload.png'))
+    page = browser.find_element('tag name', 'body').text
+    assert 'notes.jpg' in page and 'Traceback' not in page
