@@ -1,0 +1,119 @@
+"The downloader against a local HTTP server that serves the sample in the official layout, with faults switched on."
+import functools, json, os, shutil, subprocess, threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from conftest import CLI, ROOT
+from nutrition_predictor.data import dish_table
+from nutrition_predictor.download import LABEL_FILES, MANIFEST, download, read_manifest, verify
+
+
+class FaultyHandler(SimpleHTTPRequestHandler):
+    "Serves a folder; paths in `fail_once` get a 500 the first time, `cut` paths drop the connection mid-file, `gone` 404."
+    fail_once, cut, gone, seen = set(), set(), set(), set()
+    def log_message(self, *args): pass
+    def do_GET(self):
+        rel = self.path.lstrip('/')
+        if rel in self.gone: return self.send_error(404)
+        if rel in self.fail_once and rel not in self.seen:
+            self.seen.add(rel); return self.send_error(500)
+        if rel in self.cut:
+            body = (Path(self.directory)/rel).read_bytes()
+            self.send_response(200); self.send_header('Content-Length', str(len(body))); self.end_headers()
+            self.wfile.write(body[:len(body)//2]); self.wfile.flush()
+            self.close_connection = True
+            return
+        super().do_GET()
+
+
+@pytest.fixture
+def server(n5k_root):
+    FaultyHandler.fail_once, FaultyHandler.cut, FaultyHandler.gone, FaultyHandler.seen = set(), set(), set(), set()
+    srv = ThreadingHTTPServer(('127.0.0.1', 0), functools.partial(FaultyHandler, directory=str(n5k_root)))
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f'http://127.0.0.1:{srv.server_port}/'
+    srv.shutdown()
+
+
+def _overhead(n5k_root, split='test'):
+    t = dish_table(n5k_root)
+    return [p.relative_to(n5k_root).as_posix() for p in t.image[t.split == split]]
+
+
+def test_download_matches_the_source_and_resumes(server, n5k_root, tmp_path):
+    dest = tmp_path/'n5k'
+    s = download(dest, server, splits=('rgb_test',), backoff=0.01)
+    assert len(s.complete) == 24 and not s.failed
+    source = read_manifest(n5k_root/MANIFEST)
+    got = read_manifest(dest/MANIFEST)
+    assert got and all(source[rel] == d for rel, d in got.items())      # byte for byte what the server has
+    assert dish_table(dest).split.value_counts().to_dict() == {'test': 24}
+    again = download(dest, server, splits=('rgb_test',), backoff=0.01)
+    assert again.fetched == 0 and again.skipped == len(LABEL_FILES) + 24
+
+
+def test_500_on_first_try_is_retried(server, n5k_root, tmp_path):
+    flaky = _overhead(n5k_root)[:3] + ['metadata/dish_metadata_cafe1.csv']
+    FaultyHandler.fail_once.update(flaky)
+    s = download(tmp_path/'n5k', server, splits=('rgb_test',), backoff=0.01)
+    assert FaultyHandler.seen == set(flaky)                              # each did fail once...
+    assert len(s.complete) == 24 and not s.failed                        # ...and came through on a retry
+
+
+def test_connection_cut_leaves_no_partial_file_and_resumes(server, n5k_root, tmp_path):
+    dest, cut = tmp_path/'n5k', _overhead(n5k_root)[0]
+    FaultyHandler.cut.add(cut)
+    s = download(dest, server, splits=('rgb_test',), backoff=0.01, retries=1)
+    assert cut in s.failed[cut.split('/')[-2]]
+    assert not (dest/cut).exists() and not list(dest.rglob('*.part'))
+    assert cut not in read_manifest(dest/MANIFEST)
+    FaultyHandler.cut.clear()                                           # the network is back
+    s = download(dest, server, splits=('rgb_test',), backoff=0.01)
+    assert s.fetched == 1 and len(s.complete) == 24
+    assert read_manifest(dest/MANIFEST)[cut] == read_manifest(n5k_root/MANIFEST)[cut]
+
+
+def test_404_is_reported_missing_and_the_rest_is_fetched(server, n5k_root, tmp_path):
+    gone = _overhead(n5k_root)[5]
+    FaultyHandler.gone.add(gone)
+    s = download(tmp_path/'n5k', server, splits=('rgb_test',), backoff=0.01)
+    assert s.missing[gone.split('/')[-2]] == [gone]
+    assert len(s.complete) == 23 and not s.failed
+
+
+def test_verify_catches_a_changed_file(server, n5k_root, tmp_path):
+    dest = tmp_path/'n5k'
+    r = subprocess.run([CLI, 'download', '--base-url', server, '--dest', str(dest), '--split', 'rgb_test'],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert '24 dishes complete' in r.stdout
+    ok = subprocess.run([CLI, 'download', '--verify', '--dest', str(dest)], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    changed = dest/_overhead(n5k_root)[2]
+    changed.write_bytes(changed.read_bytes()[:-10] + b'0123456789')
+    bad = subprocess.run([CLI, 'download', '--verify', '--dest', str(dest)], capture_output=True, text=True)
+    assert bad.returncode == 1 and _overhead(n5k_root)[2] in bad.stderr
+
+
+def test_side_view_frames(server, n5k_root, tmp_path):
+    side = sorted(p.name for p in (n5k_root/'side_angle_images').iterdir())
+    s = download(tmp_path/'n5k', server, views=('side',), dishes=side + ['dish_1558115867'], backoff=0.01)
+    assert s.complete == side and list(s.missing) == ['dish_1558115867']   # that one has no side frames
+    assert all(len(v) == 20 for v in s.missing.values())                                          # the two dishes with side frames
+    assert len(dish_table(tmp_path/'n5k', view='side', camera='D', frame=5)) == 2
+
+
+def test_install_from_local_copy_trains_to_the_same_metrics(n5k_root, offline_run, tmp_path):
+    "`download --from` the sample, then train with the offline params on the copy: the same metrics as on the original."
+    dest = tmp_path/'copy'
+    r = subprocess.run([CLI, 'download', '--from', str(n5k_root), '--dest', str(dest)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert verify(dest) == {}
+    out = tmp_path/'run'
+    r = subprocess.run([CLI, 'train', str(ROOT/'params/offline.yaml'), '-p', 'data_dir', str(dest), '--out', str(out)],
+                       capture_output=True, text=True, timeout=1800, cwd=ROOT, env={**os.environ, 'WANDB_MODE': 'disabled'})
+    assert r.returncode == 0, r.stderr[-3000:]
+    a, b = (json.loads((p/'metrics.json').read_text()) for p in (offline_run, out))
+    for k in ['n_train', 'n_test', 'mae', 'mae_pct', 'baseline_mae', 'baseline_mae_pct', 'dropped']: assert a[k] == b[k], k
