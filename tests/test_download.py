@@ -105,12 +105,15 @@ def test_side_view_frames(server, n5k_root, tmp_path):
     assert len(dish_table(tmp_path/'n5k', view='side', camera='D', frame=5)) == 2
 
 
-def test_install_from_local_copy_trains_to_the_same_metrics(n5k_root, offline_run, tmp_path):
-    "`download --from` the sample, then train with the offline params on the copy: the same metrics as on the original."
+def test_install_from_local_copy_trains_to_the_same_metrics(n5k_root, offline_run, server, tmp_path):
+    "`download --from` the sample (and over HTTP: the same bytes), train on it with the offline params: the same metrics."
     dest = tmp_path/'copy'
     r = subprocess.run([CLI, 'download', '--from', str(n5k_root), '--dest', str(dest)], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     assert verify(dest) == {}
+    with_http = tmp_path/'http'                                          # the same files over HTTP: byte for byte
+    assert not download(with_http, server, backoff=0.01).failed
+    assert read_manifest(with_http/MANIFEST) == read_manifest(dest/MANIFEST)
     out = tmp_path/'run'
     r = subprocess.run([CLI, 'train', str(ROOT/'params/offline.yaml'), '-p', 'data_dir', str(dest), '--out', str(out)],
                        capture_output=True, text=True, timeout=1800, cwd=ROOT, env={**os.environ, 'WANDB_MODE': 'disabled'})
