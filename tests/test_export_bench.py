@@ -1,0 +1,44 @@
+"ONNX export through the CLI (outputs match torch), and the benchmark suite as a quick smoke run."
+import json, shutil, subprocess
+from pathlib import Path
+
+import numpy as np
+from conftest import CLI, ROOT
+from nutrition_predictor.predict import FIELDS, Predictor
+
+
+def test_export_onnx_and_predict_with_onnxruntime(offline_run, test_images, tmp_path):
+    run = tmp_path/'run'
+    shutil.copytree(offline_run, run, ignore=shutil.ignore_patterns('wandb', '*.ipynb'))
+    (run/'model.onnx').unlink(missing_ok=True)
+    r = subprocess.run([CLI, 'predict', test_images[0], '--run', str(run), '--engine', 'onnx'], capture_output=True, text=True)
+    assert r.returncode == 1 and 'nutrition-predictor export --onnx' in r.stderr     # says how to make one
+    r = subprocess.run([CLI, 'export', '--onnx', '--run', str(run)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (run/'model.onnx').stat().st_size > 1e6
+    outs = {}
+    for engine in ('torch', 'onnx'):
+        r = subprocess.run([CLI, 'predict', *test_images, '--run', str(run), '--engine', engine, '--json'],
+                           capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr[-2000:]
+        outs[engine] = np.array([[json.loads(l)[f] for f in FIELDS] for l in r.stdout.splitlines()])
+    assert outs['onnx'].shape == (24, 5)
+    assert (np.abs(outs['onnx'] - outs['torch']) <= 1e-3 * np.abs(outs['torch'])).all()
+    direct = Predictor.from_run(run, engine='onnx').predict(test_images[3])
+    assert np.allclose(direct.values(), outs['onnx'][3], rtol=1e-4)
+
+
+def test_bench_quick_smoke(n5k_root, output_dir):
+    "The whole suite on a few images, one repetition: it runs and writes its JSON; the numbers mean nothing."
+    out = output_dir/'bench'
+    r = subprocess.run([CLI, 'bench', str(ROOT/'params/offline.yaml'), '--quick', '-p', 'img_size', '96', '--out', str(out)],
+                       capture_output=True, text=True, timeout=1200, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    path = Path(r.stdout.strip().splitlines()[-1].removeprefix('Results written to '))
+    assert path.parent == out
+    res = json.loads(path.read_text())
+    assert res['quick'] and res['training']['cached']['feature_counts'] == {'computed': 0, 'loaded': 12}
+    assert res['training']['cache_build']['counts'] == {'computed': 12, 'loaded': 0}
+    assert res['inference']['onnx_max_rel_diff'] < 1e-3
+    assert res['flops']['backbone_gflop_per_image'] > 0 and res['flops']['matmul_gflops'] > 0
+    assert 'batch vs loop' in r.stdout and 'backbone / matmul' in r.stdout

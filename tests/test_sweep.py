@@ -1,0 +1,52 @@
+"A small sweep through the CLI: two runs and the leaderboard; a leaderboard row reproduces its metrics from its recorded config."
+import json, subprocess
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import CLI, ROOT
+
+
+@pytest.fixture(scope='module')
+def sweep_runs(n5k_root, tmp_path_factory):
+    d = tmp_path_factory.mktemp('sweep')
+    spec = dict(base=str(ROOT/'params/offline.yaml'),
+                params=dict(img_size=96, epochs=5, feature_cache=True, aug_variants=2, cv_folds=3, cache_dir=str(d/'cache')),
+                grid=dict(hidden=[32, 64]))
+    (d/'tiny.yaml').write_text(yaml.safe_dump(spec))
+    r = subprocess.run([CLI, 'sweep', str(d/'tiny.yaml'), '--runs', str(d/'runs')], capture_output=True, text=True,
+                       timeout=1800, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return d
+
+
+def test_sweep_writes_runs_and_leaderboard(sweep_runs):
+    runs = sweep_runs/'runs'
+    assert sorted(p.name for p in runs.iterdir()) == ['leaderboard', 'tiny-hidden32', 'tiny-hidden64']
+    for f in ['leaderboard.ipynb', 'leaderboard.csv', 'leaderboard.png', 'test_vs_cv.png']:
+        assert (runs/'leaderboard'/f).stat().st_size > 0, f
+    board = pd.read_csv(runs/'leaderboard/leaderboard.csv')
+    assert len(board) == 2 and board['cv calories %'].is_monotonic_increasing
+    for _, row in board.iterrows():
+        m = json.loads((runs/row.run/'metrics.json').read_text())
+        assert row['git_commit'] == m['git_commit'] and len(m['dataset_checksum']) == 64
+        assert row['cv calories %'] == pytest.approx(m['cv']['mae_pct']['calories'])
+        assert (runs/row.run/'intervals.json').is_file() and (runs/row.run/'cv_predictions.csv').is_file()
+        assert any((runs/row.run/'wandb').iterdir())
+
+
+def test_leaderboard_row_reproduces(sweep_runs):
+    "Rerun the best row from its recorded params.yaml, into a new folder: the very same metrics."
+    board = pd.read_csv(sweep_runs/'runs/leaderboard/leaderboard.csv')
+    row = board.iloc[0]
+    again = sweep_runs/'again'
+    r = subprocess.run([CLI, 'train', f'{row.path}/params.yaml', '--out', str(again)], capture_output=True, text=True,
+                       timeout=1800, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    old, new = (json.loads((p/'metrics.json').read_text()) for p in (sweep_runs/'runs'/row.run, again))
+    for k in ['mae', 'mae_pct', 'baseline_mae']: assert new[k] == old[k], k
+    for k in ['mae', 'mae_pct', 'baseline_mae_pct', 'vs_baseline']: assert new['cv'][k] == old['cv'][k], k
+    assert new['intervals'] == old['intervals']
+    assert new['dataset_checksum'] == old['dataset_checksum'] == row['dataset_checksum']
+    assert new['params'] == old['params']
