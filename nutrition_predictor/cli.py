@@ -107,8 +107,12 @@ def _parser() -> argparse.ArgumentParser:
     dl.add_argument('--from', dest='source', help="install from a local folder in the official layout instead of downloading")
     dl.add_argument('--link', action='store_true', help="with --from: hard-link files instead of copying them")
     dl.add_argument('--base-url', help="base URL of the dataset (default: the official public bucket)")
-    dl.add_argument('--side-url', help="base URL (or folder) of the side-angle frames (default: the same source)")
-    dl.add_argument('--views', default='overhead', help="comma-separated: overhead, side (default: overhead)")
+    dl.add_argument('--side-url', help="base URL (or folder) of side-angle *frames* (the Kaggle derivative) instead of the official videos")
+    dl.add_argument('--views', default='overhead', help="comma-separated: overhead, side (default: overhead); side fetches "
+                    "the official videos and extracts frames from them")
+    dl.add_argument('--every', type=int, default=5, help="side view: keep every Nth video frame (default: 5, as the paper)")
+    dl.add_argument('--max-frames', type=int, default=5, help="side view: at most this many frames per camera, 0 for all (default: 5)")
+    dl.add_argument('--extract-only', action='store_true', help="only extract frames from the side-angle videos already in --dest")
     dl.add_argument('--split', default='rgb_train,rgb_test', help="comma-separated official splits (default: rgb_train,rgb_test)")
     dl.add_argument('--sample', type=int, help="only a reproducible random subset of this many dishes")
     dl.add_argument('--seed', type=int, default=0, help="seed of --sample (default: 0)")
@@ -118,21 +122,28 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 def _download(args) -> int:
-    from nutrition_predictor.download import download, verify, OFFICIAL_URL
+    from nutrition_predictor.download import download, extract_side_frames, verify, OFFICIAL_URL
     if args.verify:
         try: problems = verify(args.dest)
         except FileNotFoundError as e: return _fail(e)
         for rel, why in problems.items(): print(f"{rel}: {why}", file=sys.stderr)
         print(f"{len(problems)} problem(s) in {args.dest}")
         return 1 if problems else 0
+    if args.extract_only:
+        n, errors = extract_side_frames(args.dest, every=args.every, max_frames=args.max_frames or None)
+        for rel, err in errors.items(): print(f"failed: {err}", file=sys.stderr)
+        print(f"{n} frames extracted, {len(errors)} videos failed")
+        return 1 if errors else 0
     views = tuple(v.strip() for v in args.views.split(','))
     if set(views) - {'overhead', 'side'}: return _fail(f"--views takes overhead and/or side, not {args.views!r}")
     s = download(args.dest, args.source or args.base_url or OFFICIAL_URL, views, tuple(args.split.split(',')),
-                 args.sample, args.seed, args.dishes.split(',') if args.dishes else None, args.side_url, args.workers, args.link)
+                 args.sample, args.seed, args.dishes.split(',') if args.dishes else None, args.side_url, args.every,
+                 args.max_frames or None, args.workers, args.link)
     for owner, errs in s.failed.items():
         for rel, err in errs.items(): print(f"failed: {rel}: {err}", file=sys.stderr)
+    for what, why in s.refused.items(): print(f"refused: {why}", file=sys.stderr)
     print(s)
-    return 1 if s.failed else 0
+    return 1 if s.failed or s.refused else 0
 
 def _demo(args) -> int:
     from nutrition_predictor.demo import build_demo, launch_demo

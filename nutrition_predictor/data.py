@@ -6,10 +6,11 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/data.html.md"""
 
 # %% ../nbs/00_data.ipynb #caf3585a
 from __future__ import annotations
-import hashlib, logging, os
+import hashlib, io, logging, os
 from pathlib import Path
 
 import albumentations as A
+import cv2
 import numpy as np
 import pandas as pd
 import torch
@@ -20,10 +21,11 @@ from fastai.torch_core import default_device
 from PIL import Image, ImageOps
 
 # %% auto #0
-__all__ = ['log', 'TARGETS', 'UNITS', 'METADATA_FILES', 'SPLITS', 'VIEWS', 'CAMERAS', 'FRAMES', 'MIN_SIDE', 'MAX_PIXELS',
-           'DataError', 'n5k_dir', 'read_dish_metadata', 'read_all_metadata', 'read_split_ids', 'view_dir',
-           'image_path', 'dish_table', 'check_image_size', 'pil_to_rgb', 'load_rgb', 'sha256_file', 'dataset_checksum',
-           'image_tfms', 'target_stats', 'DishDataset', 'dish_dataloaders']
+__all__ = ['log', 'TARGETS', 'UNITS', 'METADATA_FILES', 'SPLITS', 'VIEWS', 'CAMERAS', 'FRAMES', 'MIN_SIDE', 'MAX_PIXELS', 'FITS',
+           'PAD_RGB', 'DataError', 'n5k_dir', 'is_nutrition5k', 'check_data_dir', 'read_dish_metadata',
+           'read_all_metadata', 'read_split_ids', 'view_dir', 'image_path', 'view_images', 'dish_table',
+           'check_image_size', 'pil_to_rgb', 'load_rgb', 'read_image', 'fit_square', 'prepare_image', 'sha256_file',
+           'dataset_checksum', 'image_tfms', 'target_stats', 'DishDataset', 'dish_dataloaders']
 
 # %% ../nbs/00_data.ipynb #7115d02d
 log = logging.getLogger(__name__)
@@ -40,6 +42,18 @@ def n5k_dir(data_dir:str|Path|None=None, # Data root; `None` means `$NUTRITION5K
            ) -> Path:
     "The Nutrition5k root folder."
     return Path(data_dir or os.environ.get('NUTRITION5K_DIR') or 'data/nutrition5k').expanduser()
+
+def is_nutrition5k(root:Path) -> bool:
+    "Does `root` hold Nutrition5k's labels and splits?"
+    return (Path(root)/'metadata').is_dir() and (Path(root)/'dish_ids/splits').is_dir()
+
+def check_data_dir(root:Path) -> Path:
+    "`root`, or a `DataError` that says how to get the data when it is not a Nutrition5k folder."
+    if not is_nutrition5k(root):
+        raise DataError(f"No Nutrition5k data at {Path(root).resolve()} (it needs metadata/ and dish_ids/splits/). "
+                        f"Point NUTRITION5K_DIR (or data_dir) at a Nutrition5k folder, or get one with "
+                        f"`nutrition-predictor download --dest {root}` (see the README, \"Getting the data\").")
+    return Path(root)
 
 # %% ../nbs/00_data.ipynb #552112cd
 _DISH_FIELDS = ['dish_id', *TARGETS]
@@ -116,6 +130,11 @@ def image_path(root:Path, dish_id:str, view:str='overhead',
         return view_dir(root, view)/dish_id/f'camera_{camera}_frame_{int(frame):03d}.jpeg'
     return view_dir(root, view)/dish_id/'rgb.png'
 
+def view_images(root:Path, dish_id:str, view:str='side') -> list[Path]:
+    "Every image of `dish_id` for `view` that exists: the side view's cameras x frames, or the one overhead image."
+    cands = [image_path(root, dish_id, view, c, f) for c in CAMERAS for f in FRAMES] if view == 'side' else [image_path(root, dish_id, view)]
+    return [p for p in cands if p.is_file()]
+
 # %% ../nbs/00_data.ipynb #16c43807
 def dish_table(data_dir:str|Path|None=None, # Nutrition5k root (see `n5k_dir`)
                view:str='overhead',          # `overhead` or `side`
@@ -123,8 +142,8 @@ def dish_table(data_dir:str|Path|None=None, # Nutrition5k root (see `n5k_dir`)
                frame:int=1,                  # Side view: which frame
                max_kcal:float=3000.,         # Drop dishes above this many kcal (outliers)
               ) -> pd.DataFrame:
-    "Dishes of the official train/test split that have an image for `view`: id, split, image path, five targets."
-    root = n5k_dir(data_dir)
+    "Dishes of the official split with an image for `view`: id, split, image path, every image of the dish, five targets."
+    root = check_data_dir(n5k_dir(data_dir))
     folder = view_dir(root, view)
     if not folder.is_dir(): raise DataError(f"Image folder for view={view!r} not found: {folder}")
     meta = read_all_metadata(root).set_index('dish_id')
@@ -145,7 +164,8 @@ def dish_table(data_dir:str|Path|None=None, # Nutrition5k root (see `n5k_dir`)
     _drop(df.calories.gt(0) & df.mass.gt(0), 'labelled 0 kcal or 0 g')
     _drop(df.calories.le(max_kcal), f'above max_kcal={max_kcal:g}')
     if df.empty: raise DataError(f"No usable dishes with a {view} image under {folder}")
-    df = df[['dish_id', 'split', 'image', *TARGETS]].reset_index(drop=True)
+    df['images'] = [[p, *(o for o in view_images(root, d, view) if o != p)] for d, p in zip(df.dish_id, df.image)]
+    df = df[['dish_id', 'split', 'image', 'images', *TARGETS]].reset_index(drop=True)
     df.attrs['dropped'] = dropped
     log.info(f"{len(df)} dishes with a {view} image: " + ', '.join(f"{s} {n}" for s, n in df.split.value_counts().items()))
     return df
@@ -170,25 +190,81 @@ def _to_8bit_rgb(im:Image.Image) -> Image.Image:
     if im.mode in ('P', 'LA', 'PA', 'RGBA') or 'transparency' in im.info: im = im.convert('RGBA').convert('RGB')
     return im.convert('RGB')
 
-def pil_to_rgb(im:Image.Image, name) -> np.ndarray:
+def pil_to_rgb(im:Image.Image, name,
+               draft:int|None=None, # JPEG: decode at a reduced scale that keeps both sides >= `draft` pixels
+              ) -> np.ndarray:
     "An opened PIL image as an 8-bit HxWx3 RGB array: size checked, EXIF orientation applied."
-    return np.asarray(_to_8bit_rgb(ImageOps.exif_transpose(check_image_size(im, name))))
+    check_image_size(im, name)
+    if draft: im.draft(None, (draft, draft))          # DCT-domain downscaling; a no-op for other formats
+    return np.asarray(_to_8bit_rgb(ImageOps.exif_transpose(im)))
 
 def load_rgb(src,             # A path, or a binary file object
              name:str|None=None, # How to call the image in error messages (default: `src`)
+             draft:int|None=None, # JPEG: decode at a reduced scale that keeps both sides >= `draft` pixels
             ) -> np.ndarray:
     "An image file as an 8-bit HxWx3 RGB array, EXIF orientation applied."
     name = name or src
     if isinstance(src, (str, Path)) and Path(src).is_file() and Path(src).stat().st_size == 0:
         raise DataError(f"Cannot read image {name}: the file is empty")
     try:
-        with Image.open(src) as im: return pil_to_rgb(im, name)
+        with Image.open(src) as im: return pil_to_rgb(im, name, draft)
     except DataError: raise
     except FileNotFoundError as e: raise DataError(f"Image not found: {name}") from e
     except Image.UnidentifiedImageError as e: raise DataError(f"Cannot read image {name}: not an image file (or a format PIL does not know)") from e
     except Image.DecompressionBombError as e:
         raise DataError(f"Image {name} is over the {MAX_PIXELS/1e6:g}-megapixel limit ({e})") from e
     except (OSError, ValueError, SyntaxError) as e: raise DataError(f"Cannot read image {name}: {e}") from e
+
+def read_image(src:str|Path|bytes|Image.Image|np.ndarray, # The image, in any of these forms
+               name:str|None=None,  # How to call it in error messages (e.g. an uploaded file's name)
+               draft:int|None=None, # JPEG: decode at a reduced scale that keeps both sides >= `draft` pixels
+              ) -> np.ndarray:
+    "`src` (a path, bytes, a PIL image or an array) as an 8-bit HxWx3 RGB array."
+    if isinstance(src, (str, Path)): return load_rgb(src, name, draft)
+    name = name or f'({type(src).__name__})'
+    if isinstance(src, (bytes, bytearray)):
+        if not src: raise DataError(f"Cannot read image {name}: the file is empty")
+        return load_rgb(io.BytesIO(src), name, draft)
+    if isinstance(src, np.ndarray):
+        try: src = Image.fromarray(src)
+        except (TypeError, ValueError) as e: raise DataError(f"Cannot read image {name}: an array of shape {src.shape} and dtype {src.dtype} is not an image") from e
+    if isinstance(src, Image.Image): return pil_to_rgb(src, name)
+    raise DataError(f"Cannot read an image from a {type(src).__name__}")
+
+# %% ../nbs/00_data.ipynb #536965f0
+FITS = ('squash', 'crop', 'pad')
+PAD_RGB = (124, 116, 104)   # ImageNet's mean colour
+
+def _resize(img:np.ndarray, w:int, h:int) -> np.ndarray:
+    "`img` at `w` x `h`: area averaging when it shrinks, bilinear when it grows."
+    if (img.shape[1], img.shape[0]) == (w, h): return img
+    shrink = w < img.shape[1] or h < img.shape[0]
+    return cv2.resize(np.ascontiguousarray(img), (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+def fit_square(img:np.ndarray,  # An HxWx3 image
+               size:int=224,    # Side of the square
+               fit:str='squash', # `squash`, `crop` (centre square) or `pad` (letterbox)
+              ) -> np.ndarray:
+    "`img` as a `size` x `size` square, shrunk by area averaging."
+    if fit not in FITS: raise ValueError(f"fit must be one of {FITS}, not {fit!r}")
+    h, w = img.shape[:2]
+    if fit == 'crop':
+        s = min(h, w); y, x = (h - s) // 2, (w - s) // 2
+        img = img[y:y+s, x:x+s]
+    if fit != 'pad': return _resize(img, size, size)
+    scale = size / max(h, w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    top, left = (size - nh) // 2, (size - nw) // 2
+    return cv2.copyMakeBorder(_resize(img, nw, nh), top, size - nh - top, left, size - nw - left,
+                              cv2.BORDER_CONSTANT, value=PAD_RGB)
+
+def prepare_image(src,                # A path, bytes, a PIL image or an array (see `read_image`)
+                  size:int=224,       # Side of the square the model is fed
+                  fit:str='squash',   # How a non-square image becomes square (see `fit_square`)
+                  name:str|None=None, # How to call the image in error messages
+                 ) -> np.ndarray:
+    "The one preparation of an image for the model: read (JPEGs at reduced scale), then fit into a square by area averaging."
+    return fit_square(read_image(src, name, draft=size), size, fit)
 
 # %% ../nbs/00_data.ipynb #4ce1386d
 def sha256_file(path:str|Path, chunk:int=1<<20) -> str:
@@ -210,20 +286,19 @@ def dataset_checksum(table:pd.DataFrame,           # Dishes from `dish_table` (t
     return hashlib.sha256(manifest.encode()).hexdigest()
 
 # %% ../nbs/00_data.ipynb #ad153dc9
-def image_tfms(size:int=224,                    # Side of the square the image is resized to
-               mean:tuple=(0.485, 0.456, 0.406), # Backbone's input normalisation: mean per channel (0-1 scale)
+def image_tfms(mean:tuple=(0.485, 0.456, 0.406), # Backbone's input normalisation: mean per channel (0-1 scale)
                std:tuple=(0.229, 0.224, 0.225),  # ... and standard deviation
                augment:bool=False,               # Random training augmentation?
                view:str='overhead',              # Overhead images may also be flipped vertically and turned
                seed:int|None=None,               # Seed of the augmentations' random generator
               ) -> A.Compose:
-    "albumentations pipeline: resize, optional augmentation, normalise, to a CHW tensor."
+    "albumentations pipeline for a prepared image: optional augmentation, normalise, to a CHW tensor."
     aug = []
     if augment:
         aug = [A.HorizontalFlip(p=0.5)]
         if view == 'overhead': aug += [A.VerticalFlip(p=0.5), A.RandomRotate90(p=0.5)]
         aug += [A.RandomBrightnessContrast(0.15, 0.15, p=0.5), A.HueSaturationValue(5, 10, 5, p=0.3)]
-    return A.Compose([A.Resize(size, size), *aug, A.Normalize(mean, std), ToTensorV2()], seed=seed)
+    return A.Compose([*aug, A.Normalize(mean, std), ToTensorV2()], seed=seed)
 
 # %% ../nbs/00_data.ipynb #dc72e495
 def target_stats(table:pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
@@ -232,15 +307,15 @@ def target_stats(table:pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
     return y.mean(0), y.std(0)
 
 class DishDataset(torch.utils.data.Dataset):
-    "Images of `table` through `tfms`, with standardised targets when the table has them."
-    def __init__(self, table:pd.DataFrame, tfms:A.Compose, target_mean=None, target_std=None):
-        self.images, self.tfms = list(table.image), tfms
+    "Images of `table`, prepared (`prepare_image`) and through `tfms`, with standardised targets when the table has them."
+    def __init__(self, table:pd.DataFrame, tfms:A.Compose, size:int=224, fit:str='squash', target_mean=None, target_std=None):
+        self.images, self.tfms, self.size, self.fit = list(table.image), tfms, size, fit
         self.y = None
         if set(TARGETS) <= set(table.columns):
             self.y = (torch.tensor(table[TARGETS].to_numpy(np.float32)) - target_mean) / target_std
     def __len__(self): return len(self.images)
     def __getitem__(self, i):
-        x = self.tfms(image=load_rgb(self.images[i]))['image']
+        x = self.tfms(image=prepare_image(self.images[i], self.size, self.fit))['image']
         return (x,) if self.y is None else (x, self.y[i])
 
 # %% ../nbs/00_data.ipynb #b418b6eb
@@ -248,6 +323,7 @@ def dish_dataloaders(table:pd.DataFrame,        # From `dish_table`
                      target_mean:torch.Tensor,   # Target standardisation (from `target_stats`)
                      target_std:torch.Tensor,
                      size:int=224,               # Image side
+                     fit:str='squash',           # How a non-square image becomes square (see `fit_square`)
                      mean:tuple=(0.485, 0.456, 0.406), std:tuple=(0.229, 0.224, 0.225), # Backbone normalisation
                      bs:int=16,                  # Batch size
                      augment:bool=True,          # Augment training images?
@@ -258,7 +334,7 @@ def dish_dataloaders(table:pd.DataFrame,        # From `dish_table`
                     ) -> DataLoaders:
     "fastai `DataLoaders`: the train split (shuffled, augmented) and the test split (for monitoring only)."
     def _dl(split, aug, **kw):
-        ds = DishDataset(table[table.split == split], image_tfms(size, mean, std, aug, view, seed if aug else None),
-                         target_mean, target_std)
+        ds = DishDataset(table[table.split == split], image_tfms(mean, std, aug, view, seed if aug else None),
+                         size, fit, target_mean, target_std)
         return DataLoader(ds, bs=bs, num_workers=num_workers, device=device or default_device(), **kw)
     return DataLoaders(_dl('train', augment, shuffle=True, drop_last=True), _dl('test', False))

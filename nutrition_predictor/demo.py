@@ -16,8 +16,8 @@ from .data import TARGETS, UNITS, DataError, dish_table
 from .predict import Predictor, NutritionPrediction
 
 # %% auto #0
-__all__ = ['log', 'NAMES', 'MAX_UPLOAD', 'NOTE', 'typical_dish', 'run_metrics', 'result_markdown', 'result_chart',
-           'uploaded_image', 'predict_fn', 'build_demo', 'launch_demo']
+__all__ = ['log', 'NAMES', 'MAX_UPLOAD', 'VIEW_WORDS', 'typical_dish', 'run_metrics', 'result_markdown', 'result_chart',
+           'uploaded_image', 'view_note', 'predict_fn', 'build_demo', 'launch_demo']
 
 # %% ../nbs/05_demo.ipynb #05c856fb
 log = logging.getLogger(__name__)
@@ -81,8 +81,12 @@ def _user_error(msg:str) -> gr.Error:
     return gr.Error(html.escape(msg), print_exception=False)
 
 # %% ../nbs/05_demo.ipynb #5794526f
-NOTE = ("The model was trained on Nutrition5k: photos of cafeteria plates, taken from above in one cafeteria setting. "
-        "Other angles, lighting, plates or cuisines make it less accurate. Read the numbers as rough estimates.")
+VIEW_WORDS = dict(overhead='taken from straight above', side='taken from the side, at an angle, with the whole plate in view')
+
+def view_note(view:str) -> str:
+    "What the model was trained on and what makes it less accurate, for a model of `view`."
+    return (f"The model was trained on Nutrition5k: photos of cafeteria plates, {VIEW_WORDS.get(view, view)}, in one "
+            "cafeteria setting. Other angles, lighting, plates or cuisines make it less accurate. Read the numbers as rough estimates.")
 
 def predict_fn(predictor:Predictor, typical:NutritionPrediction, mae:dict|None):
     "The app's prediction function: an image path to (values dict, table, chart); failures become plain messages."
@@ -106,15 +110,17 @@ def build_demo(run:str|Path='runs/default',  # Run folder with the model (and it
     predictor = predictor or Predictor.from_run(run)
     metrics = run_metrics(run)
     mae, typical = metrics.get('mae'), typical_dish(predictor)
+    params = metrics.get('params', {})
+    view = metrics.get('view', 'overhead')
     try:
-        dishes = dish_table(data_dir, view=metrics.get('view', 'overhead'))
+        dishes = dish_table(data_dir, view=view, camera=params.get('camera', 'A'), frame=params.get('frame', 1))
         examples = [[str(p)] for p in dishes.image[dishes.split == 'test'][:n_examples]]
     except (DataError, OSError) as e:
         log.warning(f"No example images: {e}")
         examples = []
     with gr.Blocks(title='Nutrition predictor') as demo:
-        gr.Markdown("# Nutrition predictor\nUpload a photo of a plate, taken from above, to estimate its calories, mass, "
-                    "fat, carbohydrate and protein.")
+        gr.Markdown(f"# Nutrition predictor\nUpload a photo of a plate, {VIEW_WORDS.get(view, view)}, to estimate its "
+                    "calories, mass, fat, carbohydrate and protein.")
         with gr.Row():
             with gr.Column():
                 image = uploaded_image(sources=['upload'], label='Photo of a plate')
@@ -124,7 +130,7 @@ def build_demo(run:str|Path='runs/default',  # Run folder with the model (and it
                 table = gr.Markdown(label='Prediction')
                 chart = gr.Plot(label='Compared with a typical dish')
                 values = gr.JSON(label='Values (as the API returns them)')
-        gr.Markdown(f"*{NOTE}*" + (f" On the {metrics.get('n_test')} test dishes, the typical error is about "
+        gr.Markdown(f"*{view_note(view)}*" + (f" On the {metrics.get('n_test')} test dishes, the typical error is about "
                     f"±{mae['calories']:.0f} kcal and ±{mae['mass']:.0f} g." if mae else ''))
         button.click(predict_fn(predictor, typical, mae), inputs=image, outputs=[values, table, chart], api_name='predict')
     return demo

@@ -6,7 +6,7 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/download.html.md
 
 # %% ../nbs/06_download.ipynb #c94c52d5
 from __future__ import annotations
-import hashlib, logging, os, random, time, urllib.error, urllib.request
+import hashlib, json, logging, os, random, re, time, urllib.error, urllib.request
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +16,10 @@ from fastprogress.fastprogress import progress_bar
 from .data import CAMERAS, FRAMES, METADATA_FILES, image_path, sha256_file
 
 # %% auto #0
-__all__ = ['log', 'OFFICIAL_URL', 'ID_FILES', 'LABEL_FILES', 'MANIFEST', 'dish_files', 'read_manifest', 'write_manifest',
-           'MissingFile', 'fetch', 'DownloadSummary', 'select_dishes', 'download', 'verify']
+__all__ = ['log', 'OFFICIAL_URL', 'ID_FILES', 'LABEL_FILES', 'MANIFEST', 'DISH_ID', 'side_video', 'dish_files', 'UnsafePath',
+           'check_dish_id', 'inside', 'read_manifest', 'write_manifest', 'MissingFile', 'fetch', 'VideoError',
+           'frame_name', 'extract_frames', 'extract_side_frames', 'DownloadSummary', 'select_dishes', 'download',
+           'verify']
 
 # %% ../nbs/06_download.ipynb #778456ac
 log = logging.getLogger(__name__)
@@ -29,18 +31,48 @@ ID_FILES = ['dish_ids/dish_ids_all.txt', 'dish_ids/dish_ids_cafe1.txt', 'dish_id
 LABEL_FILES = [*METADATA_FILES, 'metadata/ingredients_metadata.csv', *ID_FILES]
 MANIFEST = 'MANIFEST.sha256'
 
-def dish_files(dish_id:str, views=('overhead',)) -> list[str]:
-    "Paths, relative to the data root, of a dish's images for `views`."
+def side_video(dish_id:str, camera:str) -> str:
+    "Path, relative to the data root, of a dish's side-angle video from `camera` (official layout)."
+    return f'imagery/side_angles/{dish_id}/camera_{camera}.h264'
+
+def dish_files(dish_id:str, views=('overhead',),
+               side_frames:bool=False, # Side view: the derivative's frames (`True`) instead of the official videos
+              ) -> list[str]:
+    "Paths, relative to the data root, of the files to fetch for a dish's `views`."
     root = Path('.')
     files = [image_path(root, dish_id, 'overhead')] if 'overhead' in views else []
-    if 'side' in views: files += [image_path(root, dish_id, 'side', c, f) for c in CAMERAS for f in FRAMES]
+    if 'side' in views:
+        files += ([image_path(root, dish_id, 'side', c, f) for c in CAMERAS for f in FRAMES] if side_frames
+                  else [Path(side_video(dish_id, c)) for c in CAMERAS])
     return [p.as_posix() for p in files]
+
+# %% ../nbs/06_download.ipynb #62d4b12f
+DISH_ID = re.compile(r'dish_\d+')
+
+class UnsafePath(ValueError):
+    "A dish id or path that would leave the data folder (or is not of the official form)."
+
+def check_dish_id(dish_id:str) -> str:
+    "`dish_id`, or an `UnsafePath` if it is not `dish_<digits>`."
+    if not DISH_ID.fullmatch(dish_id): raise UnsafePath(f"{dish_id!r} is not a dish id (dish_<digits>)")
+    return dish_id
+
+def inside(root:str|Path, rel:str) -> Path:
+    "`root/rel`, or an `UnsafePath` if `rel` is absolute, has `..`, or resolves outside `root`."
+    p = Path(rel)
+    if not rel or p.is_absolute() or '..' in p.parts: raise UnsafePath(f"{rel!r} would leave the data folder")
+    if not (Path(root)/p).resolve().is_relative_to(Path(root).resolve()): raise UnsafePath(f"{rel!r} resolves outside the data folder")
+    return Path(root)/p
 
 # %% ../nbs/06_download.ipynb #b59c355c
 def read_manifest(path:Path) -> dict:
     "`{relative path: sha256}` from a `sha256sum`-style file (empty if it does not exist)."
     if not Path(path).is_file(): return {}
-    return {rel: digest for digest, rel in (l.split(maxsplit=1) for l in Path(path).read_text().splitlines() if l.strip())}
+    entries = {rel: digest for digest, rel in (l.split(maxsplit=1) for l in Path(path).read_text().splitlines() if l.strip())}
+    for rel in list(entries):
+        try: inside(Path(path).parent, rel)
+        except UnsafePath as e: log.warning(f"{path}: entry refused: {e}"); del entries[rel]
+    return entries
 
 def write_manifest(path:Path, entries:dict):
     "Write `{relative path: sha256}` as a `sha256sum`-style file, atomically."
@@ -83,9 +115,9 @@ def fetch(source:str,          # Base URL (ending in /) or local folder
           link:bool=False,     # Local source: hard-link instead of copying (when on one filesystem)
          ) -> str:
     "Fetch `rel` from `source` into `dest_root`; returns its sha256. Raises `MissingFile` if the source lacks it."
-    dest = Path(dest_root)/rel
+    dest = inside(dest_root, rel)
     if not source.startswith(('http://', 'https://')):
-        src = Path(source)/rel
+        src = inside(source, rel)
         if not src.is_file(): raise MissingFile(str(src))
         if link:
             dest.parent.mkdir(parents=True, exist_ok=True); dest.unlink(missing_ok=True)
@@ -101,6 +133,68 @@ def fetch(source:str,          # Base URL (ending in /) or local folder
             log.info(f"{rel}: {e}; retrying in {backoff * 2**attempt:g}s")
             time.sleep(backoff * 2**attempt)
 
+# %% ../nbs/06_download.ipynb #fe7fe077
+class VideoError(RuntimeError):
+    "A side-angle video that cannot be decoded (truncated, not H.264, no frames)."
+
+def frame_name(camera:str, k:int) -> str: return f'camera_{camera}_frame_{k:03d}.jpeg'
+
+def extract_frames(video:str|Path,          # A raw H.264 side-angle video (`camera_<X>.h264`)
+                   out_dir:str|Path,        # The dish's folder of frames (`side_angle_images/<dish_id>`)
+                   every:int=5,             # Keep every `every`-th frame (the paper: 5)
+                   max_frames:int|None=5,   # At most this many frames (`None`: all)
+                   quality:int=95,          # JPEG quality
+                  ) -> list[Path]:
+    "Decode `video` and write every `every`-th frame as `camera_<X>_frame_<NNN>.jpeg` into `out_dir`."
+    import av
+    video, out_dir = Path(video), Path(out_dir)
+    camera = video.stem.removeprefix('camera_')
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    try:
+        with av.open(str(video), format='h264') as container:
+            stream = container.streams.video[0]
+            if stream.codec_context.name != 'h264': raise VideoError(f"{video}: not an H.264 video ({stream.codec_context.name})")
+            for i, frame in enumerate(container.decode(stream)):
+                if i % every: continue
+                p = out_dir/frame_name(camera, len(written) + 1)
+                part = p.with_suffix('.part')
+                frame.to_image().save(part, format='JPEG', quality=quality)
+                os.replace(part, p); written.append(p)
+                if max_frames and len(written) >= max_frames: break
+    except av.error.FFmpegError as e: raise VideoError(f"{video}: cannot decode ({e})") from e
+    if not written: raise VideoError(f"{video}: no frame could be decoded (truncated or not H.264?)")
+    return written
+
+def _frames_record(out_dir:Path, camera:str) -> Path: return Path(out_dir)/f'camera_{camera}.frames.json'
+
+def extract_side_frames(dest:str|Path,         # Data root with `imagery/side_angles/<dish_id>/camera_<X>.h264`
+                        dishes:list|None=None,  # Only these dishes (default: every dish with videos)
+                        every:int=5, max_frames:int|None=5,
+                        manifest:dict|None=None, # `{rel: sha256}` to add the frames to (and read video checksums from)
+                       ) -> tuple[int, dict]:
+    "Extract frames from every side-angle video under `dest` not yet extracted with these settings: (frames written, `{video: error}`)."
+    dest = Path(dest)
+    videos = sorted((dest/'imagery/side_angles').glob('dish_*/camera_*.h264'))
+    if dishes is not None: videos = [v for v in videos if v.parent.name in set(dishes)]
+    n_written, errors = 0, {}
+    for v in progress_bar(videos, leave=False) if videos else []:
+        rel, dish, camera = v.relative_to(dest).as_posix(), v.parent.name, v.stem.removeprefix('camera_')
+        out_dir = inside(dest, f'side_angle_images/{check_dish_id(dish)}')
+        sha = (manifest or {}).get(rel) or sha256_file(v)
+        want = dict(video_sha256=sha, every=every, max_frames=max_frames)
+        rec = _frames_record(out_dir, camera)
+        if rec.is_file():
+            done = json.loads(rec.read_text())
+            if {k: done.get(k) for k in want} == want and all((out_dir/f).is_file() for f in done['frames']): continue
+        try: frames = extract_frames(v, out_dir, every, max_frames)
+        except VideoError as e: errors[rel] = str(e); log.warning(str(e)); continue
+        rec.write_text(json.dumps({**want, 'frames': [f.name for f in frames]}, indent=1))
+        n_written += len(frames)
+        if manifest is not None:
+            for f in frames: manifest[f.relative_to(dest).as_posix()] = sha256_file(f)
+    return n_written, errors
+
 # %% ../nbs/06_download.ipynb #3bac1f79
 @dataclass
 class DownloadSummary:
@@ -108,14 +202,17 @@ class DownloadSummary:
     complete: list = field(default_factory=list)   # dishes with every requested file
     missing: dict = field(default_factory=dict)    # dish (or label file) -> files the source does not have
     failed: dict = field(default_factory=dict)     # dish (or label file) -> {file: error} after all retries
+    refused: dict = field(default_factory=dict)   # dish id or path -> why it was refused (it would leave the data folder)
     fetched: int = 0                               # files fetched this time
     skipped: int = 0                               # files already present and verified
+    extracted: int = 0                             # side-angle frames extracted from videos this time
     def __str__(self):
         return (f"{len(self.complete)} dishes complete, {len(self.missing)} with missing files, "
-                f"{len(self.failed)} with failed files; {self.fetched} files fetched, {self.skipped} already present")
+                f"{len(self.failed)} with failed files, {len(self.refused)} refused; {self.fetched} files fetched, "
+                f"{self.skipped} already present, {self.extracted} frames extracted")
 
 def select_dishes(dest:Path, splits=('rgb_train', 'rgb_test'), sample:int|None=None, seed:int=0) -> list[str]:
-    "Dish ids of `splits` (read from `dest`), or a reproducible random `sample` of them."
+    "Dish ids of `splits` (read from `dest`), or a reproducible random `sample` of them (ids not of the form `dish_<digits>` are left out)."
     ids = sorted({i for s in splits for i in (Path(dest)/f'dish_ids/splits/{s}_ids.txt').read_text().split()})
     return sorted(random.Random(seed).sample(ids, sample)) if sample and sample < len(ids) else ids
 
@@ -126,7 +223,9 @@ def download(dest:str|Path='data/nutrition5k', # Where the data root goes
              sample:int|None=None,             # Only a reproducible random subset of this many dishes
              seed:int=0,                       # Seed of the sample
              dishes:list|None=None,            # Exactly these dish ids (instead of `splits`/`sample`)
-             side_source:str|None=None,        # Where side-angle frames are (default: `source`)
+             side_source:str|None=None,        # A folder or URL with side-angle *frames* (the derivative) instead of the videos
+             every:int=5,                      # Side view: keep every `every`-th video frame
+             max_frames:int|None=5,            # Side view: at most this many frames per camera (`None`: all)
              workers:int=8,                    # Parallel downloads
              link:bool=False,                  # Local source: hard-link instead of copy
              **fetch_kw) -> DownloadSummary:
@@ -147,6 +246,7 @@ def download(dest:str|Path='data/nutrition5k', # Where the data root goes
                 rel, owner = futs[fut], owner_of(futs[fut])
                 try: setattr(summary, r := fut.result(), getattr(summary, r) + 1)
                 except MissingFile: summary.missing.setdefault(owner, []).append(rel); manifest.pop(rel, None)
+                except UnsafePath as e: summary.refused[rel] = str(e)
                 except Exception as e: summary.failed.setdefault(owner, {})[rel] = str(e); manifest.pop(rel, None)
     try:
         run([(rel, source) for rel in LABEL_FILES], lambda rel: rel, 'labels')
@@ -154,12 +254,16 @@ def download(dest:str|Path='data/nutrition5k', # Where the data root goes
         bad = [f for f in needed if f in summary.missing or f in summary.failed]
         if bad: raise RuntimeError(f"Cannot read the split files {bad} from {source}: {summary}")
         dishes = sorted(dishes) if dishes else select_dishes(dest, splits, sample, seed)
-        if 'side' in views and side_source is None and source == OFFICIAL_URL:
-            log.warning("The official bucket has side-angle videos, not frames: get the Kaggle side-angle derivative "
-                        "and install it with --from, or pass side_source")
-        jobs = [(rel, side_source or source if rel.startswith('side_angle') else source)
-                for d in dishes for rel in dish_files(d, views)]
+        for d in dishes:
+            try: check_dish_id(d)
+            except UnsafePath as e: summary.refused[d] = str(e); log.warning(f"Refused: {e}")
+        dishes = [d for d in dishes if d not in summary.refused]
+        jobs = [(rel, side_source if side_source and rel.startswith('side_angle') else source)
+                for d in dishes for rel in dish_files(d, views, side_frames=side_source is not None)]
         run(jobs, lambda rel: rel.split('/')[-2], 'images')
+        if 'side' in views and side_source is None:
+            summary.extracted, errors = extract_side_frames(dest, dishes, every, max_frames, manifest)
+            for rel, err in errors.items(): summary.failed.setdefault(rel.split('/')[-2], {})[rel] = err
         summary.complete = [d for d in dishes if d not in summary.missing and d not in summary.failed]
     finally: write_manifest(dest/MANIFEST, {k: v for k, v in manifest.items() if (dest/k).is_file()})
     log.info(str(summary))

@@ -16,15 +16,15 @@ import pandas as pd
 
 from sklearn.model_selection import GroupKFold
 
-from .data import CAMERAS, FRAMES, TARGETS, UNITS, image_path
+from .data import TARGETS, UNITS
 from .model import NutritionRegressor
 from .predict import Predictor
-from .train import TrainConfig, train
+from .train import TrainConfig, cached_predictions, train
 
 # %% auto #0
 __all__ = ['predict_dishes', 'mae', 'mae_pct', 'mean_baseline', 'evaluation_report', 'report_table', 'dish_groups',
-           'grouped_folds', 'cross_validate', 'fold_baseline', 'group_bootstrap', 'cv_report', 'cv_table',
-           'view_images', 'predict_views', 'plot_predictions', 'plot_residuals', 'write_metrics']
+           'grouped_folds', 'cross_validate', 'fold_baseline', 'group_bootstrap_weights', 'ratio_interval', 'cv_report',
+           'cv_table', 'predict_views', 'plot_predictions', 'plot_residuals', 'write_metrics']
 
 # %% ../nbs/03_evaluate.ipynb #cf98dd50
 def predict_dishes(model:NutritionRegressor, # A trained (or loaded) model
@@ -95,7 +95,10 @@ def cross_validate(cfg:TrainConfig,       # The run's configuration (wandb is sw
     for f in range(k):
         t = table.assign(split=np.where(folds == f, 'test', 'train'))
         learn = train(replace(cfg, wandb='disabled'), t, device=device)
-        out.append(predict_dishes(learn.regressor, t[t.split == 'test'], device=device).assign(fold=f))
+        held_out = t[t.split == 'test']
+        preds = (cached_predictions(learn.regressor, held_out, cfg, device) if cfg.feature_cache
+                 else predict_dishes(learn.regressor, held_out, device=device))
+        out.append(preds.assign(fold=f))
     return pd.concat(out).loc[list(table.dish_id)]
 
 def fold_baseline(oof:pd.DataFrame, table:pd.DataFrame) -> pd.DataFrame:
@@ -104,25 +107,30 @@ def fold_baseline(oof:pd.DataFrame, table:pd.DataFrame) -> pd.DataFrame:
     means = {f: truth[oof.fold != f].mean() for f in oof.fold.unique()}
     return pd.DataFrame([means[f] for f in oof.fold], index=oof.index)
 
-def group_bootstrap(stat, groups:np.ndarray, n_boot:int=2000, seed:int=0, level:float=0.95) -> tuple[float, float]:
-    "Percentile interval of `stat(index array)` over bootstrap resamples of whole groups."
-    rng, ids = np.random.default_rng(seed), np.unique(groups)
-    members = {g: np.flatnonzero(groups == g) for g in ids}
-    vals = [stat(np.concatenate([members[g] for g in rng.choice(ids, len(ids))])) for _ in range(n_boot)]
+def group_bootstrap_weights(groups:np.ndarray, n_boot:int=2000, seed:int=0) -> np.ndarray:
+    "`[n_boot, n_items]`: how many times each item is drawn in each bootstrap resample of whole groups."
+    rng, (ids, inv) = np.random.default_rng(seed), np.unique(groups, return_inverse=True)
+    counts = np.stack([np.bincount(rng.choice(len(ids), len(ids)), minlength=len(ids)) for _ in range(n_boot)])
+    return counts[:, inv]
+
+def ratio_interval(weights:np.ndarray, num:np.ndarray, den:np.ndarray|None=None, level:float=0.95) -> tuple[float, float]:
+    "Percentile interval of `sum(w*num) / sum(w*den)` (a mean when `den` is `None`) over resample weights."
+    vals = (weights @ num) / (weights @ den if den is not None else weights.sum(1))
     return tuple(float(v) for v in np.quantile(vals, [(1 - level) / 2, (1 + level) / 2]))
 
 def cv_report(oof:pd.DataFrame, table:pd.DataFrame, gap_s:float=600, n_boot:int=2000, seed:int=0) -> dict:
     "Per-nutrient MAE and MAE% of the out-of-fold predictions and of the baseline, each with a 95% group-bootstrap interval."
     truth, base = table.set_index('dish_id').loc[oof.index, TARGETS], fold_baseline(oof, table)
     groups = dish_groups(oof.index, gap_s)
+    w = group_bootstrap_weights(groups, n_boot, seed)
     rep = dict(k=int(oof.fold.nunique()), n_dishes=len(oof), n_groups=len(np.unique(groups)), gap_s=gap_s)
     for name, pred in (('', oof), ('baseline_', base)):
         for t in TARGETS:
             err, y = np.abs(pred[t].to_numpy() - truth[t].to_numpy()), truth[t].to_numpy()
             rep.setdefault(f'{name}mae', {})[t] = float(err.mean())
-            rep.setdefault(f'{name}mae_ci', {})[t] = group_bootstrap(lambda i: err[i].mean(), groups, n_boot, seed)
+            rep.setdefault(f'{name}mae_ci', {})[t] = ratio_interval(w, err)
             rep.setdefault(f'{name}mae_pct', {})[t] = float(100 * err.mean() / y.mean())
-            rep.setdefault(f'{name}mae_pct_ci', {})[t] = group_bootstrap(lambda i: 100 * err[i].mean() / y[i].mean(), groups, n_boot, seed)
+            rep.setdefault(f'{name}mae_pct_ci', {})[t] = ratio_interval(w, 100 * err, y)
     rep['vs_baseline'] = {t: rep['mae_pct'][t] / rep['baseline_mae_pct'][t] for t in TARGETS}
     return rep
 
@@ -137,11 +145,6 @@ def cv_table(rep:dict) -> pd.DataFrame:
                          'vs baseline': {t: round(rep['vs_baseline'][t], 2) for t in TARGETS}})
 
 # %% ../nbs/03_evaluate.ipynb #3f5a7547
-def view_images(root, dish_id:str, view:str='side') -> list[Path]:
-    "Every image of `dish_id` for `view` that exists: the side view's cameras x frames, or the one overhead image."
-    cands = [image_path(root, dish_id, view, c, f) for c in CAMERAS for f in FRAMES] if view == 'side' else [image_path(root, dish_id, view)]
-    return [p for p in cands if p.is_file()]
-
 def predict_views(model:NutritionRegressor, # A trained model
                   images:dict,              # Dish id -> list of its images
                   bs:int|None=None, device=None) -> pd.DataFrame:

