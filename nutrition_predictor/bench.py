@@ -13,21 +13,23 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 import pandas as pd
 import torch
 from fastai.torch_core import default_device
 from torch.utils.flop_counter import FlopCounterMode
 
-from .data import TARGETS, dish_table, target_stats
+from .data import TARGETS, load_rgb, prepare_image, target_stats
 from .evaluate import evaluation_report, predict_dishes
 from .export import export_run
 from .model import NutritionRegressor
 from .predict import Predictor
-from .train import TrainConfig, feature_dataloaders, git_commit, save_model, train
+from .features import FeatureCache, cached_features, gpu_prepare
+from .train import TrainConfig, config_dishes, feature_dataloaders, git_commit, save_model, train
 
 # %% auto #0
-__all__ = ['timed', 'peak_memory', 'bench_training', 'bench_inference', 'backbone_flops', 'matmul_gflops', 'bench_flops',
-           'machine_info', 'run_benchmarks', 'results_table']
+__all__ = ['PARTS', 'timed', 'peak_memory', 'bench_preparation', 'bench_training', 'bench_inference', 'backbone_flops',
+           'matmul_gflops', 'bench_flops', 'machine_info', 'run_benchmarks', 'results_table']
 
 # %% ../nbs/08_bench.ipynb #808fa1ea
 def _sync():
@@ -58,6 +60,30 @@ def peak_memory():
     finally:
         out['rss_peak_mb'] = _rss_hwm_mb() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         if torch.cuda.is_available(): out['cuda_peak_mb'] = torch.cuda.max_memory_allocated() / 2**20
+
+# %% ../nbs/08_bench.ipynb #ffb92d14
+def bench_preparation(model:NutritionRegressor, images:list, reps:int=3, device=None) -> dict:
+    "Milliseconds per 1080p frame to decode and prepare, before and after, and the feature cache build's images/s."
+    import albumentations as A, cv2
+    device = torch.device(device or default_device())
+    size, fit = model.config['img_size'], model.config.get('fit', 'squash')
+    frames = [p for p in images if Image.open(p).size == (1920, 1080)] or list(images)   # (a folder without 1080p frames: all)
+    ways = dict(before_full_decode_bilinear=lambda p: A.Resize(size, size)(image=load_rgb(p))['image'],
+                full_decode_area=lambda p: cv2.resize(load_rgb(p), (size, size), interpolation=cv2.INTER_AREA),
+                after_reduced_decode_area=lambda p: prepare_image(p, size, fit))
+    res = dict(n_frames=len(frames), frame_sizes=sorted({'x'.join(map(str, Image.open(p).size)) for p in frames}), size=size, fit=fit)
+    for name, fn in ways.items():
+        t, _ = timed(lambda: [fn(p) for p in frames], reps)
+        res[name] = dict(ms_per_frame=1000 * t['median_s'] / len(frames), **t)
+    res['speedup'] = res['before_full_decode_bilinear']['ms_per_frame'] / res['after_reduced_decode_area']['ms_per_frame']
+    if device.type == 'cuda':
+        t, _ = timed(lambda: [gpu_prepare(frames[i:i+64], size, fit, device) for i in range(0, len(frames), 64)], reps)
+        res['gpu_nvjpeg_area'] = dict(ms_per_frame=1000 * t['median_s'] / len(frames), **t)
+    table = pd.DataFrame({'image': frames})
+    build = lambda: cached_features(model, table, FeatureCache(tempfile.mkdtemp(prefix='np-bench-cache-')), device=device)
+    t, (_, counts) = timed(build, reps=1, warmup=0)
+    res['cache_build'] = dict(images_per_s=len(frames) / t['median_s'], counts=counts, device=str(device), **t)
+    return res
 
 # %% ../nbs/08_bench.ipynb #f075ec64
 def bench_training(cfg:TrainConfig, table:pd.DataFrame, reps:int=3, device=None) -> tuple[dict, NutritionRegressor]:
@@ -149,15 +175,18 @@ def machine_info(device=None) -> dict:
                 python=platform.python_version(), torch=torch.__version__, onnxruntime=onnxruntime.__version__,
                 git_commit=git_commit())
 
+PARTS = ('preparation', 'training', 'inference', 'flops')
+
 def run_benchmarks(cfg:TrainConfig,                      # Backbone, head and training settings (a params file)
                    reps:int=3,                           # Repetitions of each measurement
                    out_dir:str|Path='benchmarks/results', # Where the JSON goes
                    quick:bool=False,                     # Smoke test: few images, 1 epoch, 1 repetition
+                   parts:tuple=PARTS,                    # Which benchmarks to run
                    device=None,                          # Defaults to `default_device()`
                   ) -> tuple[dict, Path]:
     "Run every benchmark; returns the results and the JSON file written."
     device = device or default_device()
-    table = dish_table(cfg.data_dir, cfg.view, cfg.camera, cfg.frame, cfg.max_kcal)
+    table = config_dishes(cfg)
     if quick:
         table = pd.concat([table[table.split == 'train'].head(8), table[table.split == 'test'].head(4)])
         cfg, reps, latency_reps, matmul_n = replace(cfg, epochs=1, bs=4), 1, 2, 256
@@ -165,12 +194,16 @@ def run_benchmarks(cfg:TrainConfig,                      # Backbone, head and tr
     started = datetime.now(timezone.utc)
     res = dict(started=started.isoformat(timespec='seconds'), quick=quick, reps=reps, machine=machine_info(device),
                config=asdict(cfg))
-    res['training'], model = bench_training(cfg, table, reps, device)
-    run = Path(tempfile.mkdtemp(prefix='np-bench-run-'))
-    save_model(model, run)
     images = list(table[table.split == 'test'].image)
-    res['inference'] = bench_inference(run, images, reps, latency_reps, device)
-    res['flops'] = bench_flops(model, images, reps, device, matmul_n)
+    model = NutritionRegressor(cfg.backbone, cfg.hidden, cfg.dropout, cfg.img_size, *target_stats(table), cfg.pretrained,
+                               cfg.weights_path, fit=cfg.fit)
+    if 'preparation' in parts: res['preparation'] = bench_preparation(model, list(table.image if quick else table.image[:200]), reps, device)
+    if 'training' in parts: res['training'], model = bench_training(cfg, table, reps, device)
+    if 'inference' in parts:
+        run = Path(tempfile.mkdtemp(prefix='np-bench-run-'))
+        save_model(model, run)
+        res['inference'] = bench_inference(run, images, reps, latency_reps, device)
+    if 'flops' in parts: res['flops'] = bench_flops(model, images, reps, device, matmul_n)
     res['seconds'] = (datetime.now(timezone.utc) - started).total_seconds()
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     path = out/f"bench-{started:%Y%m%d-%H%M%S}-{torch.device(device).type}{'-quick' if quick else ''}.json"
@@ -180,20 +213,29 @@ def run_benchmarks(cfg:TrainConfig,                      # Backbone, head and tr
 # %% ../nbs/08_bench.ipynb #dcf5b3c5
 def results_table(res:dict) -> str:
     "The headline numbers of a benchmark result as a Markdown table."
-    tr, inf, fl = res['training'], res['inference'], res['flops']
     mem = lambda d: f"{d['memory']['rss_peak_mb']:.0f} MB"
-    rows = [
+    rows = []
+    if pr := res.get('preparation'):
+        rows += [(f"decode + prepare a 1080p frame, {k.replace('_', ' ')}", f"{pr[k]['ms_per_frame']:.1f} ms", '')
+                 for k in ('before_full_decode_bilinear', 'full_decode_area', 'after_reduced_decode_area', 'gpu_nvjpeg_area') if k in pr]
+        rows += [("  before / after", f"{pr['speedup']:.1f}x", ''),
+                 (f"feature cache build, {pr['n_frames']} 1080p frames ({pr['cache_build']['device']})",
+                  f"{pr['cache_build']['images_per_s']:.1f} images/s", '')]
+    tr, inf, fl = res.get('training'), res.get('inference'), res.get('flops')
+    if tr: rows += [
         (f"training {tr['epochs']} epochs, cached features", f"{tr['cached']['median_s']:.1f} s", mem(tr['cached'])),
         (f"training {tr['epochs']} epochs, full pipeline", f"{tr['uncached']['median_s']:.1f} s", mem(tr['uncached'])),
         ("  speed-up (cache build excluded)", f"{tr['speedup']:.1f}x", ''),
         ("  one-off cache build", f"{tr['cache_build']['median_s']:.1f} s", mem(tr['cache_build'])),
-        ("  test MAE, cached vs full: largest relative difference", f"{100 * max(tr['mae_rel_diff'].values()):.2f} %", ''),
+        ("  test MAE, cached vs full: largest relative difference", f"{100 * max(tr['mae_rel_diff'].values()):.2f} %", '')]
+    if inf: rows += [
         (f"inference, predict() loop ({inf['n_images']} images)", f"{inf['loop']['images_per_s']:.1f} images/s", mem(inf['loop'])),
         (f"inference, predict_batch (bs {inf['batch_size']})", f"{inf['batch']['images_per_s']:.1f} images/s", mem(inf['batch'])),
         ("  batch vs loop", f"{inf['batch_vs_loop']:.1f}x", ''),
         ("one image end to end, torch", f"{inf['torch']['latency_ms']:.1f} ms (model {inf['torch']['model_ms']:.1f} ms)", mem(inf['torch'])),
         ("one image end to end, onnxruntime", f"{inf['onnx']['latency_ms']:.1f} ms (model {inf['onnx']['model_ms']:.1f} ms)", mem(inf['onnx'])),
-        ("  onnx vs torch latency", f"{inf['onnx_vs_torch_latency']:.1f}x (outputs within {inf['onnx_max_rel_diff']:.1e} relative)", ''),
+        ("  onnx vs torch latency", f"{inf['onnx_vs_torch_latency']:.1f}x (outputs within {inf['onnx_max_rel_diff']:.1e} relative)", '')]
+    if fl: rows += [
         (f"backbone ({fl['backbone_gflop_per_image']:.2f} GFLOP/image)", f"{fl['backbone_gflops']:.1f} GFLOP/s", ''),
         (f"dense matmul {fl['matmul_n']}x{fl['matmul_n']}", f"{fl['matmul_gflops']:.1f} GFLOP/s", ''),
         ("  backbone / matmul", f"{100 * fl['fraction_of_matmul']:.1f} %", ''),

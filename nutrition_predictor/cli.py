@@ -97,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument('--reps', type=int, default=3, help="repetitions of each measurement (default: 3)")
     b.add_argument('--quick', action='store_true', help="smoke test: a few images, 1 epoch, 1 repetition")
     b.add_argument('--out', default='benchmarks/results', help="folder for the JSON (default: benchmarks/results)")
+    b.add_argument('--parts', default='preparation,training,inference,flops', help="comma-separated benchmarks to run (default: all)")
     d = sub.add_parser('demo', help="serve the Gradio demo")
     d.add_argument('--run', default='runs/default', help="run folder with the model (default: runs/default)")
     d.add_argument('--host', default='127.0.0.1', help="address to listen on (default: 127.0.0.1; 0.0.0.0 for all)")
@@ -177,7 +178,7 @@ def _bench(args) -> int:
     from nutrition_predictor.bench import run_benchmarks, results_table
     try: cfg = read_params(args.params, parse_overrides(args.param))
     except (FileNotFoundError, ValueError) as e: return _fail(e)
-    res, path = run_benchmarks(cfg, args.reps, args.out, args.quick)
+    res, path = run_benchmarks(cfg, args.reps, args.out, args.quick, tuple(args.parts.split(',')))
     print(results_table(res))
     print(f"Results written to {path}")
     return 0
