@@ -83,7 +83,7 @@ def test_dish_without_image_or_with_zero_label_is_dropped(synthetic_n5k):
 def test_cli_reports_bad_data_by_file(synthetic_n5k, tmp_path):
     "Through the whole front door: the CLI runs the notebook, which fails with the file's name, and exits non-zero."
     (synthetic_n5k/'dish_ids/splits/rgb_train_ids.txt').unlink()
-    r = subprocess.run([CLI, 'train', '-p', 'data_dir', str(synthetic_n5k),
+    r = subprocess.run([CLI, 'train', '-p', 'data_dir', str(synthetic_n5k), '-p', 'view', 'overhead',
                         '-p', 'backbone', 'efficientnet_lite0', '-p', 'wandb', 'disabled', '--out', str(tmp_path/'run')],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode != 0
