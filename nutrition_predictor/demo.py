@@ -57,7 +57,8 @@ def result_chart(pred:NutritionPrediction, typical:NutritionPrediction, mae:dict
     v, t = pred.values(), typical.values()
     for ax, idx in zip(axs, [[0], [1, 2, 3, 4]]):
         x = range(len(idx))
-        if pred.low is not None: err = [[v[i] - pred.low[i] for i in idx], [pred.high[i] - v[i] for i in idx]]
+        # the range's low end is clipped at 0, so a (rare) negative prediction gets a one-sided bar
+        if pred.low is not None: err = [[max(0., v[i] - pred.low[i]) for i in idx], [pred.high[i] - v[i] for i in idx]]
         else: err = [mae[TARGETS[i]] for i in idx] if mae else None
         ax.bar([i - 0.2 for i in x], [v[i] for i in idx], 0.4, label='this plate', yerr=err, capsize=4)
         ax.bar([i + 0.2 for i in x], [t[i] for i in idx], 0.4, label='typical dish', color='lightgrey')
