@@ -67,11 +67,12 @@ def bench_preparation(model:NutritionRegressor, images:list, reps:int=3, device=
     import albumentations as A, cv2
     device = torch.device(device or default_device())
     size, fit = model.config['img_size'], model.config.get('fit', 'squash')
-    frames = [p for p in images if Image.open(p).size == (1920, 1080)] or list(images)   # (a folder without 1080p frames: all)
+    sizes = {p: Image.open(p).size for p in images}
+    frames = [p for p in images if sizes[p] == (1920, 1080)] or list(images)   # (a folder without 1080p frames: all)
     ways = dict(before_full_decode_bilinear=lambda p: A.Resize(size, size)(image=load_rgb(p))['image'],
                 full_decode_area=lambda p: cv2.resize(load_rgb(p), (size, size), interpolation=cv2.INTER_AREA),
                 after_reduced_decode_area=lambda p: prepare_image(p, size, fit))
-    res = dict(n_frames=len(frames), frame_sizes=sorted({'x'.join(map(str, Image.open(p).size)) for p in frames}), size=size, fit=fit)
+    res = dict(n_frames=len(frames), frame_sizes=sorted({'x'.join(map(str, sizes[p])) for p in frames}), size=size, fit=fit)
     for name, fn in ways.items():
         t, _ = timed(lambda: [fn(p) for p in frames], reps)
         res[name] = dict(ms_per_frame=1000 * t['median_s'] / len(frames), **t)

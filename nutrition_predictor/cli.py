@@ -6,57 +6,13 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/cli.html.md"""
 
 # %% ../nbs/09_cli.ipynb #23e1d5c6
 from __future__ import annotations
-import argparse, json, os, sys
-from dataclasses import asdict
+import argparse, json, sys
 from pathlib import Path
 
-import yaml
-
-from .train import TrainConfig
+from .runs import parse_overrides, read_params, run_experiment
 
 # %% auto #0
-__all__ = ['read_params', 'parse_overrides', 'experiment_notebook', 'run_experiment', 'predict_files', 'format_row', 'main']
-
-# %% ../nbs/09_cli.ipynb #0910e82a
-def read_params(path:str|Path|None=None,  # A params YAML file, or `None` for the defaults
-                overrides:dict|None=None, # Keys to change
-               ) -> TrainConfig:
-    "A validated `TrainConfig` from a params file plus overrides."
-    params = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file(): raise FileNotFoundError(f"Params file not found: {path}")
-        params = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(params, dict): raise ValueError(f"{path}: expected a mapping of parameter names to values")
-        params.setdefault('name', path.stem)
-    params.update(overrides or {})
-    if params.get('data_dir'): params['data_dir'] = str(Path(params['data_dir']).expanduser().resolve())
-    return TrainConfig.from_dict(params)
-
-def parse_overrides(pairs:list|None) -> dict:
-    "`[[key, value], ...]` from `-p KEY VALUE` options, values parsed as YAML."
-    return {k: yaml.safe_load(v) for k, v in pairs or []}
-
-# %% ../nbs/09_cli.ipynb #0c20b75e
-def experiment_notebook(name:str='train') -> Path:
-    "A papermill notebook of the source tree: `nbs/experiments/<name>.ipynb` (the experiment, or the leaderboard)."
-    nb = Path(__file__).resolve().parents[1]/f'nbs/experiments/{name}.ipynb'
-    if not nb.is_file():
-        raise FileNotFoundError(f"Notebook not found at {nb}: install from a clone with `pip install -e .`")
-    return nb
-
-def run_experiment(cfg:TrainConfig,           # The run's configuration
-                   out_dir:str|Path|None=None, # Run folder; defaults to `runs/<name>/`
-                   progress:bool=True,         # Show papermill's progress bar
-                  ) -> Path:
-    "Execute the experiment notebook for `cfg` with papermill; returns the run folder."
-    import papermill as pm
-    out = Path(out_dir or Path('runs')/cfg.name).resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    (out/'params.yaml').write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))
-    pm.execute_notebook(experiment_notebook(), out/'train.ipynb', parameters={**asdict(cfg), 'out_dir': str(out)},
-                        kernel_name='python3', progress_bar=progress, cwd=os.getcwd())
-    return out
+__all__ = ['predict_files', 'format_row', 'main']
 
 # %% ../nbs/09_cli.ipynb #1267f51b
 def predict_files(predictor, files:list, bs:int|None=None):

@@ -24,7 +24,7 @@ from .model import BACKBONES, NutritionRegressor
 
 # %% auto #0
 __all__ = ['log', 'AUG_VERSION', 'PREP_VERSION', 'feature_key', 'variant_seed', 'image_sha', 'default_cache_dir', 'FeatureCache',
-           'fit_square_tensor', 'gpu_prepare', 'cached_features']
+           'fit_square_tensor', 'gpu_prepare', 'mapped_ahead', 'cached_features']
 
 # %% ../nbs/01a_features.ipynb #586180c3
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ def gpu_prepare(paths:list, size:int=224, fit:str='squash', device='cuda') -> li
     imgs = decode_jpeg([read_file(str(p)) for p in paths], mode=ImageReadMode.RGB, device=device)
     return [fit_square_tensor(x, size, fit).permute(1, 2, 0).cpu().numpy() for x in imgs]
 
-def _mapped_ahead(pool, fn, items, ahead:int=2):
+def mapped_ahead(pool, fn, items, ahead:int=2):
     "`map(fn, items)` in order, computed by `pool` at most `ahead` items in advance (memory stays bounded)."
     pending = deque()
     for it in items:
@@ -154,7 +154,7 @@ def cached_features(model:NutritionRegressor, # Its frozen backbone makes the fe
         batches = list(chunked(todo, bs))
         out = []
         with ThreadPoolExecutor(max(1, workers)) as pool, torch.inference_mode():
-            prepared = _mapped_ahead(pool, _batch, batches) if decoder == 'pil' else map(_batch, batches)
+            prepared = mapped_ahead(pool, _batch, batches) if decoder == 'pil' else map(_batch, batches)
             for xb in progress_bar(prepared, total=len(batches), leave=False): out.append(body(xb.to(device)).float().cpu())
         for i, f in zip(todo, torch.cat(out)):
             cache.save(keys[i], f); feats[i] = f

@@ -7,7 +7,6 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/predict.html.md"
 # %% ../nbs/04_predict.ipynb #6011df49
 from __future__ import annotations
 import math, os
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from fastprogress.fastprogress import progress_bar
 
 from .data import TARGETS, UNITS, DataError, image_tfms, prepare_image
 from .export import OnnxModel, UnitsModel
+from .features import mapped_ahead
 from .intervals import Intervals
 from .model import NutritionRegressor
 from .train import load_model
@@ -105,12 +105,7 @@ class Predictor:
     def _prepared(self, srcs:list, workers:int, ahead:int):
         "`prepare_or_error` of each of `srcs`, in order, computed by `workers` threads up to `ahead` items in advance."
         if not workers: yield from map(self.prepare_or_error, srcs); return
-        with ThreadPoolExecutor(workers) as pool:
-            pending = deque()
-            for s in srcs:
-                pending.append(pool.submit(self.prepare_or_error, s))
-                if len(pending) > ahead: yield pending.popleft().result()
-            while pending: yield pending.popleft().result()
+        with ThreadPoolExecutor(workers) as pool: yield from mapped_ahead(pool, self.prepare_or_error, srcs, ahead)
 
     def predictions(self, srcs:list,            # Images (paths, bytes, PIL images or arrays) or tensors from `prepare`
                     bs:int|None=None,           # Batch size; `None`: 4 on a CPU, 64 on a GPU

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import yaml
 
-from .cli import experiment_notebook, read_params, run_experiment
+from .runs import experiment_notebook, read_params, run_experiment
 from .data import TARGETS
 from .train import TrainConfig
 

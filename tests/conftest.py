@@ -66,6 +66,6 @@ def offline_run(n5k_root, tmp_path_factory) -> Path:
 def test_images(n5k_root) -> list:
     "The images of the official test split, in the view, camera and frame of `params/offline.yaml`."
     from nutrition_predictor.train import config_dishes
-    from nutrition_predictor.cli import read_params
+    from nutrition_predictor.runs import read_params
     t = config_dishes(read_params(ROOT/'params/offline.yaml', {'data_dir': str(n5k_root)}))
     return [str(p) for p in t.image[t.split == 'test']]
