@@ -176,7 +176,9 @@ def extract_side_frames(dest:str|Path,         # Data root with `imagery/side_an
     "Extract frames from every side-angle video under `dest` not yet extracted with these settings: (frames written, `{video: error}`)."
     dest = Path(dest)
     videos = sorted((dest/'imagery/side_angles').glob('dish_*/camera_*.h264'))
-    if dishes is not None: videos = [v for v in videos if v.parent.name in set(dishes)]
+    if dishes is not None:
+        wanted = set(dishes)
+        videos = [v for v in videos if v.parent.name in wanted]
     n_written, errors = 0, {}
     for v in progress_bar(videos, leave=False) if videos else []:
         rel, dish, camera = v.relative_to(dest).as_posix(), v.parent.name, v.stem.removeprefix('camera_')
@@ -212,7 +214,7 @@ class DownloadSummary:
                 f"{self.skipped} already present, {self.extracted} frames extracted")
 
 def select_dishes(dest:Path, splits=('rgb_train', 'rgb_test'), sample:int|None=None, seed:int=0) -> list[str]:
-    "Dish ids of `splits` (read from `dest`), or a reproducible random `sample` of them (ids not of the form `dish_<digits>` are left out)."
+    "Dish ids of `splits` (read from `dest`), or a reproducible random `sample` of them."
     ids = sorted({i for s in splits for i in (Path(dest)/f'dish_ids/splits/{s}_ids.txt').read_text().split()})
     return sorted(random.Random(seed).sample(ids, sample)) if sample and sample < len(ids) else ids
 

@@ -144,7 +144,7 @@ def feature_dataloaders(model:NutritionRegressor, table:pd.DataFrame, cfg:TrainC
         y = (torch.tensor(t[TARGETS].to_numpy(np.float32)) - target_mean) / target_std
         return FeatureDataset(feats.view(len(t), variants + 1, -1), y), n
     trn_table = table[table.split == 'train']
-    if cfg.all_frames and 'images' in table: trn_table = every_image(trn_table)
+    if cfg.all_frames: trn_table = every_image(trn_table)
     (trn, n1), (val, n2) = _ds(trn_table, cfg.aug_variants if cfg.augment else 0), _ds(table[table.split == 'test'], 0)
     set_seed(cfg.seed, reproducible=True)
     dls = DataLoaders(DataLoader(trn, bs=cfg.bs, shuffle=True, drop_last=True, device=device),
