@@ -20,12 +20,13 @@ from fastai.torch_core import default_device
 from torch.utils.flop_counter import FlopCounterMode
 
 from .data import TARGETS, load_rgb, prepare_image, target_stats
-from .evaluate import evaluation_report, predict_dishes
+from .evaluate import holdout_scores, predict_dishes
 from .export import export_run
 from .model import NutritionRegressor
 from .predict import Predictor
 from .features import FeatureCache, cached_features, gpu_prepare
-from .train import TrainConfig, config_dishes, feature_dataloaders, git_commit, save_model, train
+from .runs import RunFolder, git_commit, save_model
+from .train import TrainConfig, config_dishes, feature_dataloaders, train
 
 # %% auto #0
 __all__ = ['PARTS', 'timed', 'peak_memory', 'bench_preparation', 'bench_training', 'bench_inference', 'backbone_flops',
@@ -66,7 +67,7 @@ def bench_preparation(model:NutritionRegressor, images:list, reps:int=3, device=
     "Milliseconds per 1080p frame to decode and prepare, before and after, and the feature cache build's images/s."
     import albumentations as A, cv2
     device = torch.device(device or default_device())
-    size, fit = model.config['img_size'], model.config.get('fit', 'squash')
+    size, fit = model.config.img_size, model.config.fit
     sizes = {p: Image.open(p).size for p in images}
     frames = [p for p in images if sizes[p] == (1920, 1080)] or list(images)   # (a folder without 1080p frames: all)
     ways = dict(before_full_decode_bilinear=lambda p: A.Resize(size, size)(image=load_rgb(p))['image'],
@@ -94,15 +95,14 @@ def bench_training(cfg:TrainConfig, table:pd.DataFrame, reps:int=3, device=None)
     base = replace(cfg, augment=False, wandb='disabled', cache_dir=cache_dir)
     cached_cfg, uncached_cfg = replace(base, feature_cache=True), replace(base, feature_cache=False)
     tm, ts = target_stats(table)
-    model = NutritionRegressor(cfg.backbone, cfg.hidden, cfg.dropout, cfg.img_size, tm, ts, cfg.pretrained, cfg.weights_path)
+    model = NutritionRegressor(cfg.model_config(tm, ts), cfg.pretrained, cfg.weights_path)
     with peak_memory() as mem_build:
         build, (_, build_counts) = timed(lambda: feature_dataloaders(model, table, cached_cfg, tm, ts, device), reps=1, warmup=0)
     runs = {}
     for name, c in (('cached', cached_cfg), ('uncached', uncached_cfg)):
         with peak_memory() as mem: t, learn = timed(lambda: train(c, table, device=device), reps=reps, warmup=0)
-        report = evaluation_report(predict_dishes(learn.regressor, table[table.split == 'test'], device=device), table)
-        runs[name] = dict(**t, memory=mem, feature_counts=learn.feature_counts, test_mae=report['mae'],
-                          test_mae_pct=report['mae_pct'])
+        scores = holdout_scores(predict_dishes(learn.regressor, table[table.split == 'test'], device=device), table)
+        runs[name] = dict(**t, memory=mem, feature_counts=learn.feature_counts, test_mae=scores.mae, test_mae_pct=scores.mae_pct)
     c, u = runs['cached'], runs['uncached']
     return dict(epochs=cfg.epochs, n_train=int((table.split == 'train').sum()), augment=False,
                 cache_build=dict(**build, counts=build_counts, memory=mem_build), **runs,
@@ -113,7 +113,7 @@ def bench_training(cfg:TrainConfig, table:pd.DataFrame, reps:int=3, device=None)
 # %% ../nbs/08_bench.ipynb #2bb46412
 def _as_array(preds) -> np.ndarray: return np.array([p.values() for p in preds])
 
-def bench_inference(run:str|Path, images:list, reps:int=3, latency_reps:int=20, device=None) -> dict:
+def bench_inference(run:str|Path|RunFolder, images:list, reps:int=3, latency_reps:int=20, device=None) -> dict:
     "Images/s of `predict_batch` against a `predict` loop, and torch against ONNX latency, for run folder `run`."
     device = device or default_device()
     p = Predictor.from_run(run, device)
@@ -128,7 +128,7 @@ def bench_inference(run:str|Path, images:list, reps:int=3, latency_reps:int=20, 
     for name, e in engines.items():
         with peak_memory() as mem:
             end_to_end, _ = timed(lambda: e.predict(images[0]), latency_reps)
-            model_only, _ = timed(lambda: e.run(x), latency_reps)
+            model_only, _ = timed(lambda: e.infer(x), latency_reps)
         res[name] = dict(latency_ms=1000 * end_to_end['median_s'], model_ms=1000 * model_only['median_s'], memory=mem)
     onnx_dev = 'cuda' if 'CUDAExecutionProvider' in engines['onnx'].net.session.get_providers() else 'cpu'
     torch_ref = p if p.device.type == onnx_dev else Predictor.from_run(run, onnx_dev)     # same device: no TF32 in the way
@@ -140,7 +140,7 @@ def bench_inference(run:str|Path, images:list, reps:int=3, latency_reps:int=20, 
 # %% ../nbs/08_bench.ipynb #f02d76a5
 def backbone_flops(model:NutritionRegressor) -> int:
     "FLOPs of the backbone for one image at the model's input size (a multiply-add is 2)."
-    s = model.config['img_size']
+    s = model.config.img_size
     with FlopCounterMode(display=False) as fc, torch.no_grad(): model.backbone.cpu()(torch.randn(1, 3, s, s))
     return fc.get_total_flops()
 
@@ -196,13 +196,11 @@ def run_benchmarks(cfg:TrainConfig,                      # Backbone, head and tr
     res = dict(started=started.isoformat(timespec='seconds'), quick=quick, reps=reps, machine=machine_info(device),
                config=asdict(cfg))
     images = list(table[table.split == 'test'].image)
-    model = NutritionRegressor(cfg.backbone, cfg.hidden, cfg.dropout, cfg.img_size, *target_stats(table), cfg.pretrained,
-                               cfg.weights_path, fit=cfg.fit)
+    model = NutritionRegressor(cfg.model_config(*target_stats(table)), cfg.pretrained, cfg.weights_path)
     if 'preparation' in parts: res['preparation'] = bench_preparation(model, list(table.image if quick else table.image[:200]), reps, device)
     if 'training' in parts: res['training'], model = bench_training(cfg, table, reps, device)
     if 'inference' in parts:
-        run = Path(tempfile.mkdtemp(prefix='np-bench-run-'))
-        save_model(model, run)
+        run = save_model(model, tempfile.mkdtemp(prefix='np-bench-run-'))
         res['inference'] = bench_inference(run, images, reps, latency_reps, device)
     if 'flops' in parts: res['flops'] = bench_flops(model, images, reps, device, matmul_n)
     res['seconds'] = (datetime.now(timezone.utc) - started).total_seconds()

@@ -9,16 +9,13 @@ from __future__ import annotations
 import argparse, json, sys
 from pathlib import Path
 
-from .runs import parse_overrides, read_params, run_experiment
+from .experiment import run_experiment
+from .runs import parse_overrides, read_params
 
 # %% auto #0
-__all__ = ['predict_files', 'format_row', 'main']
+__all__ = ['format_row', 'main']
 
 # %% ../nbs/09_cli.ipynb #1267f51b
-def predict_files(predictor, files:list, bs:int|None=None):
-    "Yield `(file, prediction or None, error message or None)` for each file, in order."
-    for f, (pred, err) in zip(files, predictor.predictions(files, bs)): yield f, pred, err
-
 def format_row(name:str, pred) -> str:
     "One line of the people-readable table."
     return f"{name:<40} " + ' '.join(f"{v:>14.1f}" for v in pred.to_dict().values())
@@ -29,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
         "Predict the nutrition of a plate of food from one photo (Nutrition5k).")
     sub = p.add_subparsers(dest='command', required=True)
     t = sub.add_parser('train', help="train and evaluate one run through the experiment notebook (papermill)")
-    t.add_argument('params', nargs='?', help="params YAML file (default: the built-in defaults, params/default.yaml without cross-validation)")
+    t.add_argument('params', nargs='?', help="params YAML file (default: TrainConfig's defaults, which params/default.yaml states)")
     t.add_argument('-p', '--param', nargs=2, action='append', metavar=('KEY', 'VALUE'), help="override a parameter")
     t.add_argument('--out', help="run folder (default: runs/<name>/)")
     pr = sub.add_parser('predict', help="predict calories, mass, fat, carb and protein for images")
@@ -56,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument('--parts', default='preparation,training,inference,flops', help="comma-separated benchmarks to run (default: all)")
     d = sub.add_parser('demo', help="serve the Gradio demo")
     d.add_argument('--run', default='runs/default', help="run folder with the model (default: runs/default)")
+    d.add_argument('--engine', choices=['torch', 'onnx'], default='torch', help="torch (default) or onnx (run `export --onnx` first)")
     d.add_argument('--host', default='127.0.0.1', help="address to listen on (default: 127.0.0.1; 0.0.0.0 for all)")
     d.add_argument('--port', type=int, default=7860, help="port (default: 7860)")
     d.add_argument('--share', action='store_true', help="also ask Gradio for a public share link")
@@ -93,9 +91,10 @@ def _download(args) -> int:
         return 1 if errors else 0
     views = tuple(v.strip() for v in args.views.split(','))
     if set(views) - {'overhead', 'side'}: return _fail(f"--views takes overhead and/or side, not {args.views!r}")
-    s = download(args.dest, args.source or args.base_url or OFFICIAL_URL, views, tuple(args.split.split(',')),
-                 args.sample, args.seed, args.dishes.split(',') if args.dishes else None, args.side_url, args.every,
-                 args.max_frames or None, args.workers, args.link)
+    s = download(args.dest, args.source or args.base_url or OFFICIAL_URL, views=views, splits=tuple(args.split.split(',')),
+                 sample=args.sample, seed=args.seed, dishes=args.dishes.split(',') if args.dishes else None,
+                 side_source=args.side_url, every=args.every, max_frames=args.max_frames or None, workers=args.workers,
+                 link=args.link)
     for owner, errs in s.failed.items():
         for rel, err in errs.items(): print(f"failed: {rel}: {err}", file=sys.stderr)
     for what, why in s.refused.items(): print(f"refused: {why}", file=sys.stderr)
@@ -104,8 +103,8 @@ def _download(args) -> int:
 
 def _demo(args) -> int:
     from nutrition_predictor.demo import build_demo, launch_demo
-    try: demo = build_demo(args.run)
-    except FileNotFoundError as e: return _fail(e)
+    try: demo = build_demo(args.run, engine=args.engine)
+    except (FileNotFoundError, ValueError) as e: return _fail(e)
     print(launch_demo(demo, args.host, args.port, args.share), flush=True)
     try: demo.block_thread()
     except KeyboardInterrupt: demo.close()
@@ -117,7 +116,7 @@ def _predict(args) -> int:
     except (FileNotFoundError, ValueError) as e: return _fail(e)
     if not args.json: print(f"{'image':<40} " + ' '.join(f"{f:>14}" for f in FIELDS))
     n_failed = 0
-    for f, pred, err in predict_files(predictor, args.images, args.bs):
+    for f, (pred, err) in zip(args.images, predictor.predictions(args.images, args.bs)):
         n_failed += err is not None
         if args.json: print(json.dumps({'image': f, **(pred.to_dict() if pred else {'error': err})}))
         elif pred: print(format_row(f, pred))
@@ -164,12 +163,12 @@ def main(argv:list|None=None) -> int:
         import papermill as pm
         try:
             cfg = read_params(args.params, parse_overrides(args.param))
-            out = run_experiment(cfg, args.out)
+            run = run_experiment(cfg, args.out)
         except (FileNotFoundError, ValueError) as e: return _fail(e)
         except pm.PapermillExecutionError as e:
             return _fail(f"the run failed in cell {e.exec_count}: {e.ename}: {e.evalue}\n"
                          f"(the executed notebook, with the full traceback, is in the run folder)")
-        print(f"Run written to {out}")
+        print(f"Run written to {run.path}")
     elif args.command == 'predict': return _predict(args)
     elif args.command == 'demo': return _demo(args)
     elif args.command == 'download': return _download(args)

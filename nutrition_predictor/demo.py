@@ -6,18 +6,21 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/demo.html.md"""
 
 # %% ../nbs/05_demo.ipynb #ec01f86d
 from __future__ import annotations
-import html, json, logging
+import html, logging
+from dataclasses import replace
 from pathlib import Path
 
 import gradio as gr
 from matplotlib.figure import Figure
 
-from .data import TARGETS, UNITS, DataError, dish_table
+from .data import TARGETS, UNITS, DataError
 from .predict import Predictor, NutritionPrediction
+from .runs import RunFolder
+from .train import TrainConfig, config_dishes
 
 # %% auto #0
-__all__ = ['log', 'NAMES', 'MAX_UPLOAD', 'VIEW_WORDS', 'typical_dish', 'run_metrics', 'result_markdown', 'result_chart',
-           'uploaded_image', 'view_note', 'predict_fn', 'build_demo', 'launch_demo']
+__all__ = ['log', 'NAMES', 'MAX_UPLOAD', 'VIEW_WORDS', 'run_config', 'result_markdown', 'result_chart', 'uploaded_image',
+           'view_note', 'predict_fn', 'build_demo', 'launch_demo']
 
 # %% ../nbs/05_demo.ipynb #05c856fb
 log = logging.getLogger(__name__)
@@ -25,14 +28,11 @@ log = logging.getLogger(__name__)
 # %% ../nbs/05_demo.ipynb #1c5091db
 NAMES = dict(calories='Calories', mass='Mass', fat='Fat', carb='Carbohydrate', protein='Protein')
 
-def typical_dish(predictor:Predictor) -> NutritionPrediction:
-    "The mean training dish of the predictor's model."
-    return NutritionPrediction.from_values(predictor.model.target_mean.tolist())
-
-def run_metrics(run:str|Path) -> dict:
-    "The run folder's `metrics.json`, or `{}` when it has none."
-    f = Path(run)/'metrics.json'
-    return json.loads(f.read_text()) if f.is_file() else {}
+def run_config(run:RunFolder) -> TrainConfig:
+    "The config a run folder was trained with (from its metrics or params), else the defaults."
+    m = run.metrics()
+    if m and m.params: return m.params
+    return run.params() if run.params_file.is_file() else TrainConfig()
 
 # %% ../nbs/05_demo.ipynb #b21ca314
 def result_markdown(pred:NutritionPrediction, typical:NutritionPrediction, mae:dict|None=None,
@@ -102,19 +102,19 @@ def predict_fn(predictor:Predictor, typical:NutritionPrediction, mae:dict|None):
         return pred.to_dict(), result_markdown(pred, typical, mae, coverage), result_chart(pred, typical, mae)
     return predict
 
-def build_demo(run:str|Path='runs/default',  # Run folder with the model (and its metrics.json)
-               data_dir:str|Path|None=None,  # Nutrition5k root for example images (see `n5k_dir`)
+def build_demo(run:str|Path|RunFolder='runs/default', # Run folder with the model (and its metrics.json)
+               data_dir:str|Path|None=None,  # Nutrition5k root for example images (`None`: the run's, see `n5k_dir`)
                n_examples:int=8,             # How many test-split dishes to offer as examples
+               engine:str='torch',           # `torch`, or `onnx` (the run's exported model on onnxruntime)
                predictor:Predictor|None=None, # Use this predictor instead of loading `run`'s
               ) -> gr.Blocks:
     "The Gradio app for the model of `run`."
-    predictor = predictor or Predictor.from_run(run)
-    metrics = run_metrics(run)
-    mae, typical = metrics.get('mae'), typical_dish(predictor)
-    params = metrics.get('params', {})
-    view = metrics.get('view', 'overhead')
+    predictor = predictor or Predictor.from_run(run, engine=engine)
+    run = predictor.run or RunFolder(run)
+    metrics, cfg = run.metrics(), run_config(run)
+    mae, typical, view = metrics.test.mae if metrics else None, predictor.typical(), cfg.view
     try:
-        dishes = dish_table(data_dir, view=view, camera=params.get('camera', 'A'), frame=params.get('frame', 1))
+        dishes = config_dishes(replace(cfg, data_dir=str(data_dir) if data_dir else cfg.data_dir))
         examples = [[str(p)] for p in dishes.image[dishes.split == 'test'][:n_examples]]
     except (DataError, OSError) as e:
         log.warning(f"No example images: {e}")
@@ -131,7 +131,7 @@ def build_demo(run:str|Path='runs/default',  # Run folder with the model (and it
                 table = gr.Markdown(label='Prediction')
                 chart = gr.Plot(label='Compared with a typical dish')
                 values = gr.JSON(label='Values (as the API returns them)')
-        gr.Markdown(f"*{view_note(view)}*" + (f" On the {metrics.get('n_test')} test dishes, the typical error is about "
+        gr.Markdown(f"*{view_note(view)}*" + (f" On the {metrics.test.n_dishes} test dishes, the typical error is about "
                     f"±{mae['calories']:.0f} kcal and ±{mae['mass']:.0f} g." if mae else ''))
         button.click(predict_fn(predictor, typical, mae), inputs=image, outputs=[values, table, chart], api_name='predict')
     return demo

@@ -36,8 +36,8 @@ def feature_key(model:NutritionRegressor, image_sha:str, variant:int=0, seed:int
                 weights:str='', decoder:str='pil') -> str:
     "The cache key of one image's features (`weights` names the backbone weights: pretrained, or a weights file)."
     c = model.config
-    parts = dict(backbone=c['backbone'], revision=BACKBONES[c['backbone']].revision, weights=weights, size=c['img_size'],
-                 mean=c['mean'], std=c['std'], image=image_sha, fit=c.get('fit', 'squash'), prep=PREP_VERSION, decoder=decoder)
+    parts = dict(backbone=c.backbone, revision=BACKBONES[c.backbone].revision, weights=weights, size=c.img_size,
+                 mean=c.mean, std=c.std, image=image_sha, fit=c.fit, prep=PREP_VERSION, decoder=decoder)
     if variant: parts.update(variant=variant, seed=seed, view=view, aug=AUG_VERSION)
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
@@ -132,8 +132,8 @@ def cached_features(model:NutritionRegressor, # Its frozen backbone makes the fe
                    ) -> tuple[torch.Tensor, dict]:
     "Features `[n_images*(1+variants), n_features]` (image-major: an image's variants are neighbours), and `{'computed': n, 'loaded': m}`."
     device = device or default_device()
-    c, n_feat = model.config, BACKBONES[model.config['backbone']].n_features
-    size, fit = c['img_size'], c.get('fit', 'squash')
+    c = model.config
+    size, fit, n_feat = c.img_size, c.fit, BACKBONES[c.backbone].n_features
     bs = bs or (64 if torch.device(device).type == 'cuda' else 4)
     images = list(table.image)
     decoder = 'nvjpeg' if _use_gpu_decoding(device, images) else 'pil'
@@ -143,7 +143,7 @@ def cached_features(model:NutritionRegressor, # Its frozen backbone makes the fe
     feats = [cache.load(k, n_feat) for k in keys]
     todo = [i for i, f in enumerate(feats) if f is None]
     if todo:
-        tfm = lambda v, r: image_tfms(c['mean'], c['std'], augment=v > 0, view=view, seed=variant_seed(seed, shas[r], v) if v else None)
+        tfm = lambda v, r: image_tfms(c.mean, c.std, augment=v > 0, view=view, seed=variant_seed(seed, shas[r], v) if v else None)
         def _batch(idx):                          # the prepared, normalised images of `todo[idx]`
             rows = sorted({pairs[i][0] for i in idx})
             if decoder == 'nvjpeg': sq = dict(zip(rows, gpu_prepare([images[r] for r in rows], size, fit, device)))

@@ -7,7 +7,7 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/model.html.md"""
 # %% ../nbs/01_model.ipynb #3c4a7b6e
 from __future__ import annotations
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, asdict, fields
 from pathlib import Path
 from typing import Callable
 
@@ -22,7 +22,7 @@ from .data import TARGETS
 __all__ = ['BACKBONES', 'RESNET18_WEIGHTS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'LITE_MEAN', 'LITE_STD', 'BackboneSpec',
            'register_backbone', 'BackboneWeightsError', 'resnet18_cache_file', 'resnet18_state', 'resnet18_body',
            'efficientnet_lite_body', 'efficientnet_lite0_body', 'efficientnet_lite1_body', 'efficientnet_lite2_body',
-           'FrozenBackbone', 'regression_head', 'NutritionRegressor']
+           'FrozenBackbone', 'regression_head', 'ModelConfig', 'NutritionRegressor']
 
 # %% ../nbs/01_model.ipynb #32acd7fc
 @dataclass
@@ -137,38 +137,62 @@ def regression_head(n_features:int, hidden:int=256, dropout:float=0.2, n_out:int
     return nn.Sequential(LinBnDrop(n_features, hidden, bn=True, p=dropout/2, act=nn.ReLU()),
                          LinBnDrop(hidden, n_out, bn=False, p=dropout))
 
+def _floats(v): return None if v is None else tuple(float(x) for x in (v.tolist() if hasattr(v, 'tolist') else v))
+
+@dataclass(frozen=True)
+class ModelConfig:
+    "A `NutritionRegressor`'s architecture, input preparation and target statistics: what `model.json` holds."
+    backbone:str = 'resnet18'     # A name in `BACKBONES`
+    hidden:int = 256              # Width of the head's hidden layer
+    dropout:float = 0.2           # Dropout in the head
+    img_size:int = 224            # Side of the square images the model is fed
+    fit:str = 'squash'            # How images are made square (`data.fit_square`); prediction does the same
+    target_mean:tuple|None = None # Mean training dish, per target in its unit (`None`: 0)
+    target_std:tuple|None = None  # Standard deviation per target (`None`: 1)
+    mean:tuple|None = None        # Input normalisation; `None`: the backbone's
+    std:tuple|None = None
+    revision:int|None = None      # Backbone feature revision; `None`: the registry's
+    targets:tuple = tuple(TARGETS)
+
+    def __post_init__(self):
+        if self.backbone not in BACKBONES: raise ValueError(f"Unknown backbone {self.backbone!r}; choose from {sorted(BACKBONES)}")
+        spec, fix = BACKBONES[self.backbone], lambda k, v: object.__setattr__(self, k, v)
+        for k, v in dict(mean=spec.mean, std=spec.std, revision=spec.revision).items():
+            if getattr(self, k) is None: fix(k, v)
+        for k in ('mean', 'std', 'target_mean', 'target_std'): fix(k, _floats(getattr(self, k)))
+        fix('targets', tuple(self.targets))
+
+    def to_dict(self) -> dict: return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d:dict) -> ModelConfig:
+        "From a `model.json` dict (keys this code does not know are an error)."
+        unknown = set(d) - {f.name for f in fields(cls)}
+        if unknown: raise ValueError(f"Unknown model config key(s) {sorted(unknown)}")
+        return cls(**d)
+
 class NutritionRegressor(nn.Module):
     "Frozen pretrained backbone + trainable head; predicts standardised targets, `to_units` turns them into kcal and g."
-    def __init__(self, backbone:str='resnet18',  # A name in `BACKBONES`
-                 hidden:int=256,                  # Width of the head's hidden layer
-                 dropout:float=0.2,               # Dropout in the head
-                 img_size:int=224,                # Side of the square images the model is fed
-                 target_mean=None, target_std=None, # Target standardisation (from `target_stats`)
+    def __init__(self, config:ModelConfig=ModelConfig(), # Architecture and target statistics
                  pretrained:bool=True,            # Load ImageNet weights? (`False`: random, on purpose)
                  weights_path:str|None=None,      # Local backbone weights file
-                 fit:str='squash',                # How images are made square (`data.fit_square`); prediction does the same
                 ):
         super().__init__()
-        if backbone not in BACKBONES: raise ValueError(f"Unknown backbone {backbone!r}; choose from {sorted(BACKBONES)}")
-        spec = BACKBONES[backbone]
+        spec, self.config, n = BACKBONES[config.backbone], config, len(TARGETS)
         self.backbone = FrozenBackbone(spec.build(pretrained, weights_path))
-        self.head = regression_head(spec.n_features, hidden, dropout)
-        n = len(TARGETS)
-        self.register_buffer('target_mean', torch.zeros(n) if target_mean is None else torch.as_tensor(target_mean).float())
-        self.register_buffer('target_std', torch.ones(n) if target_std is None else torch.as_tensor(target_std).float())
-        self.config = dict(backbone=backbone, hidden=hidden, dropout=dropout, img_size=img_size,
-                           mean=list(spec.mean), std=list(spec.std), targets=TARGETS, revision=spec.revision,
-                           fit=fit)
+        self.head = regression_head(spec.n_features, config.hidden, config.dropout)
+        self.register_buffer('target_mean', torch.tensor(config.target_mean or (0.,) * n))
+        self.register_buffer('target_std', torch.tensor(config.target_std or (1.,) * n))
 
     def forward(self, x): return self.head(self.backbone(x))
     def to_units(self, y): return y * self.target_std + self.target_mean
 
     @classmethod
-    def from_config(cls, config:dict):
+    def from_config(cls, config:ModelConfig|dict) -> NutritionRegressor:
         "An untrained model of the architecture `config` describes (random weights, nothing downloaded)."
-        spec = BACKBONES.get(config['backbone'])
-        if spec and config.get('revision', 1) != spec.revision:
-            raise ValueError(f"This model's head was trained on {config['backbone']} revision {config.get('revision', 1)} "
+        if isinstance(config, dict): config = ModelConfig.from_dict(config)
+        spec = BACKBONES[config.backbone]
+        if config.revision != spec.revision:
+            raise ValueError(f"This model's head was trained on {config.backbone} revision {config.revision} "
                              f"features, and this code computes revision {spec.revision}: train it again")
-        return cls(config['backbone'], config['hidden'], config['dropout'], config['img_size'], pretrained=False,
-                   fit=config.get('fit', 'squash'))
+        return cls(config, pretrained=False)

@@ -21,7 +21,7 @@ from .export import OnnxModel, UnitsModel
 from .features import mapped_ahead
 from .intervals import Intervals
 from .model import NutritionRegressor
-from .train import load_model
+from .runs import RunFolder, load_model
 
 # %% auto #0
 __all__ = ['FIELDS', 'ENGINES', 'NutritionPrediction', 'Predictor']
@@ -63,28 +63,34 @@ class Predictor:
                  device=None,                              # Defaults to `default_device()`
                  channels_last:bool=True,                  # Torch engine: channels-last memory layout
                  intervals:Intervals|None=None,            # Calibrated ranges to attach to predictions
+                 run:RunFolder|None=None,                  # The run folder the model came from
                 ):
-        self.model, self.intervals = model, intervals
+        self.model, self.intervals, self.run = model, intervals, run
         self.device = torch.device(device or default_device())
         self.engine = 'onnx' if isinstance(model, OnnxModel) else 'torch'
         self.memory_format = torch.channels_last if channels_last and self.engine == 'torch' else torch.contiguous_format
         self.net = model if self.engine == 'onnx' else UnitsModel(model).eval().to(self.device, memory_format=self.memory_format)
         c = self.config = model.config
-        self.tfms = image_tfms(c['mean'], c['std'])
+        self.tfms = image_tfms(c.mean, c.std)
 
     @classmethod
-    def from_run(cls, path:str|Path, # A run folder (`model.pth` + `model.json`; `model.onnx` for the ONNX engine)
+    def from_run(cls, run:str|Path|RunFolder, # A run folder with a saved model (and its ONNX export, for that engine)
                  device=None, engine:str='torch', channels_last:bool=True) -> Predictor:
         "The predictor of a run folder (state dict + JSON config, or the ONNX file; nothing is unpickled)."
         if engine not in ENGINES: raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
-        model = OnnxModel.from_run(path, device) if engine == 'onnx' else load_model(path, device or default_device())
-        return cls(model, device, channels_last, Intervals.load(path))
+        run = RunFolder(run)
+        model = OnnxModel.from_run(run, device) if engine == 'onnx' else load_model(run, device or default_device())
+        return cls(model, device, channels_last, run.intervals(), run)
+
+    def typical(self) -> NutritionPrediction:
+        "The mean training dish of the model (from its config: either engine)."
+        return NutritionPrediction.from_values(self.config.target_mean or [0.] * len(TARGETS))
 
     def prepare(self, src, name:str|None=None) -> torch.Tensor:
         "One image as the model's input tensor (CHW), prepared exactly as in validation; `name` is for error messages."
-        return self.tfms(image=prepare_image(src, self.config['img_size'], self.config.get('fit', 'squash'), name))['image']
+        return self.tfms(image=prepare_image(src, self.config.img_size, self.config.fit, name))['image']
 
-    def run(self, xb:torch.Tensor) -> torch.Tensor:
+    def infer(self, xb:torch.Tensor) -> torch.Tensor:
         "The model's output, in kcal and grams, for a batch of prepared images (on the CPU)."
         if self.engine == 'onnx': return self.net(xb)
         with torch.inference_mode():
@@ -97,8 +103,7 @@ class Predictor:
         return min(8, os.cpu_count() or 1)
 
     def prepare_or_error(self, src) -> tuple[torch.Tensor|None, str|None]:
-        "`(tensor, None)`, or `(None, why)` when `src` cannot be read; tensors pass through."
-        if isinstance(src, torch.Tensor): return src, None
+        "`(tensor, None)` from `prepare`, or `(None, why)` when `src` cannot be read."
         try: return self.prepare(src), None
         except DataError as e: return None, str(e)
 
@@ -107,7 +112,7 @@ class Predictor:
         if not workers: yield from map(self.prepare_or_error, srcs); return
         with ThreadPoolExecutor(workers) as pool: yield from mapped_ahead(pool, self.prepare_or_error, srcs, ahead)
 
-    def predictions(self, srcs:list,            # Images (paths, bytes, PIL images or arrays) or tensors from `prepare`
+    def predictions(self, srcs:list,            # Images: paths, bytes, PIL images or arrays
                     bs:int|None=None,           # Batch size; `None`: 4 on a CPU, 64 on a GPU
                     num_workers:int|None=None,  # Decoding threads; `None`: `default_workers()` (0 for one image)
                     progress:bool=False,        # Show a progress bar
@@ -118,7 +123,7 @@ class Predictor:
         batches = chunked(self._prepared(srcs, num_workers, 2 * bs), bs)
         for batch in (progress_bar(batches, total=math.ceil(len(srcs) / bs), leave=False) if progress else batches):
             ok = [x for x, _ in batch if x is not None]
-            ys = iter(self.run(torch.stack(ok)).tolist() if ok else [])
+            ys = iter(self.infer(torch.stack(ok)).tolist() if ok else [])
             for x, err in batch: yield (None, err) if x is None else (self._result(next(ys)), None)
 
     def predict_batch(self, srcs:list, bs:int|None=None, num_workers:int|None=None, progress:bool=False
@@ -132,7 +137,7 @@ class Predictor:
 
     def predict(self, src, name:str|None=None) -> NutritionPrediction:
         "The prediction for one image."
-        return self._result(self.run(self.prepare(src, name)[None])[0].tolist())
+        return self._result(self.infer(self.prepare(src, name)[None])[0].tolist())
 
     def _result(self, values:list) -> NutritionPrediction:
         return NutritionPrediction.from_values(values, *(self.intervals.bounds(values) if self.intervals else (None, None)))

@@ -6,16 +6,16 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/sweep.html.md"""
 
 # %% ../nbs/10_sweep.ipynb #eb1db4da
 from __future__ import annotations
-import itertools, json
-from dataclasses import asdict
+import itertools
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
 import yaml
 
-from .runs import experiment_notebook, read_params, run_experiment
 from .data import TARGETS
+from .experiment import experiment_notebook, run_experiment
+from .runs import RunFolder, read_params
 from .train import TrainConfig
 
 # %% auto #0
@@ -44,8 +44,9 @@ def read_sweep(path:str|Path) -> list[TrainConfig]:
 # %% ../nbs/10_sweep.ipynb #43d7b70f
 def _done(cfg:TrainConfig, folder:Path) -> bool:
     "Has `folder` a finished run of exactly `cfg`?"
-    m = folder/'metrics.json'
-    return m.is_file() and json.loads(m.read_text()).get('params') == json.loads(json.dumps(asdict(cfg)))
+    try: m = RunFolder(folder).metrics()
+    except ValueError: return False                          # metrics of another version: run it again
+    return m is not None and m.params == cfg
 
 def run_sweep(path:str|Path,               # The sweep file
               runs_dir:str|Path='runs',    # Where the run folders go
@@ -71,15 +72,16 @@ SETTINGS = ['backbone', 'img_size', 'hidden', 'dropout', 'augment', 'feature_cac
 def read_runs(runs_dir:str|Path='runs') -> pd.DataFrame:
     "One row per run folder of `runs_dir` that has a `metrics.json`, best first."
     rows = []
-    for f in sorted(Path(runs_dir).glob('*/metrics.json')):
-        m = json.loads(f.read_text())
-        row = dict(run=f.parent.name, **{k: m['params'].get(k) for k in SETTINGS})
-        row.update({f'test {t} %': m['mae_pct'][t] for t in TARGETS})
-        if m.get('cv'):
-            row.update({f'cv {t} %': m['cv']['mae_pct'][t] for t in TARGETS})
-            row.update({f'cv {t} vs baseline': m['cv']['vs_baseline'][t] for t in TARGETS})
-        if m.get('intervals'): row['min coverage'] = min(m['intervals']['coverage'].values())
-        row.update(git_commit=m.get('git_commit'), dataset_checksum=m.get('dataset_checksum'), path=str(f.parent.resolve()))
+    for run in map(RunFolder, sorted(Path(runs_dir).iterdir())):
+        if not run.metrics_file.is_file(): continue
+        m = run.metrics()
+        row = dict(run=run.path.name, **{k: getattr(m.params, k) for k in SETTINGS})
+        row.update({f'test {t} %': m.test.mae_pct[t] for t in TARGETS})
+        if m.cv:
+            row.update({f'cv {t} %': m.cv.mae_pct[t] for t in TARGETS})
+            row.update({f'cv {t} vs baseline': m.cv.vs_baseline[t] for t in TARGETS})
+        if m.coverage: row['min coverage'] = min(m.coverage.coverage.values())
+        row.update(git_commit=m.git_commit, dataset_checksum=m.dataset_checksum, path=str(run.path.resolve()))
         rows.append(row)
     board = pd.DataFrame(rows)
     if board.empty: return board

@@ -1,4 +1,4 @@
-"""The run's configuration, a fastai `Learner` trained with `fit_one_cycle`, wandb tracking, and saving a model as a state dict plus a JSON config.
+"""The run's configuration (`TrainConfig`: every default, each value checked), and a fastai `Learner` trained with `fit_one_cycle` on cached backbone features, tracked by wandb.
 
 Docs: https://nutrition-predictor.github.io/nutrition-predictor/train.html.md"""
 
@@ -6,13 +6,16 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/train.html.md"""
 
 # %% ../nbs/02_train.ipynb #39a1d377
 from __future__ import annotations
-import dataclasses, importlib.util, json, logging, subprocess
+import dataclasses, logging
 from contextlib import contextmanager
-from dataclasses import dataclass, asdict
+from dataclasses import asdict
+from typing import Annotated, Literal
 from pathlib import Path
 from unittest.mock import patch
 
 import pandas as pd
+from pydantic import Field, ValidationError, field_validator
+from pydantic.dataclasses import dataclass
 import torch
 from fastai.callback.wandb import WandbCallback
 import fastai.callback.wandb as fastai_wandb
@@ -26,63 +29,89 @@ import numpy as np
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 
-from .data import TARGETS, UNITS, dish_table, target_stats, dish_dataloaders, sha256_file
+from .data import TARGETS, UNITS, FITS, VIEWS, dish_table, target_stats, dish_dataloaders, sha256_file
 from .features import FeatureCache, cached_features
-from .model import BACKBONES, NutritionRegressor
+from .model import BACKBONES, ModelConfig, NutritionRegressor
 
 # %% auto #0
-__all__ = ['log', 'LOSSES', 'MODEL_WEIGHTS', 'MODEL_CONFIG', 'TrainConfig', 'nutrient_mae', 'SafeWandbCallback', 'start_wandb',
-           'weights_id', 'FeatureDataset', 'every_image', 'feature_dataloaders', 'cached_predictions', 'torch_threads',
-           'config_dishes', 'train', 'finish_run', 'git_commit', 'save_model', 'load_model']
+__all__ = ['log', 'Positive', 'NonNegative', 'AtLeastOne', 'LOSSES', 'ParamsError', 'TrainConfig', 'nutrient_mae',
+           'SafeWandbCallback', 'start_wandb', 'weights_id', 'FeatureDataset', 'every_image', 'feature_dataloaders',
+           'cached_predictions', 'torch_threads', 'config_dishes', 'train', 'finish_run']
 
 # %% ../nbs/02_train.ipynb #fdb9a5e2
 log = logging.getLogger(__name__)
 
 # %% ../nbs/02_train.ipynb #ab599d90
+class ParamsError(ValueError):
+    "A run parameter that is unknown, or has a value of the wrong type or out of range."
+
+Positive, NonNegative = Annotated[float, Field(gt=0)], Annotated[float, Field(ge=0)]
+AtLeastOne = Annotated[int, Field(ge=1)]
+
 @dataclass
 class TrainConfig:
-    "Everything a training run depends on: the keys of `params/*.yaml`."
+    "Everything a training run depends on: the keys of `params/*.yaml`, each with its one default."
     name:str = 'default'          # Run name; the run folder defaults to `runs/<name>/`
     data_dir:str|None = None      # Nutrition5k root; `None`: `$NUTRITION5K_DIR`, else `data/nutrition5k`
-    view:str = 'side'             # `side` (one side-angle frame per dish, as designed) or `overhead`
-    camera:str = 'A'              # Side view: camera A-D
-    frame:int = 2                 # Side view: frame 1-5 (the sample's 1080p frames are filed as camera A, frame 2)
+    view:Literal[VIEWS] = 'side'  # `side` (one side-angle frame per dish, as designed) or `overhead`
+    camera:Literal['A', 'B', 'C', 'D'] = 'A' # Side view: camera A-D
+    frame:AtLeastOne = 2          # Side view: frame number (the sample's 1080p frames are filed as camera A, frame 2)
     all_frames:bool = False       # Side view: train on every frame and camera a training dish has, as extra examples
-    max_kcal:float = 3000.        # Drop dishes above this many kcal
-    backbone:str = 'resnet18'     # `resnet18` (default, as designed) or `efficientnet_lite0` (offline)
+    max_kcal:Positive = 3000.     # Drop dishes above this many kcal
+    backbone:str = 'resnet18'     # A name in `BACKBONES`: `resnet18` (as designed) or `efficientnet_lite0/1/2` (offline)
     pretrained:bool = True        # `False` trains on a randomly initialised backbone, on purpose
     weights_path:str|None = None  # Local backbone weights file
-    img_size:int = 224            # Images are made img_size x img_size squares
-    fit:str = 'squash'            # How a non-square image becomes square: `squash`, `crop` (centre) or `pad` (letterbox)
-    hidden:int = 256              # Head's hidden width
-    dropout:float = 0.2           # Head's dropout
-    augment:bool = True           # Augment training images (flips, turns, colour)
+    img_size:Annotated[int, Field(ge=32)] = 224 # Images are made img_size x img_size squares
+    fit:Literal[FITS] = 'squash'  # How a non-square image becomes square: `squash`, `crop` (centre) or `pad` (letterbox)
+    hidden:AtLeastOne = 256       # Head's hidden width
+    dropout:Annotated[float, Field(ge=0, lt=1)] = 0.2 # Head's dropout
+    augment:bool = False          # Augment training images (flips, turns, colour); side view: no gain in grouped CV
     feature_cache:bool = True     # Train the head on cached backbone features (`False`: run the backbone every step)
-    aug_variants:int = 4          # With the feature cache and `augment`: augmented copies cached per training image
+    aug_variants:Annotated[int, Field(ge=0)] = 0 # With the feature cache and `augment`: augmented copies cached per training image
     cache_dir:str|None = None     # Feature cache root; `None`: `$NUTRITION_PREDICTOR_CACHE`, else ~/.cache/nutrition-predictor
-    epochs:int = 20               # Epochs of `fit_one_cycle`
-    lr:float = 3e-3               # Peak learning rate
-    loss:str = 'smooth_l1'        # Loss on standardised targets: `smooth_l1` (Huber) or `l1` (what MAE measures)
-    wd:float = 0.01               # Weight decay
-    bs:int = 16                   # Batch size
+    epochs:AtLeastOne = 20        # Epochs of `fit_one_cycle`
+    lr:Positive = 3e-3            # Peak learning rate
+    loss:Literal['l1', 'smooth_l1'] = 'l1' # Loss on standardised targets: `l1` (what MAE measures) or `smooth_l1` (Huber)
+    wd:NonNegative = 0.01         # Weight decay
+    bs:Annotated[int, Field(ge=2)] = 16 # Batch size (BatchNorm needs two)
     seed:int = 42                 # Seed of everything random
-    num_workers:int = 0           # Image-decoding worker processes
-    wandb:str = 'offline'         # `offline`, `online` or `disabled`
+    num_workers:Annotated[int, Field(ge=0)] = 0 # Image-decoding worker processes
+    wandb:Literal['offline', 'online', 'disabled'] = 'offline' # wandb tracking mode
     wandb_project:str = 'nutrition-predictor'
-    cv_folds:int = 0              # Grouped K-fold cross-validation over both splits (0: none); it also calibrates the ranges
-    group_gap_s:float = 600.      # Cross-validation: dishes scanned within this many seconds of each other share a fold
-    interval_coverage:float = 0.9 # Nominal coverage of the calibrated prediction ranges (needs `cv_folds`)
+    cv_folds:Annotated[int, Field(ge=0)] = 5 # Grouped K-fold cross-validation over both splits (0: none); it also calibrates the ranges
+    group_gap_s:NonNegative = 600. # Cross-validation: dishes scanned within this many seconds of each other share a fold
+    interval_coverage:Annotated[float, Field(gt=0, lt=1)] = 0.9 # Nominal coverage of the calibrated prediction ranges (needs `cv_folds`)
     tta_views:bool = False        # Side view: also report test predictions averaged over every camera and frame of a dish
+
+    @field_validator('backbone')
+    @classmethod
+    def _known_backbone(cls, v):
+        if v not in BACKBONES: raise ValueError(f"unknown backbone {v!r}; choose from {sorted(BACKBONES)}")
+        return v
+
+    @field_validator('cv_folds')
+    @classmethod
+    def _folds(cls, v):
+        if v == 1: raise ValueError("cross-validation needs at least 2 folds (0: none)")
+        return v
 
     @classmethod
     def keys(cls) -> list[str]: return [f.name for f in dataclasses.fields(cls)]
 
     @classmethod
-    def from_dict(cls, d:dict):
-        "A config from a dict, rejecting keys it does not know."
+    def from_dict(cls, d:dict) -> TrainConfig:
+        "A checked config from a dict; a bad key or value raises a one-line `ParamsError` naming the parameter."
         unknown = set(d) - set(cls.keys())
-        if unknown: raise ValueError(f"Unknown parameter(s) {sorted(unknown)}; known: {cls.keys()}")
-        return cls(**d)
+        if unknown: raise ParamsError(f"unknown parameter(s) {sorted(unknown)}; known: {', '.join(cls.keys())}")
+        try: return cls(**d)
+        except ValidationError as e:
+            err = e.errors()[0]
+            raise ParamsError(f"parameter {'.'.join(map(str, err['loc']))}: {err['msg']} (got {err['input']!r})") from None
+
+    def model_config(self, target_mean=None, target_std=None) -> ModelConfig:
+        "The architecture this config trains, around the training targets' statistics."
+        return ModelConfig(backbone=self.backbone, hidden=self.hidden, dropout=self.dropout, img_size=self.img_size,
+                           fit=self.fit, target_mean=target_mean, target_std=target_std)
 
 # %% ../nbs/02_train.ipynb #7741ab81
 def nutrient_mae(i:int, target_std:torch.Tensor) -> AccumMetric:
@@ -108,7 +137,6 @@ class SafeWandbCallback(WandbCallback):
 def start_wandb(cfg:TrainConfig, out_dir:Path|None=None) -> list:
     "Start a wandb run for `cfg` (unless `wandb: disabled`) and return the callbacks that log to it."
     if cfg.wandb == 'disabled': return []
-    if cfg.wandb not in ('offline', 'online'): raise ValueError(f"wandb must be offline, online or disabled, not {cfg.wandb!r}")
     import wandb
     wandb.init(project=cfg.wandb_project, name=cfg.name, mode=cfg.wandb, config=asdict(cfg),
                dir=str(out_dir) if out_dir else None, reinit='finish_previous')
@@ -174,7 +202,7 @@ LOSSES = dict(smooth_l1=nn.SmoothL1Loss, l1=nn.L1Loss)
 
 def config_dishes(cfg:TrainConfig) -> pd.DataFrame:
     "The dishes `cfg` trains and evaluates on (`dish_table` with its data folder, view, camera, frame and `max_kcal`)."
-    return dish_table(cfg.data_dir, cfg.view, cfg.camera, cfg.frame, cfg.max_kcal)
+    return dish_table(cfg.data_dir, view=cfg.view, camera=cfg.camera, frame=cfg.frame, max_kcal=cfg.max_kcal)
 
 def train(cfg:TrainConfig,                 # The run's configuration
           table:pd.DataFrame|None=None,    # Dishes (from `dish_table`); read from `cfg` when `None`
@@ -188,16 +216,15 @@ def train(cfg:TrainConfig,                 # The run's configuration
     if not cfg.pretrained: log.warning(f"{cfg.backbone}: training on random backbone weights (pretrained=False)")
     device = device or default_device()
     tm, ts = target_stats(table)
-    model = NutritionRegressor(cfg.backbone, cfg.hidden, cfg.dropout, cfg.img_size, tm, ts, cfg.pretrained, cfg.weights_path,
-                               fit=cfg.fit)
+    model = NutritionRegressor(cfg.model_config(tm, ts), cfg.pretrained, cfg.weights_path)
     counts = None
     if cfg.feature_cache: dls, counts = feature_dataloaders(model, table, cfg, tm, ts, device)
     else:
-        spec = BACKBONES[cfg.backbone]
         set_seed(cfg.seed, reproducible=True)
         if cfg.all_frames: table = pd.concat([every_image(table[table.split == 'train']), table[table.split == 'test']])
-        dls = dish_dataloaders(table, tm, ts, cfg.img_size, cfg.fit, spec.mean, spec.std, cfg.bs, cfg.augment, cfg.view, cfg.seed,
-                               cfg.num_workers, device=device)
+        c = model.config
+        dls = dish_dataloaders(table, tm, ts, size=c.img_size, fit=c.fit, mean=c.mean, std=c.std, bs=cfg.bs, augment=cfg.augment,
+                               view=cfg.view, seed=cfg.seed, num_workers=cfg.num_workers, device=device)
     learn = Learner(dls, model.head if cfg.feature_cache else model, loss_func=LOSSES[cfg.loss](),
                     metrics=[nutrient_mae(i, ts) for i in range(len(TARGETS))], path=out_dir or '.')
     cbs = start_wandb(cfg, out_dir)
@@ -228,32 +255,3 @@ def finish_run(metrics:dict, plots:list=()) -> None:
     wandb.run.summary.update({k: v for k, v in _flat(metrics).items() if isinstance(v, (int, float, str, bool))})
     wandb.log({Path(p).stem: wandb.Image(str(p)) for p in plots})
     wandb.finish()
-
-# %% ../nbs/02_train.ipynb #02edb2f6
-def git_commit() -> str|None:
-    "The git commit of the source tree this package runs from (`-dirty` if changed); `None` outside a git checkout."
-    src = Path(importlib.util.find_spec('nutrition_predictor').origin).parent
-    def _git(*args): return subprocess.run(['git', *args], cwd=src, capture_output=True, text=True, check=True).stdout.strip()
-    try: return _git('rev-parse', 'HEAD') + ('-dirty' if _git('status', '--porcelain', '--untracked-files=no') else '')
-    except (OSError, subprocess.CalledProcessError): return None
-
-# %% ../nbs/02_train.ipynb #aad2a6d2
-MODEL_WEIGHTS, MODEL_CONFIG = 'model.pth', 'model.json'
-
-def save_model(model:NutritionRegressor, path:str|Path) -> Path:
-    "Write `model.pth` (state dict) and `model.json` (config) into folder `path`."
-    path = Path(path); path.mkdir(parents=True, exist_ok=True)
-    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, path/MODEL_WEIGHTS)
-    (path/MODEL_CONFIG).write_text(json.dumps(model.config, indent=2))
-    return path
-
-def load_model(path:str|Path, # A folder with `model.pth` and `model.json` (a run folder)
-               device=None,   # Defaults to `default_device()`
-              ) -> NutritionRegressor:
-    "The model saved in folder `path`, in eval mode."
-    path = Path(path)
-    for f in (MODEL_CONFIG, MODEL_WEIGHTS):
-        if not (path/f).is_file(): raise FileNotFoundError(f"No saved model: {path/f} is missing")
-    model = NutritionRegressor.from_config(json.loads((path/MODEL_CONFIG).read_text()))
-    model.load_state_dict(torch.load(path/MODEL_WEIGHTS, map_location='cpu', weights_only=True))
-    return model.eval().to(device or default_device())

@@ -1,12 +1,11 @@
 "Bad data gives an error that names the file (and the line, for the CSVs)."
-import subprocess, sys
-from pathlib import Path
+import subprocess
 
 import pytest
 
 from conftest import CLI
 
-from nutrition_predictor.data import DataError, TARGETS, dish_table, dish_dataloaders, target_stats
+from nutrition_predictor.data import DataError, dish_table, dish_dataloaders, target_stats
 
 
 def _edit_line(path, lineno, edit):

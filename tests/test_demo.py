@@ -79,3 +79,26 @@ def test_load(demo_url, test_images, output_dir):
     (output_dir/'demo_load.json').write_text(json.dumps(result, indent=2))
     print(json.dumps(result))
     assert not failures and len(latencies) == n_requests
+
+
+def test_onnx_engine_drives_the_demo(offline_run, n5k_root, test_images, tmp_path):
+    "The app on `Predictor.from_run(run, engine='onnx')`: the same page, numbers within float noise of the torch engine's."
+    import shutil
+    from nutrition_predictor.demo import build_demo, launch_demo
+    from nutrition_predictor.export import export_run
+    run = tmp_path/'run'
+    shutil.copytree(offline_run, run, ignore=shutil.ignore_patterns('wandb', '*.ipynb'))
+    export_run(run)
+    predictor = Predictor.from_run(run, engine='onnx')
+    assert predictor.engine == 'onnx'
+    demo = build_demo(run, n5k_root, predictor=predictor)
+    launch_demo(demo)
+    try:
+        values, table, _ = _predict(Client(demo.local_url, verbose=False), test_images[0])
+        torch_values = Predictor.from_run(offline_run).predict(test_images[0]).to_dict()
+        assert list(values) == list(torch_values)
+        for k, v in torch_values.items(): assert abs(values[k] - v) <= 1e-3 * abs(v) + 1e-3, k
+        assert 'likely range (90% of dishes)' in table and 'typical error' in table
+        typical = predictor.typical().to_dict()                      # the typical dish, from model.json alone
+        assert f"{typical['calories_kcal']:.0f} kcal" in table
+    finally: demo.close()

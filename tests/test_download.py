@@ -1,5 +1,5 @@
 "The downloader against a local HTTP server that serves the sample in the official layout, with faults switched on."
-import functools, json, os, shutil, subprocess, threading
+import functools, os, subprocess, threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -7,6 +7,7 @@ import pytest
 
 from conftest import CLI, ROOT
 from nutrition_predictor.data import dish_table
+from nutrition_predictor.runs import RunFolder
 from nutrition_predictor.download import LABEL_FILES, MANIFEST, download, read_manifest, verify
 
 
@@ -127,9 +128,8 @@ def test_install_from_local_copy_trains_to_the_same_metrics(n5k_root, offline_ru
     r = subprocess.run([CLI, 'train', str(ROOT/'params/offline.yaml'), '-p', 'data_dir', str(dest), '--out', str(out)],
                        capture_output=True, text=True, timeout=1800, cwd=ROOT, env={**os.environ, 'WANDB_MODE': 'disabled'})
     assert r.returncode == 0, r.stderr[-3000:]
-    a, b = (json.loads((p/'metrics.json').read_text()) for p in (offline_run, out))
-    for k in ['n_train', 'n_test', 'mae', 'mae_pct', 'baseline_mae', 'baseline_mae_pct', 'dataset_checksum']:
-        assert a[k] == b[k], k
+    a, b = (RunFolder(p).metrics() for p in (offline_run, out))
+    assert (a.n_train, a.test, a.cv, a.coverage, a.dataset_checksum) == (b.n_train, b.test, b.cv, b.coverage, b.dataset_checksum)
     outside = 'not in the official rgb train/test split'            # the download fetches split dishes only
-    assert {k: v for k, v in a['dropped'].items() if k != outside} == {k: v for k, v in b['dropped'].items() if k != outside}
-    assert b['dropped'][outside] == 0
+    assert {k: v for k, v in a.dropped.items() if k != outside} == {k: v for k, v in b.dropped.items() if k != outside}
+    assert b.dropped[outside] == 0

@@ -1,46 +1,55 @@
-"The offline params file, end to end on the real sample: train, evaluate, save, reload, same predictions."
-import json
+"The offline params file, end to end on the real sample: the run folder is complete, and the model it saved beats predicting the mean."
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from nutrition_predictor.data import TARGETS, dish_table
-from nutrition_predictor.evaluate import predict_dishes
-from nutrition_predictor.train import load_model
+from nutrition_predictor.data import TARGETS
+from nutrition_predictor.evaluate import cv_scores, holdout_scores, predict_dishes
+from nutrition_predictor.runs import RunFolder, load_model
+from nutrition_predictor.train import config_dishes
 
 
-def test_run_folder_has_everything(offline_run):
-    for f in ['train.ipynb', 'params.yaml', 'metrics.json', 'model.pth', 'model.json', 'test_predictions.csv',
-              'predictions.png', 'residuals.png', 'loss.png']:
-        assert (offline_run/f).is_file() and (offline_run/f).stat().st_size > 0, f
-    assert (offline_run/'wandb').is_dir()                          # wandb ran, offline
+@pytest.fixture(scope='module')
+def run(offline_run): return RunFolder(offline_run)
 
 
-def test_metrics(offline_run, n5k_root):
-    m = json.loads((offline_run/'metrics.json').read_text())
-    assert (m['backbone'], m['view']) == ('efficientnet_lite0', 'side')
-    dishes = dish_table(n5k_root, view='side', camera='A', frame=2)
-    assert (m['n_train'], m['n_test']) == ((dishes.split == 'train').sum(), (dishes.split == 'test').sum())
-    for k in ['mae', 'mae_pct', 'baseline_mae', 'baseline_mae_pct']:
-        assert sorted(m[k]) == sorted(TARGETS)
-        assert all(np.isfinite(v) and v >= 0 for v in m[k].values())
-    assert m['reload_identical'] is True
+@pytest.fixture(scope='module')
+def dishes(run, n5k_root): return config_dishes(replace(run.params(), data_dir=str(n5k_root)))
 
 
-def test_model_beats_the_mean(offline_run):
-    "A model that learned nothing from the pixels predicts the training mean: ours must beat it on the test split and in CV."
-    m = json.loads((offline_run/'metrics.json').read_text())
+@pytest.fixture(scope='module')
+def fresh_preds(run, dishes):
+    "The test split predicted again, in this process, by the model the run saved."
+    return predict_dishes(load_model(run), dishes[dishes.split == 'test'])
+
+
+def test_run_folder_has_everything(run):
+    assert run.missing() == []
+    for f in (run.intervals_file, run.cv_predictions_file, run.plot('cv_predictions')): assert f.is_file(), f
+    assert (run.path/'wandb').is_dir()                               # wandb ran, offline
+    m = run.metrics()
+    assert (m.backbone, m.view, m.params) == ('efficientnet_lite0', 'side', run.params())
+    assert m.reload_identical is True and m.cv.k == run.params().cv_folds
+
+
+def test_model_beats_predicting_the_mean(run, dishes, fresh_preds):
+    """Scored here from the saved model and the saved out-of-fold predictions, not read from metrics.json: a head that
+    predicts the training mean scores `vs_baseline` 1 on the test split and in cross-validation, and fails."""
+    test = holdout_scores(fresh_preds, dishes, n_boot=100)
+    cv = cv_scores(pd.read_csv(run.cv_predictions_file, index_col='dish_id'), dishes, n_boot=100)
     for t in ('calories', 'mass'):
-        assert m['mae_pct'][t] < 0.8 * m['baseline_mae_pct'][t], (t, m['mae_pct'][t], m['baseline_mae_pct'][t])
-        assert m['cv']['vs_baseline'][t] < 0.8, (t, m['cv']['vs_baseline'][t])
-    for t in TARGETS: assert m['mae_pct'][t] < m['baseline_mae_pct'][t], t
+        assert test.vs_baseline[t] < 0.8, (t, test.vs_baseline[t])
+        assert cv.vs_baseline[t] < 0.8, (t, cv.vs_baseline[t])
+    for t in TARGETS: assert test.vs_baseline[t] < 0.9 and cv.vs_baseline[t] < 0.9, t
+    m = run.metrics()                                               # and metrics.json records exactly these numbers
+    assert m.test.mae == pytest.approx(test.mae) and m.cv.mae == pytest.approx(cv.mae)
+    assert (m.n_train, m.test.n_dishes) == ((dishes.split == 'train').sum(), (dishes.split == 'test').sum())
 
 
-def test_reload_reproduces_test_predictions(offline_run, n5k_root):
-    "Load the saved state dict + config in a fresh process and predict the test split again: exactly the same numbers."
-    saved = pd.read_csv(offline_run/'test_predictions.csv', index_col='dish_id')
-    t = dish_table(n5k_root, view='side', camera='A', frame=2)
-    again = predict_dishes(load_model(offline_run), t[t.split == 'test'])
-    assert list(again.index) == list(saved.index)
-    np.testing.assert_array_equal(again[TARGETS].to_numpy(np.float32), saved[TARGETS].to_numpy(np.float32))
+def test_reload_reproduces_test_predictions(run, fresh_preds):
+    "The saved state dict + config, loaded in a fresh process, predict the test split to exactly the saved numbers."
+    saved = pd.read_csv(run.test_predictions_file, index_col='dish_id')
+    assert list(fresh_preds.index) == list(saved.index)
+    np.testing.assert_array_equal(fresh_preds[TARGETS].to_numpy(np.float32), saved[TARGETS].to_numpy(np.float32))

@@ -1,7 +1,8 @@
 "Without the dataset: a missing data folder says how to get one, and the whole run works on a synthetic folder."
-import json, os, subprocess
+import os, subprocess
 
 from conftest import CLI, ROOT
+from nutrition_predictor.runs import RunFolder
 from nutrition_predictor.synthetic import synthetic_n5k
 from nutrition_predictor.train import TrainConfig, config_dishes
 
@@ -27,11 +28,12 @@ def test_side_view_run_on_a_synthetic_folder(tmp_path):
     r = subprocess.run([CLI, 'train', str(ROOT/'params/offline.yaml'), *opts, '--out', str(out)], capture_output=True,
                        text=True, timeout=900, cwd=tmp_path, env=_env())
     assert r.returncode == 0, r.stderr[-3000:]
-    m = json.loads((out/'metrics.json').read_text())
+    run = RunFolder(out)
+    m = run.metrics()
     dishes = config_dishes(TrainConfig(data_dir=str(root), view='side', frame=2))
-    assert (m['view'], m['n_train'], m['n_test']) == ('side', (dishes.split == 'train').sum(), (dishes.split == 'test').sum())
+    assert (m.view, m.n_train, m.test.n_dishes) == ('side', (dishes.split == 'train').sum(), (dishes.split == 'test').sum())
     n_multi = int((dishes[dishes.split == 'test'].images.map(len) > 1).sum())
-    assert m['tta']['n_dishes'] == n_multi
+    assert m.tta['n_dishes'] == n_multi
     n_train_images = dishes[dishes.split == 'train'].images.map(len).sum()
-    assert m["feature_cache"]["computed"] == n_train_images + (dishes.split == "test").sum()   # every frame of a training dish
-    for f in ['model.pth', 'model.json', 'intervals.json', 'predictions.png', 'cv_predictions.csv']: assert (out/f).is_file(), f
+    assert m.feature_counts['computed'] == n_train_images + (dishes.split == 'test').sum()   # every frame of a training dish
+    assert run.missing() == [] and run.intervals_file.is_file() and run.cv_predictions_file.is_file()

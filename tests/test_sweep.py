@@ -1,11 +1,12 @@
 "A small sweep through the CLI: two runs and the leaderboard; a leaderboard row reproduces its metrics from its recorded config."
-import json, subprocess
+import subprocess
 
 import pandas as pd
 import pytest
 import yaml
 
 from conftest import CLI, ROOT
+from nutrition_predictor.runs import RunFolder
 
 
 @pytest.fixture(scope='module')
@@ -29,11 +30,12 @@ def test_sweep_writes_runs_and_leaderboard(sweep_runs):
     board = pd.read_csv(runs/'leaderboard/leaderboard.csv')
     assert len(board) == 2 and board['cv calories %'].is_monotonic_increasing
     for _, row in board.iterrows():
-        m = json.loads((runs/row.run/'metrics.json').read_text())
-        assert row['git_commit'] == m['git_commit'] and len(m['dataset_checksum']) == 64
-        assert row['cv calories %'] == pytest.approx(m['cv']['mae_pct']['calories'])
-        assert (runs/row.run/'intervals.json').is_file() and (runs/row.run/'cv_predictions.csv').is_file()
-        assert any((runs/row.run/'wandb').iterdir())
+        run = RunFolder(runs/row.run)
+        m = run.metrics()
+        assert row['git_commit'] == m.git_commit and len(m.dataset_checksum) == 64
+        assert row['cv calories %'] == pytest.approx(m.cv.mae_pct['calories'])
+        assert run.missing() == [] and run.intervals_file.is_file() and run.cv_predictions_file.is_file()
+        assert any((run.path/'wandb').iterdir())
 
 
 def test_leaderboard_row_reproduces(sweep_runs):
@@ -41,12 +43,10 @@ def test_leaderboard_row_reproduces(sweep_runs):
     board = pd.read_csv(sweep_runs/'runs/leaderboard/leaderboard.csv')
     row = board.iloc[0]
     again = sweep_runs/'again'
-    r = subprocess.run([CLI, 'train', f'{row.path}/params.yaml', '--out', str(again)], capture_output=True, text=True,
+    r = subprocess.run([CLI, 'train', str(RunFolder(row.path).params_file), '--out', str(again)], capture_output=True, text=True,
                        timeout=1800, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-3000:]
-    old, new = (json.loads((p/'metrics.json').read_text()) for p in (sweep_runs/'runs'/row.run, again))
-    for k in ['mae', 'mae_pct', 'baseline_mae']: assert new[k] == old[k], k
-    for k in ['mae', 'mae_pct', 'baseline_mae_pct', 'vs_baseline']: assert new['cv'][k] == old['cv'][k], k
-    assert new['intervals'] == old['intervals']
-    assert new['dataset_checksum'] == old['dataset_checksum'] == row['dataset_checksum']
-    assert new['params'] == old['params']
+    old, new = (RunFolder(p).metrics() for p in (sweep_runs/'runs'/row.run, again))
+    assert new.test == old.test and new.cv == old.cv and new.coverage == old.coverage
+    assert new.dataset_checksum == old.dataset_checksum == row['dataset_checksum']
+    assert new.params == old.params
