@@ -133,7 +133,7 @@ def _bench(args) -> int:
     from nutrition_predictor.bench import run_benchmarks, results_table
     try: cfg = read_params(args.params, parse_overrides(args.param))
     except (FileNotFoundError, ValueError) as e: return _fail(e)
-    res, path = run_benchmarks(cfg, args.reps, args.out, args.quick, tuple(args.parts.split(',')))
+    res, path = run_benchmarks(cfg, reps=args.reps, out_dir=args.out, quick=args.quick, parts=tuple(args.parts.split(',')))
     print(results_table(res))
     print(f"Results written to {path}")
     return 0

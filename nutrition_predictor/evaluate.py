@@ -110,16 +110,14 @@ def scores_table(s:Scores) -> pd.DataFrame:
                          'baseline 95% CI': ci(s.baseline_mae_pct_ci), 'vs baseline': s.vs_baseline}).round(2)
 
 # %% ../nbs/04a_evaluate.ipynb #bcd1d15c
-def cross_validate(cfg:TrainConfig,       # The run's configuration (wandb is switched off for the fold models)
+def cross_validate(cfg:TrainConfig,       # The run's configuration: `cv_folds` folds, grouped by `group_gap_s` (wandb off for the fold models)
                    table:pd.DataFrame,    # Dishes; both splits are pooled
-                   k:int=5,               # Number of folds
-                   gap_s:float=600,       # Grouping of near-copies (see `dish_groups`)
                    device=None,
                   ) -> pd.DataFrame:
     "Out-of-fold predictions of every dish, in kcal and grams, with a `fold` column."
-    folds = grouped_folds(table, k, gap_s, cfg.seed)
+    folds = grouped_folds(table, cfg.cv_folds, cfg.group_gap_s, cfg.seed)
     out = []
-    for f in range(k):
+    for f in range(cfg.cv_folds):
         t = table.assign(split=np.where(folds == f, 'test', 'train'))
         learn = train(replace(cfg, wandb='disabled'), t, device=device)
         held_out = t[t.split == 'test']

@@ -61,7 +61,7 @@ def fit_run(cfg:TrainConfig,                      # The run's configuration
 
     cv = coverage = None
     if cfg.cv_folds:
-        oof = cross_validate(cfg, dishes, cfg.cv_folds, cfg.group_gap_s, device)
+        oof = cross_validate(cfg, dishes, device)
         oof.to_csv(run.cv_predictions_file)
         cv = cv_scores(oof, dishes, cfg.group_gap_s)
         truth_all = dishes.set_index('dish_id').loc[oof.index]

@@ -64,3 +64,13 @@ def test_bad_parameter_fails_at_once_and_leaves_no_run_folder(tmp_path, key, val
     assert len(errors) == 1 and f'parameter {key}' in errors[0] and value in errors[0], r.stderr
     assert 'Traceback' not in r.stderr and 'Executing' not in r.stderr   # checked before papermill starts
     assert list(tmp_path.iterdir()) == []                           # no runs/ folder, nothing at all
+
+
+def test_wheel_ships_the_notebooks_papermill_runs(tmp_path):
+    "A plain `pip install .` must be able to train and rank runs: the experiment notebooks are package data."
+    import sys, zipfile
+    r = subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q', '-w', str(tmp_path), str(ROOT)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    names = zipfile.ZipFile(next(tmp_path.glob('nutrition_predictor-*.whl'))).namelist()
+    for nb in ('train', 'leaderboard'): assert f'nutrition_predictor/experiments/{nb}.ipynb' in names, names
