@@ -121,6 +121,9 @@ def _predict(args) -> int:
         if args.json: print(json.dumps({'image': f, **(pred.to_dict() if pred else {'error': err})}))
         elif pred: print(format_row(f, pred))
         else: print(f"error: {err}", file=sys.stderr)
+        if pred and pred.unlike_training:
+            print(f"warning: {f} looks unlike the photos the model was trained on (guard score {pred.guard_score:.1f} > "
+                  f"{predictor.guard.threshold:.1f}): read its numbers with care", file=sys.stderr)
     return 1 if n_failed else 0
 
 def _export(args) -> int:

@@ -19,8 +19,8 @@ from .runs import RunFolder
 from .train import TrainConfig, config_dishes
 
 # %% auto #0
-__all__ = ['log', 'NAMES', 'MAX_UPLOAD', 'VIEW_WORDS', 'run_config', 'result_markdown', 'result_chart', 'uploaded_image',
-           'view_note', 'predict_fn', 'build_demo', 'launch_demo']
+__all__ = ['log', 'NAMES', 'UNLIKE_WARNING', 'MAX_UPLOAD', 'VIEW_WORDS', 'run_config', 'result_markdown', 'result_chart',
+           'uploaded_image', 'view_note', 'predict_fn', 'build_demo', 'launch_demo']
 
 # %% ../nbs/05_demo.ipynb #05c856fb
 log = logging.getLogger(__name__)
@@ -35,6 +35,9 @@ def run_config(run:RunFolder) -> TrainConfig:
     return run.params() if run.params_file.is_file() else TrainConfig()
 
 # %% ../nbs/05_demo.ipynb #b21ca314
+UNLIKE_WARNING = ("**Warning: this photo looks unlike the plates the model was trained on** (maybe not a plate of food, "
+                  "or a very different view or setting). The numbers below are likely to be wrong.\n\n")
+
 def result_markdown(pred:NutritionPrediction, typical:NutritionPrediction, mae:dict|None=None,
                     coverage:float|None=None, # Nominal coverage of `pred`'s ranges, e.g. 0.9
                    ) -> str:
@@ -48,7 +51,7 @@ def result_markdown(pred:NutritionPrediction, typical:NutritionPrediction, mae:d
         err = f"± {mae[tgt]:.0f} {u}" if mae else "unknown"
         rng = f" {pred.low[i]:.0f}-{pred.high[i]:.0f} {u} |" if ranged else ''
         rows.append(f"| **{NAMES[tgt]}** | **{v[i]:.0f} {u}** |{rng} {t[i]:.0f} {u} | {err} |")
-    return '\n'.join(rows)
+    return (UNLIKE_WARNING if pred.unlike_training else '') + '\n'.join(rows)
 
 def result_chart(pred:NutritionPrediction, typical:NutritionPrediction, mae:dict|None=None) -> Figure:
     "Bars of this plate against the typical dish; error bars are the calibrated range, else the test MAE."

@@ -11,16 +11,19 @@ from dataclasses import asdict
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 
 from .data import dataset_checksum
-from .evaluate import (cross_validate, cv_scores, holdout_scores, mae, mean_baseline, plot_predictions,
-                                          plot_residuals, predict_dishes, predict_views)
+from .evaluate import (cross_validate, cv_scores, dish_groups, grouped_folds, holdout_scores, mae, mean_baseline,
+                                          plot_predictions, plot_residuals, predict_dishes, predict_views)
+from .guard import Guard, nonfood_images
+from .predict import Predictor
 from .intervals import Intervals, cross_conformal_coverage
-from .runs import Coverage, RunFolder, RunMetrics, git_commit, load_model, save_model
-from .train import TrainConfig, config_dishes, finish_run, train
+from .runs import Coverage, GuardScores, RunFolder, RunMetrics, git_commit, load_model, save_model
+from .train import TrainConfig, config_dishes, dish_features, finish_run, train
 
 # %% auto #0
-__all__ = ['fit_run', 'experiment_notebook', 'run_experiment']
+__all__ = ['fit_guard', 'fit_run', 'experiment_notebook', 'run_experiment']
 
 # %% ../nbs/04b_experiment.ipynb #19749756
 def _multi_view_scores(model, test, preds, truth) -> dict:
@@ -33,6 +36,16 @@ def _multi_view_scores(model, test, preds, truth) -> dict:
         tta.update(mean_views=float(averaged.n_views.mean()), single_view_mae=mae(preds.loc[multi.dish_id], t_multi),
                    tta_mae=mae(averaged.loc[multi.dish_id], t_multi))
     return tta
+
+def fit_guard(model, train_dishes, test_dishes, cfg:TrainConfig, device=None) -> tuple[Guard, GuardScores]:
+    "A `Guard` calibrated on grouped folds of the training dishes, its false alarms on the test dishes and detections of non-food photos."
+    feats = dish_features(model, train_dishes, cfg, device)
+    k = min(5, len(np.unique(dish_groups(train_dishes.dish_id, cfg.group_gap_s))))
+    guard = Guard.calibrate(feats, grouped_folds(train_dishes, k, cfg.group_gap_s, cfg.seed), cfg.guard_coverage)
+    nonfood = nonfood_images()
+    flagged = [p.unlike_training for p in Predictor(model, device, guard=guard).predict_batch(list(nonfood.values()))]
+    return guard, GuardScores(guard.threshold, guard.coverage, float(guard.unlike(dish_features(model, test_dishes, cfg, device)).mean()),
+                              len(test_dishes), float(np.mean(flagged)), len(flagged), [k for k, f in zip(nonfood, flagged) if not f])
 
 def fit_run(cfg:TrainConfig,                      # The run's configuration
             run:str|Path|RunFolder|None=None,     # The run folder; `None`: `runs/<name>/`
@@ -59,6 +72,9 @@ def fit_run(cfg:TrainConfig,                      # The run's configuration
     reload_identical = bool((reloaded.to_numpy() == preds.to_numpy()).all())
     if not reload_identical: raise RuntimeError(f"The model reloaded from {run.path} predicts differently")
 
+    guard, guard_scores = fit_guard(learn.regressor, train_dishes, test, cfg, device)
+    guard.save(run.guard_file)
+
     cv = coverage = None
     if cfg.cv_folds:
         oof = cross_validate(cfg, dishes, device)
@@ -71,7 +87,7 @@ def fit_run(cfg:TrainConfig,                      # The run's configuration
         plot_predictions(oof, truth_all, fname=run.plot('cv_predictions'))
 
     metrics = RunMetrics(name=cfg.name, view=cfg.view, backbone=cfg.backbone, n_train=len(train_dishes),
-                         test=holdout_scores(preds, dishes, cfg.group_gap_s), cv=cv, coverage=coverage, tta=tta,
+                         test=holdout_scores(preds, dishes, cfg.group_gap_s), cv=cv, coverage=coverage, guard=guard_scores, tta=tta,
                          feature_counts=learn.feature_counts, dropped=dishes.attrs['dropped'],
                          reload_identical=reload_identical, git_commit=git_commit(),
                          dataset_checksum=dataset_checksum(dishes, cfg.data_dir), params=cfg)

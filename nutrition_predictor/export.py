@@ -21,11 +21,13 @@ __all__ = ['UnitsModel', 'export_onnx', 'export_run', 'OnnxModel']
 
 # %% ../nbs/03_export.ipynb #c5cfb58d
 class UnitsModel(nn.Module):
-    "A `NutritionRegressor` whose output is in kcal and grams (what an exported model computes)."
+    "A `NutritionRegressor` that returns its output in kcal and grams, and the backbone's features (what an exported model computes)."
     def __init__(self, model:NutritionRegressor):
         super().__init__()
         self.model, self.config = model, model.config
-    def forward(self, x): return self.model.to_units(self.model(x))
+    def forward(self, x):
+        feats = self.model.backbone(x)
+        return self.model.to_units(self.model.head(feats)), feats
 
 def export_onnx(model:NutritionRegressor, # A trained model
                 path:str|Path,            # The `.onnx` file to write
@@ -37,7 +39,7 @@ def export_onnx(model:NutritionRegressor, # A trained model
     net = UnitsModel(model).eval().cpu()
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        torch.onnx.export(net, (torch.randn(2, 3, size, size),), path, input_names=['image'], output_names=['nutrition'],
+        torch.onnx.export(net, (torch.randn(2, 3, size, size),), path, input_names=['image'], output_names=['nutrition', 'features'],
                           dynamic_shapes={'x': {0: torch.export.Dim('batch')}}, opset_version=opset,
                           dynamo=True, external_data=False, verbose=False)
     return path
@@ -68,7 +70,8 @@ class OnnxModel:
         run = RunFolder(run)
         return cls(run.onnx_file, run.model_config(), device)
 
-    def __call__(self, x:torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(self.session.run(None, {self.input: x.detach().cpu().contiguous().numpy()})[0])
+    def __call__(self, x:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        "Nutrition in kcal and grams, and backbone features, for a batch of prepared images."
+        return tuple(torch.from_numpy(o) for o in self.session.run(None, {self.input: x.detach().cpu().contiguous().numpy()}))
 
     def __repr__(self): return f"OnnxModel({self.path}, providers={self.session.get_providers()})"

@@ -149,6 +149,7 @@ class ModelConfig:
     fit:str = 'squash'            # How images are made square (`data.fit_square`); prediction does the same
     target_mean:tuple|None = None # Mean training dish, per target in its unit (`None`: 0)
     target_std:tuple|None = None  # Standard deviation per target (`None`: 1)
+    positive:bool = False         # `to_units` clips at 0: no negative kcal or grams
     mean:tuple|None = None        # Input normalisation; `None`: the backbone's
     std:tuple|None = None
     revision:int|None = None      # Backbone feature revision; `None`: the registry's
@@ -185,7 +186,10 @@ class NutritionRegressor(nn.Module):
         self.register_buffer('target_std', torch.tensor(config.target_std or (1.,) * n))
 
     def forward(self, x): return self.head(self.backbone(x))
-    def to_units(self, y): return y * self.target_std + self.target_mean
+    def to_units(self, y):
+        "Standardised outputs in kcal and grams (clipped at 0 when the config says `positive`)."
+        y = y * self.target_std + self.target_mean
+        return y.clamp_min(0) if self.config.positive else y
 
     @classmethod
     def from_config(cls, config:ModelConfig|dict) -> NutritionRegressor:

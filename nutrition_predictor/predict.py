@@ -19,6 +19,7 @@ from fastprogress.fastprogress import progress_bar
 from .data import TARGETS, UNITS, DataError, image_tfms, prepare_image
 from .export import OnnxModel, UnitsModel
 from .features import mapped_ahead
+from .guard import Guard
 from .intervals import Intervals
 from .model import NutritionRegressor
 from .runs import RunFolder, load_model
@@ -37,12 +38,16 @@ class NutritionPrediction:
     protein_g: float
     low: tuple|None = None   # Low ends of the ranges, in `TARGETS` order (`None`: no calibration)
     high: tuple|None = None  # High ends
+    guard_score: float|None = None      # How unlike the training photos the image is (`02b_guard`; `None`: no guard)
+    unlike_training: bool|None = None   # The guard's verdict: above its threshold, so read the numbers with care
 
     @classmethod
-    def from_values(cls, values, low=None, high=None) -> NutritionPrediction:
-        "From five numbers in `TARGETS` order (and the ends of their ranges)."
+    def from_values(cls, values, low=None, high=None, guard_score=None, unlike_training=None) -> NutritionPrediction:
+        "From five numbers in `TARGETS` order (and the ends of their ranges, and the guard's score and verdict)."
         tup = lambda vs: None if vs is None else tuple(float(v) for v in vs)
-        return cls(*(float(v) for v in values), low=tup(low), high=tup(high))
+        return cls(*(float(v) for v in values), low=tup(low), high=tup(high),
+                   guard_score=None if guard_score is None else float(guard_score),
+                   unlike_training=None if unlike_training is None else bool(unlike_training))
 
     def values(self) -> list[float]: return [getattr(self, f) for f in FIELDS]
 
@@ -50,6 +55,7 @@ class NutritionPrediction:
         d = dict(zip(FIELDS, self.values()))
         if self.low is not None:
             for f, lo, hi in zip(FIELDS, self.low, self.high): d.update({f'{f}_low': lo, f'{f}_high': hi})
+        if self.guard_score is not None: d.update(guard_score=self.guard_score, unlike_training=self.unlike_training)
         return d
 
 FIELDS = [f'{t}_{UNITS[t]}' for t in TARGETS]
@@ -64,8 +70,9 @@ class Predictor:
                  channels_last:bool=True,                  # Torch engine: channels-last memory layout
                  intervals:Intervals|None=None,            # Calibrated ranges to attach to predictions
                  run:RunFolder|None=None,                  # The run folder the model came from
+                 guard:Guard|None=None,                    # Flags images unlike the training photos
                 ):
-        self.model, self.intervals, self.run = model, intervals, run
+        self.model, self.intervals, self.run, self.guard = model, intervals, run, guard
         self.device = torch.device(device or default_device())
         self.engine = 'onnx' if isinstance(model, OnnxModel) else 'torch'
         self.memory_format = torch.channels_last if channels_last and self.engine == 'torch' else torch.contiguous_format
@@ -80,7 +87,7 @@ class Predictor:
         if engine not in ENGINES: raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
         run = RunFolder(run)
         model = OnnxModel.from_run(run, device) if engine == 'onnx' else load_model(run, device or default_device())
-        return cls(model, device, channels_last, run.intervals(), run)
+        return cls(model, device, channels_last, run.intervals(), run, run.guard())
 
     def typical(self) -> NutritionPrediction:
         "The mean training dish of the model (from its config: either engine)."
@@ -90,11 +97,12 @@ class Predictor:
         "One image as the model's input tensor (CHW), prepared exactly as in validation; `name` is for error messages."
         return self.tfms(image=prepare_image(src, self.config.img_size, self.config.fit, name))['image']
 
-    def infer(self, xb:torch.Tensor) -> torch.Tensor:
-        "The model's output, in kcal and grams, for a batch of prepared images (on the CPU)."
+    def infer(self, xb:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        "The model's output in kcal and grams, and the backbone's features, for a batch of prepared images (on the CPU)."
         if self.engine == 'onnx': return self.net(xb)
         with torch.inference_mode():
-            return self.net(xb.to(self.device, memory_format=self.memory_format, non_blocking=True)).float().cpu()
+            y, feats = self.net(xb.to(self.device, memory_format=self.memory_format, non_blocking=True))
+            return y.float().cpu(), feats.float().cpu()
 
     def default_bs(self) -> int: return 64 if self.device.type == 'cuda' else 4
 
@@ -123,8 +131,8 @@ class Predictor:
         batches = chunked(self._prepared(srcs, num_workers, 2 * bs), bs)
         for batch in (progress_bar(batches, total=math.ceil(len(srcs) / bs), leave=False) if progress else batches):
             ok = [x for x, _ in batch if x is not None]
-            ys = iter(self.infer(torch.stack(ok)).tolist() if ok else [])
-            for x, err in batch: yield (None, err) if x is None else (self._result(next(ys)), None)
+            results = iter(self._results(*self.infer(torch.stack(ok))) if ok else [])
+            for x, err in batch: yield (None, err) if x is None else (next(results), None)
 
     def predict_batch(self, srcs:list, bs:int|None=None, num_workers:int|None=None, progress:bool=False
                      ) -> list[NutritionPrediction]:
@@ -137,7 +145,11 @@ class Predictor:
 
     def predict(self, src, name:str|None=None) -> NutritionPrediction:
         "The prediction for one image."
-        return self._result(self.infer(self.prepare(src, name)[None])[0].tolist())
+        return self._results(*self.infer(self.prepare(src, name)[None]))[0]
 
-    def _result(self, values:list) -> NutritionPrediction:
-        return NutritionPrediction.from_values(values, *(self.intervals.bounds(values) if self.intervals else (None, None)))
+    def _results(self, ys:torch.Tensor, feats:torch.Tensor) -> list[NutritionPrediction]:
+        "Predictions with their ranges and the guard's verdicts, from a batch's output and features."
+        lows, highs = self.intervals.bounds(ys.numpy()) if self.intervals else ([None] * len(ys),) * 2
+        scores = self.guard.score(feats) if self.guard else [None] * len(ys)
+        unlike = [None if s is None else s > self.guard.threshold for s in scores]
+        return [NutritionPrediction.from_values(*a) for a in zip(ys.tolist(), lows, highs, scores, unlike)]

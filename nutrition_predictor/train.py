@@ -36,7 +36,7 @@ from .model import BACKBONES, ModelConfig, NutritionRegressor
 # %% auto #0
 __all__ = ['log', 'Positive', 'NonNegative', 'AtLeastOne', 'LOSSES', 'ParamsError', 'TrainConfig', 'nutrient_mae',
            'SafeWandbCallback', 'start_wandb', 'weights_id', 'FeatureDataset', 'every_image', 'feature_dataloaders',
-           'cached_predictions', 'torch_threads', 'config_dishes', 'train', 'finish_run']
+           'dish_features', 'cached_predictions', 'torch_threads', 'config_dishes', 'train', 'finish_run']
 
 # %% ../nbs/02_train.ipynb #fdb9a5e2
 log = logging.getLogger(__name__)
@@ -65,6 +65,7 @@ class TrainConfig:
     fit:Literal[FITS] = 'squash'  # How a non-square image becomes square: `squash`, `crop` (centre) or `pad` (letterbox)
     hidden:AtLeastOne = 256       # Head's hidden width
     dropout:Annotated[float, Field(ge=0, lt=1)] = 0.2 # Head's dropout
+    positive:bool = True          # End the head with a softplus in units: no negative kcal or grams (`01_model`)
     augment:bool = False          # Augment training images (flips, turns, colour); side view: no gain in grouped CV
     feature_cache:bool = True     # Train the head on cached backbone features (`False`: run the backbone every step)
     aug_variants:Annotated[int, Field(ge=0)] = 0 # With the feature cache and `augment`: augmented copies cached per training image
@@ -82,6 +83,7 @@ class TrainConfig:
     group_gap_s:NonNegative = 600. # Cross-validation: dishes scanned within this many seconds of each other share a fold
     interval_coverage:Annotated[float, Field(gt=0, lt=1)] = 0.9 # Nominal coverage of the calibrated prediction ranges (needs `cv_folds`)
     tta_views:bool = False        # Side view: also report test predictions averaged over every camera and frame of a dish
+    guard_coverage:Annotated[float, Field(gt=0, lt=1)] = 0.95 # Share of real dishes the guard against unlike photos passes (`02b_guard`)
 
     @field_validator('backbone')
     @classmethod
@@ -111,7 +113,7 @@ class TrainConfig:
     def model_config(self, target_mean=None, target_std=None) -> ModelConfig:
         "The architecture this config trains, around the training targets' statistics."
         return ModelConfig(backbone=self.backbone, hidden=self.hidden, dropout=self.dropout, img_size=self.img_size,
-                           fit=self.fit, target_mean=target_mean, target_std=target_std)
+                           fit=self.fit, positive=self.positive, target_mean=target_mean, target_std=target_std)
 
 # %% ../nbs/02_train.ipynb #7741ab81
 def nutrient_mae(i:int, target_std:torch.Tensor) -> AccumMetric:
@@ -179,13 +181,17 @@ def feature_dataloaders(model:NutritionRegressor, table:pd.DataFrame, cfg:TrainC
                       DataLoader(val, bs=cfg.bs, device=device))
     return dls, {k: n1[k] + n2[k] for k in n1}
 
+def dish_features(model:NutritionRegressor, table:pd.DataFrame, cfg:TrainConfig, device=None) -> torch.Tensor:
+    "`[n, n_features]`: the plain backbone features of `table`'s images, from the feature cache (computed once)."
+    return cached_features(model, table, FeatureCache(cfg.cache_dir), 0, **_cache_kw(cfg, device or default_device()))[0]
+
 def cached_predictions(model:NutritionRegressor, # A trained model
                        table:pd.DataFrame,       # Dishes with an `image` column
                        cfg:TrainConfig,          # The run's configuration (cache folder, seed, weights)
                        device=None) -> pd.DataFrame:
     "The model's predictions in kcal and grams from the cached plain features of `table`'s images (no backbone pass when cached)."
     device = device or default_device()
-    feats, _ = cached_features(model, table, FeatureCache(cfg.cache_dir), 0, **_cache_kw(cfg, device))
+    feats = dish_features(model, table, cfg, device)
     with torch.inference_mode(): y = model.to(device).eval().to_units(model.head(feats.to(device))).float().cpu()
     return pd.DataFrame(y.numpy(), columns=TARGETS, index=pd.Index(table.dish_id, name='dish_id'))
 
