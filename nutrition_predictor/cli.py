@@ -1,4 +1,4 @@
-"""`nutrition-predictor train` runs the experiment notebook through papermill into a run folder; `predict` prints the five values for images; `demo` serves the Gradio app; `download` gets the dataset; `export` writes ONNX; `bench` measures speed; `sweep` and `leaderboard` compare runs.
+"""`nutrition-predictor train` runs the experiment notebook through papermill into a run folder; `predict` prints the five values for images; `serve` serves the REST API and the demo; `demo` the Gradio app alone; `download` gets the dataset; `export` writes ONNX; `bench` measures speed; `sweep` and `leaderboard` compare runs.
 
 Docs: https://nutrition-predictor.github.io/nutrition-predictor/cli.html.md"""
 
@@ -51,7 +51,13 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument('--quick', action='store_true', help="smoke test: a few images, 1 epoch, 1 repetition")
     b.add_argument('--out', default='benchmarks/results', help="folder for the JSON (default: benchmarks/results)")
     b.add_argument('--parts', default='preparation,training,inference,flops', help="comma-separated benchmarks to run (default: all)")
-    d = sub.add_parser('demo', help="serve the Gradio demo")
+    sv = sub.add_parser('serve', help="serve the REST API (/v1/predict, /health, /metrics, /docs) and the demo at /")
+    sv.add_argument('--run', default='runs/default', help="run folder with the model (default: runs/default)")
+    sv.add_argument('--engine', choices=['torch', 'onnx'], default='torch', help="torch (default) or onnx (run `export --onnx` first)")
+    sv.add_argument('--host', default='127.0.0.1', help="address to listen on (default: 127.0.0.1; 0.0.0.0 for all)")
+    sv.add_argument('--port', type=int, default=8000, help="port (default: 8000)")
+    sv.add_argument('--no-ui', action='store_true', help="the REST API only, without the demo at /")
+    d = sub.add_parser('demo', help="serve the Gradio demo alone")
     d.add_argument('--run', default='runs/default', help="run folder with the model (default: runs/default)")
     d.add_argument('--engine', choices=['torch', 'onnx'], default='torch', help="torch (default) or onnx (run `export --onnx` first)")
     d.add_argument('--host', default='127.0.0.1', help="address to listen on (default: 127.0.0.1; 0.0.0.0 for all)")
@@ -108,6 +114,16 @@ def _demo(args) -> int:
     print(launch_demo(demo, args.host, args.port, args.share), flush=True)
     try: demo.block_thread()
     except KeyboardInterrupt: demo.close()
+    return 0
+
+def _serve(args) -> int:
+    import uvicorn
+    from nutrition_predictor.serve import serve_app
+    try: app = serve_app(args.run, args.engine, ui=not args.no_ui)
+    except (FileNotFoundError, ValueError) as e: return _fail(e)
+    print(f"Serving the API at http://{args.host}:{args.port}/v1/predict (docs at /docs)"
+          + ("" if args.no_ui else f" and the demo at http://{args.host}:{args.port}/"), flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level='warning')
     return 0
 
 def _predict(args) -> int:
@@ -174,6 +190,7 @@ def main(argv:list|None=None) -> int:
         print(f"Run written to {run.path}")
     elif args.command == 'predict': return _predict(args)
     elif args.command == 'demo': return _demo(args)
+    elif args.command == 'serve': return _serve(args)
     elif args.command == 'download': return _download(args)
     elif args.command == 'export': return _export(args)
     elif args.command == 'bench': return _bench(args)

@@ -11,10 +11,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import gradio as gr
-from matplotlib.figure import Figure
 
 from .data import TARGETS, UNITS, DataError
-from .predict import Predictor, NutritionPrediction
+from .predict import BatchQueue, NutritionPrediction, Predictor
 from .runs import RunFolder
 from .train import TrainConfig, config_dishes
 
@@ -53,23 +52,33 @@ def result_markdown(pred:NutritionPrediction, typical:NutritionPrediction, mae:d
         rows.append(f"| **{NAMES[tgt]}** | **{v[i]:.0f} {u}** |{rng} {t[i]:.0f} {u} | {err} |")
     return (UNLIKE_WARNING if pred.unlike_training else '') + '\n'.join(rows)
 
-def result_chart(pred:NutritionPrediction, typical:NutritionPrediction, mae:dict|None=None) -> Figure:
-    "Bars of this plate against the typical dish; error bars are the calibrated range, else the test MAE."
-    fig = Figure(figsize=(8, 3.2))
-    axs = fig.subplots(1, 2, gridspec_kw=dict(width_ratios=[1, 4]))
+def result_chart(pred:NutritionPrediction, typical:NutritionPrediction, mae:dict|None=None,
+                 width:int=640, height:int=230) -> str:
+    "An SVG bar chart of this plate against the typical dish; the error bars are the calibrated range, else the test MAE."
     v, t = pred.values(), typical.values()
-    for ax, idx in zip(axs, [[0], [1, 2, 3, 4]]):
-        x = range(len(idx))
-        # the range's low end is clipped at 0, so a (rare) negative prediction gets a one-sided bar
-        if pred.low is not None: err = [[max(0., v[i] - pred.low[i]) for i in idx], [pred.high[i] - v[i] for i in idx]]
-        else: err = [mae[TARGETS[i]] for i in idx] if mae else None
-        ax.bar([i - 0.2 for i in x], [v[i] for i in idx], 0.4, label='this plate', yerr=err, capsize=4)
-        ax.bar([i + 0.2 for i in x], [t[i] for i in idx], 0.4, label='typical dish', color='lightgrey')
-        ax.set_xticks(list(x), [NAMES[TARGETS[i]] for i in idx])
-        ax.set_ylabel(UNITS[TARGETS[idx[0]]])
-    axs[1].legend()
-    fig.tight_layout()
-    return fig
+    if pred.low is not None: lo, hi = list(pred.low), list(pred.high)
+    elif mae: lo, hi = [max(0., x - mae[k]) for x, k in zip(v, TARGETS)], [x + mae[k] for x, k in zip(v, TARGETS)]
+    else: lo, hi = v, v
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" font-family="sans-serif" '
+           f'font-size="12" role="img" aria-label="this plate against a typical dish">']
+    for idx, x0, w in (([0], 40, 120), ([1, 2, 3, 4], 220, width - 230)):      # kcal and grams share no scale
+        top = 1.1 * max(max(hi[i], t[i], v[i]) for i in idx) or 1.
+        y = lambda val: 20 + (height - 60) * (1 - val / top)
+        out.append(f'<text x="{x0 - 34}" y="14">{UNITS[TARGETS[idx[0]]]}</text>'
+                   f'<line x1="{x0}" x2="{x0 + w}" y1="{y(0):.1f}" y2="{y(0):.1f}" stroke="#888"/>')
+        slot = w / len(idx)
+        for j, i in enumerate(idx):
+            cx = x0 + slot * (j + 0.5)
+            for dx, val, fill in ((-0.2, v[i], '#2a6fb0'), (0.2, t[i], '#c8c8c8')):
+                out.append(f'<rect x="{cx + (dx - 0.18) * slot:.1f}" y="{y(val):.1f}" width="{0.36 * slot:.1f}" '
+                           f'height="{y(0) - y(val):.1f}" fill="{fill}"/>')
+            ex = cx - 0.2 * slot
+            out.append(f'<g class="range" stroke="black"><line x1="{ex:.1f}" x2="{ex:.1f}" y1="{y(lo[i]):.1f}" y2="{y(hi[i]):.1f}"/>'
+                       + ''.join(f'<line x1="{ex - 5:.1f}" x2="{ex + 5:.1f}" y1="{y(e):.1f}" y2="{y(e):.1f}"/>' for e in (lo[i], hi[i]))
+                       + f'</g><text x="{cx:.1f}" y="{height - 25}" text-anchor="middle">{NAMES[TARGETS[i]]}</text>')
+    out.append(f'<rect x="{width - 250}" y="{height - 14}" width="10" height="10" fill="#2a6fb0"/><text x="{width - 235}" y="{height - 5}">this plate</text>'
+               f'<rect x="{width - 150}" y="{height - 14}" width="10" height="10" fill="#c8c8c8"/><text x="{width - 135}" y="{height - 5}">typical dish</text>')
+    return ''.join(out) + '</svg>'
 
 # %% ../nbs/05_demo.ipynb #1fe216bd
 MAX_UPLOAD = '20mb'
@@ -92,11 +101,12 @@ def view_note(view:str) -> str:
     return (f"The model was trained on Nutrition5k: photos of cafeteria plates, {VIEW_WORDS.get(view, view)}, in one "
             "cafeteria setting. Other angles, lighting, plates or cuisines make it less accurate. Read the numbers as rough estimates.")
 
-def predict_fn(predictor:Predictor, typical:NutritionPrediction, mae:dict|None):
+def predict_fn(predictor:Predictor, typical:NutritionPrediction, mae:dict|None, batcher:BatchQueue|None=None):
     "The app's prediction function: an image path to (values dict, table, chart); failures become plain messages."
-    def predict(path):
+    batcher = batcher or BatchQueue(predictor)
+    async def predict(path):
         if not path: raise _user_error("Upload a photo of a plate first.")
-        try: pred = predictor.predict(path, name=Path(path).name)
+        try: pred = await batcher.predict(await batcher.prepare(path, Path(path).name))
         except DataError as e: raise _user_error(str(e))
         except Exception:
             log.exception(f"prediction failed for {path}")
@@ -110,6 +120,7 @@ def build_demo(run:str|Path|RunFolder='runs/default', # Run folder with the mode
                n_examples:int=8,             # How many test-split dishes to offer as examples
                engine:str='torch',           # `torch`, or `onnx` (the run's exported model on onnxruntime)
                predictor:Predictor|None=None, # Use this predictor instead of loading `run`'s
+               batcher:BatchQueue|None=None,  # Share this batching queue (`serve` shares the REST API's)
               ) -> gr.Blocks:
     "The Gradio app for the model of `run`."
     predictor = predictor or Predictor.from_run(run, engine=engine)
@@ -132,11 +143,12 @@ def build_demo(run:str|Path|RunFolder='runs/default', # Run folder with the mode
                 if examples: gr.Examples(examples, inputs=[image], label='Dishes from the test split')
             with gr.Column():
                 table = gr.Markdown(label='Prediction')
-                chart = gr.Plot(label='Compared with a typical dish')
+                chart = gr.HTML(label='Compared with a typical dish')
                 values = gr.JSON(label='Values (as the API returns them)')
         gr.Markdown(f"*{view_note(view)}*" + (f" On the {metrics.test.n_dishes} test dishes, the typical error is about "
                     f"±{mae['calories']:.0f} kcal and ±{mae['mass']:.0f} g." if mae else ''))
-        button.click(predict_fn(predictor, typical, mae), inputs=image, outputs=[values, table, chart], api_name='predict')
+        button.click(predict_fn(predictor, typical, mae, batcher), inputs=image, outputs=[values, table, chart], api_name='predict',
+                     concurrency_limit=None)              # requests wait in the batching queue, not Gradio's
     return demo
 
 # %% ../nbs/05_demo.ipynb #f92e1c90

@@ -6,7 +6,7 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/predict.html.md"
 
 # %% ../nbs/04_predict.ipynb #6011df49
 from __future__ import annotations
-import math, os
+import asyncio, math, os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +25,7 @@ from .model import NutritionRegressor
 from .runs import RunFolder, load_model
 
 # %% auto #0
-__all__ = ['FIELDS', 'ENGINES', 'NutritionPrediction', 'Predictor']
+__all__ = ['FIELDS', 'ENGINES', 'NutritionPrediction', 'Predictor', 'BatchQueue']
 
 # %% ../nbs/04_predict.ipynb #ecaf70f9
 @dataclass(frozen=True)
@@ -153,3 +153,43 @@ class Predictor:
         scores = self.guard.score(feats) if self.guard else [None] * len(ys)
         unlike = [None if s is None else s > self.guard.threshold for s in scores]
         return [NutritionPrediction.from_values(*a) for a in zip(ys.tolist(), lows, highs, scores, unlike)]
+
+# %% ../nbs/04_predict.ipynb #f4d9b889
+class BatchQueue:
+    "Batch the images of concurrent requests through one `Predictor`: wait at most `max_wait_ms` for up to `max_batch`."
+    def __init__(self, predictor:Predictor, max_batch:int|None=None, max_wait_ms:float=5., on_batch=None):
+        self.predictor, self.max_batch, self.max_wait = predictor, max_batch or predictor.default_bs(), max_wait_ms / 1000
+        self.on_batch = on_batch or (lambda n: None)                # called with each batch's size (metrics)
+        self.decoders = ThreadPoolExecutor(min(8, os.cpu_count() or 1), thread_name_prefix='decode')
+        self.model_thread = ThreadPoolExecutor(1, thread_name_prefix='model')
+        self.queue, self.task = None, None
+
+    async def prepare(self, src, name:str|None=None) -> torch.Tensor:
+        "`Predictor.prepare` in the decoding threads; raises `DataError` for an unreadable image."
+        return await asyncio.get_running_loop().run_in_executor(self.decoders, self.predictor.prepare, src, name)
+
+    async def predict(self, x:torch.Tensor) -> NutritionPrediction:
+        "The prediction for one prepared image, computed in a batch with whatever else is waiting."
+        if self.task is None or self.task.done():                 # started lazily, on the serving event loop
+            self.queue = asyncio.Queue()
+            self.task = asyncio.get_running_loop().create_task(self._run())
+        fut = asyncio.get_running_loop().create_future()
+        await self.queue.put((x, fut))
+        return await fut
+
+    async def _run(self):
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self.queue.get()]
+            deadline = loop.time() + self.max_wait
+            while len(batch) < self.max_batch and (left := deadline - loop.time()) > 0:
+                try: batch.append(await asyncio.wait_for(self.queue.get(), left))
+                except asyncio.TimeoutError: break
+            while len(batch) < self.max_batch and not self.queue.empty(): batch.append(self.queue.get_nowait())
+            xs = torch.stack([x for x, _ in batch])
+            try: preds = await loop.run_in_executor(self.model_thread, lambda: self.predictor._results(*self.predictor.infer(xs)))
+            except Exception as e:
+                for _, fut in batch: fut.done() or fut.set_exception(e)
+                continue
+            self.on_batch(len(batch))
+            for (_, fut), p in zip(batch, preds): fut.done() or fut.set_result(p)
