@@ -46,7 +46,7 @@ class UiUser(HttpUser):
         try:
             up = self.client.post('/gradio_api/upload', files={'files': (p.name, p.read_bytes(), 'image/jpeg')}, name='(ui upload)')
             path = up.json()[0]
-            call = self.client.post('/gradio_api/call/predict', json={'data': [{'path': path, 'meta': {'_type': 'gradio.FileData'}}]},
+            call = self.client.post('/gradio_api/call/predict', json={'data': [{'path': path, 'meta': {'_type': 'gradio.FileData'}}, None]},
                                     name='(ui call)')
             stream = self.client.get(f"/gradio_api/call/predict/{call.json()['event_id']}", name='(ui result)')
             if 'event: complete' not in stream.text or 'calories_kcal' not in stream.text: raise RuntimeError(stream.text[:200])

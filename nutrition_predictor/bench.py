@@ -94,7 +94,7 @@ def bench_training(cfg:TrainConfig, table:pd.DataFrame, reps:int=3, device=None)
     cache_dir = tempfile.mkdtemp(prefix='np-bench-cache-')
     base = replace(cfg, augment=False, wandb='disabled', cache_dir=cache_dir)
     cached_cfg, uncached_cfg = replace(base, feature_cache=True), replace(base, feature_cache=False)
-    tm, ts = target_stats(table)
+    tm, ts = target_stats(table, cfg.outputs())
     model = NutritionRegressor(cfg.model_config(tm, ts), cfg.pretrained, cfg.weights_path)
     with peak_memory() as mem_build:
         build, (_, build_counts) = timed(lambda: feature_dataloaders(model, table, cached_cfg, tm, ts, device), reps=1, warmup=0)
@@ -196,7 +196,7 @@ def run_benchmarks(cfg:TrainConfig,                      # Backbone, head and tr
     res = dict(started=started.isoformat(timespec='seconds'), quick=quick, reps=reps, machine=machine_info(device),
                config=asdict(cfg))
     images = list(table[table.split == 'test'].image)
-    model = NutritionRegressor(cfg.model_config(*target_stats(table)), cfg.pretrained, cfg.weights_path)
+    model = NutritionRegressor(cfg.model_config(*target_stats(table, cfg.outputs())), cfg.pretrained, cfg.weights_path)
     if 'preparation' in parts: res['preparation'] = bench_preparation(model, list(table.image if quick else table.image[:200]), reps, device)
     if 'training' in parts: res['training'], model = bench_training(cfg, table, reps, device)
     if 'inference' in parts:

@@ -18,7 +18,7 @@ __all__ = ['format_row', 'main']
 # %% ../nbs/09_cli.ipynb #1267f51b
 def format_row(name:str, pred) -> str:
     "One line of the people-readable table."
-    return f"{name:<40} " + ' '.join(f"{v:>14.1f}" for v in pred.to_dict().values())
+    return f"{name:<40} " + ' '.join(f"{v:>14.1f}" for v in pred.values())
 
 # %% ../nbs/09_cli.ipynb #6b95453c
 def _parser() -> argparse.ArgumentParser:
@@ -31,8 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument('--out', help="run folder (default: runs/<name>/)")
     pr = sub.add_parser('predict', help="predict calories, mass, fat, carb and protein for images")
     pr.add_argument('images', nargs='+', help="image files")
-    pr.add_argument('--run', default='runs/default', help="run folder with model.pth + model.json (default: runs/default)")
+    pr.add_argument('--run', help="run folder with the model (default: the model shipped with the package)")
     pr.add_argument('--json', action='store_true', help="print JSON lines instead of a table")
+    pr.add_argument('--mass-g', type=float, help="the plate's weighed mass in grams, when known: totals become density per gram x mass")
     pr.add_argument('--engine', choices=['torch', 'onnx'], default='torch', help="torch (default) or onnx (onnxruntime; run `export --onnx` first)")
     pr.add_argument('--bs', type=int, help="batch size (default: 4 on a CPU, 64 on a GPU)")
     ex = sub.add_parser('export', help="export a run's model (backbone + head + unit conversion) to ONNX")
@@ -52,13 +53,13 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument('--out', default='benchmarks/results', help="folder for the JSON (default: benchmarks/results)")
     b.add_argument('--parts', default='preparation,training,inference,flops', help="comma-separated benchmarks to run (default: all)")
     sv = sub.add_parser('serve', help="serve the REST API (/v1/predict, /health, /metrics, /docs) and the demo at /")
-    sv.add_argument('--run', default='runs/default', help="run folder with the model (default: runs/default)")
+    sv.add_argument('--run', help="run folder with the model (default: the model shipped with the package)")
     sv.add_argument('--engine', choices=['torch', 'onnx'], default='torch', help="torch (default) or onnx (run `export --onnx` first)")
     sv.add_argument('--host', default='127.0.0.1', help="address to listen on (default: 127.0.0.1; 0.0.0.0 for all)")
     sv.add_argument('--port', type=int, default=8000, help="port (default: 8000)")
     sv.add_argument('--no-ui', action='store_true', help="the REST API only, without the demo at /")
     d = sub.add_parser('demo', help="serve the Gradio demo alone")
-    d.add_argument('--run', default='runs/default', help="run folder with the model (default: runs/default)")
+    d.add_argument('--run', help="run folder with the model (default: the model shipped with the package)")
     d.add_argument('--engine', choices=['torch', 'onnx'], default='torch', help="torch (default) or onnx (run `export --onnx` first)")
     d.add_argument('--host', default='127.0.0.1', help="address to listen on (default: 127.0.0.1; 0.0.0.0 for all)")
     d.add_argument('--port', type=int, default=7860, help="port (default: 7860)")
@@ -134,6 +135,9 @@ def _predict(args) -> int:
     n_failed = 0
     for f, (pred, err) in zip(args.images, predictor.predictions(args.images, args.bs)):
         n_failed += err is not None
+        if pred and args.mass_g is not None:
+            try: pred = predictor.with_mass(pred, args.mass_g)
+            except ValueError as e: return _fail(e)
         if args.json: print(json.dumps({'image': f, **(pred.to_dict() if pred else {'error': err})}))
         elif pred: print(format_row(f, pred))
         else: print(f"error: {err}", file=sys.stderr)

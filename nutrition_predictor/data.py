@@ -21,11 +21,11 @@ from fastai.torch_core import default_device
 from PIL import Image, ImageOps
 
 # %% auto #0
-__all__ = ['log', 'TARGETS', 'UNITS', 'METADATA_FILES', 'SPLITS', 'VIEWS', 'CAMERAS', 'FRAMES', 'MIN_SIDE', 'MAX_PIXELS', 'FITS',
-           'PAD_RGB', 'DataError', 'n5k_dir', 'is_nutrition5k', 'check_data_dir', 'read_dish_metadata',
-           'read_all_metadata', 'read_split_ids', 'view_dir', 'image_path', 'view_images', 'dish_table',
-           'check_image_size', 'pil_to_rgb', 'load_rgb', 'read_image', 'fit_square', 'prepare_image', 'sha256_file',
-           'dataset_checksum', 'image_tfms', 'target_stats', 'DishDataset', 'dish_dataloaders']
+__all__ = ['log', 'TARGETS', 'UNITS', 'PER_GRAM_OF', 'DENSITIES', 'METADATA_FILES', 'SPLITS', 'VIEWS', 'CAMERAS', 'FRAMES',
+           'MIN_SIDE', 'MAX_PIXELS', 'FITS', 'PAD_RGB', 'DataError', 'n5k_dir', 'is_nutrition5k', 'check_data_dir',
+           'read_dish_metadata', 'read_all_metadata', 'read_split_ids', 'view_dir', 'image_path', 'view_images',
+           'dish_table', 'check_image_size', 'pil_to_rgb', 'load_rgb', 'read_image', 'fit_square', 'prepare_image',
+           'sha256_file', 'dataset_checksum', 'image_tfms', 'target_stats', 'DishDataset', 'dish_dataloaders']
 
 # %% ../nbs/00_data.ipynb #7115d02d
 log = logging.getLogger(__name__)
@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 # %% ../nbs/00_data.ipynb #a6ab3752
 TARGETS = ['calories', 'mass', 'fat', 'carb', 'protein']
 UNITS = dict(calories='kcal', mass='g', fat='g', carb='g', protein='g')
+# Per gram of the dish (the paper's per-gram task): with a known mass, each total is its density times the mass.
+PER_GRAM_OF = ['calories', 'fat', 'carb', 'protein']
+DENSITIES = [f'{t}_per_g' for t in PER_GRAM_OF]
 
 # %% ../nbs/00_data.ipynb #d96beb05
 class DataError(ValueError):
@@ -142,7 +145,7 @@ def dish_table(data_dir:str|Path|None=None, # Nutrition5k root (see `n5k_dir`)
                frame:int=1,                  # Side view: which frame
                max_kcal:float=3000.,         # Drop dishes above this many kcal (outliers)
               ) -> pd.DataFrame:
-    "Dishes of the official split with an image for `view`: id, split, image path, every image of the dish, five targets."
+    "Dishes of the official split with an image for `view`: id, split, image path, every image of the dish, five targets, four per gram."
     root = check_data_dir(n5k_dir(data_dir))
     folder = view_dir(root, view)
     if not folder.is_dir(): raise DataError(f"Image folder for view={view!r} not found: {folder}")
@@ -165,7 +168,8 @@ def dish_table(data_dir:str|Path|None=None, # Nutrition5k root (see `n5k_dir`)
     _drop(df.calories.le(max_kcal), f'above max_kcal={max_kcal:g}')
     if df.empty: raise DataError(f"No usable dishes with a {view} image under {folder}")
     df['images'] = [[p, *(o for o in view_images(root, d, view) if o != p)] for d, p in zip(df.dish_id, df.image)]
-    df = df[['dish_id', 'split', 'image', 'images', *TARGETS]].reset_index(drop=True)
+    for t, d in zip(PER_GRAM_OF, DENSITIES): df[d] = df[t] / df.mass
+    df = df[['dish_id', 'split', 'image', 'images', *TARGETS, *DENSITIES]].reset_index(drop=True)
     df.attrs['dropped'] = dropped
     log.info(f"{len(df)} dishes with a {view} image: " + ', '.join(f"{s} {n}" for s, n in df.split.value_counts().items()))
     return df
@@ -301,18 +305,19 @@ def image_tfms(mean:tuple=(0.485, 0.456, 0.406), # Backbone's input normalisatio
     return A.Compose([*aug, A.Normalize(mean, std), ToTensorV2()], seed=seed)
 
 # %% ../nbs/00_data.ipynb #dc72e495
-def target_stats(table:pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
-    "Mean and standard deviation of each target over the training dishes of `table`."
-    y = torch.tensor(table.loc[table.split == 'train', TARGETS].to_numpy(np.float32))
+def target_stats(table:pd.DataFrame, columns=TARGETS) -> tuple[torch.Tensor, torch.Tensor]:
+    "Mean and standard deviation of each target (`columns`) over the training dishes of `table`."
+    y = torch.tensor(table.loc[table.split == 'train', list(columns)].to_numpy(np.float32))
     return y.mean(0), y.std(0)
 
 class DishDataset(torch.utils.data.Dataset):
     "Images of `table`, prepared (`prepare_image`) and through `tfms`, with standardised targets when the table has them."
-    def __init__(self, table:pd.DataFrame, tfms:A.Compose, size:int=224, fit:str='squash', target_mean=None, target_std=None):
+    def __init__(self, table:pd.DataFrame, tfms:A.Compose, size:int=224, fit:str='squash', target_mean=None, target_std=None,
+                 columns=TARGETS):
         self.images, self.tfms, self.size, self.fit = list(table.image), tfms, size, fit
         self.y = None
-        if set(TARGETS) <= set(table.columns):
-            self.y = (torch.tensor(table[TARGETS].to_numpy(np.float32)) - target_mean) / target_std
+        if set(columns) <= set(table.columns):
+            self.y = (torch.tensor(table[list(columns)].to_numpy(np.float32)) - target_mean) / target_std
     def __len__(self): return len(self.images)
     def __getitem__(self, i):
         x = self.tfms(image=prepare_image(self.images[i], self.size, self.fit))['image']
@@ -331,10 +336,11 @@ def dish_dataloaders(table:pd.DataFrame,        # From `dish_table`
                      seed:int=42,                # Seed of the augmentations
                      num_workers:int=0,          # Image-decoding worker processes
                      device=None,                # Defaults to `default_device()` (the GPU when there is one)
+                     columns=TARGETS,            # The targets, in the order of `target_mean`
                     ) -> DataLoaders:
     "fastai `DataLoaders`: the train split (shuffled, augmented) and the test split (for monitoring only)."
     def _dl(split, aug, **kw):
         ds = DishDataset(table[table.split == split], image_tfms(mean, std, aug, view, seed if aug else None),
-                         size, fit, target_mean, target_std)
+                         size, fit, target_mean, target_std, columns)
         return DataLoader(ds, bs=bs, num_workers=num_workers, device=device or default_device(), **kw)
     return DataLoaders(_dl('train', augment, shuffle=True, drop_last=True), _dl('test', False))

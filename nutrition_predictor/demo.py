@@ -14,7 +14,7 @@ import gradio as gr
 
 from .data import TARGETS, UNITS, DataError
 from .predict import BatchQueue, NutritionPrediction, Predictor
-from .runs import RunFolder
+from .runs import RunFolder, pretrained_run
 from .train import TrainConfig, config_dishes
 
 # %% auto #0
@@ -104,10 +104,12 @@ def view_note(view:str) -> str:
 def predict_fn(predictor:Predictor, typical:NutritionPrediction, mae:dict|None, batcher:BatchQueue|None=None):
     "The app's prediction function: an image path to (values dict, table, chart); failures become plain messages."
     batcher = batcher or BatchQueue(predictor)
-    async def predict(path):
+    async def predict(path, mass_g=None):
         if not path: raise _user_error("Upload a photo of a plate first.")
-        try: pred = await batcher.predict(await batcher.prepare(path, Path(path).name))
-        except DataError as e: raise _user_error(str(e))
+        try:
+            pred = await batcher.predict(await batcher.prepare(path, Path(path).name))
+            if mass_g: pred = predictor.with_mass(pred, mass_g)
+        except ValueError as e: raise _user_error(str(e))
         except Exception:
             log.exception(f"prediction failed for {path}")
             raise _user_error("Something went wrong with this image; the server has logged it.")
@@ -115,7 +117,7 @@ def predict_fn(predictor:Predictor, typical:NutritionPrediction, mae:dict|None, 
         return pred.to_dict(), result_markdown(pred, typical, mae, coverage), result_chart(pred, typical, mae)
     return predict
 
-def build_demo(run:str|Path|RunFolder='runs/default', # Run folder with the model (and its metrics.json)
+def build_demo(run:str|Path|RunFolder|None=None, # Run folder with the model (and its metrics.json); `None`: the shipped model
                data_dir:str|Path|None=None,  # Nutrition5k root for example images (`None`: the run's, see `n5k_dir`)
                n_examples:int=8,             # How many test-split dishes to offer as examples
                engine:str='torch',           # `torch`, or `onnx` (the run's exported model on onnxruntime)
@@ -124,21 +126,22 @@ def build_demo(run:str|Path|RunFolder='runs/default', # Run folder with the mode
               ) -> gr.Blocks:
     "The Gradio app for the model of `run`."
     predictor = predictor or Predictor.from_run(run, engine=engine)
-    run = predictor.run or RunFolder(run)
-    metrics, cfg = run.metrics(), run_config(run)
+    run = predictor.run or (RunFolder(run) if run is not None else None)
+    metrics, cfg = (run.metrics(), run_config(run)) if run else (None, TrainConfig())
     mae, typical, view = metrics.test.mae if metrics else None, predictor.typical(), cfg.view
     try:
         dishes = config_dishes(replace(cfg, data_dir=str(data_dir) if data_dir else cfg.data_dir))
         examples = [[str(p)] for p in dishes.image[dishes.split == 'test'][:n_examples]]
     except (DataError, OSError) as e:
-        log.warning(f"No example images: {e}")
-        examples = []
+        log.info(f"No Nutrition5k data for examples ({e}); using the photos shipped with the package")
+        examples = [[str(p)] for p in sorted((pretrained_run().path/'examples').glob('*.jpg'))[:n_examples]]
     with gr.Blocks(title='Nutrition predictor') as demo:
         gr.Markdown(f"# Nutrition predictor\nUpload a photo of a plate, {VIEW_WORDS.get(view, view)}, to estimate its "
                     "calories, mass, fat, carbohydrate and protein.")
         with gr.Row():
             with gr.Column():
                 image = uploaded_image(sources=['upload'], label='Photo of a plate')
+                mass = gr.Number(label='Weight of the plate in grams, if you weighed it (optional)', minimum=0, value=None)
                 button = gr.Button('Predict', variant='primary')
                 if examples: gr.Examples(examples, inputs=[image], label='Dishes from the test split')
             with gr.Column():
@@ -147,7 +150,7 @@ def build_demo(run:str|Path|RunFolder='runs/default', # Run folder with the mode
                 values = gr.JSON(label='Values (as the API returns them)')
         gr.Markdown(f"*{view_note(view)}*" + (f" On the {metrics.test.n_dishes} test dishes, the typical error is about "
                     f"±{mae['calories']:.0f} kcal and ±{mae['mass']:.0f} g." if mae else ''))
-        button.click(predict_fn(predictor, typical, mae, batcher), inputs=image, outputs=[values, table, chart], api_name='predict',
+        button.click(predict_fn(predictor, typical, mae, batcher), inputs=[image, mass], outputs=[values, table, chart], api_name='predict',
                      concurrency_limit=None)              # requests wait in the batching queue, not Gradio's
     return demo
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 from sklearn.model_selection import GroupKFold
 
-from .data import TARGETS, UNITS
+from .data import DENSITIES, TARGETS, UNITS
 from .model import NutritionRegressor
 from .predict import Predictor
 from .runs import Scores
@@ -23,7 +23,7 @@ from .train import TrainConfig, cached_predictions, train
 # %% auto #0
 __all__ = ['predict_dishes', 'mae', 'mae_pct', 'mean_baseline', 'dish_groups', 'grouped_folds', 'group_bootstrap_weights',
            'ratio_interval', 'score', 'holdout_scores', 'scores_table', 'cross_validate', 'fold_baseline', 'cv_scores',
-           'predict_views', 'plot_predictions', 'plot_residuals']
+           'known_mass', 'cv_known_mass_scores', 'predict_views', 'plot_predictions', 'plot_residuals']
 
 # %% ../nbs/04a_evaluate.ipynb #cf98dd50
 def predict_dishes(model:NutritionRegressor, # A trained (or loaded) model
@@ -32,9 +32,10 @@ def predict_dishes(model:NutritionRegressor, # A trained (or loaded) model
                    num_workers:int|None=None, # Image-decoding threads (`None`: the predictor's default)
                    device=None,              # Defaults to `default_device()`
                   ) -> pd.DataFrame:
-    "The model's predictions for every dish of `table`, in kcal and grams."
+    "The model's predictions for every dish of `table`, in kcal and grams (and per gram, when the model predicts that)."
     preds = Predictor(model, device).predict_batch(list(table.image), bs, num_workers, progress=True)
-    return pd.DataFrame([p.values() for p in preds], columns=TARGETS, index=pd.Index(table.dish_id, name='dish_id'))
+    rows = [[*p.values(), *(p.per_gram or ())] for p in preds]
+    return pd.DataFrame(rows, columns=list(model.config.targets), index=pd.Index(table.dish_id, name='dish_id'))
 
 # %% ../nbs/04a_evaluate.ipynb #b1fd62cc
 def mae(preds:pd.DataFrame, targs:pd.DataFrame) -> dict:
@@ -93,7 +94,7 @@ def score(preds:pd.DataFrame,    # Model predictions, indexed by dish id
                     f'{name}mae_ci': {t: list(ratio_interval(w, err[t])) for t in TARGETS},
                     f'{name}mae_pct_ci': {t: list(ratio_interval(w, 100 * err[t], truth[t].to_numpy())) for t in TARGETS}})
     return Scores(n_dishes=len(truth), n_groups=len(np.unique(groups)), k=k,
-                  vs_baseline={t: out['mae_pct'][t] / out['baseline_mae_pct'][t] for t in TARGETS}, **out)
+                  vs_baseline={t: out['mae_pct'][t] / b if (b := out['baseline_mae_pct'][t]) else None for t in TARGETS}, **out)
 
 def holdout_scores(preds:pd.DataFrame, # Model predictions, one row per test dish
                 table:pd.DataFrame, # All dishes (train rows give the baseline, the rows of `preds` the truth)
@@ -107,7 +108,8 @@ def scores_table(s:Scores) -> pd.DataFrame:
     ci = lambda d: {t: f"{d[t][0]:.1f}-{d[t][1]:.1f}" for t in TARGETS}
     return pd.DataFrame({'unit': UNITS, 'MAE': s.mae, 'MAE %': s.mae_pct, 'MAE % 95% CI': ci(s.mae_pct_ci),
                          'baseline MAE': s.baseline_mae, 'baseline MAE %': s.baseline_mae_pct,
-                         'baseline 95% CI': ci(s.baseline_mae_pct_ci), 'vs baseline': s.vs_baseline}).round(2)
+                         'baseline 95% CI': ci(s.baseline_mae_pct_ci),
+                         'vs baseline': {t: np.nan if v is None else v for t, v in s.vs_baseline.items()}}).round(2)
 
 # %% ../nbs/04a_evaluate.ipynb #bcd1d15c
 def cross_validate(cfg:TrainConfig,       # The run's configuration: `cv_folds` folds, grouped by `group_gap_s` (wandb off for the fold models)
@@ -126,9 +128,9 @@ def cross_validate(cfg:TrainConfig,       # The run's configuration: `cv_folds` 
         out.append(preds.assign(fold=f))
     return pd.concat(out).loc[list(table.dish_id)]
 
-def fold_baseline(oof:pd.DataFrame, table:pd.DataFrame) -> pd.DataFrame:
+def fold_baseline(oof:pd.DataFrame, table:pd.DataFrame, columns=TARGETS) -> pd.DataFrame:
     "Predict-the-mean on the same folds: each dish gets the mean of the dishes outside its fold."
-    truth = table.set_index('dish_id').loc[oof.index, TARGETS]
+    truth = table.set_index('dish_id').loc[oof.index, list(columns)]
     means = {f: truth[oof.fold != f].mean() for f in oof.fold.unique()}
     return pd.DataFrame([means[f] for f in oof.fold], index=oof.index)
 
@@ -138,6 +140,18 @@ def cv_scores(oof:pd.DataFrame,   # Out-of-fold predictions with a `fold` column
     "`Scores` of out-of-fold predictions, next to predicting the mean of the other folds."
     truth = table.set_index('dish_id').loc[oof.index, TARGETS]
     return score(oof, truth, fold_baseline(oof, table), gap_s, n_boot, seed, k=int(oof.fold.nunique()))
+
+def known_mass(per_gram:pd.DataFrame, # Predicted densities (`<nutrient>_per_g` columns)
+               mass:pd.Series,        # The plates' weighed masses, rows aligned
+              ) -> pd.DataFrame:
+    "The five totals of plates whose mass is known: each predicted density per gram times the mass."
+    return pd.DataFrame({t: mass if t == 'mass' else per_gram[f'{t}_per_g'] * mass for t in TARGETS})
+
+def cv_known_mass_scores(oof:pd.DataFrame, table:pd.DataFrame, gap_s:float=600, n_boot:int=2000, seed:int=0) -> Scores:
+    "`Scores` of out-of-fold densities times each dish's true mass, next to the other folds' mean density times it."
+    truth = table.set_index('dish_id').loc[oof.index]
+    base = known_mass(fold_baseline(oof, table, DENSITIES), truth.mass)
+    return score(known_mass(oof, truth.mass), truth[TARGETS], base, gap_s, n_boot, seed, k=int(oof.fold.nunique()))
 
 # %% ../nbs/04a_evaluate.ipynb #3f5a7547
 def predict_views(model:NutritionRegressor, # A trained model

@@ -13,8 +13,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .data import dataset_checksum
-from .evaluate import (cross_validate, cv_scores, dish_groups, grouped_folds, holdout_scores, mae, mean_baseline,
+from .data import DENSITIES, dataset_checksum
+from .evaluate import (cross_validate, cv_known_mass_scores, cv_scores, dish_groups, grouped_folds, holdout_scores, mae, mean_baseline,
                                           plot_predictions, plot_residuals, predict_dishes, predict_views)
 from .guard import Guard, nonfood_images
 from .predict import Predictor
@@ -75,7 +75,7 @@ def fit_run(cfg:TrainConfig,                      # The run's configuration
     guard, guard_scores = fit_guard(learn.regressor, train_dishes, test, cfg, device)
     guard.save(run.guard_file)
 
-    cv = coverage = None
+    cv = coverage = cv_known = coverage_known = None
     if cfg.cv_folds:
         oof = cross_validate(cfg, dishes, device)
         oof.to_csv(run.cv_predictions_file)
@@ -85,9 +85,16 @@ def fit_run(cfg:TrainConfig,                      # The run's configuration
         intervals.save(run.intervals_file)
         coverage = Coverage(**cross_conformal_coverage(oof, dishes, cfg.interval_coverage), halfwidth=intervals.halfwidth)
         plot_predictions(oof, truth_all, fname=run.plot('cv_predictions'))
+        if cfg.per_gram:                                        # the same, for plates of known mass
+            cv_known = cv_known_mass_scores(oof, dishes, cfg.group_gap_s)
+            per_gram = Intervals.calibrate(oof, truth_all, cfg.interval_coverage, DENSITIES)
+            per_gram.save(run.per_gram_intervals_file)
+            coverage_known = Coverage(**cross_conformal_coverage(oof, dishes, cfg.interval_coverage, DENSITIES),
+                                      halfwidth=per_gram.halfwidth)
 
     metrics = RunMetrics(name=cfg.name, view=cfg.view, backbone=cfg.backbone, n_train=len(train_dishes),
-                         test=holdout_scores(preds, dishes, cfg.group_gap_s), cv=cv, coverage=coverage, guard=guard_scores, tta=tta,
+                         test=holdout_scores(preds, dishes, cfg.group_gap_s), cv=cv, coverage=coverage,
+                         cv_known_mass=cv_known, coverage_known_mass=coverage_known, guard=guard_scores, tta=tta,
                          feature_counts=learn.feature_counts, dropped=dishes.attrs['dropped'],
                          reload_identical=reload_identical, git_commit=git_commit(),
                          dataset_checksum=dataset_checksum(dishes, cfg.data_dir), params=cfg)

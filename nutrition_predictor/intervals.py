@@ -37,14 +37,14 @@ class Intervals:
     source: str = 'out-of-fold errors of grouped cross-validation'
 
     @classmethod
-    def calibrate(cls, preds:pd.DataFrame, truth:pd.DataFrame, coverage:float=0.9, **kw) -> Intervals:
-        "Calibrate on held-out predictions and their true values (rows aligned)."
+    def calibrate(cls, preds:pd.DataFrame, truth:pd.DataFrame, coverage:float=0.9, targets=TARGETS, **kw) -> Intervals:
+        "Calibrate on held-out predictions and their true values (rows aligned), for the columns `targets`."
         return cls(coverage, {t: conformal_quantile(np.abs(preds[t].to_numpy() - truth[t].to_numpy()), 1 - coverage)
-                              for t in TARGETS}, len(preds), **kw)
+                              for t in targets}, len(preds), **kw)
 
     def bounds(self, values) -> tuple[np.ndarray, np.ndarray]:
-        "Low and high ends of the ranges around `values` (five numbers in `TARGETS` order, or rows of them)."
-        v, q = np.asarray(values, float), np.array([self.halfwidth[t] for t in TARGETS])
+        "Low and high ends of the ranges around `values` (numbers in the order of `halfwidth`, or rows of them)."
+        v, q = np.asarray(values, float), np.array(list(self.halfwidth.values()))
         return np.maximum(v - q, 0), v + q
 
     def save(self, path:str|Path) -> Path:
@@ -61,14 +61,15 @@ class Intervals:
 def cross_conformal_coverage(oof:pd.DataFrame,   # Out-of-fold predictions with a `fold` column (`cross_validate`)
                              table:pd.DataFrame, # Dishes with the true values
                              coverage:float=0.9,
+                             targets=TARGETS,    # The columns to check
                             ) -> dict:
     "Empirical coverage and mean width of each nutrient's range, each fold's range calibrated on the other folds."
-    truth = table.set_index('dish_id').loc[oof.index, TARGETS]
-    y, p, folds = truth.to_numpy(), oof[TARGETS].to_numpy(), oof.fold.to_numpy()
+    truth = table.set_index('dish_id').loc[oof.index, list(targets)]
+    y, p, folds = truth.to_numpy(), oof[list(targets)].to_numpy(), oof.fold.to_numpy()
     hit, width = np.zeros(y.shape, bool), np.zeros(y.shape)
     for f in np.unique(folds):
         chk = folds == f
-        lo, hi = Intervals.calibrate(oof[~chk], truth[~chk], coverage).bounds(p[chk])
+        lo, hi = Intervals.calibrate(oof[~chk], truth[~chk], coverage, targets).bounds(p[chk])
         hit[chk], width[chk] = (lo <= y[chk]) & (y[chk] <= hi), hi - lo
-    return dict(nominal=coverage, coverage=dict(zip(TARGETS, hit.mean(0).tolist())),
-                mean_width=dict(zip(TARGETS, width.mean(0).tolist())), n=len(oof))
+    return dict(nominal=coverage, coverage=dict(zip(targets, hit.mean(0).tolist())),
+                mean_width=dict(zip(targets, width.mean(0).tolist())), n=len(oof))

@@ -22,7 +22,7 @@ from .data import TARGETS
 __all__ = ['BACKBONES', 'RESNET18_WEIGHTS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'LITE_MEAN', 'LITE_STD', 'BackboneSpec',
            'register_backbone', 'BackboneWeightsError', 'resnet18_cache_file', 'resnet18_state', 'resnet18_body',
            'efficientnet_lite_body', 'efficientnet_lite0_body', 'efficientnet_lite1_body', 'efficientnet_lite2_body',
-           'FrozenBackbone', 'regression_head', 'ModelConfig', 'NutritionRegressor']
+           'FrozenBackbone', 'regression_head', 'SplitHead', 'ModelConfig', 'NutritionRegressor']
 
 # %% ../nbs/01_model.ipynb #32acd7fc
 @dataclass
@@ -137,6 +137,13 @@ def regression_head(n_features:int, hidden:int=256, dropout:float=0.2, n_out:int
     return nn.Sequential(LinBnDrop(n_features, hidden, bn=True, p=dropout/2, act=nn.ReLU()),
                          LinBnDrop(hidden, n_out, bn=False, p=dropout))
 
+class SplitHead(nn.Module):
+    "Heads side by side on the same features, their outputs concatenated: each trains on its own targets only."
+    def __init__(self, *heads:nn.Module):
+        super().__init__()
+        self.heads = nn.ModuleList(heads)
+    def forward(self, x): return torch.cat([h(x) for h in self.heads], 1)
+
 def _floats(v): return None if v is None else tuple(float(x) for x in (v.tolist() if hasattr(v, 'tolist') else v))
 
 @dataclass(frozen=True)
@@ -153,7 +160,7 @@ class ModelConfig:
     mean:tuple|None = None        # Input normalisation; `None`: the backbone's
     std:tuple|None = None
     revision:int|None = None      # Backbone feature revision; `None`: the registry's
-    targets:tuple = tuple(TARGETS)
+    targets:tuple = tuple(TARGETS) # What the outputs are, in order: the five totals, then any per-gram densities
 
     def __post_init__(self):
         if self.backbone not in BACKBONES: raise ValueError(f"Unknown backbone {self.backbone!r}; choose from {sorted(BACKBONES)}")
@@ -179,9 +186,11 @@ class NutritionRegressor(nn.Module):
                  weights_path:str|None=None,      # Local backbone weights file
                 ):
         super().__init__()
-        spec, self.config, n = BACKBONES[config.backbone], config, len(TARGETS)
+        spec, self.config, n = BACKBONES[config.backbone], config, len(config.targets)
         self.backbone = FrozenBackbone(spec.build(pretrained, weights_path))
-        self.head = regression_head(spec.n_features, config.hidden, config.dropout)
+        self.head = regression_head(spec.n_features, config.hidden, config.dropout, len(TARGETS))
+        if n > len(TARGETS):      # per-gram outputs get a head of their own, so the totals' head trains as without them
+            self.head = SplitHead(self.head, regression_head(spec.n_features, config.hidden, config.dropout, n - len(TARGETS)))
         self.register_buffer('target_mean', torch.tensor(config.target_mean or (0.,) * n))
         self.register_buffer('target_std', torch.tensor(config.target_std or (1.,) * n))
 

@@ -16,13 +16,13 @@ from fastai.torch_core import default_device
 from fastcore.basics import chunked
 from fastprogress.fastprogress import progress_bar
 
-from .data import TARGETS, UNITS, DataError, image_tfms, prepare_image
+from .data import PER_GRAM_OF, TARGETS, UNITS, DataError, image_tfms, prepare_image
 from .export import OnnxModel, UnitsModel
 from .features import mapped_ahead
 from .guard import Guard
 from .intervals import Intervals
 from .model import NutritionRegressor
-from .runs import RunFolder, load_model
+from .runs import RunFolder, as_run, load_model
 
 # %% auto #0
 __all__ = ['FIELDS', 'ENGINES', 'NutritionPrediction', 'Predictor', 'BatchQueue']
@@ -40,14 +40,18 @@ class NutritionPrediction:
     high: tuple|None = None  # High ends
     guard_score: float|None = None      # How unlike the training photos the image is (`02b_guard`; `None`: no guard)
     unlike_training: bool|None = None   # The guard's verdict: above its threshold, so read the numbers with care
+    per_gram: tuple|None = None         # kcal, fat, carb and protein per gram of the dish (`None`: the model has no per-gram outputs)
+    mass_known: bool = False            # The mass was given, and the totals are per gram x mass
 
     @classmethod
-    def from_values(cls, values, low=None, high=None, guard_score=None, unlike_training=None) -> NutritionPrediction:
-        "From five numbers in `TARGETS` order (and the ends of their ranges, and the guard's score and verdict)."
+    def from_values(cls, values, low=None, high=None, guard_score=None, unlike_training=None, per_gram=None,
+                    mass_known=False) -> NutritionPrediction:
+        "From five numbers in `TARGETS` order (and the ends of their ranges, the guard's score and verdict, the densities)."
         tup = lambda vs: None if vs is None else tuple(float(v) for v in vs)
         return cls(*(float(v) for v in values), low=tup(low), high=tup(high),
                    guard_score=None if guard_score is None else float(guard_score),
-                   unlike_training=None if unlike_training is None else bool(unlike_training))
+                   unlike_training=None if unlike_training is None else bool(unlike_training), per_gram=tup(per_gram),
+                   mass_known=bool(mass_known))
 
     def values(self) -> list[float]: return [getattr(self, f) for f in FIELDS]
 
@@ -56,6 +60,7 @@ class NutritionPrediction:
         if self.low is not None:
             for f, lo, hi in zip(FIELDS, self.low, self.high): d.update({f'{f}_low': lo, f'{f}_high': hi})
         if self.guard_score is not None: d.update(guard_score=self.guard_score, unlike_training=self.unlike_training)
+        if self.per_gram is not None: d.update({f'{t}_per_g': v for t, v in zip(PER_GRAM_OF, self.per_gram)}, mass_known=self.mass_known)
         return d
 
 FIELDS = [f'{t}_{UNITS[t]}' for t in TARGETS]
@@ -71,8 +76,10 @@ class Predictor:
                  intervals:Intervals|None=None,            # Calibrated ranges to attach to predictions
                  run:RunFolder|None=None,                  # The run folder the model came from
                  guard:Guard|None=None,                    # Flags images unlike the training photos
+                 per_gram_intervals:Intervals|None=None,   # Calibrated ranges of the per-gram densities (for a known mass)
                 ):
         self.model, self.intervals, self.run, self.guard = model, intervals, run, guard
+        self.per_gram_intervals = per_gram_intervals
         self.device = torch.device(device or default_device())
         self.engine = 'onnx' if isinstance(model, OnnxModel) else 'torch'
         self.memory_format = torch.channels_last if channels_last and self.engine == 'torch' else torch.contiguous_format
@@ -81,17 +88,17 @@ class Predictor:
         self.tfms = image_tfms(c.mean, c.std)
 
     @classmethod
-    def from_run(cls, run:str|Path|RunFolder, # A run folder with a saved model (and its ONNX export, for that engine)
+    def from_run(cls, run:str|Path|RunFolder|None=None, # A run folder with a saved model; `None`: the model shipped with the package
                  device=None, engine:str='torch', channels_last:bool=True) -> Predictor:
         "The predictor of a run folder (state dict + JSON config, or the ONNX file; nothing is unpickled)."
         if engine not in ENGINES: raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
-        run = RunFolder(run)
+        run = as_run(run)
         model = OnnxModel.from_run(run, device) if engine == 'onnx' else load_model(run, device or default_device())
-        return cls(model, device, channels_last, run.intervals(), run, run.guard())
+        return cls(model, device, channels_last, run.intervals(), run, run.guard(), run.per_gram_intervals())
 
     def typical(self) -> NutritionPrediction:
         "The mean training dish of the model (from its config: either engine)."
-        return NutritionPrediction.from_values(self.config.target_mean or [0.] * len(TARGETS))
+        return NutritionPrediction.from_values((self.config.target_mean or [0.] * len(TARGETS))[:len(TARGETS)])
 
     def prepare(self, src, name:str|None=None) -> torch.Tensor:
         "One image as the model's input tensor (CHW), prepared exactly as in validation; `name` is for error messages."
@@ -143,16 +150,33 @@ class Predictor:
             out.append(pred)
         return out
 
-    def predict(self, src, name:str|None=None) -> NutritionPrediction:
+    def predict(self, src, name:str|None=None,
+                mass_g:float|None=None, # The plate's weighed mass, when known: totals become density x mass
+               ) -> NutritionPrediction:
         "The prediction for one image."
-        return self._results(*self.infer(self.prepare(src, name)[None]))[0]
+        pred = self._results(*self.infer(self.prepare(src, name)[None]))[0]
+        return pred if mass_g is None else self.with_mass(pred, mass_g)
 
     def _results(self, ys:torch.Tensor, feats:torch.Tensor) -> list[NutritionPrediction]:
         "Predictions with their ranges and the guard's verdicts, from a batch's output and features."
-        lows, highs = self.intervals.bounds(ys.numpy()) if self.intervals else ([None] * len(ys),) * 2
-        scores = self.guard.score(feats) if self.guard else [None] * len(ys)
+        totals, n = ys[:, :len(TARGETS)], len(ys)
+        lows, highs = self.intervals.bounds(totals.numpy()) if self.intervals else ([None] * n,) * 2
+        scores = self.guard.score(feats) if self.guard else [None] * n
         unlike = [None if s is None else s > self.guard.threshold for s in scores]
-        return [NutritionPrediction.from_values(*a) for a in zip(ys.tolist(), lows, highs, scores, unlike)]
+        per_gram = ys[:, len(TARGETS):].tolist() if ys.shape[1] > len(TARGETS) else [None] * n
+        return [NutritionPrediction.from_values(*a) for a in zip(totals.tolist(), lows, highs, scores, unlike, per_gram)]
+
+    def with_mass(self, pred:NutritionPrediction, mass_g:float) -> NutritionPrediction:
+        "`pred` for a plate known to weigh `mass_g`: each total is its predicted density per gram times the mass."
+        if pred.per_gram is None: raise ValueError("This model has no per-gram outputs: train it with `per_gram: true`")
+        if not 0 < mass_g < 1e5: raise ValueError(f"mass_g must be a weight in grams above 0, not {mass_g}")
+        dens = dict(zip(PER_GRAM_OF, pred.per_gram))
+        values = [mass_g if t == 'mass' else dens[t] * mass_g for t in TARGETS]
+        low = high = None
+        if self.per_gram_intervals:
+            lo, hi = (dict(zip(PER_GRAM_OF, b)) for b in self.per_gram_intervals.bounds(pred.per_gram))
+            low, high = ([mass_g if t == 'mass' else b[t] * mass_g for t in TARGETS] for b in (lo, hi))
+        return NutritionPrediction.from_values(values, low, high, pred.guard_score, pred.unlike_training, pred.per_gram, True)
 
 # %% ../nbs/04_predict.ipynb #f4d9b889
 class BatchQueue:

@@ -6,7 +6,7 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/runs.html.md"""
 
 # %% ../nbs/02c_runs.ipynb #35dfdc12
 from __future__ import annotations
-import importlib.util, json, subprocess
+import importlib.resources, importlib.util, json, shutil, subprocess
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from .train import ParamsError, TrainConfig
 
 # %% auto #0
 __all__ = ['read_params', 'parse_overrides', 'RunFolder', 'save_model', 'load_model', 'Scores', 'Coverage', 'GuardScores',
-           'RunMetrics', 'git_commit']
+           'RunMetrics', 'git_commit', 'pretrained_run', 'as_run', 'ship_run']
 
 # %% ../nbs/02c_runs.ipynb #0910e82a
 def _params_file(path:Path, seen:tuple=()) -> dict:
@@ -64,6 +64,7 @@ class RunFolder:
     model_config_file = property(lambda self: self.path/'model.json', doc="The model's `ModelConfig`")
     onnx_file = property(lambda self: self.path/'model.onnx', doc="The ONNX export (`03_export`)")
     intervals_file = property(lambda self: self.path/'intervals.json', doc="The calibrated ranges")
+    per_gram_intervals_file = property(lambda self: self.path/'intervals_per_g.json', doc="Ranges of the per-gram densities")
     guard_file = property(lambda self: self.path/'guard.pt', doc="The `Guard` against photos unlike the training ones")
     metrics_file = property(lambda self: self.path/'metrics.json', doc="The `RunMetrics` record")
     test_predictions_file = property(lambda self: self.path/'test_predictions.csv', doc="Test-split predictions")
@@ -90,6 +91,10 @@ class RunFolder:
         "The calibrated ranges, or `None` when the run has none (it ran without cross-validation)."
         return Intervals.load(self.intervals_file) if self.intervals_file.is_file() else None
 
+    def per_gram_intervals(self) -> Intervals|None:
+        "The calibrated ranges of the per-gram densities (for a known mass), or `None`."
+        return Intervals.load(self.per_gram_intervals_file) if self.per_gram_intervals_file.is_file() else None
+
     def guard(self) -> Guard|None:
         "The run's guard, or `None` when it has none (a run of an earlier version)."
         return Guard.load(self.guard_file) if self.guard_file.is_file() else None
@@ -109,21 +114,27 @@ class RunFolder:
         return [p.name for p in need if not p.is_file()]
 
 # %% ../nbs/02c_runs.ipynb #90dac7b0
-def save_model(model:NutritionRegressor, run:str|Path|RunFolder) -> RunFolder:
+def save_model(model:NutritionRegressor, run:str|Path|RunFolder,
+               backbone:bool=True, # Also save the frozen backbone's weights (`False`: they come from its package when loaded)
+              ) -> RunFolder:
     "Write the model's state dict and `ModelConfig` into run folder `run`."
     run = RunFolder(run).create()
-    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, run.weights_file)
+    state = {k: v.cpu() for k, v in model.state_dict().items() if backbone or not k.startswith('backbone.')}
+    torch.save(state, run.weights_file)
     run.model_config_file.write_text(json.dumps(model.config.to_dict(), indent=2))
     return run
 
 def load_model(run:str|Path|RunFolder, # A run folder with a saved model
                device=None,            # Defaults to `default_device()`
               ) -> NutritionRegressor:
-    "The model saved in run folder `run`, in eval mode."
+    "The model saved in run folder `run`, in eval mode (a head saved alone gets its backbone's ImageNet weights)."
     run = RunFolder(run)
     if not run.weights_file.is_file(): raise FileNotFoundError(f"No saved model: {run.weights_file} is missing")
-    model = NutritionRegressor.from_config(run.model_config())
-    model.load_state_dict(torch.load(run.weights_file, map_location='cpu', weights_only=True))
+    state = torch.load(run.weights_file, map_location='cpu', weights_only=True)
+    whole = any(k.startswith('backbone.') for k in state)
+    model = NutritionRegressor.from_config(run.model_config()) if whole else NutritionRegressor(run.model_config(), pretrained=True)
+    missing, _ = model.load_state_dict(state, strict=whole)
+    if not whole and any(not k.startswith('backbone.') for k in missing): raise ValueError(f"{run.weights_file} lacks {missing}")
     return model.eval().to(device or default_device())
 
 # %% ../nbs/02c_runs.ipynb #982afaaf
@@ -173,6 +184,8 @@ class RunMetrics:
     test:Scores                  # Official test split
     cv:Scores|None = None        # Grouped cross-validation over both splits (`cv_folds`)
     coverage:Coverage|None = None # Of the saved ranges (with `cv_folds`)
+    cv_known_mass:Scores|None = None # Cross-validation with the mass known: totals are predicted density x true mass
+    coverage_known_mass:Coverage|None = None # Of the per-gram ranges (`intervals_per_g.json`)
     guard:GuardScores|None = None # Of the guard against photos unlike the training ones
     tta:dict|None = None         # Several views per test dish (`tta_views`)
     feature_counts:dict|None = None # Backbone features `computed` and `loaded` from the cache
@@ -189,7 +202,7 @@ class RunMetrics:
         "From the dict `to_dict` gives (a `metrics.json`)."
         unknown = set(d) - {f.name for f in fields(cls)}
         if unknown: raise ValueError(f"metrics.json has unknown key(s) {sorted(unknown)}: a run of another version? Train it again")
-        typed = dict(test=Scores, cv=Scores, coverage=Coverage, guard=GuardScores)
+        typed = dict(test=Scores, cv=Scores, coverage=Coverage, guard=GuardScores, cv_known_mass=Scores, coverage_known_mass=Coverage)
         d = {k: (typed[k](**v) if k in typed and v is not None else v) for k, v in d.items()}
         if d.get('params') is not None: d['params'] = TrainConfig.from_dict(d['params'])
         return cls(**d)
@@ -201,3 +214,23 @@ def git_commit() -> str|None:
     def _git(*args): return subprocess.run(['git', *args], cwd=src, capture_output=True, text=True, check=True).stdout.strip()
     try: return _git('rev-parse', 'HEAD') + ('-dirty' if _git('status', '--porcelain', '--untracked-files=no') else '')
     except (OSError, subprocess.CalledProcessError): return None
+
+# %% ../nbs/02c_runs.ipynb #884fe484
+def pretrained_run() -> RunFolder:
+    "The run folder of the model shipped with the package."
+    return RunFolder(Path(str(importlib.resources.files('nutrition_predictor')/'pretrained')))
+
+def as_run(run:str|Path|RunFolder|None) -> RunFolder:
+    "`run` as a `RunFolder`; `None` is the shipped model."
+    return pretrained_run() if run is None else RunFolder(run)
+
+def ship_run(run:str|Path|RunFolder,           # A finished run folder
+             dest:str|Path|RunFolder|None=None, # Defaults to the package's `pretrained/`
+            ) -> RunFolder:
+    "Copy what predicting needs from `run` into `dest`: the head's weights, config, ranges, guard, params and metrics."
+    run, dest = RunFolder(run), as_run(dest).create()
+    if run.missing(): raise FileNotFoundError(f"{run.path} is not a finished run: it lacks {run.missing()}")
+    save_model(load_model(run, 'cpu'), dest, backbone=False)
+    for f in (run.intervals_file, run.per_gram_intervals_file, run.guard_file, run.params_file, run.metrics_file):
+        if f.is_file(): shutil.copyfile(f, dest.path/f.name)
+    return dest

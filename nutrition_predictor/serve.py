@@ -10,7 +10,7 @@ import asyncio, logging, time
 from pathlib import Path
 
 import gradio as gr
-from fastapi import FastAPI, File, Request, UploadFile
+from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
@@ -70,7 +70,7 @@ def create_app(predictor:Predictor,          # The model every route shares
         m['latency'].labels(path).observe(time.perf_counter() - t0)
         return response
 
-    async def _one(f:UploadFile) -> tuple[dict, int]:
+    async def _one(f:UploadFile, mass_g:float|None) -> tuple[dict, int]:
         name = f.filename or 'upload'
         if f.size is not None and f.size > MAX_UPLOAD_BYTES:
             m['errors'].labels('too large').inc()
@@ -80,16 +80,19 @@ def create_app(predictor:Predictor,          # The model every route shares
             m['errors'].labels('unreadable').inc()
             return dict(file=name, error=str(e)), 422
         pred = await batcher.predict(x)
+        if mass_g is not None: pred = predictor.with_mass(pred, mass_g)
         m['images'].inc(); m['flags'].inc(bool(pred.unlike_training))
         return dict(file=name, **pred.to_dict()), 200
 
     @app.post('/v1/predict', summary="Predict the nutrition of one or more photos of plates")
     async def predict(file:list[UploadFile]|None=File(None, description="image file(s)"),
-                      files:list[UploadFile]|None=File(None, description="more image files")):
+                      files:list[UploadFile]|None=File(None, description="more image files"),
+                      mass_g:float|None=Form(None, description="the plate's weighed mass in grams, when known (every file)")):
         uploads = [*(file or []), *(files or [])]
         if not uploads: return JSONResponse({'error': "send one or more images as multipart files named 'file'"}, 422)
+        if mass_g is not None and not 0 < mass_g < 1e5: return JSONResponse({'error': f"mass_g must be grams above 0, not {mass_g}"}, 422)
         if len(uploads) > MAX_FILES: return JSONResponse({'error': f"at most {MAX_FILES} files per request"}, 413)
-        answers = await asyncio.gather(*map(_one, uploads))
+        answers = await asyncio.gather(*(_one(f, mass_g) for f in uploads))
         status = 200 if any(s == 200 for _, s in answers) else max(s for _, s in answers)
         return JSONResponse([a for a, _ in answers], status_code=status)
 
@@ -102,7 +105,7 @@ def create_app(predictor:Predictor,          # The model every route shares
     return app
 
 # %% ../nbs/05a_serve.ipynb #1a59143e
-def serve_app(run:str|Path|RunFolder='runs/default', # The run folder to serve
+def serve_app(run:str|Path|RunFolder|None=None,       # The run folder to serve; `None`: the model shipped with the package
               engine:str='torch',                     # `torch` or `onnx`
               data_dir:str|None=None,                 # Nutrition5k root for the demo's example photos
               ui:bool=True,                           # Mount the Gradio demo at `/`

@@ -29,7 +29,7 @@ import numpy as np
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 
-from .data import TARGETS, UNITS, FITS, VIEWS, dish_table, target_stats, dish_dataloaders, sha256_file
+from .data import DENSITIES, TARGETS, UNITS, FITS, VIEWS, dish_table, target_stats, dish_dataloaders, sha256_file
 from .features import FeatureCache, cached_features
 from .model import BACKBONES, ModelConfig, NutritionRegressor
 
@@ -65,7 +65,8 @@ class TrainConfig:
     fit:Literal[FITS] = 'squash'  # How a non-square image becomes square: `squash`, `crop` (centre) or `pad` (letterbox)
     hidden:AtLeastOne = 256       # Head's hidden width
     dropout:Annotated[float, Field(ge=0, lt=1)] = 0.2 # Head's dropout
-    positive:bool = True          # End the head with a softplus in units: no negative kcal or grams (`01_model`)
+    positive:bool = True          # Clip predictions in units at 0: no negative kcal or grams (`01_model`)
+    per_gram:bool = True          # Also learn energy and macronutrients per gram, for a known mass (the paper's per-gram task)
     augment:bool = False          # Augment training images (flips, turns, colour); side view: no gain in grouped CV
     feature_cache:bool = True     # Train the head on cached backbone features (`False`: run the backbone every step)
     aug_variants:Annotated[int, Field(ge=0)] = 0 # With the feature cache and `augment`: augmented copies cached per training image
@@ -110,10 +111,15 @@ class TrainConfig:
             err = e.errors()[0]
             raise ParamsError(f"parameter {'.'.join(map(str, err['loc']))}: {err['msg']} (got {err['input']!r})") from None
 
+    def outputs(self) -> list[str]:
+        "What the model predicts: the five totals, and the per-gram densities with `per_gram`."
+        return TARGETS + DENSITIES if self.per_gram else list(TARGETS)
+
     def model_config(self, target_mean=None, target_std=None) -> ModelConfig:
         "The architecture this config trains, around the training targets' statistics."
         return ModelConfig(backbone=self.backbone, hidden=self.hidden, dropout=self.dropout, img_size=self.img_size,
-                           fit=self.fit, positive=self.positive, target_mean=target_mean, target_std=target_std)
+                           fit=self.fit, positive=self.positive, targets=tuple(self.outputs()), target_mean=target_mean,
+                           target_std=target_std)
 
 # %% ../nbs/02_train.ipynb #7741ab81
 def nutrient_mae(i:int, target_std:torch.Tensor) -> AccumMetric:
@@ -171,7 +177,7 @@ def feature_dataloaders(model:NutritionRegressor, table:pd.DataFrame, cfg:TrainC
     cache, device = FeatureCache(cfg.cache_dir), device or default_device()
     def _ds(t, variants):
         feats, n = cached_features(model, t, cache, variants, **_cache_kw(cfg, device))
-        y = (torch.tensor(t[TARGETS].to_numpy(np.float32)) - target_mean) / target_std
+        y = (torch.tensor(t[list(model.config.targets)].to_numpy(np.float32)) - target_mean) / target_std
         return FeatureDataset(feats.view(len(t), variants + 1, -1), y), n
     trn_table = table[table.split == 'train']
     if cfg.all_frames: trn_table = every_image(trn_table)
@@ -193,7 +199,7 @@ def cached_predictions(model:NutritionRegressor, # A trained model
     device = device or default_device()
     feats = dish_features(model, table, cfg, device)
     with torch.inference_mode(): y = model.to(device).eval().to_units(model.head(feats.to(device))).float().cpu()
-    return pd.DataFrame(y.numpy(), columns=TARGETS, index=pd.Index(table.dish_id, name='dish_id'))
+    return pd.DataFrame(y.numpy(), columns=list(model.config.targets), index=pd.Index(table.dish_id, name='dish_id'))
 
 @contextmanager
 def torch_threads(n:int|None):
@@ -221,7 +227,7 @@ def train(cfg:TrainConfig,                 # The run's configuration
     if table is None: table = config_dishes(cfg)
     if not cfg.pretrained: log.warning(f"{cfg.backbone}: training on random backbone weights (pretrained=False)")
     device = device or default_device()
-    tm, ts = target_stats(table)
+    tm, ts = target_stats(table, cfg.outputs())
     model = NutritionRegressor(cfg.model_config(tm, ts), cfg.pretrained, cfg.weights_path)
     counts = None
     if cfg.feature_cache: dls, counts = feature_dataloaders(model, table, cfg, tm, ts, device)
@@ -230,7 +236,8 @@ def train(cfg:TrainConfig,                 # The run's configuration
         if cfg.all_frames: table = pd.concat([every_image(table[table.split == 'train']), table[table.split == 'test']])
         c = model.config
         dls = dish_dataloaders(table, tm, ts, size=c.img_size, fit=c.fit, mean=c.mean, std=c.std, bs=cfg.bs, augment=cfg.augment,
-                               view=cfg.view, seed=cfg.seed, num_workers=cfg.num_workers, device=device)
+                               view=cfg.view, seed=cfg.seed, num_workers=cfg.num_workers, device=device,
+                               columns=cfg.outputs())
     learn = Learner(dls, model.head if cfg.feature_cache else model, loss_func=LOSSES[cfg.loss](),
                     metrics=[nutrient_mae(i, ts) for i in range(len(TARGETS))], path=out_dir or '.')
     cbs = start_wandb(cfg, out_dir)

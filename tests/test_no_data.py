@@ -1,5 +1,5 @@
 "Without the dataset: a missing data folder says how to get one, and the whole run works on a synthetic folder."
-import os, subprocess
+import json, os, subprocess
 
 from conftest import CLI, ROOT
 from nutrition_predictor.runs import RunFolder
@@ -37,3 +37,29 @@ def test_side_view_run_on_a_synthetic_folder(tmp_path):
     n_train_images = dishes[dishes.split == 'train'].images.map(len).sum()
     assert m.feature_counts['computed'] == n_train_images + (dishes.split == 'test').sum()   # every frame of a training dish
     assert run.missing() == [] and run.intervals_file.is_file() and run.cv_predictions_file.is_file()
+
+
+def test_shipped_model_predicts_and_serves_without_data(tmp_path):
+    "Right after install, with no dataset and no run folder: `predict` and `serve` use the model shipped with the package."
+    import httpx, socket, time
+    from nutrition_predictor.runs import pretrained_run
+    photos = sorted(str(p) for p in (pretrained_run().path/'examples').glob('*.jpg'))
+    assert len(photos) >= 3 and (pretrained_run().path/'examples'/'CREDIT.md').is_file()
+    r = subprocess.run([CLI, 'predict', *photos, '--json'], capture_output=True, text=True, timeout=300, cwd=tmp_path, env=_env())
+    assert r.returncode == 0, r.stderr[-2000:]
+    answers = [json.loads(l) for l in r.stdout.splitlines()]
+    assert len(answers) == len(photos) and all(a['calories_kcal'] > 0 and a['unlike_training'] is False for a in answers)
+    r = subprocess.run([CLI, 'predict', photos[0], '--mass-g', '300', '--json'], capture_output=True, text=True, timeout=300, cwd=tmp_path, env=_env())
+    assert r.returncode == 0 and json.loads(r.stdout)['mass_g'] == 300 and json.loads(r.stdout)['mass_known'] is True
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]
+    server = subprocess.Popen([CLI, 'serve', '--port', str(port)], cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        for _ in range(300):
+            try: health = httpx.get(f'http://127.0.0.1:{port}/health').json(); break
+            except httpx.TransportError: time.sleep(0.2)
+        else: raise AssertionError(server.stderr.read().decode()[-2000:])
+        assert health['run'] == str(pretrained_run().path) and health['view'] == 'side'
+        r = httpx.post(f'http://127.0.0.1:{port}/v1/predict', files={'file': ('plate.jpg', open(photos[0], 'rb').read())},
+                       data={'mass_g': '300'}, timeout=120)
+        assert r.status_code == 200 and r.json()[0]['mass_g'] == 300 and r.json()[0]['calories_kcal'] > 0
+    finally: server.terminate(); server.wait(30)
