@@ -21,6 +21,14 @@ def format_row(name:str, pred) -> str:
     return f"{name:<40} " + ' '.join(f"{v:>14.1f}" for v in pred.values())
 
 # %% ../nbs/09_cli.ipynb #6b95453c
+def _server_options(p:argparse.ArgumentParser, port:int) -> argparse.ArgumentParser:
+    "The options `serve` and `demo` share: which model, on which engine, where."
+    p.add_argument('--run', help="run folder with the model (default: the model shipped with the package)")
+    p.add_argument('--engine', choices=['torch', 'onnx'], default='torch', help="torch (default) or onnx (run `export --onnx` first)")
+    p.add_argument('--host', default='127.0.0.1', help="address to listen on (default: 127.0.0.1; 0.0.0.0 for all)")
+    p.add_argument('--port', type=int, default=port, help=f"port (default: {port})")
+    return p
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='nutrition-predictor', description=
         "Predict the nutrition of a plate of food from one photo (Nutrition5k).")
@@ -52,17 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument('--quick', action='store_true', help="smoke test: a few images, 1 epoch, 1 repetition")
     b.add_argument('--out', default='benchmarks/results', help="folder for the JSON (default: benchmarks/results)")
     b.add_argument('--parts', default='preparation,training,inference,flops', help="comma-separated benchmarks to run (default: all)")
-    sv = sub.add_parser('serve', help="serve the REST API (/v1/predict, /health, /metrics, /docs) and the demo at /")
-    sv.add_argument('--run', help="run folder with the model (default: the model shipped with the package)")
-    sv.add_argument('--engine', choices=['torch', 'onnx'], default='torch', help="torch (default) or onnx (run `export --onnx` first)")
-    sv.add_argument('--host', default='127.0.0.1', help="address to listen on (default: 127.0.0.1; 0.0.0.0 for all)")
-    sv.add_argument('--port', type=int, default=8000, help="port (default: 8000)")
+    sv = _server_options(sub.add_parser('serve', help="serve the REST API (/v1/predict, /health, /metrics, /docs) and the demo at /"), 8000)
     sv.add_argument('--no-ui', action='store_true', help="the REST API only, without the demo at /")
-    d = sub.add_parser('demo', help="serve the Gradio demo alone")
-    d.add_argument('--run', help="run folder with the model (default: the model shipped with the package)")
-    d.add_argument('--engine', choices=['torch', 'onnx'], default='torch', help="torch (default) or onnx (run `export --onnx` first)")
-    d.add_argument('--host', default='127.0.0.1', help="address to listen on (default: 127.0.0.1; 0.0.0.0 for all)")
-    d.add_argument('--port', type=int, default=7860, help="port (default: 7860)")
+    d = _server_options(sub.add_parser('demo', help="serve the Gradio demo alone"), 7860)
     d.add_argument('--share', action='store_true', help="also ask Gradio for a public share link")
     dl = sub.add_parser('download', help="download Nutrition5k (or install it from a local copy), with sha256 checksums")
     dl.add_argument('--dest', default='data/nutrition5k', help="data folder to fill (default: data/nutrition5k)")
