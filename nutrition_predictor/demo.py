@@ -81,7 +81,7 @@ def result_chart(pred:NutritionPrediction, typical:NutritionPrediction, mae:dict
     return ''.join(out) + '</svg>'
 
 # %% ../nbs/05_demo.ipynb #1fe216bd
-MAX_UPLOAD = '20mb'
+MAX_UPLOAD = 20 * 2**20           # bytes per uploaded photo: the demo's and the REST API's cap
 
 def uploaded_image(**kwargs) -> gr.Image:
     "A `gr.Image` (type `filepath`) whose uploads reach the app as an unopened file path."

@@ -21,13 +21,12 @@ from .predict import BatchQueue, Predictor
 from .runs import RunFolder
 
 # %% auto #0
-__all__ = ['log', 'MAX_UPLOAD_BYTES', 'MAX_FILES', 'health', 'create_app', 'serve_app']
+__all__ = ['log', 'MAX_FILES', 'health', 'create_app', 'serve_app']
 
 # %% ../nbs/05a_serve.ipynb #dd70317d
 log = logging.getLogger(__name__)
 
 # %% ../nbs/05a_serve.ipynb #21170196
-MAX_UPLOAD_BYTES = 20 * 2**20      # per file, as the demo's cap
 MAX_FILES = 32                     # per request
 
 def _metrics(registry:CollectorRegistry) -> dict:
@@ -72,9 +71,9 @@ def create_app(predictor:Predictor,          # The model every route shares
 
     async def _one(f:UploadFile, mass_g:float|None) -> tuple[dict, int]:
         name = f.filename or 'upload'
-        if f.size is not None and f.size > MAX_UPLOAD_BYTES:
+        if f.size is not None and f.size > MAX_UPLOAD:
             m['errors'].labels('too large').inc()
-            return dict(file=name, error=f"{name} is over the upload cap of {MAX_UPLOAD_BYTES // 2**20} MB"), 413
+            return dict(file=name, error=f"{name} is over the upload cap of {MAX_UPLOAD // 2**20} MB"), 413
         try: x = await batcher.prepare(await f.read(), name)
         except DataError as e:
             m['errors'].labels('unreadable').inc()
