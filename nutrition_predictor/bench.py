@@ -141,7 +141,7 @@ def bench_inference(run:str|Path|RunFolder, images:list, reps:int=3, latency_rep
 def backbone_flops(model:NutritionRegressor) -> int:
     "FLOPs of the backbone for one image at the model's input size (a multiply-add is 2)."
     s = model.config.img_size
-    with FlopCounterMode(display=False) as fc, torch.no_grad(): model.backbone.cpu()(torch.randn(1, 3, s, s))
+    with FlopCounterMode(display=False) as fc, torch.no_grad(): model.backbone.cpu()(torch.rand(1, 3, s, s))
     return fc.get_total_flops()
 
 def matmul_gflops(n:int=2048, reps:int=5, device=None) -> float:
@@ -155,7 +155,7 @@ def bench_flops(model:NutritionRegressor, images:list, reps:int=3, device=None, 
     device = torch.device(device or default_device())
     flops = backbone_flops(model)
     p = Predictor(model, device)
-    xb = torch.stack([p.prepare(i) for i in images[:p.default_bs()]]).to(device, memory_format=p.memory_format)
+    xb = torch.from_numpy(np.stack([p.prepare(i) for i in images[:p.default_bs()]])).to(device, memory_format=p.memory_format)
     body = model.backbone.to(device, memory_format=p.memory_format)
     with torch.inference_mode(): t, _ = timed(lambda: body(xb), reps)
     achieved = flops * len(xb) / t['median_s'] / 1e9

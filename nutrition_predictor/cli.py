@@ -17,8 +17,9 @@ __all__ = ['format_row', 'main']
 
 # %% ../nbs/09_cli.ipynb #1267f51b
 def format_row(name:str, pred) -> str:
-    "One line of the people-readable table."
-    return f"{name:<40} " + ' '.join(f"{v:>14.1f}" for v in pred.values())
+    "One line of the people-readable table: the image, its five values, and `DO NOT TRUST: <reason>` when the guard flags it."
+    return (f"{name:<40} " + ' '.join(f"{v:>14.1f}" for v in pred.values())
+            + (f"  DO NOT TRUST: {pred.guard_reason}" if pred.unlike_training else ''))
 
 # %% ../nbs/09_cli.ipynb #6b95453c
 def _server_options(p:argparse.ArgumentParser, port:int) -> argparse.ArgumentParser:
@@ -128,6 +129,7 @@ def _serve(args) -> int:
     return 0
 
 def _predict(args) -> int:
+    from nutrition_predictor.guard import warning
     from nutrition_predictor.predict import Predictor, FIELDS
     try: predictor = Predictor.from_run(args.run, engine=args.engine)
     except (FileNotFoundError, ValueError) as e: return _fail(e)
@@ -141,9 +143,7 @@ def _predict(args) -> int:
         if args.json: print(json.dumps({'image': f, **(pred.to_dict() if pred else {'error': err})}))
         elif pred: print(format_row(f, pred))
         else: print(f"error: {err}", file=sys.stderr)
-        if pred and pred.unlike_training:
-            print(f"warning: {f} looks unlike the photos the model was trained on (guard score {pred.guard_score:.1f} > "
-                  f"{predictor.guard.threshold:.1f}): read its numbers with care", file=sys.stderr)
+        if pred and pred.unlike_training: print(f"warning: {f}: {warning(pred.guard_reason)}", file=sys.stderr)
     return 1 if n_failed else 0
 
 def _export(args) -> int:

@@ -14,18 +14,19 @@ import cv2
 import numpy as np
 import pandas as pd
 import torch
-from albumentations.pytorch import ToTensorV2
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 from fastai.torch_core import default_device
 from PIL import Image, ImageOps
+from pillow_heif import register_heif_opener
 
 # %% auto #0
 __all__ = ['log', 'TARGETS', 'UNITS', 'PER_GRAM_OF', 'DENSITIES', 'METADATA_FILES', 'SPLITS', 'VIEWS', 'CAMERAS', 'FRAMES',
-           'MIN_SIDE', 'MAX_PIXELS', 'FITS', 'PAD_RGB', 'DataError', 'n5k_dir', 'is_nutrition5k', 'check_data_dir',
-           'read_dish_metadata', 'read_all_metadata', 'read_split_ids', 'view_dir', 'image_path', 'view_images',
-           'dish_table', 'check_image_size', 'pil_to_rgb', 'load_rgb', 'read_image', 'fit_square', 'prepare_image',
-           'sha256_file', 'dataset_checksum', 'image_tfms', 'target_stats', 'DishDataset', 'dish_dataloaders']
+           'FORMATS', 'MIN_SIDE', 'MAX_PIXELS', 'PAD_RGB', 'FITS', 'DataError', 'n5k_dir', 'is_nutrition5k',
+           'check_data_dir', 'read_dish_metadata', 'read_all_metadata', 'read_split_ids', 'view_dir', 'image_path',
+           'view_images', 'dish_table', 'check_image_size', 'reduction', 'pil_to_rgb', 'load_rgb', 'read_image',
+           'fit_square', 'prepare_image', 'sha256_file', 'dataset_checksum', 'image_tfms', 'model_input',
+           'target_values', 'target_stats', 'DishDataset', 'dish_dataloaders']
 
 # %% ../nbs/00_data.ipynb #7115d02d
 log = logging.getLogger(__name__)
@@ -174,47 +175,88 @@ def dish_table(data_dir:str|Path|None=None, # Nutrition5k root (see `n5k_dir`)
     log.info(f"{len(df)} dishes with a {view} image: " + ', '.join(f"{s} {n}" for s, n in df.split.value_counts().items()))
     return df
 
+# %% ../nbs/00_data.ipynb #bd1e0a11
+register_heif_opener()     # HEIC/HEIF (iPhone photos), for every reader of this package
+FORMATS = ('JPEG', 'PNG', 'HEIF', 'AVIF', 'WEBP', 'GIF', 'BMP', 'TIFF')   # JPEG includes MPO, what many cameras write
+
 # %% ../nbs/00_data.ipynb #c9fc3b4b
-MIN_SIDE, MAX_PIXELS = 16, 40_000_000
+MIN_SIDE, MAX_PIXELS = 16, 40_000_000   # pixels: the shorter side of a readable photo; the most pixels decoded
+PAD_RGB = (124, 116, 104)               # ImageNet's mean colour: transparent pixels, and the letterbox of `fit_square`
 
 def check_image_size(im:Image.Image, name) -> Image.Image:
-    "Raise a `DataError` if `im` is too small to show a plate or too large to decode safely."
+    "Raise a `DataError` if `im` (as it will be decoded) is too small to show a plate or too large to decode safely."
     w, h = im.size
     if min(w, h) < MIN_SIDE:
         raise DataError(f"Image {name} is {w}x{h} pixels: too small (at least {MIN_SIDE}x{MIN_SIDE})")
     if w * h > MAX_PIXELS:
-        raise DataError(f"Image {name} is {w}x{h} pixels: over the {MAX_PIXELS/1e6:g}-megapixel limit")
+        raise DataError(f"Image {name} decodes to {w}x{h} pixels: over the {MAX_PIXELS/1e6:g}-megapixel limit")
     return im
 
 def _to_8bit_rgb(im:Image.Image) -> Image.Image:
-    "`im` as 8-bit RGB; 16/32-bit grayscale is scaled down rather than clipped."
+    "`im` as 8-bit RGB: 16/32-bit grayscale scaled down rather than clipped, transparency composited on `PAD_RGB`."
     if im.mode in ('I;16', 'I;16B', 'I;16L', 'I', 'F'):
         a = np.asarray(im, dtype=np.float32)
         im = Image.fromarray(np.uint8(a / max(float(a.max()), 1.) * 255))
-    if im.mode in ('P', 'LA', 'PA', 'RGBA') or 'transparency' in im.info: im = im.convert('RGBA').convert('RGB')
+    if im.mode in ('P', 'PA', 'LA', 'La', 'RGBa') or 'transparency' in im.info: im = im.convert('RGBA')
+    if im.mode == 'RGBA': im = Image.alpha_composite(Image.new('RGBA', im.size, (*PAD_RGB, 255)), im)
     return im.convert('RGB')
 
-def pil_to_rgb(im:Image.Image, name,
-               draft:int|None=None, # JPEG: decode at a reduced scale that keeps both sides >= `draft` pixels
-              ) -> np.ndarray:
-    "An opened PIL image as an 8-bit HxWx3 RGB array: size checked, EXIF orientation applied."
-    check_image_size(im, name)
-    if draft: im.draft(None, (draft, draft))          # DCT-domain downscaling; a no-op for other formats
-    return np.asarray(_to_8bit_rgb(ImageOps.exif_transpose(im)))
+def reduction(size:tuple, draft:int) -> int:
+    "The power of two (1, 2, 4 or 8) JPEG's reduced-scale decoding divides `size` by for `draft`: the largest that keeps both sides >= `draft`."
+    return next((k for k in (8, 4, 2) if min(size) // draft >= k), 1)
 
+def _reduced(img:np.ndarray, draft:int) -> np.ndarray:
+    "`img` divided by `reduction` with area averaging: what reduced-scale decoding gives a JPEG, for every other image."
+    k = reduction(img.shape[1::-1], draft)
+    if k == 1: return img
+    h, w = img.shape[:2]
+    return cv2.resize(np.ascontiguousarray(img), (-(-w // k), -(-h // k)), interpolation=cv2.INTER_AREA)
+
+def pil_to_rgb(im:Image.Image, name,
+               draft:int|None=None, # Reduce to the scale JPEG's reduced-scale decoding gives for `draft` (see `reduction`)
+              ) -> np.ndarray:
+    "An opened PIL image as an 8-bit HxWx3 RGB array: decoded size checked, EXIF orientation applied, reduced for `draft`."
+    size = im.size
+    if draft: im.draft(None, (draft, draft))          # DCT-domain downscaling; a no-op for other formats
+    check_image_size(im, name)
+    img = np.asarray(_to_8bit_rgb(ImageOps.exif_transpose(im)))
+    return _reduced(img, draft) if draft and im.size == size else img
+
+# %% ../nbs/00_data.ipynb #6e0d7f32
+_JPEG_END, _FILLER = b'\xff\xd9', b'\x55' * 256   # the filler is not zeros: the decoder itself pads missing data with zero bits
+
+def _decode(src, name, draft:int|None) -> np.ndarray:
+    with Image.open(src, formats=FORMATS) as im: return pil_to_rgb(im, name, draft)
+
+def _jpeg_missing_end(data:bytes, name, draft:int|None) -> np.ndarray|None:
+    "The pixels of JPEG `data` whose only defect is a missing end-of-image marker; `None` for any other data."
+    if data[:2] != b'\xff\xd8' or data.endswith(_JPEG_END): return None
+    img = _decode(io.BytesIO(data + _JPEG_END), name, draft)
+    return img if np.array_equal(img, _decode(io.BytesIO(data + _FILLER + _JPEG_END), name, draft)) else None
+
+def _bytes_of(src) -> bytes:
+    if isinstance(src, (str, Path)): return Path(src).read_bytes()
+    src.seek(0)
+    return src.read()
+
+# %% ../nbs/00_data.ipynb #8c35d2e4
 def load_rgb(src,             # A path, or a binary file object
              name:str|None=None, # How to call the image in error messages (default: `src`)
              draft:int|None=None, # JPEG: decode at a reduced scale that keeps both sides >= `draft` pixels
             ) -> np.ndarray:
-    "An image file as an 8-bit HxWx3 RGB array, EXIF orientation applied."
+    "An image file as an 8-bit HxWx3 RGB array, EXIF orientation applied; a `DataError` naming it when it cannot be read."
     name = name or src
     if isinstance(src, (str, Path)) and Path(src).is_file() and Path(src).stat().st_size == 0:
         raise DataError(f"Cannot read image {name}: the file is empty")
     try:
-        with Image.open(src) as im: return pil_to_rgb(im, name, draft)
+        try: return _decode(src, name, draft)
+        except OSError as e:
+            if 'truncated' not in str(e) or (img := _jpeg_missing_end(_bytes_of(src), name, draft)) is None: raise
+            return img
     except DataError: raise
     except FileNotFoundError as e: raise DataError(f"Image not found: {name}") from e
-    except Image.UnidentifiedImageError as e: raise DataError(f"Cannot read image {name}: not an image file (or a format PIL does not know)") from e
+    except Image.UnidentifiedImageError as e:
+        raise DataError(f"Cannot read image {name}: not an image file in a format this reads ({', '.join(FORMATS)})") from e
     except Image.DecompressionBombError as e:
         raise DataError(f"Image {name} is over the {MAX_PIXELS/1e6:g}-megapixel limit ({e})") from e
     except (OSError, ValueError, SyntaxError) as e: raise DataError(f"Cannot read image {name}: {e}") from e
@@ -232,12 +274,11 @@ def read_image(src:str|Path|bytes|Image.Image|np.ndarray, # The image, in any of
     if isinstance(src, np.ndarray):
         try: src = Image.fromarray(src)
         except (TypeError, ValueError) as e: raise DataError(f"Cannot read image {name}: an array of shape {src.shape} and dtype {src.dtype} is not an image") from e
-    if isinstance(src, Image.Image): return pil_to_rgb(src, name)
+    if isinstance(src, Image.Image): return pil_to_rgb(src, name, draft)
     raise DataError(f"Cannot read an image from a {type(src).__name__}")
 
 # %% ../nbs/00_data.ipynb #536965f0
 FITS = ('squash', 'crop', 'pad')
-PAD_RGB = (124, 116, 104)   # ImageNet's mean colour
 
 def _resize(img:np.ndarray, w:int, h:int) -> np.ndarray:
     "`img` at `w` x `h`: area averaging when it shrinks, bilinear when it grows."
@@ -290,37 +331,46 @@ def dataset_checksum(table:pd.DataFrame,           # Dishes from `dish_table` (t
     return hashlib.sha256(manifest.encode()).hexdigest()
 
 # %% ../nbs/00_data.ipynb #ad153dc9
-def image_tfms(mean:tuple=(0.485, 0.456, 0.406), # Backbone's input normalisation: mean per channel (0-1 scale)
-               std:tuple=(0.229, 0.224, 0.225),  # ... and standard deviation
-               augment:bool=False,               # Random training augmentation?
+def image_tfms(augment:bool=False,               # Random training augmentation?
                view:str='overhead',              # Overhead images may also be flipped vertically and turned
                seed:int|None=None,               # Seed of the augmentations' random generator
               ) -> A.Compose:
-    "albumentations pipeline for a prepared image: optional augmentation, normalise, to a CHW tensor."
+    "albumentations pipeline for a prepared image: optional augmentation, then `model_input`."
     aug = []
     if augment:
         aug = [A.HorizontalFlip(p=0.5)]
         if view == 'overhead': aug += [A.VerticalFlip(p=0.5), A.RandomRotate90(p=0.5)]
         aug += [A.RandomBrightnessContrast(0.15, 0.15, p=0.5), A.HueSaturationValue(5, 10, 5, p=0.3)]
-    return A.Compose([*aug, A.Normalize(mean, std), ToTensorV2()], seed=seed)
+    return A.Compose([*aug, A.Lambda(image=_model_input, name='model_input')], seed=seed)
+
+def model_input(img:np.ndarray, # A prepared HxWx3 uint8 image (`prepare_image`)
+               ) -> np.ndarray:
+    "The model's input: `[3, h, w]` float32, RGB on the 0-1 scale (each backbone normalises inside the model)."
+    return np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np.float32) / np.float32(255)
+
+def _model_input(img, **kwargs): return model_input(img)
 
 # %% ../nbs/00_data.ipynb #dc72e495
-def target_stats(table:pd.DataFrame, columns=TARGETS) -> tuple[torch.Tensor, torch.Tensor]:
-    "Mean and standard deviation of each target (`columns`) over the training dishes of `table`."
-    y = torch.tensor(table.loc[table.split == 'train', list(columns)].to_numpy(np.float32))
+def target_values(table:pd.DataFrame, columns=TARGETS, log:bool=False) -> torch.Tensor:
+    "`[n, len(columns)]`: the targets of `table` on the scale a model predicts them (`log`: log(1 + value))."
+    y = torch.tensor(table[list(columns)].to_numpy(np.float32))
+    return torch.log1p(y) if log else y
+
+def target_stats(table:pd.DataFrame, columns=TARGETS, log:bool=False) -> tuple[torch.Tensor, torch.Tensor]:
+    "Mean and standard deviation of each target (`columns`, on the scale `target_values` gives) over the training dishes of `table`."
+    y = target_values(table[table.split == 'train'], columns, log)
     return y.mean(0), y.std(0)
 
 class DishDataset(torch.utils.data.Dataset):
     "Images of `table`, prepared (`prepare_image`) and through `tfms`, with standardised targets when the table has them."
     def __init__(self, table:pd.DataFrame, tfms:A.Compose, size:int=224, fit:str='squash', target_mean=None, target_std=None,
-                 columns=TARGETS):
+                 columns=TARGETS, log:bool=False):
         self.images, self.tfms, self.size, self.fit = list(table.image), tfms, size, fit
         self.y = None
-        if set(columns) <= set(table.columns):
-            self.y = (torch.tensor(table[list(columns)].to_numpy(np.float32)) - target_mean) / target_std
+        if set(columns) <= set(table.columns): self.y = (target_values(table, columns, log) - target_mean) / target_std
     def __len__(self): return len(self.images)
     def __getitem__(self, i):
-        x = self.tfms(image=prepare_image(self.images[i], self.size, self.fit))['image']
+        x = torch.from_numpy(self.tfms(image=prepare_image(self.images[i], self.size, self.fit))['image'])
         return (x,) if self.y is None else (x, self.y[i])
 
 # %% ../nbs/00_data.ipynb #b418b6eb
@@ -329,7 +379,6 @@ def dish_dataloaders(table:pd.DataFrame,        # From `dish_table`
                      target_std:torch.Tensor,
                      size:int=224,               # Image side
                      fit:str='squash',           # How a non-square image becomes square (see `fit_square`)
-                     mean:tuple=(0.485, 0.456, 0.406), std:tuple=(0.229, 0.224, 0.225), # Backbone normalisation
                      bs:int=16,                  # Batch size
                      augment:bool=True,          # Augment training images?
                      view:str='overhead',        # Which augmentations are safe
@@ -337,10 +386,11 @@ def dish_dataloaders(table:pd.DataFrame,        # From `dish_table`
                      num_workers:int=0,          # Image-decoding worker processes
                      device=None,                # Defaults to `default_device()` (the GPU when there is one)
                      columns=TARGETS,            # The targets, in the order of `target_mean`
+                     log:bool=False,             # Targets as log(1 + value) (see `target_values`)
                     ) -> DataLoaders:
     "fastai `DataLoaders`: the train split (shuffled, augmented) and the test split (for monitoring only)."
     def _dl(split, aug, **kw):
-        ds = DishDataset(table[table.split == split], image_tfms(mean, std, aug, view, seed if aug else None),
-                         size, fit, target_mean, target_std, columns)
+        ds = DishDataset(table[table.split == split], image_tfms(aug, view, seed if aug else None),
+                         size, fit, target_mean, target_std, columns, log)
         return DataLoader(ds, bs=bs, num_workers=num_workers, device=device or default_device(), **kw)
     return DataLoaders(_dl('train', augment, shuffle=True, drop_last=True), _dl('test', False))

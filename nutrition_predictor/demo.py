@@ -13,13 +13,14 @@ from pathlib import Path
 import gradio as gr
 
 from .data import TARGETS, UNITS, DataError
+from .guard import LOW_INFORMATION, warning
 from .predict import BatchQueue, NutritionPrediction, Predictor
 from .runs import RunFolder, pretrained_run
 from .train import TrainConfig, config_dishes
 
 # %% auto #0
-__all__ = ['log', 'NAMES', 'UNLIKE_WARNING', 'MAX_UPLOAD', 'VIEW_WORDS', 'run_config', 'result_markdown', 'result_chart',
-           'uploaded_image', 'view_note', 'predict_fn', 'build_demo', 'launch_demo']
+__all__ = ['log', 'NAMES', 'MAX_UPLOAD', 'VIEW_WORDS', 'run_config', 'result_markdown', 'result_chart', 'uploaded_image',
+           'view_note', 'predict_fn', 'build_demo', 'launch_demo']
 
 # %% ../nbs/05_demo.ipynb #05c856fb
 log = logging.getLogger(__name__)
@@ -34,9 +35,6 @@ def run_config(run:RunFolder) -> TrainConfig:
     return run.params() if run.params_file.is_file() else TrainConfig()
 
 # %% ../nbs/05_demo.ipynb #b21ca314
-UNLIKE_WARNING = ("**Warning: this photo looks unlike the plates the model was trained on** (maybe not a plate of food, "
-                  "or a very different view or setting). The numbers below are likely to be wrong.\n\n")
-
 def result_markdown(pred:NutritionPrediction, typical:NutritionPrediction, mae:dict|None=None,
                     coverage:float|None=None, # Nominal coverage of `pred`'s ranges, e.g. 0.9
                    ) -> str:
@@ -47,16 +45,17 @@ def result_markdown(pred:NutritionPrediction, typical:NutritionPrediction, mae:d
     rows = [f"| | this plate |{head} typical dish | typical error (test set) |", "|---|---:|" + "---:|" * (3 if ranged else 2)]
     for i, tgt in enumerate(TARGETS):
         u = UNITS[tgt]
-        err = f"± {mae[tgt]:.0f} {u}" if mae else "unknown"
+        err = "not known for this photo" if pred.unlike_training else f"± {mae[tgt]:.0f} {u}" if mae else "unknown"
         rng = f" {pred.low[i]:.0f}-{pred.high[i]:.0f} {u} |" if ranged else ''
         rows.append(f"| **{NAMES[tgt]}** | **{v[i]:.0f} {u}** |{rng} {t[i]:.0f} {u} | {err} |")
-    return (UNLIKE_WARNING if pred.unlike_training else '') + '\n'.join(rows)
+    return (f"**{warning(pred.guard_reason)}**\n\n" if pred.unlike_training else '') + '\n'.join(rows)
 
 def result_chart(pred:NutritionPrediction, typical:NutritionPrediction, mae:dict|None=None,
                  width:int=640, height:int=230) -> str:
     "An SVG bar chart of this plate against the typical dish; the error bars are the calibrated range, else the test MAE."
     v, t = pred.values(), typical.values()
     if pred.low is not None: lo, hi = list(pred.low), list(pred.high)
+    elif pred.unlike_training: lo, hi = v, v
     elif mae: lo, hi = [max(0., x - mae[k]) for x, k in zip(v, TARGETS)], [x + mae[k] for x, k in zip(v, TARGETS)]
     else: lo, hi = v, v
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" font-family="sans-serif" '

@@ -6,24 +6,25 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/experiment.html.
 
 # %% ../nbs/04b_experiment.ipynb #1dc24fbe
 from __future__ import annotations
-import importlib.resources, os
+import importlib.resources, json, os
 from dataclasses import asdict
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
-from .data import DENSITIES, dataset_checksum
-from .evaluate import (cross_validate, cv_known_mass_scores, cv_scores, dish_groups, grouped_folds, holdout_scores, mae, mean_baseline,
-                                          plot_predictions, plot_residuals, predict_dishes, predict_views)
-from .guard import Guard, nonfood_images
+from .data import DENSITIES, TARGETS, DataError, dataset_checksum, dish_table, model_input, prepare_image
+from .evaluate import (cross_validate, cv_known_mass_scores, cv_scores, dish_groups, grouped_folds, holdout_scores, mae,
+                                          mae_pct, mean_baseline, plot_predictions, plot_residuals, predict_dishes, predict_views)
+from .guard import LOW_INFORMATION, Guard, blank_images, image_information, low_information, nonfood_images
 from .predict import Predictor
 from .intervals import Intervals, cross_conformal_coverage
 from .runs import Coverage, GuardScores, RunFolder, RunMetrics, git_commit, load_model, save_model
 from .train import TrainConfig, config_dishes, dish_features, finish_run, train
 
 # %% auto #0
-__all__ = ['fit_guard', 'fit_run', 'experiment_notebook', 'run_experiment']
+__all__ = ['OTHER_VIEW', 'fit_guard', 'fit_run', 'experiment_notebook', 'run_experiment']
 
 # %% ../nbs/04b_experiment.ipynb #19749756
 def _multi_view_scores(model, test, preds, truth) -> dict:
@@ -37,15 +38,36 @@ def _multi_view_scores(model, test, preds, truth) -> dict:
                    tta_mae=mae(averaged.loc[multi.dish_id], t_multi))
     return tta
 
+OTHER_VIEW = dict(side='overhead', overhead='side')
+
+def _information(images:list) -> np.ndarray:
+    "`image_information` of each image, prepared as the model sees it (decoding only: no backbone pass)."
+    return np.concatenate([image_information(model_input(prepare_image(p))[None]) for p in images])
+
+def _other_view(model, guard, cfg:TrainConfig, device, max_dishes:int=200) -> dict:
+    "The photos of the view the model was not trained on (another camera), if the data folder has them: flagged share and the model's MAE%."
+    try: other = dish_table(cfg.data_dir, view=OTHER_VIEW[cfg.view], camera=cfg.camera, frame=cfg.frame, max_kcal=cfg.max_kcal)
+    except DataError: return {}
+    other = other.iloc[:max_dishes]
+    preds = Predictor(model, device, guard=guard).predict_batch(list(other.image), progress=True)
+    truth = other.set_index('dish_id')
+    values = pd.DataFrame([p.values() for p in preds], columns=TARGETS, index=truth.index)
+    return dict(other_view=OTHER_VIEW[cfg.view], detection_other_view=float(np.mean([p.unlike_training for p in preds])),
+                n_other_view=len(preds), other_view_mae_pct=mae_pct(values, truth))
+
 def fit_guard(model, train_dishes, test_dishes, cfg:TrainConfig, device=None) -> tuple[Guard, GuardScores]:
-    "A `Guard` calibrated on grouped folds of the training dishes, its false alarms on the test dishes and detections of non-food photos."
+    "A `Guard` calibrated on grouped folds of the training dishes; its false alarms on the test dishes, its detections of non-food photos, blank images and another view's photos."
     feats = dish_features(model, train_dishes, cfg, device)
     k = min(5, len(np.unique(dish_groups(train_dishes.dish_id, cfg.group_gap_s))))
-    guard = Guard.calibrate(feats, grouped_folds(train_dishes, k, cfg.group_gap_s, cfg.seed), cfg.guard_coverage)
-    nonfood = nonfood_images()
-    flagged = [p.unlike_training for p in Predictor(model, device, guard=guard).predict_batch(list(nonfood.values()))]
-    return guard, GuardScores(guard.threshold, guard.coverage, float(guard.unlike(dish_features(model, test_dishes, cfg, device)).mean()),
-                              len(test_dishes), float(np.mean(flagged)), len(flagged), [k for k, f in zip(nonfood, flagged) if not f])
+    guard = Guard.calibrate(feats, grouped_folds(train_dishes, k, cfg.group_gap_s, cfg.seed), model.config, cfg.guard_coverage)
+    test_flags = guard.unlike(dish_features(model, test_dishes, cfg, device)) | low_information(_information(list(test_dishes.image)))
+    predictor = Predictor(model, device, guard=guard)
+    nonfood, blank = nonfood_images(), blank_images()
+    flagged = [p.unlike_training for p in predictor.predict_batch(list(nonfood.values()))]
+    blank_flags = [p.guard_reason == LOW_INFORMATION for p in predictor.predict_batch(list(blank.values()))]
+    return guard, GuardScores(guard.threshold, guard.coverage, float(test_flags.mean()), len(test_dishes), float(np.mean(flagged)),
+                              len(flagged), [k for k, f in zip(nonfood, flagged) if not f], float(np.mean(blank_flags)), len(blank),
+                              **_other_view(model, guard, cfg, device))
 
 def fit_run(cfg:TrainConfig,                      # The run's configuration
             run:str|Path|RunFolder|None=None,     # The run folder; `None`: `runs/<name>/`
@@ -83,18 +105,18 @@ def fit_run(cfg:TrainConfig,                      # The run's configuration
         truth_all = dishes.set_index('dish_id').loc[oof.index]
         intervals = Intervals.calibrate(oof, truth_all, cfg.interval_coverage)
         intervals.save(run.intervals_file)
-        coverage = Coverage(**cross_conformal_coverage(oof, dishes, cfg.interval_coverage), halfwidth=intervals.halfwidth)
+        coverage = Coverage(**cross_conformal_coverage(oof, dishes, cfg.interval_coverage))
         plot_predictions(oof, truth_all, fname=run.plot('cv_predictions'))
         if cfg.per_gram:                                        # the same, for plates of known mass
             cv_known = cv_known_mass_scores(oof, dishes, cfg.group_gap_s)
             per_gram = Intervals.calibrate(oof, truth_all, cfg.interval_coverage, DENSITIES)
             per_gram.save(run.per_gram_intervals_file)
-            coverage_known = Coverage(**cross_conformal_coverage(oof, dishes, cfg.interval_coverage, DENSITIES),
-                                      halfwidth=per_gram.halfwidth)
+            coverage_known = Coverage(**cross_conformal_coverage(oof, dishes, cfg.interval_coverage, DENSITIES))
 
     metrics = RunMetrics(name=cfg.name, view=cfg.view, backbone=cfg.backbone, n_train=len(train_dishes),
                          test=holdout_scores(preds, dishes, cfg.group_gap_s), cv=cv, coverage=coverage,
                          cv_known_mass=cv_known, coverage_known_mass=coverage_known, guard=guard_scores, tta=tta,
+                         atwater_band=list(learn.regressor.config.atwater_band or []) or None,
                          feature_counts=learn.feature_counts, dropped=dishes.attrs['dropped'],
                          reload_identical=reload_identical, git_commit=git_commit(),
                          dataset_checksum=dataset_checksum(dishes, cfg.data_dir), params=cfg)
@@ -117,6 +139,7 @@ def run_experiment(cfg:TrainConfig,                   # The run's configuration
     "Execute the experiment notebook for `cfg` with papermill into the run folder."
     import papermill as pm
     run = RunFolder(Path(run or Path('runs')/cfg.name).resolve()).create()
-    pm.execute_notebook(experiment_notebook(), run.notebook_file, parameters={**asdict(cfg), 'out_dir': str(run.path)},
+    params = json.loads(json.dumps(asdict(cfg)))                     # tuples as lists, as papermill writes them
+    pm.execute_notebook(experiment_notebook(), run.notebook_file, parameters={**params, 'out_dir': str(run.path)},
                         kernel_name='python3', progress_bar=progress, cwd=os.getcwd())
     return run

@@ -1,4 +1,4 @@
-"""`export_onnx` writes a trained model as one ONNX file (backbone, head and the conversion to kcal and grams); `OnnxModel` runs it with onnxruntime.
+"""`export_onnx` writes a trained model as one ONNX file (backbones, head and the conversion to kcal and grams, physical limits included); `OnnxModel` runs it with onnxruntime, without torch.
 
 Docs: https://nutrition-predictor.github.io/nutrition-predictor/export.html.md"""
 
@@ -9,26 +9,16 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
-from fastai.torch_core import default_device
-from torch import nn
 
-from .model import ModelConfig, NutritionRegressor
+from .model import ModelConfig, NutritionRegressor, UnitsModel
 from .runs import RunFolder, load_model
 
 # %% auto #0
-__all__ = ['UnitsModel', 'export_onnx', 'export_run', 'OnnxModel']
+__all__ = ['export_onnx', 'export_run', 'OnnxModel']
 
 # %% ../nbs/03_export.ipynb #c5cfb58d
-class UnitsModel(nn.Module):
-    "A `NutritionRegressor` that returns its output in kcal and grams, and the backbone's features (what an exported model computes)."
-    def __init__(self, model:NutritionRegressor):
-        super().__init__()
-        self.model, self.config = model, model.config
-    def forward(self, x):
-        feats = self.model.backbone(x)
-        return self.model.to_units(self.model.head(feats)), feats
-
 def export_onnx(model:NutritionRegressor, # A trained model
                 path:str|Path,            # The `.onnx` file to write
                 opset:int=18,             # ONNX opset
@@ -39,7 +29,7 @@ def export_onnx(model:NutritionRegressor, # A trained model
     net = UnitsModel(model).eval().cpu()
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        torch.onnx.export(net, (torch.randn(2, 3, size, size),), path, input_names=['image'], output_names=['nutrition', 'features'],
+        torch.onnx.export(net, (torch.rand(2, 3, size, size),), path, input_names=['image'], output_names=['nutrition', 'features'],
                           dynamic_shapes={'x': {0: torch.export.Dim('batch')}}, opset_version=opset,
                           dynamo=True, external_data=False, verbose=False)
     return path
@@ -58,7 +48,7 @@ class OnnxModel:
         import onnxruntime as ort
         if not Path(path).is_file(): raise FileNotFoundError(
             f"No ONNX model at {path}: write one with `nutrition-predictor export --onnx --run {Path(path).parent}`")
-        want = ['CUDAExecutionProvider'] if torch.device(device or default_device()).type == 'cuda' else []
+        want = ['CUDAExecutionProvider'] if str(device or '').startswith('cuda') else []
         providers = [p for p in want if p in ort.get_available_providers()] + ['CPUExecutionProvider']
         self.session = ort.InferenceSession(str(path), providers=providers)
         self.config, self.path = config, Path(path)
@@ -70,8 +60,8 @@ class OnnxModel:
         run = RunFolder(run)
         return cls(run.onnx_file, run.model_config(), device)
 
-    def __call__(self, x:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        "Nutrition in kcal and grams, and backbone features, for a batch of prepared images."
-        return tuple(torch.from_numpy(o) for o in self.session.run(None, {self.input: x.detach().cpu().contiguous().numpy()}))
+    def __call__(self, x:np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        "The model's outputs in kcal and grams `[n, len(targets)]`, and the feature vectors `[n, d]`, for a batch of prepared images `[n, 3, size, size]`."
+        return tuple(self.session.run(None, {self.input: np.ascontiguousarray(x, np.float32)}))
 
     def __repr__(self): return f"OnnxModel({self.path}, providers={self.session.get_providers()})"

@@ -20,7 +20,7 @@ from fastcore.basics import chunked
 from fastprogress.fastprogress import progress_bar
 
 from .data import FITS, PAD_RGB, image_tfms, prepare_image, sha256_file
-from .model import BACKBONES, NutritionRegressor
+from .model import BACKBONES, ModelConfig, NutritionRegressor
 
 # %% auto #0
 __all__ = ['log', 'AUG_VERSION', 'PREP_VERSION', 'feature_key', 'variant_seed', 'image_sha', 'default_cache_dir', 'FeatureCache',
@@ -30,14 +30,15 @@ __all__ = ['log', 'AUG_VERSION', 'PREP_VERSION', 'feature_key', 'variant_seed', 
 log = logging.getLogger(__name__)
 
 # %% ../nbs/01a_features.ipynb #71484a28
-AUG_VERSION, PREP_VERSION = 1, 2      # PREP_VERSION 2: area averaging, reduced-scale JPEG decoding, `fit`
+AUG_VERSION, PREP_VERSION = 1, 4      # PREP_VERSION 2: area averaging, reduced-scale JPEG decoding, `fit`; 3: transparency; 4: every format reduced like a JPEG
 
-def feature_key(model:NutritionRegressor, image_sha:str, variant:int=0, seed:int=0, view:str='overhead',
+def feature_key(config:ModelConfig, # The model's config (input size, `fit`, `grid`)
+                backbone:str,       # Which of its backbones
+                image_sha:str, variant:int=0, seed:int=0, view:str='overhead',
                 weights:str='', decoder:str='pil') -> str:
-    "The cache key of one image's features (`weights` names the backbone weights: pretrained, or a weights file)."
-    c = model.config
-    parts = dict(backbone=c.backbone, revision=BACKBONES[c.backbone].revision, weights=weights, size=c.img_size,
-                 mean=c.mean, std=c.std, image=image_sha, fit=c.fit, prep=PREP_VERSION, decoder=decoder)
+    "The cache key of one image's features from one backbone (`weights` names its weights: pretrained, or a weights file)."
+    parts = dict(backbone=backbone, revision=BACKBONES[backbone].revision, weights=weights, size=config.img_size,
+                 grid=list(config.grid), image=image_sha, fit=config.fit, prep=PREP_VERSION, decoder=decoder)
     if variant: parts.update(variant=variant, seed=seed, view=view, aug=AUG_VERSION)
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
@@ -121,7 +122,10 @@ def mapped_ahead(pool, fn, items, ahead:int=2):
 def _use_gpu_decoding(device, paths) -> bool:
     return torch.device(device).type == 'cuda' and all(str(p).lower().endswith(('.jpg', '.jpeg')) for p in paths)
 
-def cached_features(model:NutritionRegressor, # Its frozen backbone makes the features
+def _vector_length(config:ModelConfig, backbone:str) -> int:
+    return sum(n for name, n in config.feature_groups() if name.startswith(f'{backbone}:'))
+
+def cached_features(model:NutritionRegressor, # Its frozen backbones make the features
                     table:pd.DataFrame,       # Dishes with an `image` column
                     cache:FeatureCache,
                     variants:int=0,           # Augmented copies per image, besides the plain one
@@ -133,30 +137,32 @@ def cached_features(model:NutritionRegressor, # Its frozen backbone makes the fe
     "Features `[n_images*(1+variants), n_features]` (image-major: an image's variants are neighbours), and `{'computed': n, 'loaded': m}`."
     device = device or default_device()
     c = model.config
-    size, fit, n_feat = c.img_size, c.fit, BACKBONES[c.backbone].n_features
     bs = bs or (64 if torch.device(device).type == 'cuda' else 4)
     images = list(table.image)
     decoder = 'nvjpeg' if _use_gpu_decoding(device, images) else 'pil'
     shas = [image_sha(p) for p in images]
     pairs = [(r, v) for r in range(len(images)) for v in range(variants + 1)]     # image-major: (table row, variant)
-    keys = [feature_key(model, shas[r], v, seed, view, weights, decoder) for r, v in pairs]
-    feats = [cache.load(k, n_feat) for k in keys]
-    todo = [i for i, f in enumerate(feats) if f is None]
-    if todo:
-        tfm = lambda v, r: image_tfms(c.mean, c.std, augment=v > 0, view=view, seed=variant_seed(seed, shas[r], v) if v else None)
-        def _batch(idx):                          # the prepared, normalised images of `todo[idx]`
-            rows = sorted({pairs[i][0] for i in idx})
-            if decoder == 'nvjpeg': sq = dict(zip(rows, gpu_prepare([images[r] for r in rows], size, fit, device)))
-            else: sq = {r: prepare_image(images[r], size, fit) for r in rows}
-            return torch.stack([tfm(v, r)(image=sq[r])['image'] for r, v in (pairs[i] for i in idx)])
-        body = model.backbone.eval().to(device)
-        workers = num_workers if num_workers is not None else min(16, os.cpu_count() or 1)
-        batches = list(chunked(todo, bs))
-        out = []
-        with ThreadPoolExecutor(max(1, workers)) as pool, torch.inference_mode():
-            prepared = mapped_ahead(pool, _batch, batches) if decoder == 'pil' else map(_batch, batches)
-            for xb in progress_bar(prepared, total=len(batches), leave=False): out.append(body(xb.to(device)).float().cpu())
-        for i, f in zip(todo, torch.cat(out)):
-            cache.save(keys[i], f); feats[i] = f
-    log.info(f"Feature cache: {len(todo)} computed, {len(keys) - len(todo)} loaded ({cache.root})")
-    return torch.stack(feats), dict(computed=len(todo), loaded=len(keys) - len(todo))
+    tfm = lambda v, r: image_tfms(augment=v > 0, view=view, seed=variant_seed(seed, shas[r], v) if v else None)
+    def _batch(idx):                              # the prepared images of `pairs[idx]`
+        rows = sorted({pairs[i][0] for i in idx})
+        if decoder == 'nvjpeg': sq = dict(zip(rows, gpu_prepare([images[r] for r in rows], c.img_size, c.fit, device)))
+        else: sq = {r: prepare_image(images[r], c.img_size, c.fit) for r in rows}
+        return torch.stack([torch.from_numpy(tfm(v, r)(image=sq[r])['image']) for r, v in (pairs[i] for i in idx)])
+    parts, computed = [], 0
+    for name, pooled in zip(c.backbone, model.backbone.bodies):
+        keys = [feature_key(c, name, shas[r], v, seed, view, weights, decoder) for r, v in pairs]
+        feats = [cache.load(k, _vector_length(c, name)) for k in keys]
+        todo = [i for i, f in enumerate(feats) if f is None]
+        if todo:
+            body = pooled.eval().to(device)
+            workers = num_workers if num_workers is not None else min(16, os.cpu_count() or 1)
+            batches, out = list(chunked(todo, bs)), []
+            with ThreadPoolExecutor(max(1, workers)) as pool, torch.inference_mode():
+                prepared = mapped_ahead(pool, _batch, batches) if decoder == 'pil' else map(_batch, batches)
+                for xb in progress_bar(prepared, total=len(batches), leave=False): out.append(body(xb.to(device)).float().cpu())
+            for i, f in zip(todo, torch.cat(out)):
+                cache.save(keys[i], f); feats[i] = f
+        parts.append(torch.stack(feats)); computed += len(todo)
+    total = len(pairs) * len(c.backbone)
+    log.info(f"Feature cache: {computed} computed, {total - computed} loaded ({cache.root})")
+    return torch.cat(parts, 1), dict(computed=computed, loaded=total - computed)

@@ -1,4 +1,4 @@
-"""How unlike the training photos an image is: a probabilistic-PCA Mahalanobis distance on the frozen backbone's features, with a threshold calibrated on held-out real dishes, so a cat or a page of text is flagged instead of getting a calorie count.
+"""When not to trust a prediction: an image with almost nothing in it (a covered lens, a blank frame), or one unlike the training photos (not food, another camera or setting), is flagged with its reason instead of getting a confident calorie count.
 
 Docs: https://nutrition-predictor.github.io/nutrition-predictor/guard.html.md"""
 
@@ -7,69 +7,133 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/guard.html.md"""
 # %% ../nbs/02b_guard.ipynb #8bd9751d
 from __future__ import annotations
 import math
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .intervals import conformal_quantile
 
 # %% auto #0
-__all__ = ['SKIMAGE_SAMPLES', 'Guard', 'nonfood_images']
+__all__ = ['LOW_INFORMATION', 'UNLIKE_TRAINING', 'WARNINGS', 'MIN_SPREAD', 'MIN_TEXTURE', 'SKIMAGE_SAMPLES', 'warning',
+           'image_information', 'low_information', 'Gaussian', 'guard_groups', 'Guard', 'nonfood_images',
+           'blank_images']
+
+# %% ../nbs/02b_guard.ipynb #3d0c8f1e
+LOW_INFORMATION, UNLIKE_TRAINING = 'blank or almost uniform image', 'unlike the training photos'
+WARNINGS = {LOW_INFORMATION: "this image has almost nothing in it (blank or almost uniform: a covered lens or a failed capture?)",
+            UNLIKE_TRAINING: "this photo looks unlike the plates the model was trained on (not a plate of food, or another "
+                             "camera, angle or setting)"}
+
+def warning(reason:str) -> str:
+    "What every door tells a person about a flagged prediction with guard `reason`."
+    return f"Do not trust these numbers: {WARNINGS[reason]}. They come without a calibrated range."
+
+# %% ../nbs/02b_guard.ipynb #6c1d8e22
+MIN_SPREAD, MIN_TEXTURE = 10., 0.75   # grey levels (0-255) at about 224 px: less is an image with almost nothing in it
+_GREY = np.array([0.299, 0.587, 0.114], np.float32)   # ITU-R BT.601 luma weights
+
+def image_information(x:np.ndarray, # `[n, 3, h, w]` images on the 0-1 scale (the model's input)
+                     ) -> np.ndarray:
+    "`[n, 2]`: each image's spread (std of grey levels) and texture (mean |difference| of neighbours), 0-255 scale, at about 224 px."
+    g = np.einsum('nchw,c->nhw', np.asarray(x, np.float32), _GREY * 255)
+    k = max(1, g.shape[1] // 224)
+    if k > 1:
+        h, w = g.shape[1] // k * k, g.shape[2] // k * k
+        g = g[:, :h, :w].reshape(len(g), h // k, k, w // k, k).mean((2, 4))
+    texture = (np.abs(np.diff(g, axis=1)).mean((1, 2)) + np.abs(np.diff(g, axis=2)).mean((1, 2))) / 2
+    return np.stack([g.std((1, 2)), texture], 1)
+
+def low_information(info:np.ndarray) -> np.ndarray:
+    "Which rows of `image_information` describe an image with almost nothing in it."
+    info = np.asarray(info)
+    return (info[:, 0] < MIN_SPREAD) | (info[:, 1] < MIN_TEXTURE)
 
 # %% ../nbs/02b_guard.ipynb #79c58916
 @dataclass
-class Guard:
-    "How unlike the training photos an image is, from its backbone features, and the threshold above which to say so."
-    mean:torch.Tensor           # [d] mean feature of the training photos
-    axes:torch.Tensor           # [k, d] their principal axes
-    variances:torch.Tensor      # [k] variance along each axis
+class Gaussian:
+    "A probabilistic-PCA Gaussian of feature vectors, and the squared Mahalanobis distance per dimension under it."
+    mean:np.ndarray             # [d] mean feature
+    axes:np.ndarray             # [k, d] principal axes
+    variances:np.ndarray        # [k] variance along each axis
     residual_var:float          # variance per dimension off those axes
-    threshold:float = math.inf  # scores above it are flagged
-    coverage:float = 0.95       # share of held-out real dishes meant to score at or below the threshold
-    n_fit:int = 0               # Photos the Gaussian was fitted on
-    n_calibration:int = 0       # Held-out photos the threshold was calibrated on
 
     @classmethod
-    def fit(cls, feats, n_axes:int=32) -> Guard:
-        "The Gaussian of `feats` (`[n, d]`), with no threshold yet."
-        x = torch.as_tensor(np.asarray(feats), dtype=torch.float64)
+    def fit(cls, feats, n_axes:int=32) -> Gaussian:
+        "The Gaussian of `feats` (`[n, d]`)."
+        x = np.asarray(feats, np.float64)
         mean = x.mean(0)
-        _, s, vh = torch.linalg.svd(x - mean, full_matrices=False)
-        var, k = s**2 / (len(x) - 1), min(n_axes, len(x) - 1)
-        residual = float(var[k:].sum() / (x.shape[1] - k))
-        return cls(mean.float(), vh[:k].float(), var[:k].float(), residual, n_fit=len(x))
+        _, s, vh = np.linalg.svd(x - mean, full_matrices=False)
+        var, k = s**2 / (len(x) - 1), min(n_axes, len(x) - 1, x.shape[1] - 1)
+        residual = max(float(var[k:].sum() / (x.shape[1] - k)), 1e-12)
+        return cls(mean.astype(np.float32), vh[:k].astype(np.float32), var[:k].astype(np.float32), residual)
 
     def score(self, feats) -> np.ndarray:
         "Squared Mahalanobis distance per feature dimension of each row of `feats` (`[n, d]`)."
-        x = torch.as_tensor(np.asarray(feats), dtype=torch.float32) - self.mean
+        x = np.asarray(feats, np.float32) - self.mean
         proj = x @ self.axes.T
-        off = ((x * x).sum(1) - (proj * proj).sum(1)).clamp_min(0)
-        return (((proj**2 / self.variances).sum(1) + off / self.residual_var) / x.shape[1]).numpy()
+        off = np.maximum((x * x).sum(1) - (proj * proj).sum(1), 0)
+        return ((proj**2 / np.maximum(self.variances, 1e-12)).sum(1) + off / self.residual_var) / x.shape[1]
+
+# %% ../nbs/02b_guard.ipynb #e6a3c9b0
+def guard_groups(config) -> list[str]:
+    "The feature groups the guard scores for a model of `config` (a `ModelConfig`): its first backbone's final map and earliest stage."
+    b = config.backbone[0]
+    return [f'{b}:final', f'{b}:stage-3']
+
+@dataclass
+class Guard:
+    "How unlike the training photos an image is, from its feature vector (`ModelConfig.feature_groups`), and the threshold above which to say so."
+    groups:list                 # Feature groups scored, e.g. `efficientnet_lite0:stage-3`
+    slices:list                 # `[start, stop]` of each group in the feature vector
+    gaussians:list              # A `Gaussian` per group
+    scales:list                 # Each group's median score on held-out real dishes
+    threshold:float = math.inf  # Fused scores above it are flagged
+    coverage:float = 0.95       # Share of held-out real dishes meant to score at or below the threshold
+    n_fit:int = 0               # Photos the Gaussians were fitted on
+    n_calibration:int = 0       # Held-out photos the threshold was calibrated on
+
+    def score(self, feats) -> np.ndarray:
+        "The fused score of each row of `feats` (`[n, n_features]`): the largest of the groups' scores over their held-out medians."
+        feats = np.asarray(feats)
+        return np.max([g.score(feats[:, a:b]) / s for g, (a, b), s in zip(self.gaussians, self.slices, self.scales)], 0)
 
     def unlike(self, feats) -> np.ndarray: return self.score(feats) > self.threshold
 
     @classmethod
-    def calibrate(cls, feats,            # `[n, d]` features of the training photos
-                  folds,                 # Fold number of each row; a fold's rows are scored by a guard fitted without it
+    def calibrate(cls, feats,            # `[n, n_features]` features of the training photos
+                  folds,                 # Fold number of each row; a fold's rows are scored by Gaussians fitted without it
+                  config,                # The model's `ModelConfig`: where each group is in the feature vector
                   coverage:float=0.95,   # Share of real dishes to pass (1 - the false-alarm rate wanted)
                   n_axes:int=32) -> Guard:
-        "A guard fitted on all `feats`, its threshold the split-conformal quantile of held-out scores."
+        "A guard fitted on all `feats`, its threshold the split-conformal quantile of held-out fused scores."
         feats, folds = np.asarray(feats), np.asarray(folds)
-        held_out = np.empty(len(feats))
-        for f in np.unique(folds): held_out[folds == f] = cls.fit(feats[folds != f], n_axes).score(feats[folds == f])
-        guard = cls.fit(feats, n_axes)
-        guard.threshold, guard.coverage, guard.n_calibration = conformal_quantile(held_out, 1 - coverage), coverage, len(feats)
-        return guard
+        groups = guard_groups(config)
+        slices = [[config.feature_slices()[g].start, config.feature_slices()[g].stop] for g in groups]
+        held = np.empty((len(groups), len(feats)))
+        for f in np.unique(folds):
+            for j, (a, b) in enumerate(slices):
+                held[j, folds == f] = Gaussian.fit(feats[folds != f, a:b], n_axes).score(feats[folds == f, a:b])
+        scales = [float(np.median(h)) for h in held]
+        fused = (held / np.array(scales)[:, None]).max(0)
+        gaussians = [Gaussian.fit(feats[:, a:b], n_axes) for a, b in slices]
+        return cls(groups, slices, gaussians, scales, conformal_quantile(fused, 1 - coverage), coverage, len(feats), len(feats))
 
     def save(self, path:str|Path) -> Path:
-        "Write the guard to `path` (a run folder's `guard.pt`, see `RunFolder`): tensors and numbers only."
-        torch.save(asdict(self), path)
+        "Write the guard to `path` (a run folder's `guard.npz`, see `RunFolder`): arrays and numbers only, read without unpickling."
+        arrays = {f'{k}{j}': np.asarray(getattr(g, k)) for j, g in enumerate(self.gaussians) for k in ('mean', 'axes', 'variances', 'residual_var')}
+        meta = {f.name: np.asarray(getattr(self, f.name)) for f in fields(self) if f.name != 'gaussians'}
+        with open(path, 'wb') as fh: np.savez(fh, **arrays, **meta)
         return Path(path)
 
     @classmethod
-    def load(cls, path:str|Path) -> Guard: return cls(**torch.load(path, map_location='cpu', weights_only=True))
+    def load(cls, path:str|Path) -> Guard:
+        "The guard saved at `path` (no code is run: `allow_pickle=False`)."
+        with np.load(path, allow_pickle=False) as d:
+            n = len(d['groups'])
+            gaussians = [Gaussian(d[f'mean{j}'], d[f'axes{j}'], d[f'variances{j}'], float(d[f'residual_var{j}'])) for j in range(n)]
+            return cls([str(g) for g in d['groups']], d['slices'].tolist(), gaussians, d['scales'].tolist(), float(d['threshold']),
+                       float(d['coverage']), int(d['n_fit']), int(d['n_calibration']))
 
 # %% ../nbs/02b_guard.ipynb #3b1ba8a6
 SKIMAGE_SAMPLES = ('astronaut', 'brick', 'camera', 'cat', 'checkerboard', 'clock', 'coffee', 'coins', 'colorwheel', 'grass',
@@ -89,3 +153,12 @@ def nonfood_images(seed:int=0) -> dict:
     wall = np.array([205., 195, 180]) * np.linspace(0.85, 1.05, 480)[:, None, None] + rng.normal(0, 3, (480, 640, 3))
     imgs['wall'] = wall.clip(0, 255).astype(np.uint8)
     return imgs
+
+def blank_images(seed:int=0) -> dict:
+    "Name -> HxWx3 uint8 image with almost nothing in it: uniform black, white and grey at phone and camera sizes, and near-uniform ones."
+    rng, out = np.random.default_rng(seed), {}
+    for name, v in (('black', 0), ('white', 255), ('grey', 128)):
+        for w, h in ((4032, 3024), (1920, 1080), (640, 480)): out[f'{name} {w}x{h}'] = np.full((h, w, 3), v, np.uint8)
+    out['grey with noise'] = (128 + rng.normal(0, 4, (1080, 1920, 3))).clip(0, 255).astype(np.uint8)
+    out['dim gradient'] = np.repeat(np.linspace(20, 90, 3024)[:, None, None], 4032, 1).repeat(3, 2).astype(np.uint8)
+    return out

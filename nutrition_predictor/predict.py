@@ -16,12 +16,13 @@ from fastai.torch_core import default_device
 from fastcore.basics import chunked
 from fastprogress.fastprogress import progress_bar
 
-from .data import PER_GRAM_OF, TARGETS, UNITS, DataError, image_tfms, prepare_image
-from .export import OnnxModel, UnitsModel
+import numpy as np
+from .data import PER_GRAM_OF, TARGETS, UNITS, DataError, model_input, prepare_image
+from .export import OnnxModel
 from .features import mapped_ahead
-from .guard import Guard
+from .guard import LOW_INFORMATION, UNLIKE_TRAINING, Guard, image_information, low_information
 from .intervals import Intervals
-from .model import NutritionRegressor
+from .model import NutritionRegressor, UnitsModel
 from .runs import RunFolder, as_run, load_model
 
 # %% auto #0
@@ -38,28 +39,29 @@ class NutritionPrediction:
     protein_g: float
     low: tuple|None = None   # Low ends of the ranges, in `TARGETS` order (`None`: no calibration)
     high: tuple|None = None  # High ends
-    guard_score: float|None = None      # How unlike the training photos the image is (`02b_guard`; `None`: no guard)
-    unlike_training: bool|None = None   # The guard's verdict: above its threshold, so read the numbers with care
+    guard_score: float|None = None      # How unlike the training photos the image is (`02b_guard`; `None`: the run has no guard)
+    unlike_training: bool = False       # Do not trust these numbers: the image is blank, or unlike the training photos
+    guard_reason: str|None = None       # Why (`guard.LOW_INFORMATION` or `guard.UNLIKE_TRAINING`), when `unlike_training`
     per_gram: tuple|None = None         # kcal, fat, carb and protein per gram of the dish (`None`: the model has no per-gram outputs)
     mass_known: bool = False            # The mass was given, and the totals are per gram x mass
 
     @classmethod
-    def from_values(cls, values, low=None, high=None, guard_score=None, unlike_training=None, per_gram=None,
-                    mass_known=False) -> NutritionPrediction:
-        "From five numbers in `TARGETS` order (and the ends of their ranges, the guard's score and verdict, the densities)."
+    def from_values(cls, values, low=None, high=None, guard_score=None, unlike_training=False, guard_reason=None,
+                    per_gram=None, mass_known=False) -> NutritionPrediction:
+        "From five numbers in `TARGETS` order (and the ends of their ranges, the guard's score, verdict and reason, the densities)."
         tup = lambda vs: None if vs is None else tuple(float(v) for v in vs)
         return cls(*(float(v) for v in values), low=tup(low), high=tup(high),
-                   guard_score=None if guard_score is None else float(guard_score),
-                   unlike_training=None if unlike_training is None else bool(unlike_training), per_gram=tup(per_gram),
-                   mass_known=bool(mass_known))
+                   guard_score=None if guard_score is None else float(guard_score), unlike_training=bool(unlike_training),
+                   guard_reason=guard_reason, per_gram=tup(per_gram), mass_known=bool(mass_known))
 
     def values(self) -> list[float]: return [getattr(self, f) for f in FIELDS]
 
     def to_dict(self) -> dict:
+        "The values, their ranges (`None` when the prediction is flagged or the run has none), the guard's verdict and the densities."
         d = dict(zip(FIELDS, self.values()))
-        if self.low is not None:
-            for f, lo, hi in zip(FIELDS, self.low, self.high): d.update({f'{f}_low': lo, f'{f}_high': hi})
-        if self.guard_score is not None: d.update(guard_score=self.guard_score, unlike_training=self.unlike_training)
+        for i, f in enumerate(FIELDS):
+            d.update({f'{f}_low': None if self.low is None else self.low[i], f'{f}_high': None if self.high is None else self.high[i]})
+        d.update(unlike_training=self.unlike_training, guard_reason=self.guard_reason, guard_score=self.guard_score)
         if self.per_gram is not None: d.update({f'{t}_per_g': v for t, v in zip(PER_GRAM_OF, self.per_gram)}, mass_known=self.mass_known)
         return d
 
@@ -84,8 +86,7 @@ class Predictor:
         self.engine = 'onnx' if isinstance(model, OnnxModel) else 'torch'
         self.memory_format = torch.channels_last if channels_last and self.engine == 'torch' else torch.contiguous_format
         self.net = model if self.engine == 'onnx' else UnitsModel(model).eval().to(self.device, memory_format=self.memory_format)
-        c = self.config = model.config
-        self.tfms = image_tfms(c.mean, c.std)
+        self.config = model.config
 
     @classmethod
     def from_run(cls, run:str|Path|RunFolder|None=None, # A run folder with a saved model; `None`: the model shipped with the package
@@ -98,18 +99,23 @@ class Predictor:
 
     def typical(self) -> NutritionPrediction:
         "The mean training dish of the model (from its config: either engine)."
-        return NutritionPrediction.from_values((self.config.target_mean or [0.] * len(TARGETS))[:len(TARGETS)])
+        m = self.config.target_mean or [0.] * len(TARGETS)
+        return NutritionPrediction.from_values(np.expm1(m[:len(TARGETS)]) if self.config.log_targets else m[:len(TARGETS)])
 
-    def prepare(self, src, name:str|None=None) -> torch.Tensor:
-        "One image as the model's input tensor (CHW), prepared exactly as in validation; `name` is for error messages."
-        return self.tfms(image=prepare_image(src, self.config.img_size, self.config.fit, name))['image']
+    def prepare(self, src, name:str|None=None) -> np.ndarray:
+        "One image as the model's input (`[3, size, size]`, 0-1 scale), prepared exactly as in validation; `name` is for error messages."
+        return model_input(prepare_image(src, self.config.img_size, self.config.fit, name))
 
-    def infer(self, xb:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        "The model's output in kcal and grams, and the backbone's features, for a batch of prepared images (on the CPU)."
+    def infer(self, xb:np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        "The model's outputs in kcal and grams `[n, len(targets)]`, and the feature vectors `[n, d]`, for a batch of prepared images."
         if self.engine == 'onnx': return self.net(xb)
         with torch.inference_mode():
-            y, feats = self.net(xb.to(self.device, memory_format=self.memory_format, non_blocking=True))
-            return y.float().cpu(), feats.float().cpu()
+            y, feats = self.net(torch.from_numpy(xb).to(self.device, memory_format=self.memory_format, non_blocking=True))
+            return y.float().cpu().numpy(), feats.float().cpu().numpy()
+
+    def run_batch(self, xb:np.ndarray) -> list[NutritionPrediction]:
+        "Predictions, with their ranges and the guard's verdicts, for a batch of prepared images `[n, 3, size, size]`."
+        return self._results(xb, *self.infer(xb))
 
     def default_bs(self) -> int: return 64 if self.device.type == 'cuda' else 4
 
@@ -117,8 +123,8 @@ class Predictor:
         "Decoding threads: one per core, at most 8."
         return min(8, os.cpu_count() or 1)
 
-    def prepare_or_error(self, src) -> tuple[torch.Tensor|None, str|None]:
-        "`(tensor, None)` from `prepare`, or `(None, why)` when `src` cannot be read."
+    def prepare_or_error(self, src) -> tuple[np.ndarray|None, str|None]:
+        "`(input, None)` from `prepare`, or `(None, why)` when `src` cannot be read."
         try: return self.prepare(src), None
         except DataError as e: return None, str(e)
 
@@ -138,7 +144,7 @@ class Predictor:
         batches = chunked(self._prepared(srcs, num_workers, 2 * bs), bs)
         for batch in (progress_bar(batches, total=math.ceil(len(srcs) / bs), leave=False) if progress else batches):
             ok = [x for x, _ in batch if x is not None]
-            results = iter(self._results(*self.infer(torch.stack(ok))) if ok else [])
+            results = iter(self.run_batch(np.stack(ok)) if ok else [])
             for x, err in batch: yield (None, err) if x is None else (next(results), None)
 
     def predict_batch(self, srcs:list, bs:int|None=None, num_workers:int|None=None, progress:bool=False
@@ -154,17 +160,25 @@ class Predictor:
                 mass_g:float|None=None, # The plate's weighed mass, when known: totals become density x mass
                ) -> NutritionPrediction:
         "The prediction for one image."
-        pred = self._results(*self.infer(self.prepare(src, name)[None]))[0]
+        pred = self.run_batch(self.prepare(src, name)[None])[0]
         return pred if mass_g is None else self.with_mass(pred, mass_g)
 
-    def _results(self, ys:torch.Tensor, feats:torch.Tensor) -> list[NutritionPrediction]:
-        "Predictions with their ranges and the guard's verdicts, from a batch's output and features."
+    def verdicts(self, xb:np.ndarray, feats:np.ndarray) -> tuple[np.ndarray, np.ndarray|None, list]:
+        "For a batch's inputs and features: whether to distrust each prediction, the guard's scores (`None` without a guard), and why."
+        blank = low_information(image_information(xb))
+        scores = self.guard.score(feats) if self.guard else None
+        unlike = blank | (scores > self.guard.threshold if self.guard else False)
+        return unlike, scores, [LOW_INFORMATION if b else UNLIKE_TRAINING if u else None for b, u in zip(blank, unlike)]
+
+    def _results(self, xb:np.ndarray, ys:np.ndarray, feats:np.ndarray) -> list[NutritionPrediction]:
+        "Predictions with their ranges and the guard's verdicts, from a batch's inputs, outputs and features."
         totals, n = ys[:, :len(TARGETS)], len(ys)
-        lows, highs = self.intervals.bounds(totals.numpy()) if self.intervals else ([None] * n,) * 2
-        scores = self.guard.score(feats) if self.guard else [None] * n
-        unlike = [None if s is None else s > self.guard.threshold for s in scores]
-        per_gram = ys[:, len(TARGETS):].tolist() if ys.shape[1] > len(TARGETS) else [None] * n
-        return [NutritionPrediction.from_values(*a) for a in zip(totals.tolist(), lows, highs, scores, unlike, per_gram)]
+        unlike, scores, reasons = self.verdicts(xb, feats)
+        lows, highs = self.intervals.bounds(totals) if self.intervals else (None, None)
+        per_gram = ys[:, len(TARGETS):] if ys.shape[1] > len(TARGETS) else [None] * n
+        return [NutritionPrediction.from_values(totals[i], None if lows is None or unlike[i] else lows[i],
+                                                None if highs is None or unlike[i] else highs[i], None if scores is None else scores[i],
+                                                unlike[i], reasons[i], per_gram[i]) for i in range(n)]
 
     def with_mass(self, pred:NutritionPrediction, mass_g:float) -> NutritionPrediction:
         "`pred` for a plate known to weigh `mass_g`: each total is its predicted density per gram times the mass."
@@ -173,10 +187,11 @@ class Predictor:
         dens = dict(zip(PER_GRAM_OF, pred.per_gram))
         values = [mass_g if t == 'mass' else dens[t] * mass_g for t in TARGETS]
         low = high = None
-        if self.per_gram_intervals:
+        if self.per_gram_intervals and not pred.unlike_training:
             lo, hi = (dict(zip(PER_GRAM_OF, b)) for b in self.per_gram_intervals.bounds(pred.per_gram))
             low, high = ([mass_g if t == 'mass' else b[t] * mass_g for t in TARGETS] for b in (lo, hi))
-        return NutritionPrediction.from_values(values, low, high, pred.guard_score, pred.unlike_training, pred.per_gram, True)
+        return NutritionPrediction.from_values(values, low, high, pred.guard_score, pred.unlike_training, pred.guard_reason,
+                                               pred.per_gram, True)
 
 # %% ../nbs/04_predict.ipynb #f4d9b889
 class BatchQueue:
@@ -188,11 +203,11 @@ class BatchQueue:
         self.model_thread = ThreadPoolExecutor(1, thread_name_prefix='model')
         self.queue, self.task = None, None
 
-    async def prepare(self, src, name:str|None=None) -> torch.Tensor:
+    async def prepare(self, src, name:str|None=None) -> np.ndarray:
         "`Predictor.prepare` in the decoding threads; raises `DataError` for an unreadable image."
         return await asyncio.get_running_loop().run_in_executor(self.decoders, self.predictor.prepare, src, name)
 
-    async def predict(self, x:torch.Tensor) -> NutritionPrediction:
+    async def predict(self, x:np.ndarray) -> NutritionPrediction:
         "The prediction for one prepared image, computed in a batch with whatever else is waiting."
         if self.task is None or self.task.done():                 # started lazily, on the serving event loop
             self.queue = asyncio.Queue()
@@ -210,8 +225,8 @@ class BatchQueue:
                 try: batch.append(await asyncio.wait_for(self.queue.get(), left))
                 except asyncio.TimeoutError: break
             while len(batch) < self.max_batch and not self.queue.empty(): batch.append(self.queue.get_nowait())
-            xs = torch.stack([x for x, _ in batch])
-            try: preds = await loop.run_in_executor(self.model_thread, lambda: self.predictor._results(*self.predictor.infer(xs)))
+            xs = np.stack([x for x, _ in batch])
+            try: preds = await loop.run_in_executor(self.model_thread, self.predictor.run_batch, xs)
             except Exception as e:
                 for _, fut in batch: fut.done() or fut.set_exception(e)
                 continue

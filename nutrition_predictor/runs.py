@@ -65,7 +65,7 @@ class RunFolder:
     onnx_file = property(lambda self: self.path/'model.onnx', doc="The ONNX export (`03_export`)")
     intervals_file = property(lambda self: self.path/'intervals.json', doc="The calibrated ranges")
     per_gram_intervals_file = property(lambda self: self.path/'intervals_per_g.json', doc="Ranges of the per-gram densities")
-    guard_file = property(lambda self: self.path/'guard.pt', doc="The `Guard` against photos unlike the training ones")
+    guard_file = property(lambda self: self.path/'guard.npz', doc="The `Guard` against photos unlike the training ones")
     metrics_file = property(lambda self: self.path/'metrics.json', doc="The `RunMetrics` record")
     test_predictions_file = property(lambda self: self.path/'test_predictions.csv', doc="Test-split predictions")
     cv_predictions_file = property(lambda self: self.path/'cv_predictions.csv', doc="Out-of-fold predictions")
@@ -77,7 +77,7 @@ class RunFolder:
         return self
 
     def write_params(self, cfg:TrainConfig) -> Path:
-        self.params_file.write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))
+        self.params_file.write_text(yaml.safe_dump(json.loads(json.dumps(asdict(cfg))), sort_keys=False))
         return self.params_file
 
     def params(self) -> TrainConfig: return read_params(self.params_file)
@@ -159,27 +159,33 @@ class Coverage:
     "How often each nutrient's calibrated range held the true value, each fold's range calibrated on the other folds."
     nominal:float                # The coverage asked for
     coverage:dict                # Nutrient -> fraction of dishes inside their range
+    by_size:dict                 # Nutrient -> that fraction on the smallest, middle and largest third of dishes by true value
     mean_width:dict              # Nutrient -> mean width of the ranges checked
-    halfwidth:dict               # Nutrient -> the half-width saved in `intervals.json`
     n:int                        # Dishes checked
 
 @dataclass
 class GuardScores:
-    "How the run's `Guard` did: false alarms on the official test split, detections of photos that are not food."
-    threshold:float              # Scores above it are flagged
+    "How the run's `Guard` did: false alarms on the official test split; detections of photos that are not food, of blank images and of another camera's photos."
+    threshold:float              # Fused scores above it are flagged
     coverage:float               # Share of held-out real dishes it was calibrated to pass
-    false_alarm_test:float       # Share of the test split's dishes flagged
+    false_alarm_test:float       # Share of the test split's dishes flagged (for any reason)
     n_test:int
     detection_nonfood:float      # Share of `guard.nonfood_images` flagged
     n_nonfood:int
     missed:list                  # The non-food photos it passed
+    detection_blank:float        # Share of `guard.blank_images` flagged, and flagged as blank
+    n_blank:int
+    other_view:str|None = None   # A view of the data folder the model was not trained on (its photos: another camera)
+    detection_other_view:float|None = None # Share of that view's photos flagged
+    n_other_view:int = 0
+    other_view_mae_pct:dict|None = None # Nutrient -> the model's MAE% on that view's photos: what flagging them saves people from
 
 @dataclass
 class RunMetrics:
     "What `metrics.json` holds: a run's scores, its provenance and its parameters."
     name:str
     view:str
-    backbone:str
+    backbone:str|list
     n_train:int                  # Training dishes of the official split
     test:Scores                  # Official test split
     cv:Scores|None = None        # Grouped cross-validation over both splits (`cv_folds`)
@@ -187,6 +193,7 @@ class RunMetrics:
     cv_known_mass:Scores|None = None # Cross-validation with the mass known: totals are predicted density x true mass
     coverage_known_mass:Coverage|None = None # Of the per-gram ranges (`intervals_per_g.json`)
     guard:GuardScores|None = None # Of the guard against photos unlike the training ones
+    atwater_band:list|None = None # (low, high) energy / Atwater estimate the predictions are held to (`physical_limits`)
     tta:dict|None = None         # Several views per test dish (`tta_views`)
     feature_counts:dict|None = None # Backbone features `computed` and `loaded` from the cache
     dropped:dict = field(default_factory=dict) # Dishes left out, by reason (`dish_table`)

@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 
 import nutrition_predictor
 from .data import DataError
+from .guard import warning
 from .demo import MAX_UPLOAD, build_demo, run_config
 from .predict import BatchQueue, Predictor
 from .runs import RunFolder
@@ -37,7 +38,7 @@ def _metrics(registry:CollectorRegistry) -> dict:
         images=Counter('nutrition_images_predicted', 'Images predicted', registry=registry),
         batch=Histogram('nutrition_batch_size', 'Images per model batch', registry=registry, buckets=(1, 2, 4, 8, 16, 32, 64, 128)),
         errors=Counter('nutrition_image_errors', 'Images refused', ['reason'], registry=registry),
-        flags=Counter('nutrition_guard_flags', 'Images the guard found unlike the training photos', registry=registry))
+        flags=Counter('nutrition_guard_flags', 'Predictions the guard flagged', ['reason'], registry=registry))
 
 def health(predictor:Predictor, view:str|None=None) -> dict:
     "What `GET /health` answers."
@@ -80,8 +81,10 @@ def create_app(predictor:Predictor,          # The model every route shares
             return dict(file=name, error=str(e)), 422
         pred = await batcher.predict(x)
         if mass_g is not None: pred = predictor.with_mass(pred, mass_g)
-        m['images'].inc(); m['flags'].inc(bool(pred.unlike_training))
-        return dict(file=name, **pred.to_dict()), 200
+        m['images'].inc()
+        if not pred.unlike_training: return dict(file=name, **pred.to_dict()), 200
+        m['flags'].labels(pred.guard_reason).inc()
+        return dict(file=name, **pred.to_dict(), warning=warning(pred.guard_reason)), 200
 
     @app.post('/v1/predict', summary="Predict the nutrition of one or more photos of plates")
     async def predict(file:list[UploadFile]|None=File(None, description="image file(s)"),

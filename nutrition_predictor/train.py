@@ -29,9 +29,10 @@ import numpy as np
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 
-from .data import DENSITIES, TARGETS, UNITS, FITS, VIEWS, dish_table, target_stats, dish_dataloaders, sha256_file
+from .data import (DENSITIES, TARGETS, UNITS, FITS, VIEWS, check_data_dir, dish_table, n5k_dir, read_all_metadata,
+                                      target_stats, target_values, dish_dataloaders, sha256_file)
 from .features import FeatureCache, cached_features
-from .model import BACKBONES, ModelConfig, NutritionRegressor
+from .model import BACKBONES, ModelConfig, NutritionRegressor, atwater_band
 
 # %% auto #0
 __all__ = ['log', 'Positive', 'NonNegative', 'AtLeastOne', 'LOSSES', 'ParamsError', 'TrainConfig', 'nutrient_mae',
@@ -58,14 +59,18 @@ class TrainConfig:
     frame:AtLeastOne = 2          # Side view: frame number (the sample's 1080p frames are filed as camera A, frame 2)
     all_frames:bool = False       # Side view: train on every frame and camera a training dish has, as extra examples
     max_kcal:Positive = 3000.     # Drop dishes above this many kcal
-    backbone:str = 'resnet18'     # A name in `BACKBONES`: `resnet18` (as designed) or `efficientnet_lite0/1/2` (offline)
+    backbone:str|list[str] = 'resnet18' # Names in `BACKBONES`: `resnet18` (as designed) or `efficientnet_lite0/1/2` (offline); a list concatenates their features
     pretrained:bool = True        # `False` trains on a randomly initialised backbone, on purpose
-    weights_path:str|None = None  # Local backbone weights file
+    weights_path:str|None = None  # Local backbone weights file (one backbone)
     img_size:Annotated[int, Field(ge=32)] = 224 # Images are made img_size x img_size squares
     fit:Literal[FITS] = 'squash'  # How a non-square image becomes square: `squash`, `crop` (centre) or `pad` (letterbox)
+    stages:bool = False           # The head also reads each backbone's pooled stages before its final map (`01_model`)
+    grid:tuple[AtLeastOne, AtLeastOne] = (1, 1) # The final maps are also pooled over rows x columns of regions (1x1: not)
     hidden:AtLeastOne = 256       # Head's hidden width
     dropout:Annotated[float, Field(ge=0, lt=1)] = 0.2 # Head's dropout
+    log_targets:bool = False      # The head predicts log(1 + value) of each target (`01_model`)
     positive:bool = True          # Clip predictions in units at 0: no negative kcal or grams (`01_model`)
+    atwater_limits:bool = True    # Hold predictions to values that can exist: macronutrients <= mass, energy near their Atwater estimate (`01_model`)
     per_gram:bool = True          # Also learn energy and macronutrients per gram, for a known mass (the paper's per-gram task)
     augment:bool = False          # Augment training images (flips, turns, colour); side view: no gain in grouped CV
     feature_cache:bool = True     # Train the head on cached backbone features (`False`: run the backbone every step)
@@ -89,7 +94,9 @@ class TrainConfig:
     @field_validator('backbone')
     @classmethod
     def _known_backbone(cls, v):
-        if v not in BACKBONES: raise ValueError(f"unknown backbone {v!r}; choose from {sorted(BACKBONES)}")
+        names = [v] if isinstance(v, str) else v
+        unknown = [b for b in names if b not in BACKBONES]
+        if unknown or not names: raise ValueError(f"unknown backbone {unknown or '(none)'}; choose from {sorted(BACKBONES)}")
         return v
 
     @field_validator('cv_folds')
@@ -115,17 +122,20 @@ class TrainConfig:
         "What the model predicts: the five totals, and the per-gram densities with `per_gram`."
         return TARGETS + DENSITIES if self.per_gram else list(TARGETS)
 
-    def model_config(self, target_mean=None, target_std=None) -> ModelConfig:
-        "The architecture this config trains, around the training targets' statistics."
-        return ModelConfig(backbone=self.backbone, hidden=self.hidden, dropout=self.dropout, img_size=self.img_size,
-                           fit=self.fit, positive=self.positive, targets=tuple(self.outputs()), target_mean=target_mean,
-                           target_std=target_std)
+    def model_config(self, target_mean=None, target_std=None, atwater_band=None) -> ModelConfig:
+        "The architecture this config trains, around the training targets' statistics (and the labels' Atwater band, with `atwater_limits`)."
+        return ModelConfig(backbone=self.backbone, img_size=self.img_size, fit=self.fit, stages=self.stages, grid=self.grid,
+                           hidden=self.hidden, dropout=self.dropout, log_targets=self.log_targets, positive=self.positive,
+                           atwater_band=atwater_band if self.atwater_limits else None, targets=tuple(self.outputs()),
+                           target_mean=target_mean, target_std=target_std)
 
 # %% ../nbs/02_train.ipynb #7741ab81
-def nutrient_mae(i:int, target_std:torch.Tensor) -> AccumMetric:
-    "fastai metric: MAE of target `i` in its real unit, from standardised predictions."
-    scale = float(target_std[i])
-    def _mae(pred, targ): return ((pred[:, i] - targ[:, i]).abs().mean() * scale).item()
+def nutrient_mae(i:int, model:NutritionRegressor) -> AccumMetric:
+    "fastai metric: MAE of target `i` in its real unit, the predictions through `model.to_units` and the targets back to units."
+    def _mae(pred, targ):
+        truth = targ * model.target_std + model.target_mean
+        if model.config.log_targets: truth = torch.expm1(truth)
+        return (model.to_units(pred)[:, i] - truth[:, i]).abs().mean().item()
     return AccumMetric(_mae, flatten=False, name=f'{TARGETS[i]}_mae_{UNITS[TARGETS[i]]}')
 
 # %% ../nbs/02_train.ipynb #21b138be
@@ -177,7 +187,7 @@ def feature_dataloaders(model:NutritionRegressor, table:pd.DataFrame, cfg:TrainC
     cache, device = FeatureCache(cfg.cache_dir), device or default_device()
     def _ds(t, variants):
         feats, n = cached_features(model, t, cache, variants, **_cache_kw(cfg, device))
-        y = (torch.tensor(t[list(model.config.targets)].to_numpy(np.float32)) - target_mean) / target_std
+        y = (target_values(t, model.config.targets, model.config.log_targets) - target_mean) / target_std
         return FeatureDataset(feats.view(len(t), variants + 1, -1), y), n
     trn_table = table[table.split == 'train']
     if cfg.all_frames: trn_table = every_image(trn_table)
@@ -227,19 +237,19 @@ def train(cfg:TrainConfig,                 # The run's configuration
     if table is None: table = config_dishes(cfg)
     if not cfg.pretrained: log.warning(f"{cfg.backbone}: training on random backbone weights (pretrained=False)")
     device = device or default_device()
-    tm, ts = target_stats(table, cfg.outputs())
-    model = NutritionRegressor(cfg.model_config(tm, ts), cfg.pretrained, cfg.weights_path)
+    tm, ts = target_stats(table, cfg.outputs(), cfg.log_targets)
+    band = atwater_band(read_all_metadata(check_data_dir(n5k_dir(cfg.data_dir)))) if cfg.atwater_limits else None
+    model = NutritionRegressor(cfg.model_config(tm, ts, band), cfg.pretrained, cfg.weights_path).to(device)
     counts = None
     if cfg.feature_cache: dls, counts = feature_dataloaders(model, table, cfg, tm, ts, device)
     else:
         set_seed(cfg.seed, reproducible=True)
         if cfg.all_frames: table = pd.concat([every_image(table[table.split == 'train']), table[table.split == 'test']])
         c = model.config
-        dls = dish_dataloaders(table, tm, ts, size=c.img_size, fit=c.fit, mean=c.mean, std=c.std, bs=cfg.bs, augment=cfg.augment,
-                               view=cfg.view, seed=cfg.seed, num_workers=cfg.num_workers, device=device,
-                               columns=cfg.outputs())
+        dls = dish_dataloaders(table, tm, ts, size=c.img_size, fit=c.fit, bs=cfg.bs, augment=cfg.augment, view=cfg.view,
+                               seed=cfg.seed, num_workers=cfg.num_workers, device=device, columns=cfg.outputs(), log=cfg.log_targets)
     learn = Learner(dls, model.head if cfg.feature_cache else model, loss_func=LOSSES[cfg.loss](),
-                    metrics=[nutrient_mae(i, ts) for i in range(len(TARGETS))], path=out_dir or '.')
+                    metrics=[nutrient_mae(i, model) for i in range(len(TARGETS))], path=out_dir or '.')
     cbs = start_wandb(cfg, out_dir)
     head_only_on_cpu = cfg.feature_cache and torch.device(device).type == 'cpu'
     try:

@@ -24,3 +24,14 @@ def make_bad_inputs(folder:Path, good_jpeg:Path) -> dict:
     add('bomb.png', 'megapixel limit', lambda p: Image.new('1', (20000, 20000)).save(p))   # ~50 kB, 400 megapixels
     add('notes.jpg', 'not an image file', lambda p: p.write_text('shopping list: rice, beans'))
     return bad
+
+
+def odd_images(tmp_path, photo) -> list:
+    "Unusual but readable versions of a real photo: 16-bit grayscale, palette, RGBA, CMYK, tiny, extreme aspect, black, white."
+    im = Image.open(photo).convert('RGB')
+    out = {'gray16.png': Image.fromarray((np.asarray(im.convert('L'), np.uint16) * 257)), 'palette.png': im.convert('P'),
+           'rgba.png': im.convert('RGBA'), 'cmyk.jpg': im.convert('CMYK'), 'tiny.png': im.resize((16, 16)),
+           'strip.png': im.resize((1600, 20)), 'black.png': Image.new('RGB', (300, 200)),
+           'white.png': Image.new('RGB', (300, 200), (255, 255, 255))}
+    for name, img in out.items(): img.save(tmp_path/name)
+    return [str(tmp_path/n) for n in out]

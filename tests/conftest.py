@@ -69,3 +69,8 @@ def test_images(n5k_root) -> list:
     from nutrition_predictor.runs import read_params
     t = config_dishes(read_params(ROOT/'params/offline.yaml', {'data_dir': str(n5k_root)}))
     return [str(p) for p in t.image[t.split == 'test']]
+
+
+def approx_values(d:dict, rel:float=1e-4, abs:float=1e-4) -> dict:
+    "`d` with each number wrapped in `pytest.approx`: compare a prediction's dict where the other fields (reason, flags) must be equal."
+    return {k: pytest.approx(v, rel=rel, abs=abs) if isinstance(v, float) else v for k, v in d.items()}

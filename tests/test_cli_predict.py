@@ -1,8 +1,7 @@
 "`nutrition-predictor predict` on the test images: one result per image; a bad file is named, the rest still run."
 import json, subprocess
 
-import pytest
-from conftest import CLI
+from conftest import CLI, approx_values
 from nutrition_predictor.predict import FIELDS, Predictor
 
 
@@ -34,6 +33,6 @@ def test_json_lines_match_the_library(offline_run, test_images, tmp_path):
     first, second = [json.loads(l) for l in r.stdout.splitlines()]
     assert first.pop('image') == test_images[0]
     # the CLI predicts in batches, `predict` one image alone: the same numbers up to float noise
-    assert first == pytest.approx(Predictor.from_run(offline_run).predict(test_images[0]).to_dict(), rel=1e-4)
+    assert first == approx_values(Predictor.from_run(offline_run).predict(test_images[0]).to_dict())
     assert 'notes.jpg' in second['error'] and 'not an image file' in second['error']
     assert r.returncode == 1

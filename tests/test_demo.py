@@ -6,6 +6,7 @@ import pytest
 from gradio_client import Client, handle_file
 
 from bad_inputs import make_bad_inputs
+from conftest import approx_values
 from nutrition_predictor.predict import FIELDS, Predictor
 
 
@@ -97,7 +98,7 @@ def test_onnx_engine_drives_the_demo(offline_run, n5k_root, test_images, tmp_pat
         values, table, _ = _predict(Client(demo.local_url, verbose=False), test_images[0])
         torch_values = Predictor.from_run(offline_run).predict(test_images[0]).to_dict()
         assert list(values) == list(torch_values)
-        for k, v in torch_values.items(): assert abs(values[k] - v) <= 1e-3 * abs(v) + 1e-3, k
+        assert values == approx_values(torch_values, rel=1e-3, abs=1e-3)
         assert 'likely range (90% of dishes)' in table and 'typical error' in table
         typical = predictor.typical().to_dict()                      # the typical dish, from model.json alone
         assert f"{typical['calories_kcal']:.0f} kcal" in table

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bad_inputs import odd_images
 from nutrition_predictor.data import TARGETS
 from nutrition_predictor.evaluate import cv_scores, holdout_scores, predict_dishes
 from nutrition_predictor.runs import RunFolder, load_model
@@ -55,18 +56,6 @@ def test_reload_reproduces_test_predictions(run, fresh_preds):
     np.testing.assert_array_equal(fresh_preds[TARGETS].to_numpy(np.float32), saved[TARGETS].to_numpy(np.float32))
 
 
-def _odd_images(tmp_path, photo) -> list:
-    "Unusual but readable versions of a real photo: 16-bit grayscale, palette, RGBA, CMYK, tiny, extreme aspect, black, white."
-    from PIL import Image
-    im = Image.open(photo).convert('RGB')
-    out = {'gray16.png': Image.fromarray((np.asarray(im.convert('L'), np.uint16) * 257)), 'palette.png': im.convert('P'),
-           'rgba.png': im.convert('RGBA'), 'cmyk.jpg': im.convert('CMYK'), 'tiny.png': im.resize((16, 16)),
-           'strip.png': im.resize((1600, 20)), 'black.png': Image.new('RGB', (300, 200)),
-           'white.png': Image.new('RGB', (300, 200), (255, 255, 255))}
-    for name, img in out.items(): img.save(tmp_path/name)
-    return [str(tmp_path/n) for n in out]
-
-
 def test_guard_and_no_negative_values(run, dishes, tmp_path):
     """The run's guard, loaded with its model: at most 10% of the test split flagged, at least 90% of the non-food
     photos; and no value below 0 for the test split, the non-food photos or odd versions of a real photo."""
@@ -75,7 +64,7 @@ def test_guard_and_no_negative_values(run, dishes, tmp_path):
     p = Predictor.from_run(run)
     test = p.predict_batch(list(dishes.image[dishes.split == 'test']))
     nonfood = p.predict_batch(list(nonfood_images().values()))
-    odd = p.predict_batch(_odd_images(tmp_path, dishes.image.iloc[0]))
+    odd = p.predict_batch(odd_images(tmp_path, dishes.image.iloc[0]))
     assert np.mean([o.unlike_training for o in test]) <= 0.1
     assert np.mean([o.unlike_training for o in nonfood]) >= 0.9 and len(nonfood) >= 12
     for preds in (test, nonfood, odd): assert min(min(o.values()) for o in preds) >= 0
