@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse, json, sys
 from pathlib import Path
 
-from .experiment import run_experiment
+from .experiment import RunFailed, run_experiment
 from .runs import parse_overrides, read_params
 
 # %% auto #0
@@ -81,13 +81,13 @@ def _parser() -> argparse.ArgumentParser:
     dl.add_argument('--seed', type=int, default=0, help="seed of --sample (default: 0)")
     dl.add_argument('--dishes', help="comma-separated dish ids to fetch (instead of --split/--sample)")
     dl.add_argument('--workers', type=int, default=8, help="parallel downloads (default: 8)")
-    dl.add_argument('--verify', action='store_true', help="only check the files in --dest against its manifest")
+    dl.add_argument('--verify', action='store_true', help="only check the files in --dest against its manifest (and --from's or --base-url's, if given)")
     return p
 
 def _download(args) -> int:
     from nutrition_predictor.download import download, extract_side_frames, verify, OFFICIAL_URL
     if args.verify:
-        try: problems = verify(args.dest)
+        try: problems = verify(args.dest, args.source or args.base_url)      # with a source: against its checksums too
         except FileNotFoundError as e: return _fail(e)
         for rel, why in problems.items(): print(f"{rel}: {why}", file=sys.stderr)
         print(f"{len(problems)} problem(s) in {args.dest}")
@@ -169,8 +169,8 @@ def _sweep(args) -> int:
             run_sweep(args.sweep, args.runs, args.force)          # ends with the leaderboard
             out = (Path(args.runs)/'leaderboard').resolve()
         else: out = run_leaderboard(args.runs)
-    except (FileNotFoundError, ValueError) as e: return _fail(e)
-    except pm.PapermillExecutionError as e:
+    except (FileNotFoundError, ValueError, RunFailed) as e: return _fail(e)
+    except pm.PapermillExecutionError as e:                     # the leaderboard notebook
         return _fail(f"a notebook failed in cell {e.exec_count}: {e.ename}: {e.evalue} (the executed notebook is in its output folder)")
     print(f"Leaderboard written to {out}")
     return 0
@@ -183,14 +183,13 @@ def main(argv:list|None=None) -> int:
     "Entry point of the `nutrition-predictor` console command; returns the exit code."
     args = _parser().parse_args(argv)
     if args.command == 'train':
-        import papermill as pm
+        from nutrition_predictor.runs import RunBusy
+        from nutrition_predictor.train import check_for_data, config_dishes
         try:
             cfg = read_params(args.params, parse_overrides(args.param))
+            check_for_data(cfg, config_dishes(cfg))                     # the data is there, and the values fit it: before any work
             run = run_experiment(cfg, args.out)
-        except (FileNotFoundError, ValueError) as e: return _fail(e)
-        except pm.PapermillExecutionError as e:
-            return _fail(f"the run failed in cell {e.exec_count}: {e.ename}: {e.evalue}\n"
-                         f"(the executed notebook, with the full traceback, is in the run folder)")
+        except (FileNotFoundError, ValueError, RunBusy, RunFailed) as e: return _fail(e)
         print(f"Run written to {run.path}")
     elif args.command == 'predict': return _predict(args)
     elif args.command == 'demo': return _demo(args)

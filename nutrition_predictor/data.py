@@ -18,15 +18,17 @@ from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 from fastai.torch_core import default_device
 from PIL import Image, ImageOps
+from sklearn.model_selection import GroupKFold
 from pillow_heif import register_heif_opener
 
 # %% auto #0
 __all__ = ['log', 'TARGETS', 'UNITS', 'PER_GRAM_OF', 'DENSITIES', 'METADATA_FILES', 'SPLITS', 'VIEWS', 'CAMERAS', 'FRAMES',
-           'FORMATS', 'MIN_SIDE', 'MAX_PIXELS', 'PAD_RGB', 'FITS', 'DataError', 'n5k_dir', 'is_nutrition5k',
-           'check_data_dir', 'read_dish_metadata', 'read_all_metadata', 'read_split_ids', 'view_dir', 'image_path',
-           'view_images', 'dish_table', 'check_image_size', 'reduction', 'pil_to_rgb', 'load_rgb', 'read_image',
-           'fit_square', 'prepare_image', 'sha256_file', 'dataset_checksum', 'image_tfms', 'model_input',
-           'target_values', 'target_stats', 'DishDataset', 'dish_dataloaders']
+           'EXCLUDED_DISHES', 'FORMATS', 'MIN_SIDE', 'MAX_PIXELS', 'PAD_RGB', 'FITS', 'DataError', 'n5k_dir',
+           'is_nutrition5k', 'check_data_dir', 'read_dish_metadata', 'read_all_metadata', 'read_split_ids', 'view_dir',
+           'image_path', 'view_images', 'dish_table', 'check_image_size', 'reduction', 'pil_to_rgb', 'load_rgb',
+           'read_image', 'fit_square', 'prepare_image', 'sha256_file', 'dataset_checksum', 'dish_groups',
+           'grouped_folds', 'image_tfms', 'model_input', 'target_values', 'target_stats', 'DishDataset',
+           'dish_dataloaders']
 
 # %% ../nbs/00_data.ipynb #7115d02d
 log = logging.getLogger(__name__)
@@ -140,6 +142,10 @@ def view_images(root:Path, dish_id:str, view:str='side') -> list[Path]:
     return [p for p in cands if p.is_file()]
 
 # %% ../nbs/00_data.ipynb #16c43807
+EXCLUDED_DISHES = {   # dish id -> why, and where it was reported
+    'dish_1559172356': 'a photo of a phone, not food (google-research-datasets/Nutrition5k#10)',
+    'dish_1560974769': 'labelled 3,943 kcal from 2,991 g of white rice, a labelling slip (google-research-datasets/Nutrition5k#11)'}
+
 def dish_table(data_dir:str|Path|None=None, # Nutrition5k root (see `n5k_dir`)
                view:str='overhead',          # `overhead` or `side`
                camera:str='A',               # Side view: which camera
@@ -167,6 +173,8 @@ def dish_table(data_dir:str|Path|None=None, # Nutrition5k root (see `n5k_dir`)
     df = df.join(split, on='dish_id').join(meta, on='dish_id')
     _drop(df.calories.gt(0) & df.mass.gt(0), 'labelled 0 kcal or 0 g')
     _drop(df.calories.le(max_kcal), f'above max_kcal={max_kcal:g}')
+    _drop((df.fat + df.carb + df.protein <= df.mass) & (df.calories <= 9 * df.mass), 'labelled impossibly (macronutrients > mass, or > 9 kcal/g)')
+    _drop(~df.dish_id.isin(EXCLUDED_DISHES), 'reported upstream as not food or mislabelled (EXCLUDED_DISHES)')
     if df.empty: raise DataError(f"No usable dishes with a {view} image under {folder}")
     df['images'] = [[p, *(o for o in view_images(root, d, view) if o != p)] for d, p in zip(df.dish_id, df.image)]
     for t, d in zip(PER_GRAM_OF, DENSITIES): df[d] = df[t] / df.mass
@@ -329,6 +337,22 @@ def dataset_checksum(table:pd.DataFrame,           # Dishes from `dish_table` (t
              *sorted(Path(p).relative_to(root).as_posix() for p in table.image)]
     manifest = ''.join(f"{sha256_file(root/f)}  {f}\n" for f in files)
     return hashlib.sha256(manifest.encode()).hexdigest()
+
+# %% ../nbs/00_data.ipynb #f097584d
+def dish_groups(dish_ids, # Nutrition5k dish ids (`dish_<unix time>`)
+                gap_s:float=600, # Dishes less than this many seconds after the previous one join its group
+               ) -> np.ndarray:
+    "Group number of each dish: runs of dishes scanned within `gap_s` seconds of each other."
+    t = pd.Series(list(dish_ids)).str.extract(r'(\d+)$')[0].astype('int64')
+    order = t.sort_values()
+    return (order.diff() > gap_s).cumsum().reindex(t.index).to_numpy()
+
+def grouped_folds(table:pd.DataFrame, k:int=5, gap_s:float=600, seed:int=42) -> np.ndarray:
+    "Fold number (0..k-1) of each dish of `table`; no group of near-copies straddles two folds."
+    folds = np.empty(len(table), int)
+    split = GroupKFold(k, shuffle=True, random_state=seed).split(table, groups=dish_groups(table.dish_id, gap_s))
+    for f, (_, idx) in enumerate(split): folds[idx] = f
+    return folds
 
 # %% ../nbs/00_data.ipynb #ad153dc9
 def image_tfms(augment:bool=False,               # Random training augmentation?

@@ -6,20 +6,21 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/download.html.md
 
 # %% ../nbs/06_download.ipynb #c94c52d5
 from __future__ import annotations
-import hashlib, json, logging, os, random, re, time, urllib.error, urllib.request
+import hashlib, json, logging, os, random, re, threading, time, urllib.error, urllib.request
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastprogress.fastprogress import progress_bar
+from PIL import Image
 
-from .data import CAMERAS, FRAMES, METADATA_FILES, image_path, sha256_file
+from .data import CAMERAS, FRAMES, METADATA_FILES, DataError, image_path, read_dish_metadata, sha256_file
 
 # %% auto #0
 __all__ = ['log', 'OFFICIAL_URL', 'ID_FILES', 'LABEL_FILES', 'MANIFEST', 'DISH_ID', 'side_video', 'dish_files', 'UnsafePath',
-           'check_dish_id', 'inside', 'read_manifest', 'write_manifest', 'MissingFile', 'fetch', 'VideoError',
-           'frame_name', 'extract_frames', 'extract_side_frames', 'DownloadSummary', 'select_dishes', 'download',
-           'verify']
+           'check_dish_id', 'inside', 'parse_manifest', 'read_manifest', 'write_manifest', 'append_manifest',
+           'ContentError', 'check_content', 'MissingFile', 'fetch', 'source_manifest', 'VideoError', 'frame_name',
+           'extract_frames', 'extract_side_frames', 'DownloadSummary', 'select_dishes', 'download', 'verify']
 
 # %% ../nbs/06_download.ipynb #778456ac
 log = logging.getLogger(__name__)
@@ -65,32 +66,79 @@ def inside(root:str|Path, rel:str) -> Path:
     return Path(root)/p
 
 # %% ../nbs/06_download.ipynb #b59c355c
+_SHA256 = re.compile(r'[0-9a-f]{64}')
+
+def parse_manifest(text:str, root:Path) -> dict:
+    "`{relative path: sha256}` from `sha256sum`-style `text`; malformed lines and paths leaving `root` are left out."
+    entries = {}
+    for line in text.splitlines():
+        parts = line.split(maxsplit=1)
+        if len(parts) != 2 or not _SHA256.fullmatch(parts[0]): continue
+        try: inside(root, parts[1]); entries[parts[1]] = parts[0]
+        except UnsafePath as e: log.warning(f"manifest entry refused: {e}")
+    return entries
+
 def read_manifest(path:Path) -> dict:
     "`{relative path: sha256}` from a `sha256sum`-style file (empty if it does not exist)."
-    if not Path(path).is_file(): return {}
-    entries = {rel: digest for digest, rel in (l.split(maxsplit=1) for l in Path(path).read_text().splitlines() if l.strip())}
-    for rel in list(entries):
-        try: inside(Path(path).parent, rel)
-        except UnsafePath as e: log.warning(f"{path}: entry refused: {e}"); del entries[rel]
-    return entries
+    return parse_manifest(Path(path).read_text(), Path(path).parent) if Path(path).is_file() else {}
 
 def write_manifest(path:Path, entries:dict):
     "Write `{relative path: sha256}` as a `sha256sum`-style file, atomically."
-    tmp = Path(f'{path}.part')
+    tmp = Path(f'{path}.{os.getpid()}.part')
     tmp.write_text(''.join(f'{d}  {rel}\n' for rel, d in sorted(entries.items())))
     os.replace(tmp, path)
+
+def append_manifest(path:Path, rel:str, digest:str):
+    "Add one file's line to the manifest, in one append flushed to disk."
+    with open(path, 'a') as f: f.write(f'{digest}  {rel}\n'); f.flush(); os.fsync(f.fileno())
+
+# %% ../nbs/06_download.ipynb #3d9e1a40
+class ContentError(ValueError):
+    "A fetched file that is not a whole file of the kind its name says, or that differs from its source's checksum."
+
+def _starts(head:bytes) -> str:
+    text = head[:40].decode('latin-1')
+    return f"it starts with {text!r}" if text.isprintable() else f"it starts with bytes {head[:8].hex(' ')}"
+
+def check_content(path:Path,  # The file as fetched (possibly still under its temporary name)
+                  rel:str,    # Its path in the dataset, whose suffix says what it must be
+                 ) -> None:
+    "Raise a `ContentError` naming `rel` unless the file is a whole file of the kind `rel` names."
+    size, suffix = Path(path).stat().st_size, Path(rel).suffix.lower()
+    if size == 0: raise ContentError(f"{rel}: the file is empty")
+    with open(path, 'rb') as f: head = f.read(512); f.seek(max(0, size - 64)); tail = f.read()
+    if suffix in ('.png', '.jpeg', '.jpg'):
+        kind, sig, end = ('PNG', b'\x89PNG\r\n\x1a\n', b'IEND\xaeB`\x82') if suffix == '.png' else ('JPEG', b'\xff\xd8\xff', b'\xff\xd9')
+        if not head.startswith(sig): raise ContentError(f"{rel}: not a {kind} ({_starts(head)})")
+        if not tail.rstrip(b'\0').endswith(end): raise ContentError(f"{rel}: cut short (no {kind} end marker)")
+        try:
+            with Image.open(path) as im: im.size
+        except Exception as e: raise ContentError(f"{rel}: unreadable {kind} header ({e})") from None
+    elif suffix == '.h264':
+        if not head.startswith((b'\0\0\0\1', b'\0\0\1')): raise ContentError(f"{rel}: not an H.264 stream ({_starts(head)})")
+    elif suffix in ('.csv', '.txt'):
+        try: text = Path(path).read_bytes().decode('utf-8')
+        except UnicodeDecodeError: raise ContentError(f"{rel}: not UTF-8 text") from None
+        if '\0' in text or text.lstrip().startswith('<'): raise ContentError(f"{rel}: not a text table ({_starts(head)})")
+        if suffix == '.txt' and not all(DISH_ID.fullmatch(t) for t in text.split()): raise ContentError(f"{rel}: not a list of dish ids")
+        if rel in METADATA_FILES:
+            try: read_dish_metadata(path)
+            except DataError as e: raise ContentError(f"{rel}: {str(e).replace(str(path), 'line')}") from None
 
 # %% ../nbs/06_download.ipynb #89cf378e
 class MissingFile(Exception):
     "The source does not have this file."
 
-def _stream_to(dest:Path, chunks) -> str:
-    "Write `chunks` to `dest` through `dest.part`; returns the sha256."
+def _stream_to(dest:Path, rel:str, chunks, expected:str|None=None) -> str:
+    "Write `chunks` to `dest` through a temporary file, checked (`check_content`, and `expected` sha256) before the rename; returns the sha256."
     dest.parent.mkdir(parents=True, exist_ok=True)
-    part, h = Path(f'{dest}.part'), hashlib.sha256()
+    part, h = Path(f'{dest}.{os.getpid()}-{threading.get_ident()}.part'), hashlib.sha256()
     try:
         with open(part, 'wb') as f:
             for c in chunks: f.write(c); h.update(c)
+        check_content(part, rel)
+        if expected and h.hexdigest() != expected:
+            raise ContentError(f"{rel}: its sha256 differs from the source's manifest (a changed or corrupted copy)")
         os.replace(part, dest)
     finally: part.unlink(missing_ok=True)
     return h.hexdigest()
@@ -113,25 +161,36 @@ def fetch(source:str,          # Base URL (ending in /) or local folder
           backoff:float=0.5,   # Seconds before the first retry; doubles each time
           timeout:float=60,    # HTTP timeout, seconds
           link:bool=False,     # Local source: hard-link instead of copying (when on one filesystem)
+          expected:str|None=None, # The source's sha256 of the file, when it publishes one
          ) -> str:
-    "Fetch `rel` from `source` into `dest_root`; returns its sha256. Raises `MissingFile` if the source lacks it."
+    "Fetch `rel` from `source` into `dest_root`, checked; returns its sha256. Raises `MissingFile` if the source lacks it, `ContentError` if it is wrong."
     dest = inside(dest_root, rel)
     if not source.startswith(('http://', 'https://')):
         src = inside(source, rel)
         if not src.is_file(): raise MissingFile(str(src))
         if link:
+            check_content(src, rel)
+            if expected and sha256_file(src) != expected: raise ContentError(f"{rel}: its sha256 differs from the source's manifest")
             dest.parent.mkdir(parents=True, exist_ok=True); dest.unlink(missing_ok=True)
             try: os.link(src, dest); return sha256_file(dest)
             except OSError: pass                    # another filesystem: copy instead
-        with open(src, 'rb') as f: return _stream_to(dest, iter(lambda: f.read(1 << 20), b''))
+        with open(src, 'rb') as f: return _stream_to(dest, rel, iter(lambda: f.read(1 << 20), b''), expected)
     url = source + rel
     for attempt in range(retries + 1):
-        try: return _stream_to(dest, _http_chunks(url, timeout))
+        try: return _stream_to(dest, rel, _http_chunks(url, timeout), expected)
         except MissingFile: raise
-        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as e:
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError, ContentError) as e:
             if attempt == retries or (isinstance(e, urllib.error.HTTPError) and e.code < 500): raise
             log.info(f"{rel}: {e}; retrying in {backoff * 2**attempt:g}s")
             time.sleep(backoff * 2**attempt)
+
+def source_manifest(source:str, timeout:float=60) -> dict:
+    "The checksums the source publishes in its own `MANIFEST.sha256` (a local copy's, or a mirror's over HTTP); `{}` when it has none."
+    if not source.startswith(('http://', 'https://')): return read_manifest(Path(source)/MANIFEST)
+    try:
+        with urllib.request.urlopen(source + MANIFEST, timeout=timeout) as r: text = r.read(64 << 20).decode('utf-8', 'replace')
+    except (urllib.error.URLError, OSError): return {}
+    return parse_manifest(text, Path('.'))
 
 # %% ../nbs/06_download.ipynb #fe7fe077
 class VideoError(RuntimeError):
@@ -234,10 +293,15 @@ def download(dest:str|Path='data/nutrition5k', # Where the data root goes
     "Download (or install from a local copy) Nutrition5k into `dest`; resumable, with a sha256 manifest."
     dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
     if source.startswith(('http://', 'https://')) and not source.endswith('/'): source += '/'
-    manifest, summary = read_manifest(dest/MANIFEST), DownloadSummary()
+    if side_source and side_source.startswith(('http://', 'https://')) and not side_source.endswith('/'): side_source += '/'
+    manifest, summary, lock = read_manifest(dest/MANIFEST), DownloadSummary(), threading.Lock()
+    published = {src: source_manifest(src) for src in {source, side_source} if src}
     def get(rel, src):
-        if rel in manifest and (dest/rel).is_file() and sha256_file(dest/rel) == manifest[rel]: return 'skipped'
-        manifest[rel] = fetch(src, rel, dest, link=link, **fetch_kw)
+        expected = published[src].get(rel)
+        if rel in manifest and (dest/rel).is_file() and expected in (None, manifest[rel]) and sha256_file(dest/rel) == manifest[rel]:
+            return 'skipped'
+        digest = fetch(src, rel, dest, link=link, expected=expected, **fetch_kw)
+        with lock: manifest[rel] = digest; append_manifest(dest/MANIFEST, rel, digest)
         return 'fetched'
     def run(jobs, owner_of, label):
         with ThreadPoolExecutor(workers) as ex:
@@ -247,9 +311,13 @@ def download(dest:str|Path='data/nutrition5k', # Where the data root goes
             for fut in pb:
                 rel, owner = futs[fut], owner_of(futs[fut])
                 try: setattr(summary, r := fut.result(), getattr(summary, r) + 1)
-                except MissingFile: summary.missing.setdefault(owner, []).append(rel); manifest.pop(rel, None)
+                except MissingFile:
+                    summary.missing.setdefault(owner, []).append(rel)
+                    with lock: manifest.pop(rel, None)
                 except UnsafePath as e: summary.refused[rel] = str(e)
-                except Exception as e: summary.failed.setdefault(owner, {})[rel] = str(e); manifest.pop(rel, None)
+                except Exception as e:
+                    summary.failed.setdefault(owner, {})[rel] = str(e)
+                    with lock: manifest.pop(rel, None)
     try:
         run([(rel, source) for rel in LABEL_FILES], lambda rel: rel, 'labels')
         needed = [f'dish_ids/splits/{s}_ids.txt' for s in splits]
@@ -272,13 +340,20 @@ def download(dest:str|Path='data/nutrition5k', # Where the data root goes
     return summary
 
 # %% ../nbs/06_download.ipynb #f579e055
-def verify(dest:str|Path) -> dict:
-    "`{relative path: problem}` for every manifest file that is missing or whose checksum differs."
+def verify(dest:str|Path,            # The data root with its `MANIFEST.sha256`
+           source:str|None=None,     # Also compare with the checksums this source publishes (a folder or base URL)
+          ) -> dict:
+    "`{relative path: problem}` for every manifest file that is missing, changed, not of its kind, or not the source's."
     dest = Path(dest)
     manifest = read_manifest(dest/MANIFEST)
     if not manifest: raise FileNotFoundError(f"No manifest to verify against: {dest/MANIFEST}")
+    if source and source.startswith(('http://', 'https://')) and not source.endswith('/'): source += '/'
+    published = source_manifest(source) if source else {}
     problems = {}
     for rel, digest in progress_bar(list(manifest.items())):
-        if not (dest/rel).is_file(): problems[rel] = 'missing'
-        elif sha256_file(dest/rel) != digest: problems[rel] = 'checksum differs (corrupted or changed)'
+        if not (dest/rel).is_file(): problems[rel] = 'missing'; continue
+        if sha256_file(dest/rel) != digest: problems[rel] = 'checksum differs (corrupted or changed)'; continue
+        if rel in published and published[rel] != digest: problems[rel] = "checksum differs from the source's"; continue
+        try: check_content(dest/rel, rel)
+        except ContentError as e: problems[rel] = str(e)
     return problems

@@ -12,18 +12,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from sklearn.model_selection import GroupKFold
-
-from .data import DENSITIES, TARGETS, UNITS
+from .data import DENSITIES, TARGETS, UNITS, dish_groups, grouped_folds
 from .model import NutritionRegressor
 from .predict import Predictor
 from .runs import Scores
 from .train import TrainConfig, cached_predictions, train
 
 # %% auto #0
-__all__ = ['predict_dishes', 'mae', 'mae_pct', 'mean_baseline', 'dish_groups', 'grouped_folds', 'group_bootstrap_weights',
-           'ratio_interval', 'score', 'holdout_scores', 'scores_table', 'cross_validate', 'fold_baseline', 'cv_scores',
-           'known_mass', 'cv_known_mass_scores', 'predict_views', 'plot_predictions', 'plot_residuals']
+__all__ = ['predict_dishes', 'mae', 'mae_pct', 'mean_baseline', 'group_bootstrap_weights', 'ratio_interval', 'score',
+           'holdout_scores', 'scores_table', 'cross_validate', 'fold_baseline', 'cv_scores', 'known_mass',
+           'cv_known_mass_scores', 'predict_views', 'plot_predictions', 'plot_residuals']
 
 # %% ../nbs/04a_evaluate.ipynb #cf98dd50
 def predict_dishes(model:NutritionRegressor, # A trained (or loaded) model
@@ -49,22 +47,6 @@ def mae_pct(preds:pd.DataFrame, targs:pd.DataFrame) -> dict:
 def mean_baseline(train:pd.DataFrame, test:pd.DataFrame) -> pd.DataFrame:
     "Predict the training mean of each nutrient for every dish of `test`."
     return pd.DataFrame([train[TARGETS].mean()] * len(test), index=pd.Index(test.dish_id, name='dish_id'))
-
-# %% ../nbs/04a_evaluate.ipynb #f097584d
-def dish_groups(dish_ids, # Nutrition5k dish ids (`dish_<unix time>`)
-                gap_s:float=600, # Dishes less than this many seconds after the previous one join its group
-               ) -> np.ndarray:
-    "Group number of each dish: runs of dishes scanned within `gap_s` seconds of each other."
-    t = pd.Series(list(dish_ids)).str.extract(r'(\d+)$')[0].astype('int64')
-    order = t.sort_values()
-    return (order.diff() > gap_s).cumsum().reindex(t.index).to_numpy()
-
-def grouped_folds(table:pd.DataFrame, k:int=5, gap_s:float=600, seed:int=42) -> np.ndarray:
-    "Fold number (0..k-1) of each dish of `table`; no group of near-copies straddles two folds."
-    folds = np.empty(len(table), int)
-    split = GroupKFold(k, shuffle=True, random_state=seed).split(table, groups=dish_groups(table.dish_id, gap_s))
-    for f, (_, idx) in enumerate(split): folds[idx] = f
-    return folds
 
 # %% ../nbs/04a_evaluate.ipynb #92e67f0c
 def group_bootstrap_weights(groups:np.ndarray, n_boot:int=2000, seed:int=0) -> np.ndarray:

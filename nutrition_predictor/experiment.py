@@ -7,24 +7,25 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/experiment.html.
 # %% ../nbs/04b_experiment.ipynb #1dc24fbe
 from __future__ import annotations
 import importlib.resources, json, os
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .data import DENSITIES, TARGETS, DataError, dataset_checksum, dish_table, model_input, prepare_image
-from .evaluate import (cross_validate, cv_known_mass_scores, cv_scores, dish_groups, grouped_folds, holdout_scores, mae,
+from .data import DENSITIES, TARGETS, DataError, dataset_checksum, dish_groups, dish_table, grouped_folds, model_input, prepare_image
+from .evaluate import (cross_validate, cv_known_mass_scores, cv_scores, holdout_scores, mae,
                                           mae_pct, mean_baseline, plot_predictions, plot_residuals, predict_dishes, predict_views)
 from .guard import LOW_INFORMATION, Guard, blank_images, image_information, low_information, nonfood_images
 from .predict import Predictor
 from .intervals import Intervals, cross_conformal_coverage
 from .runs import Coverage, GuardScores, RunFolder, RunMetrics, git_commit, load_model, save_model
-from .train import TrainConfig, config_dishes, dish_features, finish_run, train
+from .train import (TrainConfig, shorten, cached_predictions, check_for_data, config_dishes, dish_features, finish_run,
+                                       readable_dishes, train)
 
 # %% auto #0
-__all__ = ['OTHER_VIEW', 'fit_guard', 'fit_run', 'experiment_notebook', 'run_experiment']
+__all__ = ['OTHER_VIEW', 'fit_guard', 'fit_run', 'ablation', 'experiment_notebook', 'run_experiment', 'RunFailed']
 
 # %% ../nbs/04b_experiment.ipynb #19749756
 def _multi_view_scores(model, test, preds, truth) -> dict:
@@ -73,10 +74,13 @@ def fit_run(cfg:TrainConfig,                      # The run's configuration
             run:str|Path|RunFolder|None=None,     # The run folder; `None`: `runs/<name>/`
             device=None,                          # Defaults to `default_device()`
            ) -> RunMetrics:
-    "Train, evaluate, cross-validate and calibrate as `cfg` says, writing every file of the run folder; returns its metrics."
-    run = RunFolder(run or Path('runs')/cfg.name).create()
+    "Train, evaluate, cross-validate and calibrate as `cfg` says, writing every file of the run folder (whole or not at all: `RunFolder.writing`); returns its metrics."
+    run = RunFolder(run or Path('runs')/cfg.name)
+    if not run.is_partial():
+        with run.writing() as partial: return fit_run(cfg, partial, device)
     run.write_params(cfg)
     dishes = config_dishes(cfg)
+    dishes = readable_dishes(check_for_data(cfg, dishes), dishes, device)
     train_dishes, test = dishes[dishes.split == 'train'], dishes[dishes.split == 'test']
     learn = train(cfg, dishes, out_dir=run.path, device=device, finish_wandb=False)
     learn.recorder.plot_loss()
@@ -125,6 +129,32 @@ def fit_run(cfg:TrainConfig,                      # The run's configuration
     plt.close('all')
     return metrics
 
+# %% ../nbs/04b_experiment.ipynb #c4e9a1b3
+def _summary(s) -> dict:
+    r = lambda d: {t: round(v, 2) for t, v in d.items()}
+    return dict(pct=r(s.mae_pct), ci={t: [round(a, 2), round(b, 2)] for t, (a, b) in s.mae_pct_ci.items()},
+                vs_baseline={t: None if v is None else round(v, 3) for t, v in s.vs_baseline.items()})
+
+def ablation(base:TrainConfig,          # The configuration every variant starts from
+             variants:dict,             # Name -> the parameters it changes, e.g. {'log targets': {'log_targets': True}}
+             n_boot:int=1000, device=None,
+            ) -> dict:
+    "Grouped CV (and the official test split) of `base` and of each variant: name -> changes, CV and test MAE% with 95% intervals, coverage, seconds."
+    import time
+    results = {}
+    for name, changes in {'base': {}, **variants}.items():
+        t0, cfg = time.perf_counter(), replace(base, **changes, wandb='disabled')
+        dishes = config_dishes(cfg)
+        oof = cross_validate(cfg, dishes, device)
+        learn = train(cfg, dishes, device=device)
+        test = cached_predictions(learn.regressor, dishes[dishes.split == 'test'], cfg, device)
+        cov = cross_conformal_coverage(oof, dishes, cfg.interval_coverage)
+        results[name] = dict(changes=changes, cv=_summary(cv_scores(oof, dishes, cfg.group_gap_s, n_boot)),
+                             test=_summary(holdout_scores(test, dishes, cfg.group_gap_s, n_boot)),
+                             coverage=cov['coverage'], coverage_by_size=cov['by_size'], seconds=round(time.perf_counter() - t0, 1))
+    return dict(base=json.loads(json.dumps(asdict(base))), n_dishes=len(dishes), git_commit=git_commit(),
+                dataset_checksum=dataset_checksum(dishes, base.data_dir), results=results)
+
 # %% ../nbs/04b_experiment.ipynb #2a61c5e0
 def experiment_notebook(name:str='train') -> Path:
     "A notebook shipped with the package: `train` (the experiment) or `leaderboard`."
@@ -136,10 +166,18 @@ def run_experiment(cfg:TrainConfig,                   # The run's configuration
                    run:str|Path|RunFolder|None=None,  # Run folder; defaults to `runs/<name>/`
                    progress:bool=True,                # Show papermill's progress bar
                   ) -> RunFolder:
-    "Execute the experiment notebook for `cfg` with papermill into the run folder."
+    "Execute the experiment notebook for `cfg` with papermill into the run folder, whole or not at all (`RunFolder.writing`)."
     import papermill as pm
-    run = RunFolder(Path(run or Path('runs')/cfg.name).resolve()).create()
+    run = RunFolder(Path(run or Path('runs')/cfg.name).resolve())
     params = json.loads(json.dumps(asdict(cfg)))                     # tuples as lists, as papermill writes them
-    pm.execute_notebook(experiment_notebook(), run.notebook_file, parameters={**params, 'out_dir': str(run.path)},
-                        kernel_name='python3', progress_bar=progress, cwd=os.getcwd())
+    with run.writing() as partial:
+        try: pm.execute_notebook(experiment_notebook(), partial.notebook_file, parameters={**params, 'out_dir': str(partial.path)},
+                                 kernel_name='python3', progress_bar=progress, cwd=os.getcwd())
+        except pm.PapermillExecutionError as e: raise RunFailed(e, partial) from None
     return run
+
+class RunFailed(RuntimeError):
+    "The experiment notebook failed: which cell and why, and where its executed copy is."
+    def __init__(self, e, partial:RunFolder):
+        super().__init__(f"the run failed in cell {e.exec_count}: {e.ename}: {shorten(str(e.evalue), 300)}\n"
+                         f"(the executed notebook, with the full traceback: {partial.notebook_file})")

@@ -35,8 +35,11 @@ def export_onnx(model:NutritionRegressor, # A trained model
     return path
 
 def export_run(run:str|Path|RunFolder) -> Path:
-    "Export the model of run folder `run` into its ONNX file."
-    return export_onnx(load_model(run, 'cpu'), RunFolder(run).onnx_file)
+    "Export the model of run folder `run` (a finished run, or a bare model) into its ONNX file, and seal the run again with it."
+    run = RunFolder(run).check()
+    path = export_onnx(load_model(run, 'cpu'), run.onnx_file)
+    if run.record_file.is_file(): run.seal()
+    return path
 
 # %% ../nbs/03_export.ipynb #59c13dd2
 class OnnxModel:

@@ -6,7 +6,7 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/features.html.md
 
 # %% ../nbs/01a_features.ipynb #4c711c4a
 from __future__ import annotations
-import functools, hashlib, json, logging, os
+import functools, hashlib, json, logging, os, threading, uuid
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,7 +19,7 @@ from fastai.torch_core import default_device
 from fastcore.basics import chunked
 from fastprogress.fastprogress import progress_bar
 
-from .data import FITS, PAD_RGB, image_tfms, prepare_image, sha256_file
+from .data import FITS, PAD_RGB, DataError, image_tfms, prepare_image, sha256_file
 from .model import BACKBONES, ModelConfig, NutritionRegressor
 
 # %% auto #0
@@ -67,23 +67,30 @@ class FeatureCache:
     def load(self, key:str, n_features:int) -> torch.Tensor|None:
         "The cached features of `key`, or `None` when absent or unusable (a corrupt file is deleted)."
         p = self.path(key)
-        if not p.is_file(): return None
-        try:
-            d = torch.load(p, map_location='cpu', weights_only=True)
-            f = d['features']
-            if d['key'] != key or f.shape != (n_features,) or not torch.isfinite(f).all(): raise ValueError('bad content')
-            return f
-        except Exception as e:
-            log.warning(f"Feature cache file {p} is corrupt ({e}); recomputing it")
-            p.unlink(missing_ok=True)
-            return None
+        try: d = torch.load(p, map_location='cpu', weights_only=True)
+        except FileNotFoundError: return None
+        except Exception as e: return self._corrupt(p, f'unreadable: {e}')
+        f = d.get('features') if isinstance(d, dict) else None
+        if not isinstance(f, torch.Tensor) or d.get('key') != key or f.shape != (n_features,) or f.dtype != torch.float32:
+            return self._corrupt(p, 'wrong key, type or length')
+        if d.get('sha256') != _values_sha(f): return self._corrupt(p, 'its values do not match their checksum')
+        return f
+
+    def _corrupt(self, p:Path, why:str) -> None:
+        log.warning(f"Feature cache file {p} is corrupt ({why}); recomputing it")
+        p.unlink(missing_ok=True)
 
     def save(self, key:str, features:torch.Tensor):
-        "Store `features` under `key`, atomically."
+        "Store `features` under `key` with the checksum of their values, atomically (safe for concurrent writers)."
         p = self.path(key); p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_suffix('.part')
-        torch.save({'key': key, 'features': features.detach().cpu().clone()}, tmp)
-        os.replace(tmp, p)
+        f = features.detach().float().cpu().contiguous().clone()
+        tmp = p.with_name(f'{p.name}.{os.getpid()}-{threading.get_ident()}-{uuid.uuid4().hex[:8]}.part')
+        try:
+            torch.save({'key': key, 'features': f, 'sha256': _values_sha(f)}, tmp)
+            os.replace(tmp, p)
+        finally: tmp.unlink(missing_ok=True)
+
+def _values_sha(f:torch.Tensor) -> str: return hashlib.sha256(f.numpy().tobytes()).hexdigest()
 
 # %% ../nbs/01a_features.ipynb #62768438
 def fit_square_tensor(x:torch.Tensor, # A CHW uint8 image
@@ -133,6 +140,7 @@ def cached_features(model:NutritionRegressor, # Its frozen backbones make the fe
                     bs:int|None=None,         # Backbone batch size (`None`: 4 on a CPU, where small batches are fastest; 64 on a GPU)
                     num_workers:int|None=None, # Preparing threads (`None`: one per core, at most 16)
                     device=None,
+                    failed:dict|None=None,    # Collect unreadable images here (table row -> error; their rows are NaN); `None`: raise the first
                    ) -> tuple[torch.Tensor, dict]:
     "Features `[n_images*(1+variants), n_features]` (image-major: an image's variants are neighbours), and `{'computed': n, 'loaded': m}`."
     device = device or default_device()
@@ -143,26 +151,40 @@ def cached_features(model:NutritionRegressor, # Its frozen backbones make the fe
     shas = [image_sha(p) for p in images]
     pairs = [(r, v) for r in range(len(images)) for v in range(variants + 1)]     # image-major: (table row, variant)
     tfm = lambda v, r: image_tfms(augment=v > 0, view=view, seed=variant_seed(seed, shas[r], v) if v else None)
-    def _batch(idx):                              # the prepared images of `pairs[idx]`
-        rows = sorted({pairs[i][0] for i in idx})
-        if decoder == 'nvjpeg': sq = dict(zip(rows, gpu_prepare([images[r] for r in rows], c.img_size, c.fit, device)))
-        else: sq = {r: prepare_image(images[r], c.img_size, c.fit) for r in rows}
-        return torch.stack([torch.from_numpy(tfm(v, r)(image=sq[r])['image']) for r, v in (pairs[i] for i in idx)])
+    bad = {}                                      # table row -> why its image cannot be read
+    def _squares(rows) -> dict:
+        if decoder == 'nvjpeg':
+            try: return dict(zip(rows, gpu_prepare([images[r] for r in rows], c.img_size, c.fit, device)))
+            except RuntimeError: pass             # a JPEG nvJPEG refuses: each image through PIL, to name the bad one
+        out = {}
+        for r in rows:
+            try: out[r] = prepare_image(images[r], c.img_size, c.fit)
+            except DataError as e: bad[r] = str(e)
+        return out
+    def _batch(idx):                              # the indices of `idx` that could be read, and their prepared images
+        sq = _squares(sorted({pairs[i][0] for i in idx}))
+        ok = [i for i in idx if pairs[i][0] in sq]
+        return ok, torch.stack([torch.from_numpy(tfm(v, r)(image=sq[r])['image']) for r, v in (pairs[i] for i in ok)]) if ok else None
     parts, computed = [], 0
     for name, pooled in zip(c.backbone, model.backbone.bodies):
+        n_feat = _vector_length(c, name)
         keys = [feature_key(c, name, shas[r], v, seed, view, weights, decoder) for r, v in pairs]
-        feats = [cache.load(k, _vector_length(c, name)) for k in keys]
-        todo = [i for i, f in enumerate(feats) if f is None]
+        feats = [None if pairs[i][0] in bad else cache.load(k, n_feat) for i, k in enumerate(keys)]
+        todo = [i for i, f in enumerate(feats) if f is None and pairs[i][0] not in bad]
         if todo:
             body = pooled.eval().to(device)
             workers = num_workers if num_workers is not None else min(16, os.cpu_count() or 1)
-            batches, out = list(chunked(todo, bs)), []
+            batches = list(chunked(todo, bs))
             with ThreadPoolExecutor(max(1, workers)) as pool, torch.inference_mode():
                 prepared = mapped_ahead(pool, _batch, batches) if decoder == 'pil' else map(_batch, batches)
-                for xb in progress_bar(prepared, total=len(batches), leave=False): out.append(body(xb.to(device)).float().cpu())
-            for i, f in zip(todo, torch.cat(out)):
-                cache.save(keys[i], f); feats[i] = f
-        parts.append(torch.stack(feats)); computed += len(todo)
-    total = len(pairs) * len(c.backbone)
-    log.info(f"Feature cache: {computed} computed, {total - computed} loaded ({cache.root})")
+                for ok, xb in progress_bar(prepared, total=len(batches), leave=False):
+                    if failed is None and bad: raise DataError(next(iter(bad.values())))
+                    if not ok: continue
+                    for i, f in zip(ok, body(xb.to(device)).float().cpu()):
+                        cache.save(keys[i], f); feats[i] = f; computed += 1
+        parts.append(torch.stack([torch.full((n_feat,), float('nan')) if f is None else f for f in feats]))
+    if failed is not None: failed.update(bad)
+    elif bad: raise DataError(next(iter(bad.values())))
+    total = (len(pairs) - sum(1 for r, _ in pairs if r in bad)) * len(c.backbone)
+    log.info(f"Feature cache: {computed} computed, {total - computed} loaded, {len(bad)} images unreadable ({cache.root})")
     return torch.cat(parts, 1), dict(computed=computed, loaded=total - computed)

@@ -91,9 +91,9 @@ class Predictor:
     @classmethod
     def from_run(cls, run:str|Path|RunFolder|None=None, # A run folder with a saved model; `None`: the model shipped with the package
                  device=None, engine:str='torch', channels_last:bool=True) -> Predictor:
-        "The predictor of a run folder (state dict + JSON config, or the ONNX file; nothing is unpickled)."
+        "The predictor of a finished run folder (`RunFolder.check`; state dict + JSON config, or the ONNX file; nothing is unpickled)."
         if engine not in ENGINES: raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
-        run = as_run(run)
+        run = as_run(run).check()
         model = OnnxModel.from_run(run, device) if engine == 'onnx' else load_model(run, device or default_device())
         return cls(model, device, channels_last, run.intervals(), run, run.guard(), run.per_gram_intervals())
 

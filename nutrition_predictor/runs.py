@@ -6,47 +6,80 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/runs.html.md"""
 
 # %% ../nbs/02c_runs.ipynb #35dfdc12
 from __future__ import annotations
-import importlib.resources, importlib.util, json, shutil, subprocess
+import fcntl, importlib.resources, importlib.util, json, os, shutil, subprocess
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
 import yaml
 from fastai.torch_core import default_device
+from fastcore.basics import patch
 
+from .data import sha256_file
 from .guard import Guard
 from .intervals import Intervals
 from .model import ModelConfig, NutritionRegressor
-from .train import ParamsError, TrainConfig
+from .train import ParamsError, TrainConfig, shorten
 
 # %% auto #0
-__all__ = ['read_params', 'parse_overrides', 'RunFolder', 'save_model', 'load_model', 'Scores', 'Coverage', 'GuardScores',
-           'RunMetrics', 'git_commit', 'pretrained_run', 'as_run', 'ship_run']
+__all__ = ['MAX_PARAMS_BYTES', 'MAX_BASE_DEPTH', 'PARTIAL', 'parse_yaml', 'read_params', 'parse_overrides', 'RunFolder',
+           'IncompleteRun', 'RunBusy', 'save_model', 'load_model', 'Scores', 'Coverage', 'GuardScores', 'RunMetrics',
+           'git_commit', 'pretrained_run', 'as_run', 'ship_run']
 
 # %% ../nbs/02c_runs.ipynb #0910e82a
-def _params_file(path:Path, seen:tuple=()) -> dict:
-    "The parameters of params file `path`, on top of its `base` (recursively)."
+MAX_PARAMS_BYTES, MAX_BASE_DEPTH = 64 * 1024, 8   # a params file's size, and how deep its chain of bases may go
+
+class _PlainLoader(yaml.SafeLoader):
+    "YAML's safe loader without aliases: a params file names values, it does not build graphs (no 'billion laughs')."
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed here", self.peek_event().start_mark)
+        return super().compose_node(parent, index)
+
+def parse_yaml(text:str, where:str):
+    "`text` read as YAML with `_PlainLoader`, or a one-line `ParamsError` naming `where`."
+    try: return yaml.load(text, _PlainLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, 'problem_mark', None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ''
+        raise ParamsError(f"{where}: not a plain YAML value{at} ({shorten(getattr(e, 'problem', None) or str(e).splitlines()[0], 100)})") from None
+
+def _read_text(path:Path) -> str:
+    "The text of a params file: a regular file of at most `MAX_PARAMS_BYTES`, UTF-8, no NUL bytes."
     if not path.is_file(): raise FileNotFoundError(f"Params file not found: {path}")
+    with open(path, 'rb') as f: data = f.read(MAX_PARAMS_BYTES + 1)
+    if len(data) > MAX_PARAMS_BYTES: raise ParamsError(f"{path}: over {MAX_PARAMS_BYTES // 1024} KB, not a params file")
+    try: text = data.decode('utf-8')
+    except UnicodeDecodeError: raise ParamsError(f"{path}: not UTF-8 text, not a params file") from None
+    if '\0' in text: raise ParamsError(f"{path}: holds NUL bytes, not a params file")
+    return text
+
+def _params_file(path:Path, seen:tuple=()) -> dict:
+    "The parameters of params file `path`, on top of its `base` (recursively, at most `MAX_BASE_DEPTH` deep)."
+    if len(seen) >= MAX_BASE_DEPTH: raise ParamsError(f"{path}: bases nested more than {MAX_BASE_DEPTH} deep")
     if path.resolve() in seen: raise ParamsError(f"{path}: its bases form a loop")
-    params = yaml.safe_load(path.read_text()) or {}
+    params = parse_yaml(_read_text(path), str(path)) or {}
     if not isinstance(params, dict): raise ParamsError(f"{path}: expected a mapping of parameter names to values")
     base = params.pop('base', None)
+    if base is not None and not isinstance(base, str): raise ParamsError(f"{path}: base must be a file name, not {shorten(base)}")
     return {**(_params_file(path.parent/base, (*seen, path.resolve())) if base else {}), **params}
 
 def read_params(path:str|Path|None=None,  # A params YAML file, or `None` for the defaults
                 overrides:dict|None=None, # Keys to change
                ) -> TrainConfig:
-    "A checked `TrainConfig` from a params file (on top of its `base`) plus overrides."
+    "A checked `TrainConfig` from a params file (on top of its `base`) plus overrides; any problem is a one-line `ParamsError`."
     params = {}
     if path is not None:
         params = {'name': Path(path).stem, **_params_file(Path(path))}
     params.update(overrides or {})
-    if params.get('data_dir'): params['data_dir'] = str(Path(params['data_dir']).expanduser().resolve())
+    if isinstance(params.get('data_dir'), str) and params['data_dir']:
+        params['data_dir'] = str(Path(params['data_dir']).expanduser().resolve())
     return TrainConfig.from_dict(params)
 
 def parse_overrides(pairs:list|None) -> dict:
-    "`[[key, value], ...]` from `-p KEY VALUE` options, values parsed as YAML."
-    return {k: yaml.safe_load(v) for k, v in pairs or []}
+    "`[[key, value], ...]` from `-p KEY VALUE` options, values parsed as plain YAML (`parse_yaml`)."
+    return {k: parse_yaml(v, f'parameter {k}') if len(v) <= 4096 else v for k, v in pairs or []}
 
 # %% ../nbs/02c_runs.ipynb #0c20b75e
 class RunFolder:
@@ -108,10 +141,86 @@ class RunFolder:
         return RunMetrics.from_dict(json.loads(self.metrics_file.read_text())) if self.metrics_file.is_file() else None
 
     def missing(self) -> list[str]:
-        "Files every finished run has and this folder lacks."
+        "Files every finished run has and this folder lacks (the executed notebook only comes with papermill: not needed)."
         need = [self.params_file, self.weights_file, self.model_config_file, self.guard_file, self.metrics_file, self.test_predictions_file,
-                self.notebook_file, *(self.plot(p) for p in self.PLOTS[:3])]
+                *(self.plot(p) for p in self.PLOTS[:3])]
         return [p.name for p in need if not p.is_file()]
+
+    def files(self) -> list[Path]:
+        "Every file of the run this folder has, among those `RunFolder` names."
+        named = [self.params_file, self.weights_file, self.model_config_file, self.onnx_file, self.intervals_file, self.per_gram_intervals_file,
+                 self.guard_file, self.metrics_file, self.test_predictions_file, self.cv_predictions_file, self.notebook_file,
+                 *map(self.plot, self.PLOTS)]
+        return [p for p in named if p.is_file()]
+
+# %% ../nbs/02c_runs.ipynb #8c4e1f2b
+class IncompleteRun(FileNotFoundError):
+    "A run folder that is not a finished run: still being written, its writer killed, or its files changed since."
+
+class RunBusy(RuntimeError):
+    "Another process is writing this run folder."
+
+PARTIAL = '.partial'          # the marker of a run folder being written
+
+@patch(as_prop=True)
+def record_file(self:RunFolder) -> Path:
+    "Written last, when the run is finished: the sha256 of every file of the run."
+    return self.path/'complete.json'
+
+@patch
+def is_partial(self:RunFolder) -> bool: return (self.path/PARTIAL).is_file()
+
+@patch
+def seal(self:RunFolder) -> Path:
+    "Record the sha256 of every file of the run (`files`) in `complete.json`, atomically."
+    record = {p.name: sha256_file(p) for p in self.files()}
+    tmp = self.path/f'.{self.record_file.name}.{os.getpid()}'
+    tmp.write_text(json.dumps(record, indent=1)); os.replace(tmp, self.record_file)
+    return self.record_file
+
+# %% ../nbs/02c_runs.ipynb #5f7a0d3c
+@patch
+def problems(self:RunFolder) -> list[str]:
+    "What keeps this folder from being a finished run (or a bare model) that readers may use; empty when nothing does."
+    if not self.path.is_dir(): return ['no such folder']
+    if self.is_partial(): return ['it is being written, or its writer was killed (a .partial marker)']
+    run = self.params_file.is_file()
+    if not self.record_file.is_file(): return [f'no completion record ({self.record_file.name}): killed, or written by an older version'] if run else []
+    try: record = json.loads(self.record_file.read_text())
+    except (ValueError, OSError): return [f'{self.record_file.name} is unreadable']
+    out = [f'{name} is missing' for name in record if not (self.path/name).is_file()]
+    out += [f'{name} changed after the run finished' for name, sha in record.items() if (self.path/name).is_file() and sha256_file(self.path/name) != sha]
+    out += [f'{p.name} is not part of the finished run' for p in self.files() if p.name not in record]
+    return out + ([f'{name} is missing' for name in self.missing() if name not in record] if run else [])
+
+@patch
+def check(self:RunFolder) -> RunFolder:
+    "`self`, or an `IncompleteRun` that says in one line why readers must not use it."
+    if problems := self.problems(): raise IncompleteRun(f"{self.path} is not a finished run: {'; '.join(problems)}")
+    return self
+
+# %% ../nbs/02c_runs.ipynb #2d9b6e40
+@patch
+@contextmanager
+def writing(self:RunFolder):
+    "Write a run: yields a temporary `RunFolder` beside this one; on success it is sealed and moved into place. A second writer gets `RunBusy`."
+    parent, name = self.path.parent, self.path.name
+    parent.mkdir(parents=True, exist_ok=True)
+    lock = open(parent/f'.{name}.lock', 'a')
+    try:
+        try: fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError: raise RunBusy(f"{self.path} is being written by another process (it holds {lock.name})") from None
+        for stale in parent.glob(f'.{name}.partial-*'): shutil.rmtree(stale, ignore_errors=True)   # runs killed before: we hold the lock
+        tmp = RunFolder(parent/f'.{name}.partial-{os.getpid()}').create()
+        (tmp.path/PARTIAL).write_text(str(self.path))
+        yield tmp
+        tmp.seal()
+        (tmp.path/PARTIAL).unlink()
+        old = parent/f'.{name}.old-{os.getpid()}'
+        if self.path.exists(): os.rename(self.path, old)
+        os.rename(tmp.path, self.path)
+        shutil.rmtree(old, ignore_errors=True)
+    finally: lock.close()
 
 # %% ../nbs/02c_runs.ipynb #90dac7b0
 def save_model(model:NutritionRegressor, run:str|Path|RunFolder,
@@ -235,9 +344,10 @@ def ship_run(run:str|Path|RunFolder,           # A finished run folder
              dest:str|Path|RunFolder|None=None, # Defaults to the package's `pretrained/`
             ) -> RunFolder:
     "Copy what predicting needs from `run` into `dest`: the head's weights, config, ranges, guard, params and metrics."
-    run, dest = RunFolder(run), as_run(dest).create()
-    if run.missing(): raise FileNotFoundError(f"{run.path} is not a finished run: it lacks {run.missing()}")
+    run, dest = RunFolder(run).check(), as_run(dest).create()
+    for f in dest.files() + [dest.record_file]: f.unlink(missing_ok=True)           # nothing of the model shipped before
     save_model(load_model(run, 'cpu'), dest, backbone=False)
     for f in (run.intervals_file, run.per_gram_intervals_file, run.guard_file, run.params_file, run.metrics_file):
         if f.is_file(): shutil.copyfile(f, dest.path/f.name)
+    dest.seal()
     return dest

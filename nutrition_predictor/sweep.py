@@ -6,7 +6,7 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/sweep.html.md"""
 
 # %% ../nbs/10_sweep.ipynb #eb1db4da
 from __future__ import annotations
-import itertools
+import itertools, logging
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -19,7 +19,10 @@ from .runs import RunFolder, read_params
 from .train import TrainConfig
 
 # %% auto #0
-__all__ = ['SETTINGS', 'read_sweep', 'run_sweep', 'read_runs', 'plot_leaderboard', 'run_leaderboard']
+__all__ = ['log', 'SETTINGS', 'read_sweep', 'run_sweep', 'read_runs', 'plot_leaderboard', 'run_leaderboard']
+
+# %% ../nbs/10_sweep.ipynb #7ac1e2d9
+log = logging.getLogger(__name__)
 
 # %% ../nbs/10_sweep.ipynb #1b5df812
 def _fmt(v) -> str: return str(v).lower() if isinstance(v, bool) else str(v)
@@ -43,8 +46,10 @@ def read_sweep(path:str|Path) -> list[TrainConfig]:
 
 # %% ../nbs/10_sweep.ipynb #43d7b70f
 def _done(cfg:TrainConfig, folder:Path) -> bool:
-    "Has `folder` a finished run of exactly `cfg`?"
-    try: m = RunFolder(folder).metrics()
+    "Has `folder` a finished run (`RunFolder.check`) of exactly `cfg`?"
+    run = RunFolder(folder)
+    if run.problems(): return False                          # killed, or not written whole: run it again
+    try: m = run.metrics()
     except ValueError: return False                          # metrics of another version: run it again
     return m is not None and m.params == cfg
 
@@ -72,8 +77,10 @@ SETTINGS = ['backbone', 'img_size', 'hidden', 'dropout', 'augment', 'feature_cac
 def read_runs(runs_dir:str|Path='runs') -> pd.DataFrame:
     "One row per run folder of `runs_dir` that has a `metrics.json`, best first."
     rows = []
-    for run in map(RunFolder, sorted(Path(runs_dir).iterdir())):
+    for run in map(RunFolder, sorted(p for p in Path(runs_dir).iterdir() if p.is_dir() and not p.name.startswith('.'))):
         if not run.metrics_file.is_file(): continue
+        if problems := run.problems():
+            log.warning(f"Leaderboard: left out {run.path}: {'; '.join(problems)}"); continue
         m = run.metrics()
         row = dict(run=run.path.name, **{k: getattr(m.params, k) for k in SETTINGS})
         row.update({f'test {t} %': m.test.mae_pct[t] for t in TARGETS})

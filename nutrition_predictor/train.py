@@ -29,44 +29,52 @@ import numpy as np
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 
-from .data import (DENSITIES, TARGETS, UNITS, FITS, VIEWS, check_data_dir, dish_table, n5k_dir, read_all_metadata,
+from .data import (DENSITIES, TARGETS, UNITS, FITS, VIEWS, check_data_dir, dish_groups, dish_table, n5k_dir, read_all_metadata,
                                       target_stats, target_values, dish_dataloaders, sha256_file)
 from .features import FeatureCache, cached_features
 from .model import BACKBONES, ModelConfig, NutritionRegressor, atwater_band
 
 # %% auto #0
-__all__ = ['log', 'Positive', 'NonNegative', 'AtLeastOne', 'LOSSES', 'ParamsError', 'TrainConfig', 'nutrient_mae',
-           'SafeWandbCallback', 'start_wandb', 'weights_id', 'FeatureDataset', 'every_image', 'feature_dataloaders',
-           'dish_features', 'cached_predictions', 'torch_threads', 'config_dishes', 'train', 'finish_run']
+__all__ = ['log', 'AtLeastOne', 'PlainName', 'PathText', 'LOSSES', 'ParamsError', 'shorten', 'Between', 'TrainConfig',
+           'nutrient_mae', 'SafeWandbCallback', 'start_wandb', 'weights_id', 'FeatureDataset', 'every_image',
+           'feature_dataloaders', 'dish_features', 'cached_predictions', 'torch_threads', 'config_dishes',
+           'readable_dishes', 'check_for_data', 'train', 'finish_run']
 
 # %% ../nbs/02_train.ipynb #fdb9a5e2
 log = logging.getLogger(__name__)
 
 # %% ../nbs/02_train.ipynb #ab599d90
 class ParamsError(ValueError):
-    "A run parameter that is unknown, or has a value of the wrong type or out of range."
+    "A run parameter that is unknown, or has a value of the wrong type, out of range or out of sense for the data."
 
-Positive, NonNegative = Annotated[float, Field(gt=0)], Annotated[float, Field(ge=0)]
+def shorten(v, n:int=80) -> str:
+    "`repr(v)`, cut to `n` characters: what an error message echoes of a value it refuses."
+    r = repr(v)
+    return r if len(r) <= n else r[:n - 5] + '...' + r[-2:]
+
+def Between(lo, hi, kind=int): return Annotated[kind, Field(ge=lo, le=hi)]
 AtLeastOne = Annotated[int, Field(ge=1)]
+PlainName = Annotated[str, Field(pattern=r'^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$')]   # a file name that stays inside its folder
+PathText = Annotated[str, Field(max_length=4096)]
 
 @dataclass
 class TrainConfig:
     "Everything a training run depends on: the keys of `params/*.yaml`, each with its one default."
-    name:str = 'default'          # Run name; the run folder defaults to `runs/<name>/`
-    data_dir:str|None = None      # Nutrition5k root; `None`: `$NUTRITION5K_DIR`, else `data/nutrition5k`
+    name:PlainName = 'default'    # Run name (letters, digits, `.`, `_`, `-`); the run folder defaults to `runs/<name>/`
+    data_dir:PathText|None = None # Nutrition5k root; `None`: `$NUTRITION5K_DIR`, else `data/nutrition5k`
     view:Literal[VIEWS] = 'side'  # `side` (one side-angle frame per dish, as designed) or `overhead`
     camera:Literal['A', 'B', 'C', 'D'] = 'A' # Side view: camera A-D
-    frame:AtLeastOne = 2          # Side view: frame number (the sample's 1080p frames are filed as camera A, frame 2)
+    frame:Between(1, 10_000) = 2  # Side view: frame number (the sample's 1080p frames are filed as camera A, frame 2)
     all_frames:bool = False       # Side view: train on every frame and camera a training dish has, as extra examples
-    max_kcal:Positive = 3000.     # Drop dishes above this many kcal
+    max_kcal:Between(1, 100_000, float) = 3000. # Drop dishes above this many kcal
     backbone:str|list[str] = 'resnet18' # Names in `BACKBONES`: `resnet18` (as designed) or `efficientnet_lite0/1/2` (offline); a list concatenates their features
     pretrained:bool = True        # `False` trains on a randomly initialised backbone, on purpose
-    weights_path:str|None = None  # Local backbone weights file (one backbone)
-    img_size:Annotated[int, Field(ge=32)] = 224 # Images are made img_size x img_size squares
+    weights_path:PathText|None = None # Local backbone weights file (one backbone)
+    img_size:Between(32, 1024) = 224 # Images are made img_size x img_size squares
     fit:Literal[FITS] = 'squash'  # How a non-square image becomes square: `squash`, `crop` (centre) or `pad` (letterbox)
     stages:bool = False           # The head also reads each backbone's pooled stages before its final map (`01_model`)
-    grid:tuple[AtLeastOne, AtLeastOne] = (1, 1) # The final maps are also pooled over rows x columns of regions (1x1: not)
-    hidden:AtLeastOne = 256       # Head's hidden width
+    grid:tuple[Between(1, 8), Between(1, 8)] = (1, 1) # The final maps are also pooled over rows x columns of regions (1x1: not)
+    hidden:Between(1, 8192) = 256 # Head's hidden width
     dropout:Annotated[float, Field(ge=0, lt=1)] = 0.2 # Head's dropout
     log_targets:bool = False      # The head predicts log(1 + value) of each target (`01_model`)
     positive:bool = True          # Clip predictions in units at 0: no negative kcal or grams (`01_model`)
@@ -74,20 +82,21 @@ class TrainConfig:
     per_gram:bool = True          # Also learn energy and macronutrients per gram, for a known mass (the paper's per-gram task)
     augment:bool = False          # Augment training images (flips, turns, colour); side view: no gain in grouped CV
     feature_cache:bool = True     # Train the head on cached backbone features (`False`: run the backbone every step)
-    aug_variants:Annotated[int, Field(ge=0)] = 0 # With the feature cache and `augment`: augmented copies cached per training image
-    cache_dir:str|None = None     # Feature cache root; `None`: `$NUTRITION_PREDICTOR_CACHE`, else ~/.cache/nutrition-predictor
-    epochs:AtLeastOne = 20        # Epochs of `fit_one_cycle`
-    lr:Positive = 3e-3            # Peak learning rate
+    aug_variants:Between(0, 64) = 0 # With the feature cache and `augment`: augmented copies cached per training image
+    cache_dir:PathText|None = None # Feature cache root; `None`: `$NUTRITION_PREDICTOR_CACHE`, else ~/.cache/nutrition-predictor
+    epochs:Between(1, 1000) = 20  # Epochs of `fit_one_cycle`
+    lr:Annotated[float, Field(gt=0, le=10)] = 3e-3 # Peak learning rate
     loss:Literal['l1', 'smooth_l1'] = 'l1' # Loss on standardised targets: `l1` (what MAE measures) or `smooth_l1` (Huber)
-    wd:NonNegative = 0.01         # Weight decay
-    bs:Annotated[int, Field(ge=2)] = 16 # Batch size (BatchNorm needs two)
-    seed:int = 42                 # Seed of everything random
-    num_workers:Annotated[int, Field(ge=0)] = 0 # Image-decoding worker processes
+    wd:Between(0, 10, float) = 0.01 # Weight decay
+    bs:Between(2, 4096) = 16      # Batch size (BatchNorm needs two; at most the training dishes, checked against the data)
+    seed:Between(0, 2**32 - 1) = 42 # Seed of everything random
+    num_workers:Between(0, 64) = 0 # Image-decoding worker processes
     wandb:Literal['offline', 'online', 'disabled'] = 'offline' # wandb tracking mode
-    wandb_project:str = 'nutrition-predictor'
-    cv_folds:Annotated[int, Field(ge=0)] = 5 # Grouped K-fold cross-validation over both splits (0: none); it also calibrates the ranges
-    group_gap_s:NonNegative = 600. # Cross-validation: dishes scanned within this many seconds of each other share a fold
+    wandb_project:PlainName = 'nutrition-predictor'
+    cv_folds:Between(0, 50) = 5   # Grouped K-fold cross-validation over both splits (0: none; at most the groups of dishes); it also calibrates the ranges
+    group_gap_s:Between(0, 7 * 86400, float) = 600. # Cross-validation: dishes scanned within this many seconds of each other share a fold
     interval_coverage:Annotated[float, Field(gt=0, lt=1)] = 0.9 # Nominal coverage of the calibrated prediction ranges (needs `cv_folds`)
+    on_bad_image:Literal['drop', 'stop'] = 'drop' # An image that cannot be read: drop its dish, named in `metrics.json`, or stop the run
     tta_views:bool = False        # Side view: also report test predictions averaged over every camera and frame of a dish
     guard_coverage:Annotated[float, Field(gt=0, lt=1)] = 0.95 # Share of real dishes the guard against unlike photos passes (`02b_guard`)
 
@@ -96,7 +105,8 @@ class TrainConfig:
     def _known_backbone(cls, v):
         names = [v] if isinstance(v, str) else v
         unknown = [b for b in names if b not in BACKBONES]
-        if unknown or not names: raise ValueError(f"unknown backbone {unknown or '(none)'}; choose from {sorted(BACKBONES)}")
+        if unknown or not names: raise ValueError(f"unknown backbone {shorten(unknown or '(none)')}; choose from {sorted(BACKBONES)}")
+        if len(names) > len(BACKBONES) or len(set(names)) < len(names): raise ValueError("each backbone at most once")
         return v
 
     @field_validator('cv_folds')
@@ -112,11 +122,11 @@ class TrainConfig:
     def from_dict(cls, d:dict) -> TrainConfig:
         "A checked config from a dict; a bad key or value raises a one-line `ParamsError` naming the parameter."
         unknown = set(d) - set(cls.keys())
-        if unknown: raise ParamsError(f"unknown parameter(s) {sorted(unknown)}; known: {', '.join(cls.keys())}")
+        if unknown: raise ParamsError(f"unknown parameter(s) {shorten(sorted(map(str, unknown)))}; known: {', '.join(cls.keys())}")
         try: return cls(**d)
         except ValidationError as e:
             err = e.errors()[0]
-            raise ParamsError(f"parameter {'.'.join(map(str, err['loc']))}: {err['msg']} (got {err['input']!r})") from None
+            raise ParamsError(f"parameter {'.'.join(map(str, err['loc']))}: {err['msg']} (got {shorten(err['input'])})") from None
 
     def outputs(self) -> list[str]:
         "What the model predicts: the five totals, and the per-gram densities with `per_gram`."
@@ -225,6 +235,30 @@ LOSSES = dict(smooth_l1=nn.SmoothL1Loss, l1=nn.L1Loss)
 def config_dishes(cfg:TrainConfig) -> pd.DataFrame:
     "The dishes `cfg` trains and evaluates on (`dish_table` with its data folder, view, camera, frame and `max_kcal`)."
     return dish_table(cfg.data_dir, view=cfg.view, camera=cfg.camera, frame=cfg.frame, max_kcal=cfg.max_kcal)
+
+def readable_dishes(cfg:TrainConfig, dishes:pd.DataFrame, device=None) -> pd.DataFrame:
+    "`dishes` whose image can be read, their features computed into the cache on the way; the rest dropped and named in `attrs['dropped']` (`on_bad_image: stop`: a `DataError`)."
+    failed = {}
+    model = NutritionRegressor(cfg.model_config(), cfg.pretrained, cfg.weights_path)
+    cached_features(model, dishes, FeatureCache(cfg.cache_dir), 0, **_cache_kw(cfg, device or default_device()),
+                    failed=None if cfg.on_bad_image == 'stop' else failed)
+    if not failed: return dishes
+    keep = dishes.drop(index=dishes.index[list(failed)])
+    keep.attrs['dropped'] = {**dishes.attrs.get('dropped', {}),
+                             **{f"unreadable image of {dishes.dish_id.iloc[r]}: {err}": 1 for r, err in failed.items()}}
+    for r, err in failed.items(): log.warning(f"Dropped {dishes.dish_id.iloc[r]}: {err}")
+    return keep.reset_index(drop=True)
+
+def check_for_data(cfg:TrainConfig, dishes:pd.DataFrame) -> TrainConfig:
+    "`cfg`, or a one-line `ParamsError` for a value that cannot work with these dishes (a batch larger than a training set, more folds than groups)."
+    n_train, n_groups = int((dishes.split == 'train').sum()), len(np.unique(dish_groups(dishes.dish_id, cfg.group_gap_s)))
+    if cfg.cv_folds > n_groups:
+        raise ParamsError(f"parameter cv_folds: {cfg.cv_folds} folds, but the {len(dishes)} dishes make only {n_groups} groups of near-copies")
+    smallest = min(n_train, len(dishes) - -(-len(dishes) // cfg.cv_folds)) if cfg.cv_folds else n_train
+    if cfg.bs > smallest:
+        raise ParamsError(f"parameter bs: {cfg.bs} is more than the {smallest} dishes of the smallest training set "
+                          f"({n_train} in the train split{f', fewer in a {cfg.cv_folds}-fold CV fold' if cfg.cv_folds else ''}): the head would never train")
+    return cfg
 
 def train(cfg:TrainConfig,                 # The run's configuration
           table:pd.DataFrame|None=None,    # Dishes (from `dish_table`); read from `cfg` when `None`
