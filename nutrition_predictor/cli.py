@@ -38,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument('params', nargs='?', help="params YAML file (default: TrainConfig's defaults, which params/default.yaml states)")
     t.add_argument('-p', '--param', nargs=2, action='append', metavar=('KEY', 'VALUE'), help="override a parameter")
     t.add_argument('--out', help="run folder (default: runs/<name>/)")
+    t.add_argument('--processes', type=int, default=1, help="train in this many processes, data-parallel, the feature cache built in shards "
+                   "(one per GPU on GPUs; gloo on CPUs); no experiment notebook is executed (default: 1)")
     pr = sub.add_parser('predict', help="predict calories, mass, fat, carb and protein for images")
     pr.add_argument('images', nargs='+', help="image files")
     pr.add_argument('--run', help="run folder with the model (default: the model shipped with the package)")
@@ -119,13 +121,12 @@ def _demo(args) -> int:
     return 0
 
 def _serve(args) -> int:
-    import uvicorn
-    from nutrition_predictor.serve import serve_app
+    from nutrition_predictor.serve import serve, serve_app
     try: app = serve_app(args.run, args.engine, ui=not args.no_ui)
     except (FileNotFoundError, ValueError) as e: return _fail(e)
     print(f"Serving the API at http://{args.host}:{args.port}/v1/predict (docs at /docs)"
           + ("" if args.no_ui else f" and the demo at http://{args.host}:{args.port}/"), flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level='warning')
+    serve(app, args.host, args.port)
     return 0
 
 def _predict(args) -> int:
@@ -188,7 +189,10 @@ def main(argv:list|None=None) -> int:
         try:
             cfg = read_params(args.params, parse_overrides(args.param))
             check_for_data(cfg, config_dishes(cfg))                     # the data is there, and the values fit it: before any work
-            run = run_experiment(cfg, args.out)
+            if args.processes > 1:
+                from nutrition_predictor.experiment import fit_run_distributed
+                run = fit_run_distributed(cfg, args.out, args.processes)
+            else: run = run_experiment(cfg, args.out)
         except (FileNotFoundError, ValueError, RunBusy, RunFailed) as e: return _fail(e)
         print(f"Run written to {run.path}")
     elif args.command == 'predict': return _predict(args)

@@ -23,9 +23,10 @@ from pillow_heif import register_heif_opener
 
 # %% auto #0
 __all__ = ['log', 'TARGETS', 'UNITS', 'PER_GRAM_OF', 'DENSITIES', 'METADATA_FILES', 'SPLITS', 'VIEWS', 'CAMERAS', 'FRAMES',
-           'EXCLUDED_DISHES', 'FORMATS', 'MIN_SIDE', 'MAX_PIXELS', 'PAD_RGB', 'FITS', 'DataError', 'n5k_dir',
-           'is_nutrition5k', 'check_data_dir', 'read_dish_metadata', 'read_all_metadata', 'read_split_ids', 'view_dir',
-           'image_path', 'view_images', 'dish_table', 'check_image_size', 'reduction', 'pil_to_rgb', 'load_rgb',
+           'EXCLUDED_DISHES', 'FORMATS', 'MIN_SIDE', 'MAX_PIXELS', 'PAD_RGB', 'MAX_UPLOAD', 'MAX_FILES', 'MAX_REQUEST',
+           'MAX_REQUEST_PIXELS', 'MAX_MASS_G', 'FITS', 'DataError', 'n5k_dir', 'is_nutrition5k', 'check_data_dir',
+           'read_dish_metadata', 'read_all_metadata', 'read_split_ids', 'view_dir', 'image_path', 'view_images',
+           'dish_table', 'check_image_size', 'reduction', 'pil_to_rgb', 'check_mass', 'decoded_pixels', 'load_rgb',
            'read_image', 'fit_square', 'prepare_image', 'sha256_file', 'dataset_checksum', 'dish_groups',
            'grouped_folds', 'image_tfms', 'model_input', 'target_values', 'target_stats', 'DishDataset',
            'dish_dataloaders']
@@ -229,6 +230,30 @@ def pil_to_rgb(im:Image.Image, name,
     check_image_size(im, name)
     img = np.asarray(_to_8bit_rgb(ImageOps.exif_transpose(im)))
     return _reduced(img, draft) if draft and im.size == size else img
+
+# %% ../nbs/00_data.ipynb #b6f2d9a1
+MAX_UPLOAD = 20 * 2**20             # bytes of one photo
+MAX_FILES = 32                      # photos in one request
+MAX_REQUEST = 64 * 2**20            # bytes of one request, its photos together
+MAX_REQUEST_PIXELS = 4 * MAX_PIXELS # pixels decoded for one request, its photos together
+MAX_MASS_G = 100_000.               # a weighed plate's mass is above 0 g and below this
+
+def check_mass(mass_g) -> float:
+    "`mass_g` as a float, or a `ValueError` saying what a plate's mass may be."
+    try: m = float(mass_g)
+    except (TypeError, ValueError): m = float('nan')
+    if not 0 < m < MAX_MASS_G: raise ValueError(f"mass_g must be a weight in grams above 0 and below {MAX_MASS_G:g}, not {str(mass_g)[:40]}")
+    return m
+
+def decoded_pixels(src,                # A path, bytes or a binary file object
+                   draft:int|None=None, # As for `load_rgb`: JPEGs decode at reduced scale
+                  ) -> int|None:
+    "How many pixels reading `src` would decode, from its header alone; `None` when it is not an image `load_rgb` opens."
+    try:
+        with Image.open(io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src, formats=FORMATS) as im:
+            if draft: im.draft(None, (draft, draft))
+            return im.size[0] * im.size[1]
+    except Exception: return None
 
 # %% ../nbs/00_data.ipynb #6e0d7f32
 _JPEG_END, _FILLER = b'\xff\xd9', b'\x55' * 256   # the filler is not zeros: the decoder itself pads missing data with zero bits

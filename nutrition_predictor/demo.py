@@ -12,15 +12,15 @@ from pathlib import Path
 
 import gradio as gr
 
-from .data import TARGETS, UNITS, DataError
+from .data import MAX_UPLOAD, TARGETS, UNITS, DataError
 from .guard import LOW_INFORMATION, warning
 from .predict import BatchQueue, NutritionPrediction, Predictor
 from .runs import RunFolder, pretrained_run
 from .train import TrainConfig, config_dishes
 
 # %% auto #0
-__all__ = ['log', 'NAMES', 'MAX_UPLOAD', 'VIEW_WORDS', 'run_config', 'result_markdown', 'result_chart', 'uploaded_image',
-           'view_note', 'predict_fn', 'build_demo', 'launch_demo']
+__all__ = ['log', 'NAMES', 'VIEW_WORDS', 'run_config', 'result_markdown', 'result_chart', 'uploaded_image', 'view_note',
+           'predict_fn', 'build_demo', 'launch_demo']
 
 # %% ../nbs/05_demo.ipynb #05c856fb
 log = logging.getLogger(__name__)
@@ -80,8 +80,6 @@ def result_chart(pred:NutritionPrediction, typical:NutritionPrediction, mae:dict
     return ''.join(out) + '</svg>'
 
 # %% ../nbs/05_demo.ipynb #1fe216bd
-MAX_UPLOAD = 20 * 2**20           # bytes per uploaded photo: the demo's and the REST API's cap
-
 def uploaded_image(**kwargs) -> gr.Image:
     "A `gr.Image` (type `filepath`) whose uploads reach the app as an unopened file path."
     image = gr.Image(type='filepath', **kwargs)
@@ -122,6 +120,7 @@ def build_demo(run:str|Path|RunFolder|None=None, # Run folder with the model (an
                engine:str='torch',           # `torch`, or `onnx` (the run's exported model on onnxruntime)
                predictor:Predictor|None=None, # Use this predictor instead of loading `run`'s
                batcher:BatchQueue|None=None,  # Share this batching queue (`serve` shares the REST API's)
+               delete_cache:tuple=(600, 600), # Uploads older than this many seconds are deleted this often (and all at shutdown)
               ) -> gr.Blocks:
     "The Gradio app for the model of `run`."
     predictor = predictor or Predictor.from_run(run, engine=engine)
@@ -134,7 +133,7 @@ def build_demo(run:str|Path|RunFolder|None=None, # Run folder with the model (an
     except (DataError, OSError) as e:
         log.info(f"No Nutrition5k data for examples ({e}); using the photos shipped with the package")
         examples = [[str(p)] for p in sorted((pretrained_run().path/'examples').glob('*.jpg'))[:n_examples]]
-    with gr.Blocks(title='Nutrition predictor') as demo:
+    with gr.Blocks(title='Nutrition predictor', delete_cache=delete_cache) as demo:
         gr.Markdown(f"# Nutrition predictor\nUpload a photo of a plate, {VIEW_WORDS.get(view, view)}, to estimate its "
                     "calories, mass, fat, carbohydrate and protein.")
         with gr.Row():

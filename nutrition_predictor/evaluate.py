@@ -21,7 +21,8 @@ from .train import TrainConfig, cached_predictions, train
 # %% auto #0
 __all__ = ['predict_dishes', 'mae', 'mae_pct', 'mean_baseline', 'group_bootstrap_weights', 'ratio_interval', 'score',
            'holdout_scores', 'scores_table', 'cross_validate', 'fold_baseline', 'cv_scores', 'known_mass',
-           'cv_known_mass_scores', 'predict_views', 'plot_predictions', 'plot_residuals']
+           'cv_known_mass_scores', 'ablation_table', 'plot_ablation', 'predict_views', 'plot_predictions',
+           'plot_residuals']
 
 # %% ../nbs/04a_evaluate.ipynb #cf98dd50
 def predict_dishes(model:NutritionRegressor, # A trained (or loaded) model
@@ -134,6 +135,33 @@ def cv_known_mass_scores(oof:pd.DataFrame, table:pd.DataFrame, gap_s:float=600, 
     truth = table.set_index('dish_id').loc[oof.index]
     base = known_mass(fold_baseline(oof, table, DENSITIES), truth.mass)
     return score(known_mass(oof, truth.mass), truth[TARGETS], base, gap_s, n_boot, seed, k=int(oof.fold.nunique()))
+
+# %% ../nbs/04a_evaluate.ipynb #9e2b5c17
+def ablation_table(res:dict, # An `experiment.ablation` result (a benchmark JSON)
+                   targets=('calories', 'mass')) -> pd.DataFrame:
+    "One row per variant: what it changes, CV MAE% with its 95% CI and the change from the base, and the test-split MAE%."
+    base, rows = res['results']['base'], {}
+    for name, r in res['results'].items():
+        row = {'changes': ', '.join(f'{k}={v}' for k, v in r['changes'].items()) or '(the base)'}
+        for t in targets:
+            row.update({f'CV {t} %': r['cv']['pct'][t], f'CV {t} 95% CI': '{:.1f}-{:.1f}'.format(*r['cv']['ci'][t]),
+                        f'Δ CV {t}': r['cv']['pct'][t] - base['cv']['pct'][t], f'test {t} %': r['test']['pct'][t]})
+        rows[name] = row
+    return pd.DataFrame(rows).T.round(2)
+
+def plot_ablation(res:dict, target:str='calories', fname=None):
+    "Each variant's CV MAE% of `target` with its 95% interval, the base's as a band; saved to `fname` when given."
+    names = list(res['results'])
+    pct = [res['results'][n]['cv']['pct'][target] for n in names]
+    lo, hi = zip(*(res['results'][n]['cv']['ci'][target] for n in names))
+    fig, ax = plt.subplots(figsize=(7, 0.4 * len(names) + 1.2))
+    y = np.arange(len(names))[::-1]
+    ax.axvspan(lo[0], hi[0], color='#dde8f3', label='base 95% CI')
+    ax.errorbar(pct, y, xerr=[np.subtract(pct, lo), np.subtract(hi, pct)], fmt='o', color='#2a6fb0', capsize=3)
+    ax.set(yticks=y, yticklabels=names, xlabel=f'grouped-CV {target} MAE %', title=f'{target}: each option changed alone')
+    ax.legend(loc='lower right'); fig.tight_layout()
+    if fname: fig.savefig(fname, dpi=100)
+    return fig
 
 # %% ../nbs/04a_evaluate.ipynb #3f5a7547
 def predict_views(model:NutritionRegressor, # A trained model

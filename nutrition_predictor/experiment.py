@@ -25,7 +25,8 @@ from .train import (TrainConfig, shorten, cached_predictions, check_for_data, co
                                        readable_dishes, train)
 
 # %% auto #0
-__all__ = ['OTHER_VIEW', 'fit_guard', 'fit_run', 'ablation', 'experiment_notebook', 'run_experiment', 'RunFailed']
+__all__ = ['OTHER_VIEW', 'fit_guard', 'fit_run', 'fit_run_distributed', 'ablation', 'experiment_notebook', 'run_experiment',
+           'RunFailed']
 
 # %% ../nbs/04b_experiment.ipynb #19749756
 def _multi_view_scores(model, test, preds, truth) -> dict:
@@ -38,6 +39,10 @@ def _multi_view_scores(model, test, preds, truth) -> dict:
         tta.update(mean_views=float(averaged.n_views.mean()), single_view_mae=mae(preds.loc[multi.dish_id], t_multi),
                    tta_mae=mae(averaged.loc[multi.dish_id], t_multi))
     return tta
+
+def _feature_counts(first:dict, training:dict|None) -> dict:
+    "The run's backbone work: every dish's image first (`readable_dishes`), then what training added (augmented copies, other frames)."
+    return dict(computed=first['computed'] + (training or {}).get('computed', 0), loaded=first['loaded'])
 
 OTHER_VIEW = dict(side='overhead', overhead='side')
 
@@ -121,13 +126,43 @@ def fit_run(cfg:TrainConfig,                      # The run's configuration
                          test=holdout_scores(preds, dishes, cfg.group_gap_s), cv=cv, coverage=coverage,
                          cv_known_mass=cv_known, coverage_known_mass=coverage_known, guard=guard_scores, tta=tta,
                          atwater_band=list(learn.regressor.config.atwater_band or []) or None,
-                         feature_counts=learn.feature_counts, dropped=dishes.attrs['dropped'],
+                         feature_counts=_feature_counts(dishes.attrs['feature_counts'], learn.feature_counts), dropped=dishes.attrs['dropped'],
                          reload_identical=reload_identical, git_commit=git_commit(),
                          dataset_checksum=dataset_checksum(dishes, cfg.data_dir), params=cfg)
     run.write_metrics(metrics)
     finish_run(metrics.to_dict(), [p for p in map(run.plot, RunFolder.PLOTS) if p.is_file()])
     plt.close('all')
     return metrics
+
+# %% ../nbs/04b_experiment.ipynb #7c3a9e52
+def _run_rank(rank:int, cfg:TrainConfig, path:str, world:int, port:int):
+    "One process of `fit_run_distributed`: join the group, then `fit_run` (the first process into `path`, the others into scratch)."
+    import tempfile, torch
+    cuda = torch.cuda.is_available() and torch.cuda.device_count() >= world
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port),
+                      ACCELERATE_USE_CPU='false' if cuda else 'true', GLOO_SOCKET_IFNAME='lo')
+    if cuda: torch.cuda.set_device(rank)
+    torch.distributed.init_process_group('nccl' if cuda else 'gloo', rank=rank, world_size=world)
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            run = RunFolder(path) if rank == 0 else RunFolder(Path(scratch)/'run').create()
+            if rank: (run.path/'.partial').write_text('scratch')
+            fit_run(cfg if rank == 0 else replace(cfg, wandb='disabled'), run, f'cuda:{rank}' if cuda else 'cpu')
+    finally: torch.distributed.destroy_process_group()
+
+def fit_run_distributed(cfg:TrainConfig,                  # The run's configuration
+                        run:str|Path|RunFolder|None=None, # The run folder; `None`: `runs/<name>/`
+                        processes:int=2,                  # Processes of the group (one per GPU, when there are GPUs)
+                       ) -> RunFolder:
+    "`fit_run` in `processes` processes: the feature cache built in shards, the network trained data-parallel; written whole, as `fit_run`."
+    import socket, torch, torch.multiprocessing as tmp
+    run = RunFolder(run or Path('runs')/cfg.name)
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]
+    gpus = torch.cuda.is_available() and torch.cuda.device_count() >= processes
+    with run.writing() as partial:          # CPU processes fork (as Accelerate's CPU launcher does); GPU processes start fresh
+        tmp.start_processes(_run_rank, args=(cfg, str(partial.path), processes, port), nprocs=processes,
+                            start_method='spawn' if gpus else 'fork')
+    return run
 
 # %% ../nbs/04b_experiment.ipynb #c4e9a1b3
 def _summary(s) -> dict:

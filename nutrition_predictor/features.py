@@ -24,7 +24,7 @@ from .model import BACKBONES, ModelConfig, NutritionRegressor
 
 # %% auto #0
 __all__ = ['log', 'AUG_VERSION', 'PREP_VERSION', 'feature_key', 'variant_seed', 'image_sha', 'default_cache_dir', 'FeatureCache',
-           'fit_square_tensor', 'gpu_prepare', 'mapped_ahead', 'cached_features']
+           'fit_square_tensor', 'gpu_prepare', 'mapped_ahead', 'distributed_rank', 'cached_features']
 
 # %% ../nbs/01a_features.ipynb #586180c3
 log = logging.getLogger(__name__)
@@ -126,6 +126,11 @@ def mapped_ahead(pool, fn, items, ahead:int=2):
         if len(pending) > ahead: yield pending.popleft().result()
     while pending: yield pending.popleft().result()
 
+def distributed_rank() -> tuple[int, int]:
+    "`(rank, world size)` of this process in a `torch.distributed` group (several training processes), `(0, 1)` outside one."
+    d = torch.distributed
+    return (d.get_rank(), d.get_world_size()) if d.is_available() and d.is_initialized() else (0, 1)
+
 def _use_gpu_decoding(device, paths) -> bool:
     return torch.device(device).type == 'cuda' and all(str(p).lower().endswith(('.jpg', '.jpeg')) for p in paths)
 
@@ -165,16 +170,18 @@ def cached_features(model:NutritionRegressor, # Its frozen backbones make the fe
         sq = _squares(sorted({pairs[i][0] for i in idx}))
         ok = [i for i in idx if pairs[i][0] in sq]
         return ok, torch.stack([torch.from_numpy(tfm(v, r)(image=sq[r])['image']) for r, v in (pairs[i] for i in ok)]) if ok else None
+    rank, world = distributed_rank()
     parts, computed = [], 0
     for name, pooled in zip(c.backbone, model.backbone.bodies):
         n_feat = _vector_length(c, name)
         keys = [feature_key(c, name, shas[r], v, seed, view, weights, decoder) for r, v in pairs]
         feats = [None if pairs[i][0] in bad else cache.load(k, n_feat) for i, k in enumerate(keys)]
-        todo = [i for i, f in enumerate(feats) if f is None and pairs[i][0] not in bad]
-        if todo:
+        def _compute(idx):
+            nonlocal computed
+            if not idx: return
             body = pooled.eval().to(device)
             workers = num_workers if num_workers is not None else min(16, os.cpu_count() or 1)
-            batches = list(chunked(todo, bs))
+            batches = list(chunked(idx, bs))
             with ThreadPoolExecutor(max(1, workers)) as pool, torch.inference_mode():
                 prepared = mapped_ahead(pool, _batch, batches) if decoder == 'pil' else map(_batch, batches)
                 for ok, xb in progress_bar(prepared, total=len(batches), leave=False):
@@ -182,9 +189,18 @@ def cached_features(model:NutritionRegressor, # Its frozen backbones make the fe
                     if not ok: continue
                     for i, f in zip(ok, body(xb.to(device)).float().cpu()):
                         cache.save(keys[i], f); feats[i] = f; computed += 1
+        todo = [i for i, f in enumerate(feats) if f is None and pairs[i][0] not in bad]
+        _compute([i for i in todo if i % world == rank])          # with several processes, each computes its share (by index)
+        if world > 1:
+            torch.distributed.barrier()                           # then reads the others' shares from the cache
+            for i in todo:
+                if feats[i] is None and pairs[i][0] not in bad: feats[i] = cache.load(keys[i], n_feat)
+            _compute([i for i in todo if feats[i] is None and pairs[i][0] not in bad])
         parts.append(torch.stack([torch.full((n_feat,), float('nan')) if f is None else f for f in feats]))
     if failed is not None: failed.update(bad)
     elif bad: raise DataError(next(iter(bad.values())))
+    if world > 1:
+        n = torch.tensor([computed]); torch.distributed.all_reduce(n); computed = int(n)
     total = (len(pairs) - sum(1 for r, _ in pairs if r in bad)) * len(c.backbone)
     log.info(f"Feature cache: {computed} computed, {total - computed} loaded, {len(bad)} images unreadable ({cache.root})")
     return torch.cat(parts, 1), dict(computed=computed, loaded=total - computed)

@@ -22,12 +22,13 @@ from torch import nn
 from .data import TARGETS
 
 # %% auto #0
-__all__ = ['BACKBONES', 'RESNET18_WEIGHTS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'LITE_MEAN', 'LITE_STD', 'ATWATER', 'MAX_KCAL_PER_G',
-           'BackboneSpec', 'register_backbone', 'BackboneWeightsError', 'resnet18_cache_file', 'resnet18_state',
-           'ResNetMaps', 'resnet18_body', 'LiteMaps', 'efficientnet_lite_body', 'efficientnet_lite0_body',
-           'efficientnet_lite1_body', 'efficientnet_lite2_body', 'grid_pool', 'PooledFeatures', 'FrozenBackbone',
-           'regression_head', 'SplitHead', 'SelectFeatures', 'ModelConfig', 'atwater_estimate', 'atwater_band',
-           'physical_limits', 'NutritionRegressor', 'UnitsModel']
+__all__ = ['BACKBONES', 'RESNET18_WEIGHTS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'LITE_MEAN', 'LITE_STD', 'HEADS', 'ATWATER',
+           'MAX_KCAL_PER_G', 'BackboneSpec', 'register_backbone', 'BackboneWeightsError', 'resnet18_cache_file',
+           'resnet18_state', 'ResNetMaps', 'resnet18_body', 'LiteMaps', 'efficientnet_lite_body',
+           'efficientnet_lite0_body', 'efficientnet_lite1_body', 'efficientnet_lite2_body', 'grid_pool',
+           'PooledFeatures', 'FrozenBackbone', 'regression_head', 'SplitHead', 'SelectFeatures', 'Projection',
+           'LinearHead', 'KernelHead', 'Ensemble', 'ModelConfig', 'atwater_estimate', 'atwater_band', 'physical_limits',
+           'NutritionRegressor', 'UnitsModel']
 
 # %% ../nbs/01_model.ipynb #32acd7fc
 @dataclass
@@ -209,6 +210,42 @@ class SelectFeatures(nn.Module):
 
 def _floats(v): return None if v is None else tuple(float(x) for x in (v.tolist() if hasattr(v, 'tolist') else v))
 
+# %% ../nbs/01_model.ipynb #6b8d0f24
+HEADS = ('mlp', 'ridge', 'kernel')   # the fastai network, and the closed-form heads `train` fits with scikit-learn
+
+class Projection(nn.Module):
+    "Standardise features and project them on principal axes: `[n, d]` -> `[n, k]` (fitted in `train`)."
+    def __init__(self, d:int, k:int):
+        super().__init__()
+        for name, shape in dict(mean=(d,), scale=(d,), axes=(d, k)).items(): self.register_buffer(name, torch.ones(shape))
+    def forward(self, x): return ((x - self.mean) / self.scale) @ self.axes
+
+class LinearHead(nn.Module):
+    "A linear regression `[n, k] -> [n, n_out]` (ridge, fitted in closed form by `train`)."
+    def __init__(self, k:int, n_out:int):
+        super().__init__()
+        self.register_buffer('weight', torch.zeros(k, n_out)); self.register_buffer('bias', torch.zeros(n_out))
+    def forward(self, z): return z @ self.weight + self.bias
+
+class KernelHead(nn.Module):
+    "Kernel ridge regression with an RBF kernel: `exp(-gamma |z - s|^2) @ dual + bias` over `n_support` training points `s`."
+    def __init__(self, n_support:int, k:int, n_out:int):
+        super().__init__()
+        for name, shape in dict(support=(n_support, k), dual=(n_support, n_out), bias=(n_out,), gamma=()).items():
+            self.register_buffer(name, torch.zeros(shape))
+    def forward(self, z):
+        d2 = (z * z).sum(1, keepdim=True) - 2 * z @ self.support.T + (self.support * self.support).sum(1)[None]
+        return torch.exp(-self.gamma * d2.clamp_min(0)) @ self.dual + self.bias
+
+class Ensemble(nn.Module):
+    "The mean output of the network `mlp` and of the `closed`-form heads, all reading the same input."
+    def __init__(self, mlp:nn.Module, **closed):
+        super().__init__()
+        self.mlp, self.closed = mlp, nn.ModuleDict(closed)
+    def forward(self, x):
+        if not len(self.closed): return self.mlp(x)
+        return torch.stack([self.mlp(x), *(h(x) for h in self.closed.values())]).mean(0)
+
 # %% ../nbs/01_model.ipynb #2a9f0c7e
 @dataclass(frozen=True)
 class ModelConfig:
@@ -220,6 +257,9 @@ class ModelConfig:
     grid:tuple = (1, 1)           # The final maps are also pooled over this many rows x columns of regions (1x1: not)
     hidden:int = 256              # Width of the head's hidden layer
     dropout:float = 0.2           # Dropout in the head
+    heads:tuple = ('mlp',)        # Names in `HEADS`, averaged (`Ensemble`); the fastai network `mlp` is always one of them
+    n_components:int = 0          # Every head reads the features projected on this many principal axes (0: the features themselves)
+    n_support:int = 0             # Training points of the `kernel` head (set when it is fitted)
     log_targets:bool = False      # The head predicts standardised log(1 + value)
     positive:bool = True          # `to_units` clips at 0: no negative kcal or grams
     atwater_band:tuple|None = None # (low, high) energy / Atwater estimate that `to_units` holds values to (`None`: no limits)
@@ -237,7 +277,9 @@ class ModelConfig:
         for k in ('target_mean', 'target_std', 'atwater_band', 'revision', 'grid'):
             v = _floats(getattr(self, k))
             fix(k, v if v is None or k not in ('revision', 'grid') else tuple(int(x) for x in v))
-        fix('targets', tuple(self.targets))
+        fix('targets', tuple(self.targets)); fix('heads', tuple(self.heads))
+        if 'mlp' not in self.heads or set(self.heads) - set(HEADS): raise ValueError(f"heads must include 'mlp', from {HEADS}: not {self.heads}")
+        if len(self.heads) > 1 and not self.n_components: raise ValueError("the closed-form heads read a projection: set n_components")
 
     def feature_groups(self) -> list[tuple[str, int]]:
         "`(name, length)` of each part of the feature vector, in order: per backbone, `<name>:final`, `:stage-1..3`, `:grid`."
@@ -318,10 +360,14 @@ class NutritionRegressor(nn.Module):
         self.config, n, index = config, len(config.targets), config.head_index()
         if weights_path is not None and len(config.backbone) > 1: raise ValueError("weights_path names the weights of one backbone")
         self.backbone = FrozenBackbone(*(PooledFeatures(b, BACKBONES[b].build(pretrained, weights_path), config.grid) for b in config.backbone))
-        heads = [regression_head(len(index), config.hidden, config.dropout, len(TARGETS))]
+        d = min(config.n_components, len(index)) or len(index)      # what the heads read: the projection, or the features
+        heads = [regression_head(d, config.hidden, config.dropout, len(TARGETS))]
         if n > len(TARGETS):      # per-gram outputs get a head of their own, so the totals' head trains as without them
-            heads.append(regression_head(len(index), config.hidden, config.dropout, n - len(TARGETS)))
-        self.head = nn.Sequential(SelectFeatures(index), SplitHead(*heads))
+            heads.append(regression_head(d, config.hidden, config.dropout, n - len(TARGETS)))
+        k, closed = min(config.n_components, len(index)) or len(index), [h for h in config.heads if h != 'mlp']
+        make = dict(ridge=lambda: LinearHead(k, n), kernel=lambda: KernelHead(config.n_support, k, n))
+        self.head = nn.Sequential(SelectFeatures(index), Projection(len(index), k) if config.n_components else nn.Identity(),
+                                  Ensemble(SplitHead(*heads), **{h: make[h]() for h in closed}))
         self.register_buffer('target_mean', torch.tensor(config.target_mean or (0.,) * n))
         self.register_buffer('target_std', torch.tensor(config.target_std or (1.,) * n))
 

@@ -17,7 +17,7 @@ from fastcore.basics import chunked
 from fastprogress.fastprogress import progress_bar
 
 import numpy as np
-from .data import PER_GRAM_OF, TARGETS, UNITS, DataError, model_input, prepare_image
+from .data import PER_GRAM_OF, TARGETS, UNITS, DataError, check_mass, model_input, prepare_image
 from .export import OnnxModel
 from .features import mapped_ahead
 from .guard import LOW_INFORMATION, UNLIKE_TRAINING, Guard, image_information, low_information
@@ -183,7 +183,7 @@ class Predictor:
     def with_mass(self, pred:NutritionPrediction, mass_g:float) -> NutritionPrediction:
         "`pred` for a plate known to weigh `mass_g`: each total is its predicted density per gram times the mass."
         if pred.per_gram is None: raise ValueError("This model has no per-gram outputs: train it with `per_gram: true`")
-        if not 0 < mass_g < 1e5: raise ValueError(f"mass_g must be a weight in grams above 0, not {mass_g}")
+        mass_g = check_mass(mass_g)
         dens = dict(zip(PER_GRAM_OF, pred.per_gram))
         values = [mass_g if t == 'mass' else dens[t] * mass_g for t in TARGETS]
         low = high = None

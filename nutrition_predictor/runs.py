@@ -162,6 +162,12 @@ class RunBusy(RuntimeError):
 
 PARTIAL = '.partial'          # the marker of a run folder being written
 
+@patch
+def model_files(self:RunFolder) -> list[Path]:
+    "The files a reader of the run uses (the rest are reports: predictions, plots, the executed notebook)."
+    return [self.params_file, self.weights_file, self.model_config_file, self.onnx_file, self.intervals_file, self.per_gram_intervals_file,
+            self.guard_file, self.metrics_file]
+
 @patch(as_prop=True)
 def record_file(self:RunFolder) -> Path:
     "Written last, when the run is finished: the sha256 of every file of the run."
@@ -188,10 +194,10 @@ def problems(self:RunFolder) -> list[str]:
     if not self.record_file.is_file(): return [f'no completion record ({self.record_file.name}): killed, or written by an older version'] if run else []
     try: record = json.loads(self.record_file.read_text())
     except (ValueError, OSError): return [f'{self.record_file.name} is unreadable']
-    out = [f'{name} is missing' for name in record if not (self.path/name).is_file()]
+    needed = {p.name for p in self.model_files()}
+    out = [f'{name} is missing' for name in record if not (self.path/name).is_file() and name in needed]   # reports may be left out
     out += [f'{name} changed after the run finished' for name, sha in record.items() if (self.path/name).is_file() and sha256_file(self.path/name) != sha]
-    out += [f'{p.name} is not part of the finished run' for p in self.files() if p.name not in record]
-    return out + ([f'{name} is missing' for name in self.missing() if name not in record] if run else [])
+    return out + [f'{p.name} is not part of the finished run' for p in self.files() if p.name not in record]
 
 @patch
 def check(self:RunFolder) -> RunFolder:
@@ -206,9 +212,9 @@ def writing(self:RunFolder):
     "Write a run: yields a temporary `RunFolder` beside this one; on success it is sealed and moved into place. A second writer gets `RunBusy`."
     parent, name = self.path.parent, self.path.name
     parent.mkdir(parents=True, exist_ok=True)
-    lock = open(parent/f'.{name}.lock', 'a')
+    lock, lock_held = open(parent/f'.{name}.lock', 'a'), False
     try:
-        try: fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        try: fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB); lock_held = True
         except BlockingIOError: raise RunBusy(f"{self.path} is being written by another process (it holds {lock.name})") from None
         for stale in parent.glob(f'.{name}.partial-*'): shutil.rmtree(stale, ignore_errors=True)   # runs killed before: we hold the lock
         tmp = RunFolder(parent/f'.{name}.partial-{os.getpid()}').create()
@@ -220,7 +226,9 @@ def writing(self:RunFolder):
         if self.path.exists(): os.rename(self.path, old)
         os.rename(tmp.path, self.path)
         shutil.rmtree(old, ignore_errors=True)
-    finally: lock.close()
+    finally:
+        if lock_held: Path(lock.name).unlink(missing_ok=True)   # only now: a writer that opens it later finds this run done
+        lock.close()
 
 # %% ../nbs/02c_runs.ipynb #90dac7b0
 def save_model(model:NutritionRegressor, run:str|Path|RunFolder,

@@ -1,4 +1,4 @@
-"""`nutrition-predictor serve`: one FastAPI app for programs and people: `POST /v1/predict`, `GET /health`, Prometheus `GET /metrics`, OpenAPI docs at `/docs`, and the Gradio demo at `/`, all sharing one `Predictor` whose requests are batched together.
+"""`nutrition-predictor serve`: one FastAPI app for programs and people: `POST /v1/predict`, `GET /health`, Prometheus `GET /metrics`, OpenAPI docs at `/docs`, and the Gradio demo at `/`, all sharing one `Predictor` whose requests are batched together; what one client can cost the others is bounded.
 
 Docs: https://nutrition-predictor.github.io/nutrition-predictor/serve.html.md"""
 
@@ -6,29 +6,101 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/serve.html.md"""
 
 # %% ../nbs/05a_serve.ipynb #06cafd38
 from __future__ import annotations
-import asyncio, logging, time
+import asyncio, logging, resource, time
+from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
-from fastapi import FastAPI, File, Form, Request, UploadFile
+import python_multipart as multipart
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from starlette.datastructures import Headers
+from starlette.formparsers import parse_options_header
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 import nutrition_predictor
-from .data import DataError
+from .data import MAX_FILES, MAX_REQUEST, MAX_REQUEST_PIXELS, MAX_UPLOAD, DataError, check_mass, decoded_pixels
 from .guard import warning
-from .demo import MAX_UPLOAD, build_demo, run_config
+from .demo import build_demo, run_config
 from .predict import BatchQueue, Predictor
 from .runs import RunFolder
 
 # %% auto #0
-__all__ = ['log', 'MAX_FILES', 'health', 'create_app', 'serve_app']
+__all__ = ['log', 'FILE_FIELDS', 'MAX_CONCURRENT', 'PREDICT_BODY', 'HEADER_TIMEOUT_S', 'BODY_IDLE_S', 'KEEP_ALIVE_S',
+           'UploadRefused', 'Upload', 'read_uploads', 'health', 'create_app', 'max_connections', 'GuardedProtocol',
+           'serve', 'serve_app']
 
 # %% ../nbs/05a_serve.ipynb #dd70317d
 log = logging.getLogger(__name__)
 
+# %% ../nbs/05a_serve.ipynb #3a7e9c15
+FILE_FIELDS = ('file', 'files')
+
+class UploadRefused(Exception):
+    "An upload the server will not read on: `status` (413, 422) and a JSON-ready `body`."
+    def __init__(self, status:int, error:str, file:str|None=None):
+        super().__init__(error)
+        self.status, self.body = status, [dict(file=file, error=error)] if file else dict(error=error)
+
+@dataclass
+class Upload:
+    "One photo of a request: its file name and bytes."
+    name: str
+    data: bytes
+
+def _part_name(headers:list) -> tuple[str, str|None]:
+    "The field name and file name of a multipart part, from its `Content-Disposition` header."
+    disposition = next((v for k, v in headers if k.lower() == b'content-disposition'), b'')
+    _, options = parse_options_header(disposition)
+    decode = lambda b: b.decode('utf-8', 'replace') if b is not None else None
+    return decode(options.get(b'name', b'')), decode(options.get(b'filename'))
+
+# %% ../nbs/05a_serve.ipynb #7b2f4e60
+async def read_uploads(request:Request,
+                       on_read=None, # Called with the size of each chunk of the body read (a metric)
+                      ) -> tuple[list[Upload], dict]:
+    "The photos and the text fields (`mass_g`) of a multipart request, read as it streams in; an `UploadRefused` as soon as a cap is passed."
+    length = request.headers.get('content-length')
+    if length and length.isdigit() and int(length) > MAX_REQUEST:
+        raise UploadRefused(413, f"the request is over the cap of {MAX_REQUEST // 2**20} MB")
+    _, params = parse_options_header(request.headers.get('content-type', ''))
+    if b'boundary' not in params: raise UploadRefused(422, "send the photos as multipart/form-data, in fields named 'file'")
+    uploads, fields, part = [], {}, {}
+    def begin(): part.update(headers=[], field=b'', value=b'', data=bytearray())
+    def header_field(d, a, b): part['field'] += d[a:b]
+    def header_value(d, a, b): part['value'] += d[a:b]
+    def header_end(): part['headers'].append((part['field'], part['value'])); part['field'] = part['value'] = b''
+    def headers_done():
+        part['name'], part['filename'] = _part_name(part['headers'])
+        if part['name'] in FILE_FIELDS and not part['filename']:
+            raise UploadRefused(422, f"field {part['name']!r} must be a file upload with a file name")
+        if part['name'] in FILE_FIELDS and len(uploads) >= MAX_FILES: raise UploadRefused(413, f"at most {MAX_FILES} photos per request")
+    def data(d, a, b):
+        part['data'] += d[a:b]
+        if part.get('filename') is not None and len(part['data']) > MAX_UPLOAD:
+            raise UploadRefused(413, f"{part['filename']} is over the upload cap of {MAX_UPLOAD // 2**20} MB", part['filename'])
+        if part.get('filename') is None and len(part['data']) > 64: raise UploadRefused(422, f"field {part['name'][:40]!r} is too long")
+    def end():
+        if part['name'] in FILE_FIELDS: uploads.append(Upload(part['filename'], bytes(part['data'])))
+        elif part['name'] == 'mass_g': fields['mass_g'] = part['data'].decode('utf-8', 'replace')
+    parser = multipart.MultipartParser(params[b'boundary'], dict(
+        on_part_begin=begin, on_header_field=header_field, on_header_value=header_value, on_header_end=header_end,
+        on_headers_finished=headers_done, on_part_data=data, on_part_end=end))
+    total = 0
+    try:
+        async for chunk in request.stream():
+            total += len(chunk)
+            if on_read: on_read(len(chunk))
+            if total > MAX_REQUEST: raise UploadRefused(413, f"the request is over the cap of {MAX_REQUEST // 2**20} MB")
+            parser.write(chunk)
+        parser.finalize()
+    except multipart.exceptions.MultipartParseError: raise UploadRefused(422, "the request is not valid multipart/form-data") from None
+    return uploads, fields
+
 # %% ../nbs/05a_serve.ipynb #21170196
-MAX_FILES = 32                     # per request
+MAX_CONCURRENT = 256          # prediction requests in progress; more are answered 503
 
 def _metrics(registry:CollectorRegistry) -> dict:
     return dict(
@@ -38,6 +110,7 @@ def _metrics(registry:CollectorRegistry) -> dict:
         images=Counter('nutrition_images_predicted', 'Images predicted', registry=registry),
         batch=Histogram('nutrition_batch_size', 'Images per model batch', registry=registry, buckets=(1, 2, 4, 8, 16, 32, 64, 128)),
         errors=Counter('nutrition_image_errors', 'Images refused', ['reason'], registry=registry),
+        body=Counter('nutrition_request_body_bytes', 'Bytes of request bodies read', registry=registry),
         flags=Counter('nutrition_guard_flags', 'Predictions the guard flagged', ['reason'], registry=registry))
 
 def health(predictor:Predictor, view:str|None=None) -> dict:
@@ -46,11 +119,17 @@ def health(predictor:Predictor, view:str|None=None) -> dict:
                 backbone=predictor.config.backbone, view=view, engine=predictor.engine, device=str(predictor.device),
                 guard=predictor.guard is not None, ranges=predictor.intervals is not None, version=nutrition_predictor.__version__)
 
+PREDICT_BODY = {'requestBody': {'required': True, 'content': {'multipart/form-data': {'schema': {
+    'type': 'object', 'required': ['file'], 'properties': {
+        'file': {'type': 'array', 'items': {'type': 'string', 'format': 'binary'}, 'description': f"photo(s), at most {MAX_FILES}"},
+        'mass_g': {'type': 'number', 'description': "the plate's weighed mass in grams, when known (every photo)"}}}}}}}
+
+# %% ../nbs/05a_serve.ipynb #5c0d8e31
 def create_app(predictor:Predictor,          # The model every route shares
                view:str|None=None,           # The view it was trained on (`/health`)
                batcher:BatchQueue|None=None, # Defaults to a `BatchQueue` of `predictor`
               ) -> FastAPI:
-    "The FastAPI app: `/v1/predict`, `/health`, `/metrics` and `/docs` (mount the demo with `mount_demo`)."
+    "The FastAPI app: `/v1/predict`, `/health`, `/metrics` and `/docs` (`serve_app` mounts the demo at `/`)."
     app = FastAPI(title='Nutrition predictor', version=nutrition_predictor.__version__,
                   description="Calories, mass, fat, carbohydrate and protein of a plate of food from one photo (Nutrition5k).")
     registry = CollectorRegistry()
@@ -70,31 +149,48 @@ def create_app(predictor:Predictor,          # The model every route shares
         m['latency'].labels(path).observe(time.perf_counter() - t0)
         return response
 
-    async def _one(f:UploadFile, mass_g:float|None) -> tuple[dict, int]:
-        name = f.filename or 'upload'
-        if f.size is not None and f.size > MAX_UPLOAD:
-            m['errors'].labels('too large').inc()
-            return dict(file=name, error=f"{name} is over the upload cap of {MAX_UPLOAD // 2**20} MB"), 413
-        try: x = await batcher.prepare(await f.read(), name)
-        except DataError as e:
-            m['errors'].labels('unreadable').inc()
-            return dict(file=name, error=str(e)), 422
-        pred = await batcher.predict(x)
-        if mass_g is not None: pred = predictor.with_mass(pred, mass_g)
+    def _refused(name:str, error:str, status:int, reason:str) -> tuple[dict, int]:
+        m['errors'].labels(reason).inc()
+        return dict(file=name, error=error), status
+
+    async def _answer(name:str, pending, mass_g:float|None) -> tuple[dict, int]:
+        pred = await pending
+        if mass_g is not None:
+            try: pred = predictor.with_mass(pred, mass_g)
+            except ValueError as e: return _refused(name, str(e), 422, 'no per-gram outputs')
         m['images'].inc()
         if not pred.unlike_training: return dict(file=name, **pred.to_dict()), 200
         m['flags'].labels(pred.guard_reason).inc()
         return dict(file=name, **pred.to_dict(), warning=warning(pred.guard_reason)), 200
 
-    @app.post('/v1/predict', summary="Predict the nutrition of one or more photos of plates")
-    async def predict(file:list[UploadFile]|None=File(None, description="image file(s)"),
-                      files:list[UploadFile]|None=File(None, description="more image files"),
-                      mass_g:float|None=Form(None, description="the plate's weighed mass in grams, when known (every file)")):
-        uploads = [*(file or []), *(files or [])]
-        if not uploads: return JSONResponse({'error': "send one or more images as multipart files named 'file'"}, 422)
-        if mass_g is not None and not 0 < mass_g < 1e5: return JSONResponse({'error': f"mass_g must be grams above 0, not {mass_g}"}, 422)
-        if len(uploads) > MAX_FILES: return JSONResponse({'error': f"at most {MAX_FILES} files per request"}, 413)
-        answers = await asyncio.gather(*(_one(f, mass_g) for f in uploads))
+    in_progress = []                                       # the prediction requests being answered now
+
+    @app.post('/v1/predict', summary="Predict the nutrition of one or more photos of plates", openapi_extra=PREDICT_BODY)
+    async def predict(request:Request):
+        if len(in_progress) >= MAX_CONCURRENT: return JSONResponse({'error': 'the server is busy; try again'}, 503)
+        in_progress.append(request)
+        try: return await _predict(request)
+        finally: in_progress.remove(request)
+
+    async def _predict(request:Request):
+        try: uploads, fields = await read_uploads(request, m['body'].inc)
+        except UploadRefused as e:
+            m['errors'].labels('over a cap' if e.status == 413 else 'bad request').inc()
+            return JSONResponse(e.body, e.status)
+        if not uploads: return JSONResponse({'error': "send one or more photos as multipart files named 'file'"}, 422)
+        try: mass_g = check_mass(fields['mass_g']) if fields.get('mass_g', '').strip() else None
+        except ValueError as e: return JSONResponse({'error': str(e)}, 422)
+        answers, pixels = [], 0
+        for u in uploads:                                  # decoded one at a time: a fair share of the decoding threads
+            cost = decoded_pixels(u.data, predictor.config.img_size) or 0
+            if pixels + cost > MAX_REQUEST_PIXELS:
+                answers.append(_refused(u.name, f"{u.name}: over this request's decoding budget of {MAX_REQUEST_PIXELS / 1e6:g} megapixels; "
+                                        "send it in another request", 413, 'over a cap')); continue
+            pixels += cost
+            try: x = await batcher.prepare(u.data, u.name)
+            except DataError as e: answers.append(_refused(u.name, str(e), 422, 'unreadable')); continue
+            answers.append(asyncio.ensure_future(_answer(u.name, batcher.predict(x), mass_g)))
+        answers = [a if isinstance(a, tuple) else await a for a in answers]
         status = 200 if any(s == 200 for _, s in answers) else max(s for _, s in answers)
         return JSONResponse([a for a, _ in answers], status_code=status)
 
@@ -104,7 +200,70 @@ def create_app(predictor:Predictor,          # The model every route shares
     @app.get('/metrics', summary="Prometheus metrics")
     async def _metrics_route(): return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
+    for path, allowed in (('/v1/predict', 'POST'), ('/health', 'GET'), ('/metrics', 'GET')):
+        others = [v for v in ('GET', 'POST', 'PUT', 'PATCH', 'DELETE') if v != allowed]
+        async def _not_allowed(allowed=allowed): return JSONResponse({'error': f"use {allowed}"}, 405, headers={'Allow': allowed})
+        app.add_api_route(path, _not_allowed, methods=others, include_in_schema=False)
     return app
+
+# %% ../nbs/05a_serve.ipynb #9d3f1a27
+HEADER_TIMEOUT_S, BODY_IDLE_S, KEEP_ALIVE_S = 10., 30., 5.   # seconds
+
+def max_connections() -> int:
+    "Open connections the server keeps: below this process's file-descriptor limit, with room for everything else it opens."
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return max(16, min(4096, (soft if soft != resource.RLIM_INFINITY else 65536) - 200))
+
+class GuardedProtocol(HttpToolsProtocol):
+    "uvicorn's HTTP protocol, with a deadline for a request's headers, an idle timeout for its body, and room kept for new connections."
+    header_timeout, body_idle = HEADER_TIMEOUT_S, BODY_IDLE_S
+    def connection_made(self, transport):
+        super().connection_made(transport)
+        self._timer, self._phase = None, None
+        self._arm('headers', self.header_timeout)
+        if len(self.connections) > max_connections(): self._evict()
+
+    def _arm(self, phase:str, seconds:float):
+        if self._timer: self._timer.cancel()
+        if phase != self._phase: self._since = self.loop.time()
+        self._phase, self._timer = phase, self.loop.call_later(seconds, self._too_slow)
+
+    def _disarm(self):
+        if self._timer: self._timer.cancel()
+        self._timer = self._phase = None
+
+    def _too_slow(self):
+        self._timer = None
+        log.info(f"closed a connection from {self.client}: {self._phase} too slow")
+        self.transport.close()
+
+    def _evict(self):
+        slow = [c for c in self.connections if c is not self and getattr(c, '_phase', None) == 'headers']
+        if slow: min(slow, key=lambda c: c._since).transport.close()
+
+    def on_message_begin(self):
+        super().on_message_begin()
+        if self._phase != 'headers': self._arm('headers', self.header_timeout)
+    def on_headers_complete(self):
+        super().on_headers_complete()
+        self._arm('body', self.body_idle)
+    def on_body(self, body:bytes):
+        super().on_body(body)
+        if self._phase == 'body': self._arm('body', self.body_idle)
+    def on_message_complete(self):
+        super().on_message_complete()
+        self._disarm()
+    def connection_lost(self, exc):
+        self._disarm()
+        super().connection_lost(exc)
+
+# %% ../nbs/05a_serve.ipynb #4b8e2f90
+def serve(app,                          # An ASGI app (`serve_app`)
+          host:str='127.0.0.1', port:int=8000,
+          workers:int=1,                # uvicorn worker processes (each loads the model)
+         ):
+    "Run `app` with uvicorn and `GuardedProtocol`: request timeouts, a bounded number of connections and of requests in progress."
+    uvicorn.run(app, host=host, port=port, log_level='warning', http=GuardedProtocol, timeout_keep_alive=KEEP_ALIVE_S, workers=workers)
 
 # %% ../nbs/05a_serve.ipynb #1a59143e
 def serve_app(run:str|Path|RunFolder|None=None,       # The run folder to serve; `None`: the model shipped with the package

@@ -19,6 +19,7 @@ from pydantic.dataclasses import dataclass
 import torch
 from fastai.callback.wandb import WandbCallback
 import fastai.callback.wandb as fastai_wandb
+from fastai.distributed import DistributedDL, DistributedTrainer
 from fastai.learner import Learner
 from fastai.metrics import AccumMetric
 from fastai.torch_core import set_seed, default_device
@@ -31,14 +32,15 @@ from fastai.data.load import DataLoader
 
 from .data import (DENSITIES, TARGETS, UNITS, FITS, VIEWS, check_data_dir, dish_groups, dish_table, n5k_dir, read_all_metadata,
                                       target_stats, target_values, dish_dataloaders, sha256_file)
-from .features import FeatureCache, cached_features
-from .model import BACKBONES, ModelConfig, NutritionRegressor, atwater_band
+from .features import FeatureCache, cached_features, distributed_rank
+from .model import BACKBONES, HEADS, ModelConfig, NutritionRegressor, atwater_band
 
 # %% auto #0
-__all__ = ['log', 'AtLeastOne', 'PlainName', 'PathText', 'LOSSES', 'ParamsError', 'shorten', 'Between', 'TrainConfig',
-           'nutrient_mae', 'SafeWandbCallback', 'start_wandb', 'weights_id', 'FeatureDataset', 'every_image',
-           'feature_dataloaders', 'dish_features', 'cached_predictions', 'torch_threads', 'config_dishes',
-           'readable_dishes', 'check_for_data', 'train', 'finish_run']
+__all__ = ['log', 'AtLeastOne', 'PlainName', 'PathText', 'LOSSES', 'RIDGE_ALPHAS', 'KERNEL_ALPHAS', 'KERNEL_WIDTHS',
+           'ParamsError', 'shorten', 'Between', 'TrainConfig', 'nutrient_mae', 'SafeWandbCallback', 'start_wandb',
+           'weights_id', 'FeatureDataset', 'every_image', 'feature_dataloaders', 'dish_features', 'cached_predictions',
+           'torch_threads', 'config_dishes', 'readable_dishes', 'check_for_data', 'DataParallel', 'fit_projection',
+           'fit_closed_heads', 'train', 'finish_run']
 
 # %% ../nbs/02_train.ipynb #fdb9a5e2
 log = logging.getLogger(__name__)
@@ -70,13 +72,15 @@ class TrainConfig:
     backbone:str|list[str] = 'resnet18' # Names in `BACKBONES`: `resnet18` (as designed) or `efficientnet_lite0/1/2` (offline); a list concatenates their features
     pretrained:bool = True        # `False` trains on a randomly initialised backbone, on purpose
     weights_path:PathText|None = None # Local backbone weights file (one backbone)
-    img_size:Between(32, 1024) = 224 # Images are made img_size x img_size squares
+    img_size:Between(32, 1024) = 320 # Images are made img_size x img_size squares
     fit:Literal[FITS] = 'squash'  # How a non-square image becomes square: `squash`, `crop` (centre) or `pad` (letterbox)
-    stages:bool = False           # The head also reads each backbone's pooled stages before its final map (`01_model`)
+    stages:bool = True            # The head also reads each backbone's pooled stages before its final map (`01_model`)
     grid:tuple[Between(1, 8), Between(1, 8)] = (1, 1) # The final maps are also pooled over rows x columns of regions (1x1: not)
     hidden:Between(1, 8192) = 256 # Head's hidden width
     dropout:Annotated[float, Field(ge=0, lt=1)] = 0.2 # Head's dropout
-    log_targets:bool = False      # The head predicts log(1 + value) of each target (`01_model`)
+    heads:tuple[Literal[HEADS], ...] = ('mlp', 'ridge', 'kernel') # Heads averaged: the fastai network `mlp` (always), and closed-form `ridge`, `kernel` (`01_model`)
+    n_components:Between(0, 1024) = 128 # Every head reads the features projected on this many principal axes (0: the features; the closed-form heads need some)
+    log_targets:bool = True       # The head predicts log(1 + value) of each target (`01_model`)
     positive:bool = True          # Clip predictions in units at 0: no negative kcal or grams (`01_model`)
     atwater_limits:bool = True    # Hold predictions to values that can exist: macronutrients <= mass, energy near their Atwater estimate (`01_model`)
     per_gram:bool = True          # Also learn energy and macronutrients per gram, for a known mass (the paper's per-gram task)
@@ -109,6 +113,12 @@ class TrainConfig:
         if len(names) > len(BACKBONES) or len(set(names)) < len(names): raise ValueError("each backbone at most once")
         return v
 
+    @field_validator('heads')
+    @classmethod
+    def _with_mlp(cls, v):
+        if 'mlp' not in v or len(set(v)) < len(v): raise ValueError("heads name each head once, and include the network 'mlp'")
+        return tuple(v)
+
     @field_validator('cv_folds')
     @classmethod
     def _folds(cls, v):
@@ -132,10 +142,14 @@ class TrainConfig:
         "What the model predicts: the five totals, and the per-gram densities with `per_gram`."
         return TARGETS + DENSITIES if self.per_gram else list(TARGETS)
 
-    def model_config(self, target_mean=None, target_std=None, atwater_band=None) -> ModelConfig:
+    def model_config(self, target_mean=None, target_std=None, atwater_band=None,
+                     n_train:int|None=None, # Training rows (dishes, or images with `all_frames`): bound the projection, size the kernel head
+                    ) -> ModelConfig:
         "The architecture this config trains, around the training targets' statistics (and the labels' Atwater band, with `atwater_limits`)."
+        k = min(self.n_components, n_train or self.n_components)
         return ModelConfig(backbone=self.backbone, img_size=self.img_size, fit=self.fit, stages=self.stages, grid=self.grid,
-                           hidden=self.hidden, dropout=self.dropout, log_targets=self.log_targets, positive=self.positive,
+                           hidden=self.hidden, dropout=self.dropout, heads=self.heads, n_components=k,
+                           n_support=(n_train or 0) if 'kernel' in self.heads else 0, log_targets=self.log_targets, positive=self.positive,
                            atwater_band=atwater_band if self.atwater_limits else None, targets=tuple(self.outputs()),
                            target_mean=target_mean, target_std=target_std)
 
@@ -237,11 +251,12 @@ def config_dishes(cfg:TrainConfig) -> pd.DataFrame:
     return dish_table(cfg.data_dir, view=cfg.view, camera=cfg.camera, frame=cfg.frame, max_kcal=cfg.max_kcal)
 
 def readable_dishes(cfg:TrainConfig, dishes:pd.DataFrame, device=None) -> pd.DataFrame:
-    "`dishes` whose image can be read, their features computed into the cache on the way; the rest dropped and named in `attrs['dropped']` (`on_bad_image: stop`: a `DataError`)."
+    "`dishes` whose image can be read, their features computed into the cache on the way (counted in `attrs['feature_counts']`); the rest dropped and named in `attrs['dropped']` (`on_bad_image: stop`: a `DataError`)."
     failed = {}
     model = NutritionRegressor(cfg.model_config(), cfg.pretrained, cfg.weights_path)
-    cached_features(model, dishes, FeatureCache(cfg.cache_dir), 0, **_cache_kw(cfg, device or default_device()),
-                    failed=None if cfg.on_bad_image == 'stop' else failed)
+    _, counts = cached_features(model, dishes, FeatureCache(cfg.cache_dir), 0, **_cache_kw(cfg, device or default_device()),
+                                failed=None if cfg.on_bad_image == 'stop' else failed)
+    dishes.attrs['feature_counts'] = counts
     if not failed: return dishes
     keep = dishes.drop(index=dishes.index[list(failed)])
     keep.attrs['dropped'] = {**dishes.attrs.get('dropped', {}),
@@ -251,6 +266,10 @@ def readable_dishes(cfg:TrainConfig, dishes:pd.DataFrame, device=None) -> pd.Dat
 
 def check_for_data(cfg:TrainConfig, dishes:pd.DataFrame) -> TrainConfig:
     "`cfg`, or a one-line `ParamsError` for a value that cannot work with these dishes (a batch larger than a training set, more folds than groups)."
+    if (len(cfg.heads) > 1 or cfg.n_components) and not cfg.feature_cache:
+        raise ParamsError("parameters heads, n_components: the projection and the closed-form heads are fitted on cached features; set feature_cache: true")
+    if len(cfg.heads) > 1 and not cfg.n_components:
+        raise ParamsError("parameter heads: the closed-form heads read a projection of the features; set n_components (e.g. 128)")
     n_train, n_groups = int((dishes.split == 'train').sum()), len(np.unique(dish_groups(dishes.dish_id, cfg.group_gap_s)))
     if cfg.cv_folds > n_groups:
         raise ParamsError(f"parameter cv_folds: {cfg.cv_folds} folds, but the {len(dishes)} dishes make only {n_groups} groups of near-copies")
@@ -259,6 +278,59 @@ def check_for_data(cfg:TrainConfig, dishes:pd.DataFrame) -> TrainConfig:
         raise ParamsError(f"parameter bs: {cfg.bs} is more than the {smallest} dishes of the smallest training set "
                           f"({n_train} in the train split{f', fewer in a {cfg.cv_folds}-fold CV fold' if cfg.cv_folds else ''}): the head would never train")
     return cfg
+
+class _AnyDeviceDL(DistributedDL):
+    "fastai's `DistributedDL` (each process takes its slice of every batch), broadcasting its order on CPUs too (gloo)."
+    def _broadcast(self, t, rank):
+        t = torch.LongTensor(t).to('cuda' if torch.distributed.get_backend() == 'nccl' else 'cpu')
+        torch.distributed.broadcast(t, rank)
+        return t.cpu().tolist()
+
+class DataParallel(DistributedTrainer):
+    "fastai's `DistributedTrainer` (Accelerate's `Accelerator` wraps the model in DDP), for GPUs and for CPU processes alike."
+    def _wrap_dl(self, dl): return dl if isinstance(dl, DistributedDL) else _AnyDeviceDL(dl, device=self.learn.model.device)
+
+RIDGE_ALPHAS = tuple(10. ** np.arange(-1, 5.01, 0.5))       # searched by grouped CV inside the training set
+KERNEL_ALPHAS, KERNEL_WIDTHS = (0.01, 0.03, 0.1, 0.3, 1.), (0.25, 0.5, 1., 2.)   # widths: gamma times the projections' total variance
+
+def fit_projection(model:NutritionRegressor, # Its head's `Projection` is fitted in place
+                   data:FeatureDataset,      # The training features
+                   seed:int=42) -> None:
+    "Fit the head's `Projection` on the training features: their mean and spread, then their leading principal axes (scikit-learn's PCA)."
+    from sklearn.decomposition import PCA
+    select, proj = model.head[0], model.head[1]
+    with torch.no_grad(): x = select(data.feats[:, 0].to(select.index.device)).cpu().numpy().astype(np.float64)
+    mean, scale = x.mean(0), x.std(0) + 1e-6
+    pca = PCA(proj.axes.shape[1], random_state=seed).fit((x - mean) / scale)
+    for name, v in dict(mean=mean, scale=scale, axes=pca.components_.T).items(): getattr(proj, name).copy_(torch.as_tensor(v, dtype=torch.float32))
+
+def fit_closed_heads(model:NutritionRegressor, # Its `Ensemble`'s closed-form heads are fitted in place
+                     data:FeatureDataset,      # The training features and their standardised targets
+                     table:pd.DataFrame,       # Their dishes (rows aligned): grouped folds for the search
+                     cfg:TrainConfig) -> dict:
+    "Fit the closed-form heads on the projected features with scikit-learn, each regularisation chosen by grouped CV (MAE); returns what was chosen."
+    from sklearn.kernel_ridge import KernelRidge
+    from sklearn.linear_model import Ridge
+    from sklearn.model_selection import GridSearchCV, GroupKFold
+    closed = model.head[2].closed
+    with torch.no_grad(): z = model.head[1](model.head[0](data.feats[:, 0].to(model.head[1].axes.device))).cpu().numpy().astype(np.float64)
+    y = data.y.numpy().astype(np.float64)
+    groups = dish_groups(table.dish_id, cfg.group_gap_s)
+    folds = list(GroupKFold(min(4, len(np.unique(groups)))).split(z, y, groups))
+    search = lambda est, grid, target: GridSearchCV(est, grid, cv=folds, scoring='neg_mean_absolute_error').fit(z, target)
+    t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)
+    chosen = {}
+    if 'ridge' in closed:
+        g = search(Ridge(), dict(alpha=list(RIDGE_ALPHAS)), y)
+        closed['ridge'].weight.copy_(t(g.best_estimator_.coef_.T)); closed['ridge'].bias.copy_(t(g.best_estimator_.intercept_))
+        chosen['ridge'] = g.best_params_
+    if 'kernel' in closed:
+        spread, centre = float(z.var(0).sum()), y.mean(0)
+        g = search(KernelRidge(kernel='rbf'), dict(alpha=list(KERNEL_ALPHAS), gamma=[w / spread for w in KERNEL_WIDTHS]), y - centre)
+        k = closed['kernel']
+        k.support.copy_(t(z)); k.dual.copy_(t(g.best_estimator_.dual_coef_)); k.bias.copy_(t(centre)); k.gamma.fill_(g.best_params_['gamma'])
+        chosen['kernel'] = g.best_params_
+    return chosen
 
 def train(cfg:TrainConfig,                 # The run's configuration
           table:pd.DataFrame|None=None,    # Dishes (from `dish_table`); read from `cfg` when `None`
@@ -273,7 +345,9 @@ def train(cfg:TrainConfig,                 # The run's configuration
     device = device or default_device()
     tm, ts = target_stats(table, cfg.outputs(), cfg.log_targets)
     band = atwater_band(read_all_metadata(check_data_dir(n5k_dir(cfg.data_dir)))) if cfg.atwater_limits else None
-    model = NutritionRegressor(cfg.model_config(tm, ts, band), cfg.pretrained, cfg.weights_path).to(device)
+    if len(cfg.heads) > 1 or cfg.n_components: check_for_data(cfg, table)
+    trn_table = every_image(table[table.split == 'train']) if cfg.all_frames else table[table.split == 'train']
+    model = NutritionRegressor(cfg.model_config(tm, ts, band, len(trn_table)), cfg.pretrained, cfg.weights_path).to(device)
     counts = None
     if cfg.feature_cache: dls, counts = feature_dataloaders(model, table, cfg, tm, ts, device)
     else:
@@ -282,16 +356,22 @@ def train(cfg:TrainConfig,                 # The run's configuration
         c = model.config
         dls = dish_dataloaders(table, tm, ts, size=c.img_size, fit=c.fit, bs=cfg.bs, augment=cfg.augment, view=cfg.view,
                                seed=cfg.seed, num_workers=cfg.num_workers, device=device, columns=cfg.outputs(), log=cfg.log_targets)
-    learn = Learner(dls, model.head if cfg.feature_cache else model, loss_func=LOSSES[cfg.loss](),
+    if cfg.n_components: fit_projection(model, dls.train.dataset, cfg.seed)
+    network = nn.Sequential(model.head[0], model.head[1], model.head[2].mlp)  # what fastai trains: the closed-form heads are fitted after
+    learn = Learner(dls, network if cfg.feature_cache else model, loss_func=LOSSES[cfg.loss](),
                     metrics=[nutrient_mae(i, model) for i in range(len(TARGETS))], path=out_dir or '.')
-    cbs = start_wandb(cfg, out_dir)
+    rank, world = distributed_rank()
+    cbs = start_wandb(cfg, out_dir) if rank == 0 else []
+    if world > 1:                                 # every process takes a slice of each batch; wandb gets the run's results only
+        cbs = [DataParallel(sync_bn=torch.device(device).type == 'cuda')]
     head_only_on_cpu = cfg.feature_cache and torch.device(device).type == 'cpu'
     try:
         with torch_threads(1 if head_only_on_cpu else None): learn.fit_one_cycle(cfg.epochs, cfg.lr, wd=cfg.wd, cbs=cbs)
     finally:
-        if cbs and finish_wandb:
+        if rank == 0 and cfg.wandb != 'disabled' and finish_wandb:
             import wandb; wandb.finish()
     learn.remove_cbs(cbs)
+    learn.closed_heads = fit_closed_heads(model, dls.train.dataset, trn_table, cfg) if len(cfg.heads) > 1 else {}
     learn.regressor, learn.feature_counts = model.eval(), counts
     return learn
 

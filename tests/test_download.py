@@ -1,5 +1,5 @@
 "The downloader against a local HTTP server that serves the sample in the official layout, with faults switched on."
-import functools, os, subprocess, threading
+import functools, os, signal, subprocess, threading, time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -12,17 +12,25 @@ from nutrition_predictor.download import LABEL_FILES, MANIFEST, download, read_m
 
 
 class FaultyHandler(SimpleHTTPRequestHandler):
-    "Serves a folder; paths in `fail_once` get a 500 the first time, `cut` paths drop the connection mid-file, `gone` 404."
-    fail_once, cut, gone, seen = set(), set(), set(), set()
+    """Serves a folder; paths in `fail_once` get a 500 the first time, `cut` paths drop the connection mid-file, `gone` 404;
+    `cut_unsized` drop it mid-file without a Content-Length, `html` get a 200 with an HTML page; `delay` seconds per file."""
+    fail_once, cut, gone, seen, cut_unsized, html, delay = set(), set(), set(), set(), set(), set(), 0.
     def log_message(self, *args): pass
     def do_GET(self):
         rel = self.path.lstrip('/')
+        if self.delay and not rel.endswith('.sha256'): time.sleep(self.delay)
         if rel in self.gone: return self.send_error(404)
         if rel in self.fail_once and rel not in self.seen:
             self.seen.add(rel); return self.send_error(500)
-        if rel in self.cut:
+        if rel in self.html:
+            page = b'<!doctype html><html><body>Please sign in to the network</body></html>'
+            self.send_response(200); self.send_header('Content-Type', 'text/html'); self.send_header('Content-Length', str(len(page)))
+            self.end_headers(); self.wfile.write(page); return
+        if rel in self.cut or rel in self.cut_unsized:
             body = (Path(self.directory)/rel).read_bytes()
-            self.send_response(200); self.send_header('Content-Length', str(len(body))); self.end_headers()
+            self.send_response(200)
+            if rel in self.cut: self.send_header('Content-Length', str(len(body)))
+            self.end_headers()
             self.wfile.write(body[:len(body)//2]); self.wfile.flush()
             self.close_connection = True
             return
@@ -32,6 +40,7 @@ class FaultyHandler(SimpleHTTPRequestHandler):
 @pytest.fixture
 def server(n5k_root):
     FaultyHandler.fail_once, FaultyHandler.cut, FaultyHandler.gone, FaultyHandler.seen = set(), set(), set(), set()
+    FaultyHandler.cut_unsized, FaultyHandler.html, FaultyHandler.delay = set(), set(), 0.
     srv = ThreadingHTTPServer(('127.0.0.1', 0), functools.partial(FaultyHandler, directory=str(n5k_root)))
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     yield f'http://127.0.0.1:{srv.server_port}/'
@@ -133,3 +142,52 @@ def test_install_from_local_copy_trains_to_the_same_metrics(n5k_root, offline_ru
     outside = 'not in the official rgb train/test split'            # the download fetches split dishes only
     assert {k: v for k, v in a.dropped.items() if k != outside} == {k: v for k, v in b.dropped.items() if k != outside}
     assert b.dropped[outside] == 0
+
+
+@pytest.mark.parametrize('fault', ['html', 'cut_unsized'])
+def test_a_wrong_file_is_refused_by_name(server, n5k_root, tmp_path, fault):
+    "An HTML page served as an image, and a connection cut mid-file with no Content-Length: refused, named, exit 1, not in the manifest."
+    dest, bad = tmp_path/'n5k', _overhead(n5k_root)[1]
+    getattr(FaultyHandler, fault).add(bad)
+    r = subprocess.run([CLI, 'download', '--base-url', server, '--dest', str(dest), '--split', 'rgb_test'],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 1 and bad in r.stderr, r.stderr[-2000:]
+    assert ('not a PNG' if fault == 'html' else 'cut short') in r.stderr
+    assert not (dest/bad).exists() and bad not in read_manifest(dest/MANIFEST) and not list(dest.rglob('*.part'))
+    assert len(read_manifest(dest/MANIFEST)) == len(LABEL_FILES) + len(_overhead(n5k_root)) - 1   # the rest is there
+
+
+def test_a_copy_that_differs_from_its_source_manifest_is_refused(n5k_root, tmp_path):
+    "`download --from` a copy whose file differs from the copy's own MANIFEST.sha256: refused by name, exit 1; `--verify --from` agrees."
+    import shutil
+    src = tmp_path/'src'
+    for d in ('metadata', 'dish_ids'): shutil.copytree(n5k_root/d, src/d)
+    shutil.copyfile(n5k_root/MANIFEST, src/MANIFEST)
+    rels = _overhead(n5k_root)[:3]
+    for rel in rels: (src/rel).parent.mkdir(parents=True); shutil.copyfile(n5k_root/rel, src/rel)
+    (src/rels[0]).write_bytes((src/rels[0]).read_bytes()[:-12] + b'IEND\xaeB`\x82' + bytes(4))   # changed after its checksum
+    dest = tmp_path/'copy'
+    r = subprocess.run([CLI, 'download', '--from', str(src), '--dest', str(dest), '--dishes', ','.join(p.split('/')[-2] for p in rels)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 1 and rels[0] in r.stderr and "differs from the source's manifest" in r.stderr, r.stderr[-2000:]
+    assert rels[0] not in read_manifest(dest/MANIFEST) and not (dest/rels[0]).exists()
+    assert all(rel in read_manifest(dest/MANIFEST) for rel in rels[1:])
+    ok = subprocess.run([CLI, 'download', '--verify', '--dest', str(dest), '--from', str(src)], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_killed_download_resumes_with_what_it_had(server, n5k_root, tmp_path):
+    "kill -9 in the middle of a download; the rerun fetches only what the manifest does not have."
+    FaultyHandler.delay = 0.15
+    dest = tmp_path/'n5k'
+    p = subprocess.Popen([CLI, 'download', '--base-url', server, '--dest', str(dest), '--split', 'rgb_test', '--workers', '2'],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while len(read_manifest(dest/MANIFEST)) < len(LABEL_FILES) + 5 and time.time() < deadline and p.poll() is None: time.sleep(0.05)
+    p.send_signal(signal.SIGKILL); p.wait()
+    had = read_manifest(dest/MANIFEST)
+    n = len(LABEL_FILES) + len(_overhead(n5k_root))
+    assert len(LABEL_FILES) + 5 <= len(had) < n                                  # killed half-way, every landed file recorded
+    FaultyHandler.delay = 0.
+    s = download(dest, server, splits=('rgb_test',), backoff=0.01)
+    assert s.skipped == len(had) and s.fetched == n - len(had) and not s.failed

@@ -1,0 +1,28 @@
+"Training that scales out: `train --processes 2` (two CPU processes, gloo) on a synthetic folder gives one process's metrics, each feature computed once."
+import os, subprocess
+
+import pytest
+
+from conftest import CLI, ROOT
+from nutrition_predictor.runs import RunFolder
+from nutrition_predictor.synthetic import synthetic_n5k
+
+
+def test_two_processes_match_one(tmp_path):
+    root = synthetic_n5k(tmp_path/'n5k')
+    env = {**{k: v for k, v in os.environ.items() if k != 'NUTRITION5K_DIR'}, 'WANDB_MODE': 'disabled'}
+    runs = {}
+    for n in (1, 2):
+        opts = ['-p', 'data_dir', str(root), '-p', 'img_size', '64', '-p', 'epochs', '3', '-p', 'bs', '4', '-p', 'cv_folds', '2',
+                '-p', 'cache_dir', str(tmp_path/f'cache{n}')]
+        r = subprocess.run([CLI, 'train', str(ROOT/'params/offline.yaml'), *opts, '--processes', str(n), '--out', str(tmp_path/f'run{n}')],
+                           capture_output=True, text=True, timeout=1200, cwd=tmp_path, env=env)
+        assert r.returncode == 0, r.stderr[-3000:]
+        run = RunFolder(tmp_path/f'run{n}')
+        assert run.problems() == [] and run.intervals_file.is_file() and run.guard_file.is_file()
+        runs[n] = run.metrics()
+    one, two = runs[1], runs[2]
+    assert two.feature_counts['computed'] == one.feature_counts['computed']      # each feature once, over both processes
+    for t in ('calories', 'mass'):                                              # the same training, up to float noise
+        assert two.test.mae_pct[t] == pytest.approx(one.test.mae_pct[t], rel=0.1), t
+        assert two.cv.mae_pct[t] == pytest.approx(one.cv.mae_pct[t], rel=0.1), t

@@ -1,0 +1,138 @@
+"""What one client can cost everyone, on `nutrition-predictor serve` with the shipped model, limited to 1,024 file
+descriptors: a 1 GiB upload is read no further than the cap, 32 heavy PNGs do not stall a normal photo, 1,100 slow
+connections do not lock out a normal request, wrong methods get 405, and the demo's uploads are cleaned up."""
+import io, os, resource, socket, statistics, subprocess, sys, textwrap, threading, time
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import CLI
+from nutrition_predictor.data import MAX_UPLOAD
+from nutrition_predictor.runs import pretrained_run
+
+PHOTO = sorted((pretrained_run().path/'examples').glob('*.jpg'))[0]
+
+
+def _free_port() -> int:
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+
+
+def _wait(url, proc, timeout=300):
+    for _ in range(int(timeout / 0.2)):
+        try: return httpx.get(f'{url}/health', timeout=5).json()
+        except httpx.TransportError:
+            if proc.poll() is not None: raise AssertionError(proc.stderr.read().decode()[-2000:])
+            time.sleep(0.2)
+    raise AssertionError('the server did not start')
+
+
+@pytest.fixture(scope='module')
+def url():
+    "The whole server (API and demo), in a process of its own limited to 1,024 file descriptors."
+    port = _free_port()
+    limit = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+    env = {k: v for k, v in os.environ.items() if k != 'NUTRITION5K_DIR'}
+    proc = subprocess.Popen([CLI, 'serve', '--port', str(port)], preexec_fn=limit, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f'http://127.0.0.1:{port}'
+    _wait(url, proc)
+    yield url
+    proc.terminate(); proc.wait(30)
+
+
+def _body_read(url) -> float:
+    text = httpx.get(f'{url}/metrics').text
+    return sum(float(l.split()[-1]) for l in text.splitlines() if l.startswith('nutrition_request_body_bytes_total'))
+
+
+def _post(url, files, timeout=120):
+    return httpx.post(f'{url}/v1/predict', files=files, timeout=timeout)
+
+
+def test_wrong_method_is_405(url):
+    assert httpx.get(f'{url}/v1/predict').status_code == 405
+    assert httpx.post(f'{url}/health').status_code == 405
+    assert httpx.get(f'{url}/').status_code == 200                    # the demo is still at /
+
+
+def test_one_gib_upload_is_read_no_further_than_the_cap(url):
+    "A 1 GiB photo, streamed: the server stops at the cap (plus one chunk) and answers 413, or drops the connection."
+    before = _body_read(url)
+    boundary = 'x' * 16
+    def body():
+        yield f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="huge.jpg"\r\n\r\n'.encode()
+        chunk = bytes(1 << 20)
+        for _ in range(1024): yield chunk
+        yield f'\r\n--{boundary}--\r\n'.encode()
+    try:
+        r = httpx.post(f'{url}/v1/predict', content=body(), headers={'content-type': f'multipart/form-data; boundary={boundary}'}, timeout=120)
+        assert r.status_code == 413 and 'huge.jpg' in r.text
+    except httpx.TransportError: pass                                 # the server closed the connection mid-upload: also fine
+    read = _body_read(url) - before
+    assert MAX_UPLOAD < read <= MAX_UPLOAD + (1 << 20), read          # at most one chunk past the cap
+    assert _post(url, {'file': (PHOTO.name, PHOTO.read_bytes())}).status_code == 200
+
+
+def test_heavy_pngs_do_not_stall_a_normal_photo(url):
+    "While one client posts 32 flat 40-megapixel PNGs, a normal photo is answered within twice its usual latency."
+    photo = {'file': (PHOTO.name, PHOTO.read_bytes())}
+    def latency():
+        t0 = time.perf_counter(); assert _post(url, photo).status_code == 200; return time.perf_counter() - t0
+    for _ in range(3): latency()                                       # warm
+    usual = statistics.median(latency() for _ in range(7))
+    buf = io.BytesIO(); Image.fromarray(np.full((5000, 8000, 3), 120, np.uint8)).save(buf, 'PNG')
+    heavy = [('file', (f'flat{i}.png', buf.getvalue())) for i in range(32)]
+    answer = {}
+    t = threading.Thread(target=lambda: answer.update(r=_post(url, heavy, timeout=300)))
+    t.start(); time.sleep(0.3)
+    during = [latency() for _ in range(3)]
+    t.join()
+    r = answer['r']
+    assert r.status_code == 200 and any('decoding budget' in a.get('error', '') for a in r.json())   # the rest refused by name
+    assert max(during) <= 2 * usual + 0.05, (usual, during)
+
+
+def test_slow_connections_leave_room_for_normal_requests(url):
+    "1,100 connections that send half a header and stop, against 1,024 descriptors: normal requests are still answered."
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    host, port = url.removeprefix('http://').split(':')
+    slow = []
+    try:
+        for _ in range(1100):
+            s = socket.socket(); s.settimeout(5)
+            try: s.connect((host, int(port))); s.sendall(b'GET /health HTTP/1.1\r\nHost: x\r\n'); slow.append(s)
+            except OSError: s.close()
+        t0 = time.perf_counter()
+        for _ in range(5): assert httpx.get(f'{url}/health', timeout=10).status_code == 200
+        assert _post(url, {'file': (PHOTO.name, PHOTO.read_bytes())}).status_code == 200
+        assert time.perf_counter() - t0 < 30
+    finally:
+        for s in slow: s.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_demo_uploads_are_cleaned_up(tmp_path):
+    "Uploads to the demo are deleted after their cleanup interval (here 2 s), and the demo keeps working."
+    from gradio_client import Client, handle_file
+    port, cache = _free_port(), tmp_path/'gradio'
+    script = textwrap.dedent(f"""
+        from nutrition_predictor.demo import build_demo, launch_demo
+        demo = build_demo(delete_cache=(2, 2))
+        launch_demo(demo, port={port}); demo.block_thread()""")
+    proc = subprocess.Popen([sys.executable, '-c', script], env={**os.environ, 'GRADIO_TEMP_DIR': str(cache)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        url = f'http://127.0.0.1:{port}/'
+        for _ in range(600):
+            try: httpx.get(url, timeout=5); break
+            except httpx.TransportError: time.sleep(0.2)
+        client = Client(url, verbose=False)
+        for _ in range(3): client.predict(handle_file(str(PHOTO)), api_name='/predict')
+        uploaded = lambda: [p for p in cache.rglob('*') if p.is_file() and p.suffix.lower() == '.jpg']
+        assert uploaded()                                                   # they were stored...
+        time.sleep(6)
+        assert not uploaded(), uploaded()                                   # ...and are gone
+        assert client.predict(handle_file(str(PHOTO)), api_name='/predict')[0]['calories_kcal'] > 0
+    finally: proc.terminate(); proc.wait(30)
