@@ -13,7 +13,7 @@ from pathlib import Path
 import gradio as gr
 
 from .data import MAX_UPLOAD, TARGETS, UNITS, DataError
-from .guard import LOW_INFORMATION, warning
+from .guard import warning
 from .predict import BatchQueue, NutritionPrediction, Predictor
 from .runs import RunFolder, pretrained_run
 from .train import TrainConfig, config_dishes

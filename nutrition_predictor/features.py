@@ -24,7 +24,8 @@ from .model import BACKBONES, ModelConfig, NutritionRegressor
 
 # %% auto #0
 __all__ = ['log', 'AUG_VERSION', 'PREP_VERSION', 'feature_key', 'variant_seed', 'image_sha', 'default_cache_dir', 'FeatureCache',
-           'fit_square_tensor', 'gpu_prepare', 'mapped_ahead', 'distributed_rank', 'cached_features']
+           'fit_square_tensor', 'gpu_prepare', 'mapped_ahead', 'distributed_rank', 'cached_features',
+           'cached_activations']
 
 # %% ../nbs/01a_features.ipynb #586180c3
 log = logging.getLogger(__name__)
@@ -35,10 +36,12 @@ AUG_VERSION, PREP_VERSION = 1, 4      # PREP_VERSION 2: area averaging, reduced-
 def feature_key(config:ModelConfig, # The model's config (input size, `fit`, `grid`)
                 backbone:str,       # Which of its backbones
                 image_sha:str, variant:int=0, seed:int=0, view:str='overhead',
-                weights:str='', decoder:str='pil') -> str:
+                weights:str='', decoder:str='pil',
+                extra:dict|None=None, # What else the cached values depend on (e.g. the activation at a unit: `cached_activations`)
+               ) -> str:
     "The cache key of one image's features from one backbone (`weights` names its weights: pretrained, or a weights file)."
     parts = dict(backbone=backbone, revision=BACKBONES[backbone].revision, weights=weights, size=config.img_size,
-                 grid=list(config.grid), image=image_sha, fit=config.fit, prep=PREP_VERSION, decoder=decoder)
+                 grid=list(config.grid), image=image_sha, fit=config.fit, prep=PREP_VERSION, decoder=decoder, **(extra or {}))
     if variant: parts.update(variant=variant, seed=seed, view=view, aug=AUG_VERSION)
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
@@ -146,10 +149,14 @@ def cached_features(model:NutritionRegressor, # Its frozen backbones make the fe
                     num_workers:int|None=None, # Preparing threads (`None`: one per core, at most 16)
                     device=None,
                     failed:dict|None=None,    # Collect unreadable images here (table row -> error; their rows are NaN); `None`: raise the first
+                    extractors:list|None=None, # `(backbone, module, length, extra key)` of what to compute; `None`: each backbone's pooled vector
                    ) -> tuple[torch.Tensor, dict]:
     "Features `[n_images*(1+variants), n_features]` (image-major: an image's variants are neighbours), and `{'computed': n, 'loaded': m}`."
     device = device or default_device()
     c = model.config
+    if model.tuned and extractors is None:
+        raise ValueError("A model with tuned units has features of its own: the cache holds the frozen backbones' (`dish_features` combines them)")
+    extractors = extractors or [(name, pooled, _vector_length(c, name), None) for name, pooled in zip(c.backbone, model.backbone.bodies)]
     bs = bs or (64 if torch.device(device).type == 'cuda' else 4)
     images = list(table.image)
     decoder = 'nvjpeg' if _use_gpu_decoding(device, images) else 'pil'
@@ -172,9 +179,8 @@ def cached_features(model:NutritionRegressor, # Its frozen backbones make the fe
         return ok, torch.stack([torch.from_numpy(tfm(v, r)(image=sq[r])['image']) for r, v in (pairs[i] for i in ok)]) if ok else None
     rank, world = distributed_rank()
     parts, computed = [], 0
-    for name, pooled in zip(c.backbone, model.backbone.bodies):
-        n_feat = _vector_length(c, name)
-        keys = [feature_key(c, name, shas[r], v, seed, view, weights, decoder) for r, v in pairs]
+    for name, pooled, n_feat, extra in extractors:
+        keys = [feature_key(c, name, shas[r], v, seed, view, weights, decoder, extra) for r, v in pairs]
         feats = [None if pairs[i][0] in bad else cache.load(k, n_feat) for i, k in enumerate(keys)]
         def _compute(idx):
             nonlocal computed
@@ -201,6 +207,27 @@ def cached_features(model:NutritionRegressor, # Its frozen backbones make the fe
     elif bad: raise DataError(next(iter(bad.values())))
     if world > 1:
         n = torch.tensor([computed]); torch.distributed.all_reduce(n); computed = int(n)
-    total = (len(pairs) - sum(1 for r, _ in pairs if r in bad)) * len(c.backbone)
+    total = (len(pairs) - sum(1 for r, _ in pairs if r in bad)) * len(extractors)
     log.info(f"Feature cache: {computed} computed, {total - computed} loaded, {len(bad)} images unreadable ({cache.root})")
     return torch.cat(parts, 1), dict(computed=computed, loaded=total - computed)
+
+# %% ../nbs/01a_features.ipynb #7f3b8a23
+class _Lower(torch.nn.Module):
+    "The flattened activation entering unit `cut` of a `PooledFeatures`, for the images or their mirror images."
+    def __init__(self, pooled, cut:int, mirror:bool):
+        super().__init__()
+        self.pooled, self.cut, self.mirror = pooled, cut, mirror
+    def forward(self, x): return self.pooled.lower(x, self.cut, self.mirror).flatten(1)
+
+def cached_activations(model:NutritionRegressor, # A model with `fine_tune` units
+                       table:pd.DataFrame,       # Dishes with an `image` column
+                       cache:FeatureCache,
+                       mirror:bool=False,        # The activations of the mirror images
+                       **kwargs,                 # `cached_features`'s (seed, view, weights, device, failed ...)
+                      ) -> tuple[torch.Tensor, dict]:
+    "`[n, c, h, w]` activations entering the first tuned unit of `model` for `table`'s images, from the cache (computed once), and the counts."
+    pooled, cut, size = model.backbone.bodies[0], model.cut(), model.config.img_size
+    with torch.no_grad(): shape = pooled.lower(torch.zeros(1, 3, size, size, device=pooled.mean.device), cut).shape[1:]
+    part = (model.config.backbone[0], _Lower(pooled, cut, mirror), int(np.prod(shape)), dict(activation=cut, mirror=mirror))
+    a, counts = cached_features(model, table, cache, 0, extractors=[part], **kwargs)
+    return a.view(len(table), *shape), counts

@@ -6,8 +6,8 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/model.html.md"""
 
 # %% ../nbs/01_model.ipynb #3c4a7b6e
 from __future__ import annotations
-import importlib, math
-from dataclasses import dataclass, asdict, fields, replace
+import importlib
+from dataclasses import dataclass, asdict, fields
 from itertools import accumulate
 from pathlib import Path
 from typing import Callable
@@ -24,11 +24,11 @@ from .data import TARGETS
 # %% auto #0
 __all__ = ['BACKBONES', 'RESNET18_WEIGHTS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'LITE_MEAN', 'LITE_STD', 'HEADS', 'ATWATER',
            'MAX_KCAL_PER_G', 'BackboneSpec', 'register_backbone', 'BackboneWeightsError', 'resnet18_cache_file',
-           'resnet18_state', 'ResNetMaps', 'resnet18_body', 'LiteMaps', 'efficientnet_lite_body',
+           'resnet18_state', 'StagedBody', 'ResNetMaps', 'resnet18_body', 'LiteMaps', 'efficientnet_lite_body',
            'efficientnet_lite0_body', 'efficientnet_lite1_body', 'efficientnet_lite2_body', 'grid_pool',
            'PooledFeatures', 'FrozenBackbone', 'regression_head', 'SplitHead', 'SelectFeatures', 'Projection',
            'LinearHead', 'KernelHead', 'Ensemble', 'ModelConfig', 'atwater_estimate', 'atwater_band', 'physical_limits',
-           'NutritionRegressor', 'UnitsModel']
+           'NutritionRegressor', 'TunedFeatures', 'UnitsModel']
 
 # %% ../nbs/01_model.ipynb #32acd7fc
 @dataclass
@@ -84,17 +84,43 @@ def resnet18_state(weights_path:str|Path|None=None, # A local copy of `resnet18-
         f"Place the file {RESNET18_WEIGHTS.url} at {cached} (or set TORCH_HOME, or pass weights_path=...),\n"
         f"or use the offline backbone: backbone=efficientnet_lite0 (e.g. `-p backbone efficientnet_lite0`, or params/offline.yaml).")
 
+# %% ../nbs/01_model.ipynb #7d1c2e90
+class StagedBody(nn.Module):
+    "A backbone as `stem`, `units` and `finish`: the outputs of the units `stage_ends` (three stage maps, earliest first), then the final map."
+    stage_ends:list = []
+    def stem(self, x): raise NotImplementedError
+    def units(self) -> list[nn.Module]: raise NotImplementedError
+    def finish(self, x): return x
+    def finish_modules(self) -> list[nn.Module]: return []
+    def forward(self, x) -> list: return self.run(self.stem(x))
+
+    def run(self, x, start:int=0) -> list:
+        "From `x`, the input of unit `start`: the stage maps of units `start` on (earliest first), then the final map."
+        maps = []
+        for i, unit in enumerate(self.units()[start:], start):
+            x = unit(x)
+            if i in self.stage_ends: maps.append(x)
+        return [*maps, self.finish(x)]
+
+    def lower(self, x, cut:int):
+        "The input of unit `cut`: `x` through the stem and the units before it."
+        x = self.stem(x)
+        for unit in self.units()[:cut]: x = unit(x)
+        return x
+
+    def top_modules(self, n:int) -> list[nn.Module]:
+        "The last `n` units and the finish: what fine-tuning `n` units trains."
+        return [*self.units()[len(self.units()) - n:], *self.finish_modules()] if n else []
+
 # %% ../nbs/01_model.ipynb #5e4a92c1
-class ResNetMaps(nn.Module):
+class ResNetMaps(StagedBody):
     "A torchvision ResNet's `layer1`, `layer2`, `layer3` and `layer4` outputs (the last is its final map)."
     def __init__(self, net:nn.Module):
         super().__init__()
         self.net = net
-    def forward(self, x) -> list:
-        n, maps = self.net, []
-        x = n.maxpool(n.relu(n.bn1(n.conv1(x))))
-        for layer in (n.layer1, n.layer2, n.layer3, n.layer4): x = layer(x); maps.append(x)
-        return maps
+        self.stage_ends = [e - 1 for e in accumulate(len(layer) for layer in (net.layer1, net.layer2, net.layer3))]
+    def stem(self, x): n = self.net; return n.maxpool(n.relu(n.bn1(n.conv1(x))))
+    def units(self): n = self.net; return [*n.layer1, *n.layer2, *n.layer3, *n.layer4]
 
 @register_backbone('resnet18', 512, (256, 128, 64), IMAGENET_MEAN, IMAGENET_STD, revision=2)   # 2: maps, not a vector
 def resnet18_body(pretrained:bool=True, weights_path=None) -> nn.Module:
@@ -106,20 +132,17 @@ def resnet18_body(pretrained:bool=True, weights_path=None) -> nn.Module:
 # %% ../nbs/01_model.ipynb #a337d7d1
 LITE_MEAN, LITE_STD = (127/255,)*3, (128/255,)*3
 
-class LiteMaps(nn.Module):
+class LiteMaps(StagedBody):
     "An EfficientNet-Lite's outputs of its last three stages (the last block of each), then its final map (after `_conv_head`)."
     def __init__(self, net:nn.Module):
         super().__init__()
         self.net = net
         out = [b._block_args.output_filters for b in net._blocks]
         self.stage_ends = [i for i in range(len(out)) if i == len(out) - 1 or out[i + 1] != out[i]][-3:]
-    def forward(self, x) -> list:
-        n, maps = self.net, []
-        x = n._swish(n._bn0(n._conv_stem(x)))
-        for i, block in enumerate(n._blocks):
-            x = block(x)
-            if i in self.stage_ends: maps.append(x)
-        return [*maps, n._swish(n._bn1(n._conv_head(x)))]
+    def stem(self, x): n = self.net; return n._swish(n._bn0(n._conv_stem(x)))
+    def units(self): return list(self.net._blocks)
+    def finish(self, x): n = self.net; return n._swish(n._bn1(n._conv_head(x)))
+    def finish_modules(self): return [self.net._conv_head, self.net._bn1]
 
 def efficientnet_lite_body(k:int,               # 0, 1 or 2
                            pretrained:bool=True, weights_path=None) -> nn.Module:
@@ -169,11 +192,23 @@ class PooledFeatures(nn.Module):
         spec, self.name, self.body, self.grid = BACKBONES[name], name, body, tuple(grid)
         self.register_buffer('mean', torch.tensor(spec.mean)[:, None, None], persistent=False)
         self.register_buffer('std', torch.tensor(spec.std)[:, None, None], persistent=False)
-    def forward(self, x):
-        *stages, final = self.body((x - self.mean) / self.std)
-        parts = [final.mean((2, 3)), *(m.mean((2, 3)) for m in reversed(stages))]
-        if self.grid != (1, 1): parts.append(grid_pool(final, *self.grid))
-        return torch.cat(parts, 1)
+    def forward(self, x): return torch.cat(list(self.pool(self.body((x - self.mean) / self.std)).values()), 1)
+
+    def pool(self, maps:list) -> dict:
+        "Group name -> pooled `[n, c]`, from maps (some latest stages, then the final map) as `StagedBody.run` gives them."
+        *stages, final = maps
+        out = {f'{self.name}:final': final.mean((2, 3))}
+        out.update({f'{self.name}:stage-{i}': m.mean((2, 3)) for i, m in enumerate(reversed(stages), 1)})
+        if self.grid != (1, 1): out[f'{self.name}:grid'] = grid_pool(final, *self.grid)
+        return out
+
+    def lower(self, x, cut:int, mirror:bool=False):
+        "The activation `[n, c, h, w]` entering unit `cut` for the images `x` (0-1 scale), or for their mirror images."
+        return self.body.lower(((x.flip(-1) if mirror else x) - self.mean) / self.std, cut)
+
+    def top(self, act, cut:int) -> dict:
+        "The groups that units `cut` on compute (the final map, the grid, the stages ending there), from their input `act`."
+        return self.pool(self.body.run(act, cut))
 
 # %% ../nbs/01_model.ipynb #430e7af3
 class FrozenBackbone(nn.Module):
@@ -266,6 +301,7 @@ class ModelConfig:
     target_mean:tuple|None = None # Mean training dish, per target on the scale the head predicts (`None`: 0)
     target_std:tuple|None = None  # Standard deviation per target (`None`: 1)
     revision:tuple|None = None    # Feature revision of each backbone; `None`: the registry's
+    fine_tune:int = 0             # Units at the top of the first backbone trained with the head (0: every backbone frozen)
     targets:tuple = tuple(TARGETS) # What the outputs are, in order: the five totals, then any per-gram densities
 
     def __post_init__(self):
@@ -280,6 +316,7 @@ class ModelConfig:
         fix('targets', tuple(self.targets)); fix('heads', tuple(self.heads))
         if 'mlp' not in self.heads or set(self.heads) - set(HEADS): raise ValueError(f"heads must include 'mlp', from {HEADS}: not {self.heads}")
         if len(self.heads) > 1 and not self.n_components: raise ValueError("the closed-form heads read a projection: set n_components")
+        if self.fine_tune < 0: raise ValueError(f"fine_tune counts units: not {self.fine_tune}")
 
     def feature_groups(self) -> list[tuple[str, int]]:
         "`(name, length)` of each part of the feature vector, in order: per backbone, `<name>:final`, `:stage-1..3`, `:grid`."
@@ -370,6 +407,7 @@ class NutritionRegressor(nn.Module):
                                   Ensemble(SplitHead(*heads), **{h: make[h]() for h in closed}))
         self.register_buffer('target_mean', torch.tensor(config.target_mean or (0.,) * n))
         self.register_buffer('target_std', torch.tensor(config.target_std or (1.,) * n))
+        self.tuned = False        # True once its `fine_tune` units were trained: its features are then its own, not the frozen backbones'
 
     def forward(self, x): return self.head(self.backbone(x))
     def to_units(self, y):
@@ -389,6 +427,25 @@ class NutritionRegressor(nn.Module):
             raise ValueError(f"This model's head was trained on {'+'.join(config.backbone)} revision {config.revision} "
                              f"features, and this code computes revision {now}: train it again")
         return cls(config, pretrained=False)
+
+    def cut(self) -> int:
+        "The first tuned unit of the first backbone (its number of units, when none is tuned)."
+        return len(self.backbone.bodies[0].body.units()) - self.config.fine_tune
+
+    def tuned_keys(self) -> set[str]:
+        "The state-dict keys of the backbone weights that fine-tuning trains (empty when `fine_tune` is 0)."
+        ids = {id(m) for m in self.backbone.bodies[0].body.top_modules(self.config.fine_tune)}
+        return {f'{name}.{k}' for name, m in self.named_modules() if id(m) in ids for k in m.state_dict()}
+
+# %% ../nbs/01_model.ipynb #3f6c1a90
+class TunedFeatures(nn.Module):
+    "`[n, d]` feature vectors of a model with tuned units: the frozen vectors `vec` with the groups recomputed from `act`, the `[n, c, h, w]` activation entering the first tuned unit."
+    def __init__(self, model:NutritionRegressor):
+        super().__init__()
+        self.pooled, self.cut, self.slices = model.backbone.bodies[0], model.cut(), model.config.feature_slices()
+    def forward(self, act, vec):
+        new = self.pooled.top(act, self.cut)
+        return torch.cat([new.get(name, vec[:, s]) for name, s in self.slices.items()], 1)
 
 # %% ../nbs/01_model.ipynb #9f2c6d84
 class UnitsModel(nn.Module):

@@ -232,11 +232,11 @@ def writing(self:RunFolder):
 
 # %% ../nbs/02c_runs.ipynb #90dac7b0
 def save_model(model:NutritionRegressor, run:str|Path|RunFolder,
-               backbone:bool=True, # Also save the frozen backbone's weights (`False`: they come from its package when loaded)
+               backbone:bool=True, # Also save the frozen backbones' weights (`False`: they come from their packages when loaded; tuned units are kept)
               ) -> RunFolder:
     "Write the model's state dict and `ModelConfig` into run folder `run`."
-    run = RunFolder(run).create()
-    state = {k: v.cpu() for k, v in model.state_dict().items() if backbone or not k.startswith('backbone.')}
+    run, tuned = RunFolder(run).create(), model.tuned_keys()
+    state = {k: v.cpu() for k, v in model.state_dict().items() if backbone or not k.startswith('backbone.') or k in tuned}
     torch.save(state, run.weights_file)
     run.model_config_file.write_text(json.dumps(model.config.to_dict(), indent=2))
     return run
@@ -244,14 +244,16 @@ def save_model(model:NutritionRegressor, run:str|Path|RunFolder,
 def load_model(run:str|Path|RunFolder, # A run folder with a saved model
                device=None,            # Defaults to `default_device()`
               ) -> NutritionRegressor:
-    "The model saved in run folder `run`, in eval mode (a head saved alone gets its backbone's ImageNet weights)."
+    "The model saved in run folder `run`, in eval mode (a head saved alone gets its backbones' ImageNet weights, and its tuned units' from the file)."
     run = RunFolder(run)
     if not run.weights_file.is_file(): raise FileNotFoundError(f"No saved model: {run.weights_file} is missing")
     state = torch.load(run.weights_file, map_location='cpu', weights_only=True)
-    whole = any(k.startswith('backbone.') for k in state)
+    with torch.device('meta'): tuned = NutritionRegressor.from_config(run.model_config()).tuned_keys()   # names only, no weights
+    whole = any(k.startswith('backbone.') and k not in tuned for k in state)
     model = NutritionRegressor.from_config(run.model_config()) if whole else NutritionRegressor(run.model_config(), pretrained=True)
     missing, _ = model.load_state_dict(state, strict=whole)
-    if not whole and any(not k.startswith('backbone.') for k in missing): raise ValueError(f"{run.weights_file} lacks {missing}")
+    if not whole and any(not k.startswith('backbone.') or k in tuned for k in missing): raise ValueError(f"{run.weights_file} lacks {missing}")
+    model.tuned = bool(model.config.fine_tune)
     return model.eval().to(device or default_device())
 
 # %% ../nbs/02c_runs.ipynb #982afaaf

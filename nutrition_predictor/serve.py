@@ -15,7 +15,6 @@ import python_multipart as multipart
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from starlette.datastructures import Headers
 from starlette.formparsers import parse_options_header
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol

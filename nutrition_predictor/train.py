@@ -8,7 +8,7 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/train.html.md"""
 from __future__ import annotations
 import dataclasses, logging
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Annotated, Literal
 from pathlib import Path
 from unittest.mock import patch
@@ -32,15 +32,15 @@ from fastai.data.load import DataLoader
 
 from .data import (DENSITIES, TARGETS, UNITS, FITS, VIEWS, check_data_dir, dish_groups, dish_table, n5k_dir, read_all_metadata,
                                       target_stats, target_values, dish_dataloaders, sha256_file)
-from .features import FeatureCache, cached_features, distributed_rank
-from .model import BACKBONES, HEADS, ModelConfig, NutritionRegressor, atwater_band
+from .features import FeatureCache, cached_activations, cached_features, distributed_rank
+from .model import BACKBONES, HEADS, ModelConfig, NutritionRegressor, TunedFeatures, atwater_band
 
 # %% auto #0
 __all__ = ['log', 'AtLeastOne', 'PlainName', 'PathText', 'LOSSES', 'RIDGE_ALPHAS', 'KERNEL_ALPHAS', 'KERNEL_WIDTHS',
            'ParamsError', 'shorten', 'Between', 'TrainConfig', 'nutrient_mae', 'SafeWandbCallback', 'start_wandb',
            'weights_id', 'FeatureDataset', 'every_image', 'feature_dataloaders', 'dish_features', 'cached_predictions',
            'torch_threads', 'config_dishes', 'readable_dishes', 'check_for_data', 'DataParallel', 'fit_projection',
-           'fit_closed_heads', 'train', 'finish_run']
+           'fit_closed_heads', 'train', 'ActivationDataset', 'TunedNetwork', 'tuned_vectors', 'fine_tune', 'finish_run']
 
 # %% ../nbs/02_train.ipynb #fdb9a5e2
 log = logging.getLogger(__name__)
@@ -87,6 +87,8 @@ class TrainConfig:
     augment:bool = False          # Augment training images (flips, turns, colour); side view: no gain in grouped CV
     feature_cache:bool = True     # Train the head on cached backbone features (`False`: run the backbone every step)
     aug_variants:Between(0, 64) = 0 # With the feature cache and `augment`: augmented copies cached per training image
+    fine_tune:Between(0, 8) = 0   # Units at the top of the first backbone trained with the head after its frozen epochs (0: none); slow without a GPU
+    fine_tune_epochs:Between(1, 1000) = 8 # Epochs of fine-tuning, with discriminative learning rates (fastai's `fine_tune` schedule)
     cache_dir:PathText|None = None # Feature cache root; `None`: `$NUTRITION_PREDICTOR_CACHE`, else ~/.cache/nutrition-predictor
     epochs:Between(1, 1000) = 20  # Epochs of `fit_one_cycle`
     lr:Annotated[float, Field(gt=0, le=10)] = 3e-3 # Peak learning rate
@@ -150,7 +152,7 @@ class TrainConfig:
         return ModelConfig(backbone=self.backbone, img_size=self.img_size, fit=self.fit, stages=self.stages, grid=self.grid,
                            hidden=self.hidden, dropout=self.dropout, heads=self.heads, n_components=k,
                            n_support=(n_train or 0) if 'kernel' in self.heads else 0, log_targets=self.log_targets, positive=self.positive,
-                           atwater_band=atwater_band if self.atwater_limits else None, targets=tuple(self.outputs()),
+                           atwater_band=atwater_band if self.atwater_limits else None, targets=tuple(self.outputs()), fine_tune=self.fine_tune,
                            target_mean=target_mean, target_std=target_std)
 
 # %% ../nbs/02_train.ipynb #7741ab81
@@ -222,8 +224,12 @@ def feature_dataloaders(model:NutritionRegressor, table:pd.DataFrame, cfg:TrainC
     return dls, {k: n1[k] + n2[k] for k in n1}
 
 def dish_features(model:NutritionRegressor, table:pd.DataFrame, cfg:TrainConfig, device=None) -> torch.Tensor:
-    "`[n, n_features]`: the plain backbone features of `table`'s images, from the feature cache (computed once)."
-    return cached_features(model, table, FeatureCache(cfg.cache_dir), 0, **_cache_kw(cfg, device or default_device()))[0]
+    "`[n, n_features]`: the model's feature vectors of `table`'s images, from the feature cache (computed once); a tuned model's from its cached activations."
+    cache, kw = FeatureCache(cfg.cache_dir), _cache_kw(cfg, device or default_device())
+    if not model.tuned: return cached_features(model, table, cache, 0, **kw)[0]
+    frozen = NutritionRegressor(replace(model.config, fine_tune=0), cfg.pretrained, cfg.weights_path)   # its backbones as they were
+    vec, act = cached_features(frozen, table, cache, 0, **kw)[0], cached_activations(model, table, cache, **kw)[0]
+    return tuned_vectors(model, act, vec, kw['device'])
 
 def cached_predictions(model:NutritionRegressor, # A trained model
                        table:pd.DataFrame,       # Dishes with an `image` column
@@ -266,6 +272,8 @@ def readable_dishes(cfg:TrainConfig, dishes:pd.DataFrame, device=None) -> pd.Dat
 
 def check_for_data(cfg:TrainConfig, dishes:pd.DataFrame) -> TrainConfig:
     "`cfg`, or a one-line `ParamsError` for a value that cannot work with these dishes (a batch larger than a training set, more folds than groups)."
+    if cfg.fine_tune and (not cfg.feature_cache or cfg.all_frames):
+        raise ParamsError("parameter fine_tune: fine-tuning trains on cached activations, one image per dish; set feature_cache: true and all_frames: false")
     if (len(cfg.heads) > 1 or cfg.n_components) and not cfg.feature_cache:
         raise ParamsError("parameters heads, n_components: the projection and the closed-form heads are fitted on cached features; set feature_cache: true")
     if len(cfg.heads) > 1 and not cfg.n_components:
@@ -345,7 +353,7 @@ def train(cfg:TrainConfig,                 # The run's configuration
     device = device or default_device()
     tm, ts = target_stats(table, cfg.outputs(), cfg.log_targets)
     band = atwater_band(read_all_metadata(check_data_dir(n5k_dir(cfg.data_dir)))) if cfg.atwater_limits else None
-    if len(cfg.heads) > 1 or cfg.n_components: check_for_data(cfg, table)
+    if len(cfg.heads) > 1 or cfg.n_components or cfg.fine_tune: check_for_data(cfg, table)
     trn_table = every_image(table[table.split == 'train']) if cfg.all_frames else table[table.split == 'train']
     model = NutritionRegressor(cfg.model_config(tm, ts, band, len(trn_table)), cfg.pretrained, cfg.weights_path).to(device)
     counts = None
@@ -367,12 +375,69 @@ def train(cfg:TrainConfig,                 # The run's configuration
     head_only_on_cpu = cfg.feature_cache and torch.device(device).type == 'cpu'
     try:
         with torch_threads(1 if head_only_on_cpu else None): learn.fit_one_cycle(cfg.epochs, cfg.lr, wd=cfg.wd, cbs=cbs)
+        learn.remove_cbs(cbs)
+        if cfg.fine_tune: learn.tuning = fine_tune(model, dls, table, cfg, device, cbs)
     finally:
         if rank == 0 and cfg.wandb != 'disabled' and finish_wandb:
             import wandb; wandb.finish()
     learn.remove_cbs(cbs)
-    learn.closed_heads = fit_closed_heads(model, dls.train.dataset, trn_table, cfg) if len(cfg.heads) > 1 else {}
+    data = dls.train.dataset
+    if cfg.fine_tune: data = FeatureDataset(learn.tuning.train_vectors[:, None], data.y)   # the closed-form heads read the tuned vectors
+    learn.closed_heads = fit_closed_heads(model, data, trn_table, cfg) if len(cfg.heads) > 1 else {}
     learn.regressor, learn.feature_counts = model.eval(), counts
+    return learn
+
+# %% ../nbs/02_train.ipynb #e96160f6
+class ActivationDataset(torch.utils.data.Dataset):
+    "Cached activations `[n, views, c, h, w]` (the image, then its mirror image), frozen vectors `[n, d]` and targets; each draw picks a view at random."
+    def __init__(self, acts:torch.Tensor, vecs:torch.Tensor, y:torch.Tensor): self.acts, self.vecs, self.y = acts, vecs, y
+    def __len__(self): return len(self.y)
+    def __getitem__(self, i):
+        v = 0 if self.acts.shape[1] == 1 else int(torch.randint(self.acts.shape[1], ()))
+        return self.acts[i, v], self.vecs[i], self.y[i]
+
+class TunedNetwork(nn.Module):
+    "What fine-tuning trains: `TunedFeatures` (the tuned units), then the head's network; BatchNorm statistics stay fixed."
+    def __init__(self, model:NutritionRegressor):
+        super().__init__()
+        self.features, self.network = TunedFeatures(model), nn.Sequential(model.head[0], model.head[1], model.head[2].mlp)
+    def forward(self, act, vec): return self.network(self.features(act, vec))
+    def train(self, mode:bool=True):
+        super().train(mode)
+        self.features.pooled.eval()
+        return self
+
+def tuned_vectors(model:NutritionRegressor, act:torch.Tensor, vec:torch.Tensor, device=None, bs:int=64) -> torch.Tensor:
+    "`[n, d]` feature vectors of a tuned model, from the activations `act` entering its tuned units and the frozen vectors `vec`."
+    net, device = TunedFeatures(model).eval().to(device or default_device()), device or default_device()
+    with torch.inference_mode(): return torch.cat([net(a.to(device), v.to(device)).cpu() for a, v in zip(act.split(bs), vec.split(bs))])
+
+# %% ../nbs/02_train.ipynb #e96160f7
+def fine_tune(model:NutritionRegressor, # Trained head; its first backbone's top `fine_tune` units are tuned in place
+              dls:DataLoaders,          # The head's cached-feature `DataLoaders` (their frozen vectors and targets)
+              table:pd.DataFrame,       # The dishes, with `split`
+              cfg:TrainConfig, device=None, cbs:list=()) -> Learner:
+    "Unfreeze the top units and train them with the head as fastai's `fine_tune` does after its frozen epochs; the `Learner` carries `train_vectors`."
+    cache, kw = FeatureCache(cfg.cache_dir), _cache_kw(cfg, device)
+    trn, val = table[table.split == 'train'], table[table.split == 'test']
+    acts = torch.stack([cached_activations(model, trn, cache, mirror, **kw)[0] for mirror in (False, True)], 1)
+    val_acts = cached_activations(model, val, cache, **kw)[0][:, None]
+    trn_ds, val_ds = dls.train.dataset, dls.valid.dataset
+    set_seed(cfg.seed, reproducible=True)
+    tdls = DataLoaders(DataLoader(ActivationDataset(acts, trn_ds.feats[:, 0], trn_ds.y), bs=cfg.bs, shuffle=True, drop_last=True, device=device),
+                       DataLoader(ActivationDataset(val_acts, val_ds.feats[:, 0], val_ds.y), bs=cfg.bs, device=device))
+    top = model.backbone.bodies[0].body.top_modules(cfg.fine_tune)
+    for m in top: m.requires_grad_(True)
+    net = TunedNetwork(model)
+    learn = Learner(tdls, net, loss_func=LOSSES[cfg.loss](), metrics=[nutrient_mae(i, model) for i in range(len(TARGETS))],
+                    splitter=lambda n: [[p for m in top for p in m.parameters()], list(n.network.parameters())], path=dls.path)
+    learn.unfreeze()
+    try: learn.fit_one_cycle(cfg.fine_tune_epochs, slice(cfg.lr / 200, cfg.lr / 2), pct_start=0.3, div=5., wd=cfg.wd, cbs=list(cbs))
+    finally:
+        for m in top: m.requires_grad_(False)
+        learn.remove_cbs(list(cbs))
+    model.tuned = True
+    learn.train_vectors = tuned_vectors(model, acts[:, 0], trn_ds.feats[:, 0], device)
     return learn
 
 # %% ../nbs/02_train.ipynb #cb0a0423
