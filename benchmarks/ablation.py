@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from nutrition_predictor.experiment import ablation
-from nutrition_predictor.runs import read_params
+from nutrition_predictor.config import read_params
 
 
 def main():

@@ -95,7 +95,7 @@ def main():
     ap.add_argument('--out', default='benchmarks/results', help="folder for the JSON (default: benchmarks/results)")
     args = ap.parse_args()
     from nutrition_predictor.runs import RunFolder
-    from nutrition_predictor.train import config_dishes
+    from nutrition_predictor.config import config_dishes
     cfg = RunFolder(args.run).params()
     dishes = config_dishes(cfg)
     PHOTOS.extend(Path(p) for p in dishes.image[dishes.split == 'test'])

@@ -19,14 +19,19 @@ import torch
 from fastai.torch_core import default_device
 from torch.utils.flop_counter import FlopCounterMode
 
-from .data import TARGETS, load_rgb, prepare_image, target_stats
+from .data import TARGETS
+from .images import load_rgb, prepare_image
+from .features import target_stats
 from .evaluate import holdout_scores, predict_dishes
 from .export import export_run
 from .model import NutritionRegressor
 from .predict import Predictor
 from .features import FeatureCache, cached_features, gpu_prepare
-from .runs import RunFolder, git_commit, save_model
-from .train import TrainConfig, config_dishes, feature_dataloaders, train
+from .runs import RunFolder, git_commit
+from .model import save_model
+from .config import TrainConfig, config_dishes
+from .features import feature_dataloaders
+from .train import train
 
 # %% auto #0
 __all__ = ['PARTS', 'timed', 'peak_memory', 'bench_preparation', 'bench_training', 'bench_inference', 'backbone_flops',
@@ -89,13 +94,14 @@ def bench_preparation(model:NutritionRegressor, images:list, reps:int=3, device=
 
 # %% ../nbs/08_bench.ipynb #f075ec64
 def bench_training(cfg:TrainConfig, table:pd.DataFrame, reps:int=3, device=None) -> tuple[dict, NutritionRegressor]:
-    "Time `cfg`'s training with and without the feature cache (augmentation off); the results and the uncached model."
+    "Time `cfg`'s network head trained with and without the feature cache (augmentation off); the results and the uncached model."
     device = device or default_device()
     cache_dir = tempfile.mkdtemp(prefix='np-bench-cache-')
-    base = replace(cfg, augment=False, wandb='disabled', cache_dir=cache_dir)
+    # The network head alone on the backbones' features: the projection and the closed-form heads exist only on cached features.
+    base = replace(cfg, augment=False, wandb='disabled', cache_dir=cache_dir, heads=('mlp',), n_components=0)
     cached_cfg, uncached_cfg = replace(base, feature_cache=True), replace(base, feature_cache=False)
-    tm, ts = target_stats(table, cfg.outputs())
-    model = NutritionRegressor(cfg.model_config(tm, ts), cfg.pretrained, cfg.weights_path)
+    tm, ts = target_stats(table, cfg.outputs(), cfg.log_targets)
+    model = NutritionRegressor(base.model_config(tm, ts), cfg.pretrained, cfg.weights_path)
     with peak_memory() as mem_build:
         build, (_, build_counts) = timed(lambda: feature_dataloaders(model, table, cached_cfg, tm, ts, device), reps=1, warmup=0)
     runs = {}
@@ -130,10 +136,10 @@ def bench_inference(run:str|Path|RunFolder, images:list, reps:int=3, latency_rep
             end_to_end, _ = timed(lambda: e.predict(images[0]), latency_reps)
             model_only, _ = timed(lambda: e.infer(x), latency_reps)
         res[name] = dict(latency_ms=1000 * end_to_end['median_s'], model_ms=1000 * model_only['median_s'], memory=mem)
-    onnx_dev = 'cuda' if 'CUDAExecutionProvider' in engines['onnx'].net.session.get_providers() else 'cpu'
-    torch_ref = p if p.device.type == onnx_dev else Predictor.from_run(run, onnx_dev)     # same device: no TF32 in the way
+    onnx_dev = engines['onnx'].device
+    torch_ref = p if p.device == onnx_dev else Predictor.from_run(run, onnx_dev)     # same device: no TF32 in the way
     ref, got = _as_array(torch_ref.predict_batch(images)), _as_array(engines['onnx'].predict_batch(images))
-    res.update(onnx_device=onnx_dev, onnx_max_rel_diff=float((np.abs(got - ref) / np.abs(ref)).max()))
+    res.update(onnx_device=onnx_dev, onnx_max_rel_diff=float((np.abs(got - ref) / np.maximum(np.abs(ref), 1e-3)).max()))   # a 0 clipped stays 0
     res['onnx_vs_torch_latency'] = res['torch']['latency_ms'] / res['onnx']['latency_ms']
     return res
 
@@ -155,8 +161,8 @@ def bench_flops(model:NutritionRegressor, images:list, reps:int=3, device=None, 
     device = torch.device(device or default_device())
     flops = backbone_flops(model)
     p = Predictor(model, device)
-    xb = torch.from_numpy(np.stack([p.prepare(i) for i in images[:p.default_bs()]])).to(device, memory_format=p.memory_format)
-    body = model.backbone.to(device, memory_format=p.memory_format)
+    xb = torch.from_numpy(np.stack([p.prepare(i) for i in images[:p.default_bs()]])).to(device, memory_format=p.net.memory_format)
+    body = model.backbone.to(device, memory_format=p.net.memory_format)
     with torch.inference_mode(): t, _ = timed(lambda: body(xb), reps)
     achieved = flops * len(xb) / t['median_s'] / 1e9
     mm = matmul_gflops(matmul_n, reps, device)
@@ -175,9 +181,9 @@ def machine_info(device=None) -> dict:
                 gpu=torch.cuda.get_device_name(device) if device.type == 'cuda' else None,
                 python=platform.python_version(), torch=torch.__version__, onnxruntime=onnxruntime.__version__,
                 git_commit=git_commit())
-
 PARTS = ('preparation', 'training', 'inference', 'flops')
 
+# %% ../nbs/08_bench.ipynb #081c5a9e
 def run_benchmarks(cfg:TrainConfig,                      # Backbone, head and training settings (a params file)
                    reps:int=3,                           # Repetitions of each measurement
                    out_dir:str|Path='benchmarks/results', # Where the JSON goes
@@ -190,13 +196,13 @@ def run_benchmarks(cfg:TrainConfig,                      # Backbone, head and tr
     table = config_dishes(cfg)
     if quick:
         table = pd.concat([table[table.split == 'train'].head(8), table[table.split == 'test'].head(4)])
-        cfg, reps, latency_reps, matmul_n = replace(cfg, epochs=1, bs=4), 1, 2, 256
+        cfg, reps, latency_reps, matmul_n = replace(cfg, epochs=1, bs=4, cv_folds=0), 1, 2, 256   # a handful of dishes: no CV
     else: latency_reps, matmul_n = 20, 2048
     started = datetime.now(timezone.utc)
     res = dict(started=started.isoformat(timespec='seconds'), quick=quick, reps=reps, machine=machine_info(device),
                config=asdict(cfg))
     images = list(table[table.split == 'test'].image)
-    model = NutritionRegressor(cfg.model_config(*target_stats(table, cfg.outputs())), cfg.pretrained, cfg.weights_path)
+    model = NutritionRegressor(cfg.model_config(*target_stats(table, cfg.outputs(), cfg.log_targets)), cfg.pretrained, cfg.weights_path)
     if 'preparation' in parts: res['preparation'] = bench_preparation(model, list(table.image if quick else table.image[:200]), reps, device)
     if 'training' in parts: res['training'], model = bench_training(cfg, table, reps, device)
     if 'inference' in parts:

@@ -12,27 +12,22 @@ from pathlib import Path
 
 import gradio as gr
 
-from .data import MAX_UPLOAD, TARGETS, UNITS, DataError
+from .images import MAX_UPLOAD, DataError
+from .data import TARGETS, UNITS
+from .config import TrainConfig, config_dishes
 from .guard import warning
-from .predict import BatchQueue, NutritionPrediction, Predictor
+from .predict import BatchQueue, NutritionPrediction, PredictionRefused, Predictor
 from .runs import RunFolder, pretrained_run
-from .train import TrainConfig, config_dishes
 
 # %% auto #0
-__all__ = ['log', 'NAMES', 'VIEW_WORDS', 'run_config', 'result_markdown', 'result_chart', 'uploaded_image', 'view_note',
-           'predict_fn', 'build_demo', 'launch_demo']
+__all__ = ['log', 'NAMES', 'VIEW_WORDS', 'result_markdown', 'result_chart', 'uploaded_image', 'view_note', 'predict_fn',
+           'build_demo', 'launch_demo']
 
 # %% ../nbs/05_demo.ipynb #05c856fb
 log = logging.getLogger(__name__)
 
 # %% ../nbs/05_demo.ipynb #1c5091db
 NAMES = dict(calories='Calories', mass='Mass', fat='Fat', carb='Carbohydrate', protein='Protein')
-
-def run_config(run:RunFolder) -> TrainConfig:
-    "The config a run folder was trained with (from its metrics or params), else the defaults."
-    m = run.metrics()
-    if m and m.params: return m.params
-    return run.params() if run.params_file.is_file() else TrainConfig()
 
 # %% ../nbs/05_demo.ipynb #b21ca314
 def result_markdown(pred:NutritionPrediction, typical:NutritionPrediction, mae:dict|None=None,
@@ -50,6 +45,7 @@ def result_markdown(pred:NutritionPrediction, typical:NutritionPrediction, mae:d
         rows.append(f"| **{NAMES[tgt]}** | **{v[i]:.0f} {u}** |{rng} {t[i]:.0f} {u} | {err} |")
     return (f"**{warning(pred.guard_reason)}**\n\n" if pred.unlike_training else '') + '\n'.join(rows)
 
+# %% ../nbs/05_demo.ipynb #dbdebd98
 def result_chart(pred:NutritionPrediction, typical:NutritionPrediction, mae:dict|None=None,
                  width:int=640, height:int=230) -> str:
     "An SVG bar chart of this plate against the typical dish; the error bars are the calibrated range, else the test MAE."
@@ -92,21 +88,17 @@ def _user_error(msg:str) -> gr.Error:
 
 # %% ../nbs/05_demo.ipynb #5794526f
 VIEW_WORDS = dict(overhead='taken from straight above', side='taken from the side, at an angle, with the whole plate in view')
-
 def view_note(view:str) -> str:
     "What the model was trained on and what makes it less accurate, for a model of `view`."
     return (f"The model was trained on Nutrition5k: photos of cafeteria plates, {VIEW_WORDS.get(view, view)}, in one "
             "cafeteria setting. Other angles, lighting, plates or cuisines make it less accurate. Read the numbers as rough estimates.")
-
 def predict_fn(predictor:Predictor, typical:NutritionPrediction, mae:dict|None, batcher:BatchQueue|None=None):
     "The app's prediction function: an image path to (values dict, table, chart); failures become plain messages."
     batcher = batcher or BatchQueue(predictor)
     async def predict(path, mass_g=None):
         if not path: raise _user_error("Upload a photo of a plate first.")
-        try:
-            pred = await batcher.predict(await batcher.prepare(path, Path(path).name))
-            if mass_g: pred = predictor.with_mass(pred, mass_g)
-        except ValueError as e: raise _user_error(str(e))
+        try: pred = await batcher.predict_one(path, Path(path).name, mass_g)    # the API's pipeline (`04_predict`)
+        except PredictionRefused as e: raise _user_error(str(e))
         except Exception:
             log.exception(f"prediction failed for {path}")
             raise _user_error("Something went wrong with this image; the server has logged it.")
@@ -114,6 +106,7 @@ def predict_fn(predictor:Predictor, typical:NutritionPrediction, mae:dict|None, 
         return pred.to_dict(), result_markdown(pred, typical, mae, coverage), result_chart(pred, typical, mae)
     return predict
 
+# %% ../nbs/05_demo.ipynb #41c99de0
 def build_demo(run:str|Path|RunFolder|None=None, # Run folder with the model (and its metrics.json); `None`: the shipped model
                data_dir:str|Path|None=None,  # Nutrition5k root for example images (`None`: the run's, see `n5k_dir`)
                n_examples:int=8,             # How many test-split dishes to offer as examples
@@ -125,7 +118,7 @@ def build_demo(run:str|Path|RunFolder|None=None, # Run folder with the model (an
     "The Gradio app for the model of `run`."
     predictor = predictor or Predictor.from_run(run, engine=engine)
     run = predictor.run or (RunFolder(run) if run is not None else None)
-    metrics, cfg = (run.metrics(), run_config(run)) if run else (None, TrainConfig())
+    metrics, cfg = (run.metrics(), run.config()) if run else (None, TrainConfig())
     mae, typical, view = metrics.test.mae if metrics else None, predictor.typical(), cfg.view
     try:
         dishes = config_dishes(replace(cfg, data_dir=str(data_dir) if data_dir else cfg.data_dir))
@@ -139,7 +132,7 @@ def build_demo(run:str|Path|RunFolder|None=None, # Run folder with the model (an
         with gr.Row():
             with gr.Column():
                 image = uploaded_image(sources=['upload'], label='Photo of a plate')
-                mass = gr.Number(label='Weight of the plate in grams, if you weighed it (optional)', minimum=0, value=None)
+                mass = gr.Textbox(label='Weight of the plate in grams, if you weighed it (optional)', placeholder='e.g. 350')
                 button = gr.Button('Predict', variant='primary')
                 if examples: gr.Examples(examples, inputs=[image], label='Dishes from the test split')
             with gr.Column():

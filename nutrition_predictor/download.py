@@ -14,7 +14,8 @@ from pathlib import Path
 from fastprogress.fastprogress import progress_bar
 from PIL import Image
 
-from .data import CAMERAS, FRAMES, METADATA_FILES, DataError, image_path, read_dish_metadata, sha256_file
+from .data import CAMERAS, FRAMES, METADATA_FILES, image_path, read_dish_metadata, sha256_file
+from .images import DataError
 
 # %% auto #0
 __all__ = ['log', 'OFFICIAL_URL', 'ID_FILES', 'LABEL_FILES', 'MANIFEST', 'DISH_ID', 'side_video', 'dish_files', 'UnsafePath',
@@ -127,7 +128,6 @@ def check_content(path:Path,  # The file as fetched (possibly still under its te
 # %% ../nbs/06_download.ipynb #89cf378e
 class MissingFile(Exception):
     "The source does not have this file."
-
 def _stream_to(dest:Path, rel:str, chunks, expected:str|None=None) -> str:
     "Write `chunks` to `dest` through a temporary file, checked (`check_content`, and `expected` sha256) before the rename; returns the sha256."
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -142,6 +142,7 @@ def _stream_to(dest:Path, rel:str, chunks, expected:str|None=None) -> str:
     finally: part.unlink(missing_ok=True)
     return h.hexdigest()
 
+# %% ../nbs/06_download.ipynb #64de523d
 def _http_chunks(url:str, timeout:float):
     try: resp = urllib.request.urlopen(url, timeout=timeout)
     except urllib.error.HTTPError as e:
@@ -153,6 +154,7 @@ def _http_chunks(url:str, timeout:float):
             got += len(c); yield c
         if expected is not None and got != int(expected): raise ConnectionError(f"{url}: got {got} of {expected} bytes")
 
+# %% ../nbs/06_download.ipynb #3998eec2
 def fetch(source:str,          # Base URL (ending in /) or local folder
           rel:str,             # Path of the file, relative to the data root
           dest_root:Path,      # Data root to write into
@@ -183,6 +185,7 @@ def fetch(source:str,          # Base URL (ending in /) or local folder
             log.info(f"{rel}: {e}; retrying in {backoff * 2**attempt:g}s")
             time.sleep(backoff * 2**attempt)
 
+# %% ../nbs/06_download.ipynb #8c8e9579
 def source_manifest(source:str, timeout:float=60) -> dict:
     "The checksums the source publishes in its own `MANIFEST.sha256` (a local copy's, or a mirror's over HTTP); `{}` when it has none."
     if not source.startswith(('http://', 'https://')): return read_manifest(Path(source)/MANIFEST)
@@ -194,9 +197,7 @@ def source_manifest(source:str, timeout:float=60) -> dict:
 # %% ../nbs/06_download.ipynb #fe7fe077
 class VideoError(RuntimeError):
     "A side-angle video that cannot be decoded (truncated, not H.264, no frames)."
-
 def frame_name(camera:str, k:int) -> str: return f'camera_{camera}_frame_{k:03d}.jpeg'
-
 def extract_frames(video:str|Path,          # A raw H.264 side-angle video (`camera_<X>.h264`)
                    out_dir:str|Path,        # The dish's folder of frames (`side_angle_images/<dish_id>`)
                    every:int=5,             # Keep every `every`-th frame (the paper: 5)
@@ -223,9 +224,9 @@ def extract_frames(video:str|Path,          # A raw H.264 side-angle video (`cam
     except av.error.FFmpegError as e: raise VideoError(f"{video}: cannot decode ({e})") from e
     if not written: raise VideoError(f"{video}: no frame could be decoded (truncated or not H.264?)")
     return written
-
 def _frames_record(out_dir:Path, camera:str) -> Path: return Path(out_dir)/f'camera_{camera}.frames.json'
 
+# %% ../nbs/06_download.ipynb #94c251f7
 def extract_side_frames(dest:str|Path,         # Data root with `imagery/side_angles/<dish_id>/camera_<X>.h264`
                         dishes:list|None=None,  # Only these dishes (default: every dish with videos)
                         every:int=5, max_frames:int|None=5,
@@ -271,11 +272,13 @@ class DownloadSummary:
                 f"{len(self.failed)} with failed files, {len(self.refused)} refused; {self.fetched} files fetched, "
                 f"{self.skipped} already present, {self.extracted} frames extracted")
 
+# %% ../nbs/06_download.ipynb #aebe56da
 def select_dishes(dest:Path, splits=('rgb_train', 'rgb_test'), sample:int|None=None, seed:int=0) -> list[str]:
     "Dish ids of `splits` (read from `dest`), or a reproducible random `sample` of them."
     ids = sorted({i for s in splits for i in (Path(dest)/f'dish_ids/splits/{s}_ids.txt').read_text().split()})
     return sorted(random.Random(seed).sample(ids, sample)) if sample and sample < len(ids) else ids
 
+# %% ../nbs/06_download.ipynb #fa351da1
 def download(dest:str|Path='data/nutrition5k', # Where the data root goes
              source:str=OFFICIAL_URL,          # Base URL, or a local folder in the official layout (`--from`)
              views=('overhead',),              # `overhead` and/or `side`
@@ -284,8 +287,8 @@ def download(dest:str|Path='data/nutrition5k', # Where the data root goes
              seed:int=0,                       # Seed of the sample
              dishes:list|None=None,            # Exactly these dish ids (instead of `splits`/`sample`)
              side_source:str|None=None,        # A folder or URL with side-angle *frames* (the derivative) instead of the videos
-             every:int=5,                      # Side view: keep every `every`-th video frame
-             max_frames:int|None=5,            # Side view: at most this many frames per camera (`None`: all)
+             every:int=5,                      # Side view: keep every `every`-th video frame (5, as the paper)
+             max_frames:int|None=5,            # Side view: at most this many frames per camera (`None`, or 0 on the command line: all)
              workers:int=8,                    # Parallel downloads
              link:bool=False,                  # Local source: hard-link instead of copy
              **fetch_kw) -> DownloadSummary:

@@ -6,33 +6,29 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/evaluate.html.md
 
 # %% ../nbs/04a_evaluate.ipynb #e0395594
 from __future__ import annotations
-from dataclasses import replace
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .data import DENSITIES, TARGETS, UNITS, dish_groups, grouped_folds
-from .model import NutritionRegressor
+from .data import DENSITIES, TARGETS, UNITS, dish_groups
 from .predict import Predictor
 from .runs import Scores
-from .train import TrainConfig, cached_predictions, train
 
 # %% auto #0
 __all__ = ['predict_dishes', 'mae', 'mae_pct', 'mean_baseline', 'group_bootstrap_weights', 'ratio_interval', 'score',
-           'holdout_scores', 'scores_table', 'cross_validate', 'fold_baseline', 'cv_scores', 'known_mass',
-           'cv_known_mass_scores', 'ablation_table', 'plot_ablation', 'predict_views', 'plot_predictions',
-           'plot_residuals']
+           'holdout_scores', 'scores_table', 'fold_baseline', 'cv_scores', 'known_mass', 'cv_known_mass_scores',
+           'ablation_table', 'plot_ablation', 'predict_views', 'plot_predictions', 'plot_residuals']
 
 # %% ../nbs/04a_evaluate.ipynb #cf98dd50
-def predict_dishes(model:NutritionRegressor, # A trained (or loaded) model
+def predict_dishes(model,                  # A trained (or loaded) `NutritionRegressor`, or an engine (`Predictor`'s `model`)
                    table:pd.DataFrame,       # Dishes with an `image` column
                    bs:int|None=None,         # Batch size (`None`: the predictor's default for the device)
-                   num_workers:int|None=None, # Image-decoding threads (`None`: the predictor's default)
+                   decode_threads:int=0,     # Image-decoding threads (0: `images.decode_thread_count`'s default)
                    device=None,              # Defaults to `default_device()`
                   ) -> pd.DataFrame:
     "The model's predictions for every dish of `table`, in kcal and grams (and per gram, when the model predicts that)."
-    preds = Predictor(model, device).predict_batch(list(table.image), bs, num_workers, progress=True)
+    preds = Predictor(model, device).predict_batch(list(table.image), bs, decode_threads, progress=True)
     rows = [[*p.values(), *(p.per_gram or ())] for p in preds]
     return pd.DataFrame(rows, columns=list(model.config.targets), index=pd.Index(table.dish_id, name='dish_id'))
 
@@ -45,9 +41,11 @@ def mae_pct(preds:pd.DataFrame, targs:pd.DataFrame) -> dict:
     "MAE as a percentage of the mean true value, per nutrient (the Nutrition5k paper's MAE%)."
     return {t: 100 * e / float(targs[t].mean()) for t, e in mae(preds, targs).items()}
 
-def mean_baseline(train:pd.DataFrame, test:pd.DataFrame) -> pd.DataFrame:
+def mean_baseline(training:pd.DataFrame, # The training dishes
+                  test:pd.DataFrame,     # The dishes to predict
+                 ) -> pd.DataFrame:
     "Predict the training mean of each nutrient for every dish of `test`."
-    return pd.DataFrame([train[TARGETS].mean()] * len(test), index=pd.Index(test.dish_id, name='dish_id'))
+    return pd.DataFrame([training[TARGETS].mean()] * len(test), index=pd.Index(test.dish_id, name='dish_id'))
 
 # %% ../nbs/04a_evaluate.ipynb #92e67f0c
 def group_bootstrap_weights(groups:np.ndarray, n_boot:int=2000, seed:int=0) -> np.ndarray:
@@ -55,12 +53,12 @@ def group_bootstrap_weights(groups:np.ndarray, n_boot:int=2000, seed:int=0) -> n
     rng, (ids, inv) = np.random.default_rng(seed), np.unique(groups, return_inverse=True)
     counts = np.stack([np.bincount(rng.choice(len(ids), len(ids)), minlength=len(ids)) for _ in range(n_boot)])
     return counts[:, inv]
-
 def ratio_interval(weights:np.ndarray, num:np.ndarray, den:np.ndarray|None=None, level:float=0.95) -> tuple[float, float]:
     "Percentile interval of `sum(w*num) / sum(w*den)` (a mean when `den` is `None`) over resample weights."
     vals = (weights @ num) / (weights @ den if den is not None else weights.sum(1))
     return tuple(float(v) for v in np.quantile(vals, [(1 - level) / 2, (1 + level) / 2]))
 
+# %% ../nbs/04a_evaluate.ipynb #af862187
 def score(preds:pd.DataFrame,    # Model predictions, indexed by dish id
           truth:pd.DataFrame,    # True values, rows aligned with `preds`
           baseline:pd.DataFrame, # The baseline's predictions, rows aligned
@@ -79,6 +77,7 @@ def score(preds:pd.DataFrame,    # Model predictions, indexed by dish id
     return Scores(n_dishes=len(truth), n_groups=len(np.unique(groups)), k=k,
                   vs_baseline={t: out['mae_pct'][t] / b if (b := out['baseline_mae_pct'][t]) else None for t in TARGETS}, **out)
 
+# %% ../nbs/04a_evaluate.ipynb #659bf7b1
 def holdout_scores(preds:pd.DataFrame, # Model predictions, one row per test dish
                 table:pd.DataFrame, # All dishes (train rows give the baseline, the rows of `preds` the truth)
                 gap_s:float=600, n_boot:int=2000) -> Scores:
@@ -86,6 +85,7 @@ def holdout_scores(preds:pd.DataFrame, # Model predictions, one row per test dis
     truth = table.set_index('dish_id').loc[preds.index, TARGETS]
     return score(preds, truth, mean_baseline(table[table.split == 'train'], truth.reset_index()), gap_s, n_boot)
 
+# %% ../nbs/04a_evaluate.ipynb #e112e7a7
 def scores_table(s:Scores) -> pd.DataFrame:
     "The scores as a table: one row per nutrient, model next to baseline."
     ci = lambda d: {t: f"{d[t][0]:.1f}-{d[t][1]:.1f}" for t in TARGETS}
@@ -95,22 +95,6 @@ def scores_table(s:Scores) -> pd.DataFrame:
                          'vs baseline': {t: np.nan if v is None else v for t, v in s.vs_baseline.items()}}).round(2)
 
 # %% ../nbs/04a_evaluate.ipynb #bcd1d15c
-def cross_validate(cfg:TrainConfig,       # The run's configuration: `cv_folds` folds, grouped by `group_gap_s` (wandb off for the fold models)
-                   table:pd.DataFrame,    # Dishes; both splits are pooled
-                   device=None,
-                  ) -> pd.DataFrame:
-    "Out-of-fold predictions of every dish, in kcal and grams, with a `fold` column."
-    folds = grouped_folds(table, cfg.cv_folds, cfg.group_gap_s, cfg.seed)
-    out = []
-    for f in range(cfg.cv_folds):
-        t = table.assign(split=np.where(folds == f, 'test', 'train'))
-        learn = train(replace(cfg, wandb='disabled'), t, device=device)
-        held_out = t[t.split == 'test']
-        preds = (cached_predictions(learn.regressor, held_out, cfg, device) if cfg.feature_cache
-                 else predict_dishes(learn.regressor, held_out, device=device))
-        out.append(preds.assign(fold=f))
-    return pd.concat(out).loc[list(table.dish_id)]
-
 def fold_baseline(oof:pd.DataFrame, table:pd.DataFrame, columns=TARGETS) -> pd.DataFrame:
     "Predict-the-mean on the same folds: each dish gets the mean of the dishes outside its fold."
     truth = table.set_index('dish_id').loc[oof.index, list(columns)]
@@ -164,7 +148,7 @@ def plot_ablation(res:dict, target:str='calories', fname=None):
     return fig
 
 # %% ../nbs/04a_evaluate.ipynb #3f5a7547
-def predict_views(model:NutritionRegressor, # A trained model
+def predict_views(model,                   # A trained `NutritionRegressor`, or an engine (`Predictor`'s `model`)
                   images:dict,              # Dish id -> list of its images
                   bs:int|None=None, device=None) -> pd.DataFrame:
     "Each dish's predictions averaged over its images, in kcal and grams, with `n_views` and the per-nutrient spread (`<nutrient>_sd`)."

@@ -6,7 +6,7 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/experiment.html.
 
 # %% ../nbs/04b_experiment.ipynb #1dc24fbe
 from __future__ import annotations
-import importlib.resources, json, os
+import importlib.resources, json, os, sys, time
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -14,19 +14,39 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .data import DENSITIES, TARGETS, DataError, dataset_checksum, dish_groups, dish_table, grouped_folds, model_input, prepare_image
-from .evaluate import (cross_validate, cv_known_mass_scores, cv_scores, holdout_scores, mae,
-                                          mae_pct, mean_baseline, plot_predictions, plot_residuals, predict_dishes, predict_views)
+from .images import DataError, model_input, prepare_image
+from .data import DENSITIES, TARGETS, dataset_checksum, dish_groups, dish_table, grouped_folds
+from .config import TrainConfig, check_for_data, config_dishes, shorten
 from .guard import LOW_INFORMATION, Guard, blank_images, image_information, low_information, nonfood_images
-from .predict import Predictor
 from .intervals import Intervals, cross_conformal_coverage
-from .runs import Coverage, GuardScores, RunFolder, RunMetrics, git_commit, load_model, save_model
-from .train import (TrainConfig, shorten, cached_predictions, check_for_data, config_dishes, dish_features, finish_run,
-                                       readable_dishes, train)
+from .runs import Coverage, GuardScores, RunFolder, RunMetrics, git_commit
+from .model import load_model, save_model
+from .features import cached_predictions, dish_features, readable_dishes
+from .train import finish_run, train
+from .predict import Predictor
+from .evaluate import (cv_known_mass_scores, cv_scores, holdout_scores, mae, mae_pct, mean_baseline,
+                                          plot_predictions, plot_residuals, predict_dishes, predict_views)
 
 # %% auto #0
-__all__ = ['OTHER_VIEW', 'fit_guard', 'fit_run', 'fit_run_distributed', 'ablation', 'experiment_notebook', 'run_experiment',
-           'RunFailed']
+__all__ = ['OTHER_VIEW', 'cross_validate', 'fit_guard', 'stage', 'fit_run', 'fit_run_distributed', 'ablation',
+           'experiment_notebook', 'run_experiment', 'RunFailed']
+
+# %% ../nbs/04b_experiment.ipynb #cv5e0002
+def cross_validate(cfg:TrainConfig,       # The run's configuration: `cv_folds` folds, grouped by `group_gap_s` (wandb off for the fold models)
+                   table:pd.DataFrame,    # Dishes; both splits are pooled
+                   device=None,
+                  ) -> pd.DataFrame:
+    "Out-of-fold predictions of every dish, in kcal and grams, with a `fold` column."
+    folds = grouped_folds(table, cfg.cv_folds, cfg.group_gap_s, cfg.seed)
+    out = []
+    for f in range(cfg.cv_folds):
+        t = table.assign(split=np.where(folds == f, 'test', 'train'))
+        learn = train(replace(cfg, wandb='disabled'), t, device=device)
+        held_out = t[t.split == 'test']
+        preds = (cached_predictions(learn.regressor, held_out, cfg, device) if cfg.feature_cache
+                 else predict_dishes(learn.regressor, held_out, device=device))
+        out.append(preds.assign(fold=f))
+    return pd.concat(out).loc[list(table.dish_id)]
 
 # %% ../nbs/04b_experiment.ipynb #19749756
 def _multi_view_scores(model, test, preds, truth) -> dict:
@@ -39,17 +59,15 @@ def _multi_view_scores(model, test, preds, truth) -> dict:
         tta.update(mean_views=float(averaged.n_views.mean()), single_view_mae=mae(preds.loc[multi.dish_id], t_multi),
                    tta_mae=mae(averaged.loc[multi.dish_id], t_multi))
     return tta
-
 def _feature_counts(first:dict, training:dict|None) -> dict:
     "The run's backbone work: every dish's image first (`readable_dishes`), then what training added (augmented copies, other frames)."
     return dict(computed=first['computed'] + (training or {}).get('computed', 0), loaded=first['loaded'])
-
 OTHER_VIEW = dict(side='overhead', overhead='side')
+def _information(images:list, config) -> np.ndarray:
+    "`image_information` of each image, prepared as the model of `config` sees it (decoding only: no backbone pass)."
+    return np.concatenate([image_information(model_input(prepare_image(p, config.img_size, config.fit))[None]) for p in images])
 
-def _information(images:list) -> np.ndarray:
-    "`image_information` of each image, prepared as the model sees it (decoding only: no backbone pass)."
-    return np.concatenate([image_information(model_input(prepare_image(p))[None]) for p in images])
-
+# %% ../nbs/04b_experiment.ipynb #88083391
 def _other_view(model, guard, cfg:TrainConfig, device, max_dishes:int=200) -> dict:
     "The photos of the view the model was not trained on (another camera), if the data folder has them: flagged share and the model's MAE%."
     try: other = dish_table(cfg.data_dir, view=OTHER_VIEW[cfg.view], camera=cfg.camera, frame=cfg.frame, max_kcal=cfg.max_kcal)
@@ -61,12 +79,13 @@ def _other_view(model, guard, cfg:TrainConfig, device, max_dishes:int=200) -> di
     return dict(other_view=OTHER_VIEW[cfg.view], detection_other_view=float(np.mean([p.unlike_training for p in preds])),
                 n_other_view=len(preds), other_view_mae_pct=mae_pct(values, truth))
 
+# %% ../nbs/04b_experiment.ipynb #23b59e6d
 def fit_guard(model, train_dishes, test_dishes, cfg:TrainConfig, device=None) -> tuple[Guard, GuardScores]:
     "A `Guard` calibrated on grouped folds of the training dishes; its false alarms on the test dishes, its detections of non-food photos, blank images and another view's photos."
     feats = dish_features(model, train_dishes, cfg, device)
     k = min(5, len(np.unique(dish_groups(train_dishes.dish_id, cfg.group_gap_s))))
     guard = Guard.calibrate(feats, grouped_folds(train_dishes, k, cfg.group_gap_s, cfg.seed), model.config, cfg.guard_coverage)
-    test_flags = guard.unlike(dish_features(model, test_dishes, cfg, device)) | low_information(_information(list(test_dishes.image)))
+    test_flags = guard.unlike(dish_features(model, test_dishes, cfg, device)) | low_information(_information(list(test_dishes.image), model.config))
     predictor = Predictor(model, device, guard=guard)
     nonfood, blank = nonfood_images(), blank_images()
     flagged = [p.unlike_training for p in predictor.predict_batch(list(nonfood.values()))]
@@ -74,7 +93,11 @@ def fit_guard(model, train_dishes, test_dishes, cfg:TrainConfig, device=None) ->
     return guard, GuardScores(guard.threshold, guard.coverage, float(test_flags.mean()), len(test_dishes), float(np.mean(flagged)),
                               len(flagged), [k for k, f in zip(nonfood, flagged) if not f], float(np.mean(blank_flags)), len(blank),
                               **_other_view(model, guard, cfg, device))
+def stage(name:str, what:str=''):
+    "Say on standard error which stage of a run starts (`train` on the command line shows these lines as they come)."
+    print(f"[{time.strftime('%H:%M:%S')}] {name}" + (f": {what}" if what else ''), file=sys.stderr, flush=True)
 
+# %% ../nbs/04b_experiment.ipynb #fda6a303
 def fit_run(cfg:TrainConfig,                      # The run's configuration
             run:str|Path|RunFolder|None=None,     # The run folder; `None`: `runs/<name>/`
             device=None,                          # Defaults to `default_device()`
@@ -85,13 +108,16 @@ def fit_run(cfg:TrainConfig,                      # The run's configuration
         with run.writing() as partial: return fit_run(cfg, partial, device)
     run.write_params(cfg)
     dishes = config_dishes(cfg)
+    stage('features', f"{len(dishes)} dishes through the frozen backbones (cached after the first run)")
     dishes = readable_dishes(check_for_data(cfg, dishes), dishes, device)
     train_dishes, test = dishes[dishes.split == 'train'], dishes[dishes.split == 'test']
+    stage('training', f"{cfg.epochs} epochs on {len(train_dishes)} dishes")
     learn = train(cfg, dishes, out_dir=run.path, device=device, finish_wandb=False)
     learn.recorder.plot_loss()
     plt.savefig(run.plot('loss'), dpi=100)
 
-    preds = predict_dishes(learn.regressor, test, num_workers=cfg.num_workers, device=device)
+    stage('evaluation', f"{len(test)} test dishes, the guard")
+    preds = predict_dishes(learn.regressor, test, decode_threads=cfg.decode_threads, device=device)
     truth = test.set_index('dish_id').loc[preds.index]
     plot_predictions(preds, truth, mean_baseline(train_dishes, test), run.plot('predictions'))
     plot_residuals(preds, truth, run.plot('residuals'))
@@ -99,7 +125,7 @@ def fit_run(cfg:TrainConfig,                      # The run's configuration
 
     save_model(learn.regressor, run)
     preds.to_csv(run.test_predictions_file)
-    reloaded = predict_dishes(load_model(run, device), test, num_workers=cfg.num_workers, device=device)
+    reloaded = predict_dishes(load_model(run, device), test, decode_threads=cfg.decode_threads, device=device)
     reload_identical = bool((reloaded.to_numpy() == preds.to_numpy()).all())
     if not reload_identical: raise RuntimeError(f"The model reloaded from {run.path} predicts differently")
 
@@ -108,10 +134,12 @@ def fit_run(cfg:TrainConfig,                      # The run's configuration
 
     cv = coverage = cv_known = coverage_known = None
     if cfg.cv_folds:
+        stage('cross-validation', f"{cfg.cv_folds} grouped folds")
         oof = cross_validate(cfg, dishes, device)
         oof.to_csv(run.cv_predictions_file)
         cv = cv_scores(oof, dishes, cfg.group_gap_s)
         truth_all = dishes.set_index('dish_id').loc[oof.index]
+        stage('calibration', f"{cfg.interval_coverage:.0%} ranges on the out-of-fold errors")
         intervals = Intervals.calibrate(oof, truth_all, cfg.interval_coverage)
         intervals.save(run.intervals_file)
         coverage = Coverage(**cross_conformal_coverage(oof, dishes, cfg.interval_coverage))
@@ -142,6 +170,7 @@ def _run_rank(rank:int, cfg:TrainConfig, path:str, world:int, port:int):
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port),
                       ACCELERATE_USE_CPU='false' if cuda else 'true', GLOO_SOCKET_IFNAME='lo')
     if cuda: torch.cuda.set_device(rank)
+    else: torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))   # the cores shared out
     torch.distributed.init_process_group('nccl' if cuda else 'gloo', rank=rank, world_size=world)
     try:
         with tempfile.TemporaryDirectory() as scratch:
@@ -155,13 +184,11 @@ def fit_run_distributed(cfg:TrainConfig,                  # The run's configurat
                         processes:int=2,                  # Processes of the group (one per GPU, when there are GPUs)
                        ) -> RunFolder:
     "`fit_run` in `processes` processes: the feature cache built in shards, the network trained data-parallel; written whole, as `fit_run`."
-    import socket, torch, torch.multiprocessing as tmp
+    import socket, torch.multiprocessing as tmp
     run = RunFolder(run or Path('runs')/cfg.name)
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]
-    gpus = torch.cuda.is_available() and torch.cuda.device_count() >= processes
-    with run.writing() as partial:          # CPU processes fork (as Accelerate's CPU launcher does); GPU processes start fresh
-        tmp.start_processes(_run_rank, args=(cfg, str(partial.path), processes, port), nprocs=processes,
-                            start_method='spawn' if gpus else 'fork')
+    with run.writing() as partial:          # fresh processes: a fork of a process that already ran torch can hang in OpenMP
+        tmp.start_processes(_run_rank, args=(cfg, str(partial.path), processes, port), nprocs=processes, start_method='spawn')
     return run
 
 # %% ../nbs/04b_experiment.ipynb #c4e9a1b3
@@ -206,8 +233,9 @@ def run_experiment(cfg:TrainConfig,                   # The run's configuration
     run = RunFolder(Path(run or Path('runs')/cfg.name).resolve())
     params = json.loads(json.dumps(asdict(cfg)))                     # tuples as lists, as papermill writes them
     with run.writing() as partial:
-        try: pm.execute_notebook(experiment_notebook(), partial.notebook_file, parameters={**params, 'out_dir': str(partial.path)},
-                                 kernel_name='python3', progress_bar=progress, cwd=os.getcwd())
+        try: pm.execute_notebook(experiment_notebook(), partial.notebook_file, parameters=dict(config=params, out_dir=str(partial.path)),
+                                 kernel_name='python3', progress_bar=progress, cwd=os.getcwd(),
+                                 stderr_file=sys.stderr if progress else None)    # the stages of `fit_run`, as they come
         except pm.PapermillExecutionError as e: raise RunFailed(e, partial) from None
     return run
 

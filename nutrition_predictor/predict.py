@@ -6,27 +6,24 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/predict.html.md"
 
 # %% ../nbs/04_predict.ipynb #6011df49
 from __future__ import annotations
-import asyncio, math, os
+import asyncio, math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-from fastai.torch_core import default_device
-from fastcore.basics import chunked
+import numpy as np
+from fastcore.basics import chunked, patch
 from fastprogress.fastprogress import progress_bar
 
-import numpy as np
-from .data import PER_GRAM_OF, TARGETS, UNITS, DataError, check_mass, model_input, prepare_image
-from .export import OnnxModel
-from .features import mapped_ahead
+from .images import DataError, check_mass, decode_thread_count, mapped_ahead, model_input, prepare_image
+from .data import PER_GRAM_OF, TARGETS, UNITS
+from .config import ModelConfig
 from .guard import LOW_INFORMATION, UNLIKE_TRAINING, Guard, image_information, low_information
 from .intervals import Intervals
-from .model import NutritionRegressor, UnitsModel
-from .runs import RunFolder, as_run, load_model
+from .runs import RunFolder, as_run
 
 # %% auto #0
-__all__ = ['FIELDS', 'ENGINES', 'NutritionPrediction', 'Predictor', 'BatchQueue']
+__all__ = ['FIELDS', 'ROUNDING', 'ENGINES', 'NutritionPrediction', 'OnnxModel', 'Predictor', 'BatchQueue', 'PredictionRefused']
 
 # %% ../nbs/04_predict.ipynb #ecaf70f9
 @dataclass(frozen=True)
@@ -39,7 +36,7 @@ class NutritionPrediction:
     protein_g: float
     low: tuple|None = None   # Low ends of the ranges, in `TARGETS` order (`None`: no calibration)
     high: tuple|None = None  # High ends
-    guard_score: float|None = None      # How unlike the training photos the image is (`02b_guard`; `None`: the run has no guard)
+    guard_score: float|None = None      # How unlike the training photos the image is (`01b_guard`; `None`: the run has no guard)
     unlike_training: bool = False       # Do not trust these numbers: the image is blank, or unlike the training photos
     guard_reason: str|None = None       # Why (`guard.LOW_INFORMATION` or `guard.UNLIKE_TRAINING`), when `unlike_training`
     per_gram: tuple|None = None         # kcal, fat, carb and protein per gram of the dish (`None`: the model has no per-gram outputs)
@@ -57,24 +54,57 @@ class NutritionPrediction:
     def values(self) -> list[float]: return [getattr(self, f) for f in FIELDS]
 
     def to_dict(self) -> dict:
-        "The values, their ranges (`None` when the prediction is flagged or the run has none), the guard's verdict and the densities."
-        d = dict(zip(FIELDS, self.values()))
+        "The values, their ranges (`None` when the prediction is flagged or the run has none), the guard's verdict and the densities, rounded (`ROUNDING`)."
+        r = lambda v, digits: None if v is None else round(v, digits)
+        d = {f: r(v, ROUNDING['total']) for f, v in zip(FIELDS, self.values())}
         for i, f in enumerate(FIELDS):
-            d.update({f'{f}_low': None if self.low is None else self.low[i], f'{f}_high': None if self.high is None else self.high[i]})
-        d.update(unlike_training=self.unlike_training, guard_reason=self.guard_reason, guard_score=self.guard_score)
-        if self.per_gram is not None: d.update({f'{t}_per_g': v for t, v in zip(PER_GRAM_OF, self.per_gram)}, mass_known=self.mass_known)
+            d.update({f'{f}_low': r(self.low and self.low[i], ROUNDING['total']), f'{f}_high': r(self.high and self.high[i], ROUNDING['total'])})
+        d.update(unlike_training=self.unlike_training, guard_reason=self.guard_reason, guard_score=r(self.guard_score, ROUNDING['score']))
+        if self.per_gram is not None:
+            d.update({f'{t}_per_g': r(v, ROUNDING['per_gram']) for t, v in zip(PER_GRAM_OF, self.per_gram)}, mass_known=self.mass_known)
         return d
 
 FIELDS = [f'{t}_{UNITS[t]}' for t in TARGETS]
+ROUNDING = dict(total=1, per_gram=4, score=3)   # decimals kept in `to_dict`: tenths of kcal and g, the densities in 1e-4 units/g
+
+# %% ../nbs/04_predict.ipynb #59c13dd2
+class OnnxModel:
+    "An exported model run by onnxruntime; called like `UnitsModel`."
+    def __init__(self, path:str|Path, # The `.onnx` file
+                 config:ModelConfig,  # The model's config (`model.json`), for the input preparation
+                 device=None,         # `cuda` uses onnxruntime's CUDA provider when installed
+                ):
+        import onnxruntime as ort
+        if not Path(path).is_file(): raise FileNotFoundError(
+            f"No ONNX model at {path}: write one with `nutrition-predictor export --onnx --run {Path(path).parent}`")
+        want = ['CUDAExecutionProvider'] if str(device or '').startswith('cuda') else []
+        providers = [p for p in want if p in ort.get_available_providers()] + ['CPUExecutionProvider']
+        self.session = ort.InferenceSession(str(path), providers=providers)
+        self.config, self.path = config, Path(path)
+        self.input = self.session.get_inputs()[0].name
+
+    @classmethod
+    def from_run(cls, run:str|Path|RunFolder, device=None) -> OnnxModel:
+        "The exported model of run folder `run` (its ONNX file and model config)."
+        run = RunFolder(run)
+        return cls(run.onnx_file, run.model_config(), device)
+
+    def __call__(self, x:np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        "The model's outputs in kcal and grams `[n, len(targets)]`, and the feature vectors `[n, d]`, for a batch of prepared images `[n, 3, size, size]`."
+        return tuple(self.session.run(None, {self.input: np.ascontiguousarray(x, np.float32)}))
+
+    on_gpu = property(lambda self: 'CUDAExecutionProvider' in self.session.get_providers(), doc="Does it run on a GPU?")
+
+    def __repr__(self): return f"OnnxModel({self.path}, providers={self.session.get_providers()})"
 
 # %% ../nbs/04_predict.ipynb #0961eb33
 ENGINES = ('torch', 'onnx')
 
+# %% ../nbs/04_predict.ipynb #dd60529d
 class Predictor:
-    "Predict the five totals of plates from images, with a trained `NutritionRegressor` or its ONNX export."
-    def __init__(self, model:NutritionRegressor|OnnxModel, # The model (an `OnnxModel` runs on onnxruntime)
-                 device=None,                              # Defaults to `default_device()`
-                 channels_last:bool=True,                  # Torch engine: channels-last memory layout
+    "Predict the five totals of plates from images, with a trained model on torch or its ONNX export on onnxruntime."
+    def __init__(self, model,                              # An engine (`OnnxModel`, `model.TorchEngine`), or a `NutritionRegressor` to run on torch
+                 device=None,                              # A `NutritionRegressor`'s device (`None`: the GPU when there is one)
                  intervals:Intervals|None=None,            # Calibrated ranges to attach to predictions
                  run:RunFolder|None=None,                  # The run folder the model came from
                  guard:Guard|None=None,                    # Flags images unlike the training photos
@@ -82,20 +112,26 @@ class Predictor:
                 ):
         self.model, self.intervals, self.run, self.guard = model, intervals, run, guard
         self.per_gram_intervals = per_gram_intervals
-        self.device = torch.device(device or default_device())
+        if hasattr(model, 'to_units'):                     # a torch model: its engine (torch is imported only now)
+            from nutrition_predictor.model import TorchEngine
+            model = TorchEngine(model, device)
+        self.net, self.config = model, model.config
         self.engine = 'onnx' if isinstance(model, OnnxModel) else 'torch'
-        self.memory_format = torch.channels_last if channels_last and self.engine == 'torch' else torch.contiguous_format
-        self.net = model if self.engine == 'onnx' else UnitsModel(model).eval().to(self.device, memory_format=self.memory_format)
-        self.config = model.config
 
     @classmethod
     def from_run(cls, run:str|Path|RunFolder|None=None, # A run folder with a saved model; `None`: the model shipped with the package
-                 device=None, engine:str='torch', channels_last:bool=True) -> Predictor:
+                 device=None, engine:str='torch') -> Predictor:
         "The predictor of a finished run folder (`RunFolder.check`; state dict + JSON config, or the ONNX file; nothing is unpickled)."
         if engine not in ENGINES: raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
         run = as_run(run).check()
-        model = OnnxModel.from_run(run, device) if engine == 'onnx' else load_model(run, device or default_device())
-        return cls(model, device, channels_last, run.intervals(), run, run.guard(), run.per_gram_intervals())
+        if engine == 'onnx': model = OnnxModel.from_run(run, device)
+        else:
+            try: from nutrition_predictor.model import TorchEngine
+            except ModuleNotFoundError as e:                  # a serving install: no torch
+                raise ModuleNotFoundError(f"The torch engine needs {e.name}, which this install lacks: use the onnx engine "
+                                          "(after `nutrition-predictor export --onnx`), or install the [train] extra") from e
+            model = TorchEngine.from_run(run, device)
+        return cls(model, device, run.intervals(), run, run.guard(), run.per_gram_intervals())
 
     def typical(self) -> NutritionPrediction:
         "The mean training dish of the model (from its config: either engine)."
@@ -108,90 +144,93 @@ class Predictor:
 
     def infer(self, xb:np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         "The model's outputs in kcal and grams `[n, len(targets)]`, and the feature vectors `[n, d]`, for a batch of prepared images."
-        if self.engine == 'onnx': return self.net(xb)
-        with torch.inference_mode():
-            y, feats = self.net(torch.from_numpy(xb).to(self.device, memory_format=self.memory_format, non_blocking=True))
-            return y.float().cpu().numpy(), feats.float().cpu().numpy()
+        return self.net(xb)
 
     def run_batch(self, xb:np.ndarray) -> list[NutritionPrediction]:
         "Predictions, with their ranges and the guard's verdicts, for a batch of prepared images `[n, 3, size, size]`."
         return self._results(xb, *self.infer(xb))
 
-    def default_bs(self) -> int: return 64 if self.device.type == 'cuda' else 4
+    def default_bs(self) -> int: return 64 if self.net.on_gpu else 4
+    device = property(lambda self: 'cuda' if self.net.on_gpu else 'cpu', doc="Where the engine runs: `cuda` or `cpu`")
 
-    def default_workers(self) -> int:
-        "Decoding threads: one per core, at most 8."
-        return min(8, os.cpu_count() or 1)
+# %% ../nbs/04_predict.ipynb #pr3d1c02
+@patch
+def prepare_or_error(self:Predictor, src) -> tuple[np.ndarray|None, str|None]:
+    "`(input, None)` from `prepare`, or `(None, why)` when `src` cannot be read."
+    try: return self.prepare(src), None
+    except DataError as e: return None, str(e)
 
-    def prepare_or_error(self, src) -> tuple[np.ndarray|None, str|None]:
-        "`(input, None)` from `prepare`, or `(None, why)` when `src` cannot be read."
-        try: return self.prepare(src), None
-        except DataError as e: return None, str(e)
+@patch
+def _prepared(self:Predictor, srcs:list, workers:int, ahead:int):
+    "`prepare_or_error` of each of `srcs`, in order, computed by `workers` threads up to `ahead` items in advance (one image: in this thread)."
+    if len(srcs) < 2: yield from map(self.prepare_or_error, srcs); return
+    with ThreadPoolExecutor(workers) as pool: yield from mapped_ahead(pool, self.prepare_or_error, srcs, ahead)
 
-    def _prepared(self, srcs:list, workers:int, ahead:int):
-        "`prepare_or_error` of each of `srcs`, in order, computed by `workers` threads up to `ahead` items in advance."
-        if not workers: yield from map(self.prepare_or_error, srcs); return
-        with ThreadPoolExecutor(workers) as pool: yield from mapped_ahead(pool, self.prepare_or_error, srcs, ahead)
+@patch
+def predictions(self:Predictor, srcs:list,            # Images: paths, bytes, PIL images or arrays
+                bs:int|None=None,           # Batch size; `None`: 4 on a CPU, 64 on a GPU
+                decode_threads:int=0,       # Decoding threads (0: `images.decode_thread_count`'s default)
+                progress:bool=False,        # Show a progress bar
+               ):
+    "Yield `(prediction, None)` or `(None, error message)` for each image, in order."
+    bs = bs or self.default_bs()
+    batches = chunked(self._prepared(srcs, decode_thread_count(decode_threads), 2 * bs), bs)
+    for batch in (progress_bar(batches, total=math.ceil(len(srcs) / bs), leave=False) if progress else batches):
+        ok = [x for x, _ in batch if x is not None]
+        results = iter(self.run_batch(np.stack(ok)) if ok else [])
+        for x, err in batch: yield (None, err) if x is None else (next(results), None)
 
-    def predictions(self, srcs:list,            # Images: paths, bytes, PIL images or arrays
-                    bs:int|None=None,           # Batch size; `None`: 4 on a CPU, 64 on a GPU
-                    num_workers:int|None=None,  # Decoding threads; `None`: `default_workers()` (0 for one image)
-                    progress:bool=False,        # Show a progress bar
-                   ):
-        "Yield `(prediction, None)` or `(None, error message)` for each image, in order."
-        bs = bs or self.default_bs()
-        if num_workers is None: num_workers = self.default_workers() if len(srcs) > 1 else 0
-        batches = chunked(self._prepared(srcs, num_workers, 2 * bs), bs)
-        for batch in (progress_bar(batches, total=math.ceil(len(srcs) / bs), leave=False) if progress else batches):
-            ok = [x for x, _ in batch if x is not None]
-            results = iter(self.run_batch(np.stack(ok)) if ok else [])
-            for x, err in batch: yield (None, err) if x is None else (next(results), None)
+@patch
+def predict_batch(self:Predictor, srcs:list, bs:int|None=None, decode_threads:int=0, progress:bool=False
+                 ) -> list[NutritionPrediction]:
+    "Predictions for many images, in order; the first unreadable image raises its `DataError`."
+    out = []
+    for pred, err in self.predictions(srcs, bs, decode_threads, progress):
+        if err: raise DataError(err)
+        out.append(pred)
+    return out
 
-    def predict_batch(self, srcs:list, bs:int|None=None, num_workers:int|None=None, progress:bool=False
-                     ) -> list[NutritionPrediction]:
-        "Predictions for many images, in order; the first unreadable image raises its `DataError`."
-        out = []
-        for pred, err in self.predictions(srcs, bs, num_workers, progress):
-            if err: raise DataError(err)
-            out.append(pred)
-        return out
+@patch
+def predict(self:Predictor, src, name:str|None=None,
+            mass_g:float|None=None, # The plate's weighed mass, when known: totals become density x mass
+           ) -> NutritionPrediction:
+    "The prediction for one image."
+    pred = self.run_batch(self.prepare(src, name)[None])[0]
+    return pred if mass_g is None else self.with_mass(pred, mass_g)
 
-    def predict(self, src, name:str|None=None,
-                mass_g:float|None=None, # The plate's weighed mass, when known: totals become density x mass
-               ) -> NutritionPrediction:
-        "The prediction for one image."
-        pred = self.run_batch(self.prepare(src, name)[None])[0]
-        return pred if mass_g is None else self.with_mass(pred, mass_g)
+# %% ../nbs/04_predict.ipynb #pr3d1c04
+@patch
+def verdicts(self:Predictor, xb:np.ndarray, feats:np.ndarray) -> tuple[np.ndarray, np.ndarray|None, list]:
+    "For a batch's inputs and features: whether to distrust each prediction, the guard's scores (`None` without a guard), and why."
+    blank = low_information(image_information(xb))
+    scores = self.guard.score(feats) if self.guard else None
+    unlike = blank | (scores > self.guard.threshold if self.guard else False)
+    return unlike, scores, [LOW_INFORMATION if b else UNLIKE_TRAINING if u else None for b, u in zip(blank, unlike)]
 
-    def verdicts(self, xb:np.ndarray, feats:np.ndarray) -> tuple[np.ndarray, np.ndarray|None, list]:
-        "For a batch's inputs and features: whether to distrust each prediction, the guard's scores (`None` without a guard), and why."
-        blank = low_information(image_information(xb))
-        scores = self.guard.score(feats) if self.guard else None
-        unlike = blank | (scores > self.guard.threshold if self.guard else False)
-        return unlike, scores, [LOW_INFORMATION if b else UNLIKE_TRAINING if u else None for b, u in zip(blank, unlike)]
+@patch
+def _results(self:Predictor, xb:np.ndarray, ys:np.ndarray, feats:np.ndarray) -> list[NutritionPrediction]:
+    "Predictions with their ranges and the guard's verdicts, from a batch's inputs, outputs and features."
+    totals, n = ys[:, :len(TARGETS)], len(ys)
+    unlike, scores, reasons = self.verdicts(xb, feats)
+    lows, highs = self.intervals.bounds(totals) if self.intervals else (None, None)
+    per_gram = ys[:, len(TARGETS):] if ys.shape[1] > len(TARGETS) else [None] * n
+    return [NutritionPrediction.from_values(totals[i], None if lows is None or unlike[i] else lows[i],
+                                            None if highs is None or unlike[i] else highs[i], None if scores is None else scores[i],
+                                            unlike[i], reasons[i], per_gram[i]) for i in range(n)]
 
-    def _results(self, xb:np.ndarray, ys:np.ndarray, feats:np.ndarray) -> list[NutritionPrediction]:
-        "Predictions with their ranges and the guard's verdicts, from a batch's inputs, outputs and features."
-        totals, n = ys[:, :len(TARGETS)], len(ys)
-        unlike, scores, reasons = self.verdicts(xb, feats)
-        lows, highs = self.intervals.bounds(totals) if self.intervals else (None, None)
-        per_gram = ys[:, len(TARGETS):] if ys.shape[1] > len(TARGETS) else [None] * n
-        return [NutritionPrediction.from_values(totals[i], None if lows is None or unlike[i] else lows[i],
-                                                None if highs is None or unlike[i] else highs[i], None if scores is None else scores[i],
-                                                unlike[i], reasons[i], per_gram[i]) for i in range(n)]
-
-    def with_mass(self, pred:NutritionPrediction, mass_g:float) -> NutritionPrediction:
-        "`pred` for a plate known to weigh `mass_g`: each total is its predicted density per gram times the mass."
-        if pred.per_gram is None: raise ValueError("This model has no per-gram outputs: train it with `per_gram: true`")
-        mass_g = check_mass(mass_g)
-        dens = dict(zip(PER_GRAM_OF, pred.per_gram))
-        values = [mass_g if t == 'mass' else dens[t] * mass_g for t in TARGETS]
-        low = high = None
-        if self.per_gram_intervals and not pred.unlike_training:
-            lo, hi = (dict(zip(PER_GRAM_OF, b)) for b in self.per_gram_intervals.bounds(pred.per_gram))
-            low, high = ([mass_g if t == 'mass' else b[t] * mass_g for t in TARGETS] for b in (lo, hi))
-        return NutritionPrediction.from_values(values, low, high, pred.guard_score, pred.unlike_training, pred.guard_reason,
-                                               pred.per_gram, True)
+@patch
+def with_mass(self:Predictor, pred:NutritionPrediction, mass_g:float) -> NutritionPrediction:
+    "`pred` for a plate known to weigh `mass_g`: each total is its predicted density per gram times the mass."
+    if pred.per_gram is None: raise ValueError("This model has no per-gram outputs: train it with `per_gram: true`")
+    mass_g = check_mass(mass_g)
+    dens = dict(zip(PER_GRAM_OF, pred.per_gram))
+    values = [mass_g if t == 'mass' else dens[t] * mass_g for t in TARGETS]
+    low = high = None
+    if self.per_gram_intervals and not pred.unlike_training:
+        lo, hi = (dict(zip(PER_GRAM_OF, b)) for b in self.per_gram_intervals.bounds(pred.per_gram))
+        low, high = ([mass_g if t == 'mass' else b[t] * mass_g for t in TARGETS] for b in (lo, hi))
+    return NutritionPrediction.from_values(values, low, high, pred.guard_score, pred.unlike_training, pred.guard_reason,
+                                           pred.per_gram, True)
 
 # %% ../nbs/04_predict.ipynb #f4d9b889
 class BatchQueue:
@@ -199,7 +238,7 @@ class BatchQueue:
     def __init__(self, predictor:Predictor, max_batch:int|None=None, max_wait_ms:float=5., on_batch=None):
         self.predictor, self.max_batch, self.max_wait = predictor, max_batch or predictor.default_bs(), max_wait_ms / 1000
         self.on_batch = on_batch or (lambda n: None)                # called with each batch's size (metrics)
-        self.decoders = ThreadPoolExecutor(min(8, os.cpu_count() or 1), thread_name_prefix='decode')
+        self.decoders = ThreadPoolExecutor(decode_thread_count(), thread_name_prefix='decode')
         self.model_thread = ThreadPoolExecutor(1, thread_name_prefix='model')
         self.queue, self.task = None, None
 
@@ -232,3 +271,36 @@ class BatchQueue:
                 continue
             self.on_batch(len(batch))
             for (_, fut), p in zip(batch, preds): fut.done() or fut.set_result(p)
+
+# %% ../nbs/04_predict.ipynb #b9e7f002
+class PredictionRefused(ValueError):
+    "A photo or a mass that cannot be predicted: the message is fit to show a person; `status` is its HTTP status, `reason` its metric label."
+    def __init__(self, msg:str, status:int=422, reason:str='unreadable'):
+        super().__init__(msg)
+        self.status, self.reason = status, reason
+
+@patch
+async def admit(self:BatchQueue, source, name:str|None=None, mass_g:float|str|None=None) -> tuple[np.ndarray, float|None]:
+    "The first half of `predict_one`: the mass checked, then the photo prepared in the decoding threads; raises `PredictionRefused`."
+    mass = None
+    if mass_g is not None and str(mass_g).strip():
+        try: mass = check_mass(mass_g)
+        except ValueError as e: raise PredictionRefused(str(e), 422, 'invalid mass') from None
+        if 'calories_per_g' not in self.predictor.config.targets:
+            raise PredictionRefused("This model has no per-gram outputs: train it with `per_gram: true`", 422, 'no per-gram outputs')
+    try: return await self.prepare(source, name), mass
+    except DataError as e: raise PredictionRefused(str(e), 422, 'unreadable') from None
+
+@patch
+async def complete(self:BatchQueue, x:np.ndarray, mass:float|None=None) -> NutritionPrediction:
+    "The second half of `predict_one`: the prepared photo predicted in a batch, then, with a mass, density x mass."
+    pred = await self.predict(x)
+    return pred if mass is None else self.predictor.with_mass(pred, mass)
+
+@patch
+async def predict_one(self:BatchQueue, source,          # The photo: a path, bytes, a PIL image or an array
+                      name:str|None=None,               # How to call it in messages (a file name)
+                      mass_g:float|str|None=None,       # The plate's weighed mass in grams, if known (`None` or blank: not known)
+                     ) -> NutritionPrediction:
+    "The prediction for one uploaded photo, as every door gives it; raises `PredictionRefused`."
+    return await self.complete(*await self.admit(source, name, mass_g))

@@ -6,30 +6,30 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/serve.html.md"""
 
 # %% ../nbs/05a_serve.ipynb #06cafd38
 from __future__ import annotations
-import asyncio, logging, resource, time
+import asyncio, json, logging, os, resource, time
 from dataclasses import dataclass
 from pathlib import Path
 
-import gradio as gr
 import python_multipart as multipart
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from pydantic import BaseModel, ConfigDict
 from starlette.formparsers import parse_options_header
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 import nutrition_predictor
-from .data import MAX_FILES, MAX_REQUEST, MAX_REQUEST_PIXELS, MAX_UPLOAD, DataError, check_mass, decoded_pixels
+from .images import MAX_FILES, MAX_REQUEST, MAX_REQUEST_PIXELS, MAX_UPLOAD, decoded_pixels
 from .guard import warning
-from .demo import build_demo, run_config
-from .predict import BatchQueue, Predictor
+from .predict import BatchQueue, PredictionRefused, Predictor
 from .runs import RunFolder
 
 # %% auto #0
-__all__ = ['log', 'FILE_FIELDS', 'MAX_CONCURRENT', 'PREDICT_BODY', 'HEADER_TIMEOUT_S', 'BODY_IDLE_S', 'KEEP_ALIVE_S',
-           'UploadRefused', 'Upload', 'read_uploads', 'health', 'create_app', 'max_connections', 'GuardedProtocol',
-           'serve', 'serve_app']
+__all__ = ['log', 'FILE_FIELDS', 'MAX_CONCURRENT', 'PREDICT_BODY', 'PREDICT_RESPONSES', 'HEADER_TIMEOUT_S', 'BODY_IDLE_S',
+           'KEEP_ALIVE_S', 'SERVE_SETTINGS', 'UploadRefused', 'Upload', 'read_uploads', 'health', 'Prediction',
+           'Refusal', 'RequestRefused', 'Health', 'create_app', 'max_connections', 'GuardedProtocol', 'serve',
+           'serve_app', 'app_from_env']
 
 # %% ../nbs/05a_serve.ipynb #dd70317d
 log = logging.getLogger(__name__)
@@ -115,13 +115,45 @@ def _metrics(registry:CollectorRegistry) -> dict:
 def health(predictor:Predictor, view:str|None=None) -> dict:
     "What `GET /health` answers."
     return dict(status='ok', model_loaded=True, run=str(predictor.run.path) if predictor.run else None,
-                backbone=predictor.config.backbone, view=view, engine=predictor.engine, device=str(predictor.device),
+                backbone=list(predictor.config.backbone), view=view, engine=predictor.engine, device=predictor.device,
                 guard=predictor.guard is not None, ranges=predictor.intervals is not None, version=nutrition_predictor.__version__)
 
 PREDICT_BODY = {'requestBody': {'required': True, 'content': {'multipart/form-data': {'schema': {
     'type': 'object', 'required': ['file'], 'properties': {
         'file': {'type': 'array', 'items': {'type': 'string', 'format': 'binary'}, 'description': f"photo(s), at most {MAX_FILES}"},
         'mass_g': {'type': 'number', 'description': "the plate's weighed mass in grams, when known (every photo)"}}}}}}}
+
+# %% ../nbs/05a_serve.ipynb #a9c0e002
+class Prediction(BaseModel):
+    "One photo's prediction: the five totals in their units, their calibrated ranges, and whether to trust them."
+    model_config = ConfigDict(extra='forbid')
+    file:str
+    calories_kcal:float; mass_g:float; fat_g:float; carb_g:float; protein_g:float
+    calories_kcal_low:float|None; calories_kcal_high:float|None; mass_g_low:float|None; mass_g_high:float|None
+    fat_g_low:float|None; fat_g_high:float|None; carb_g_low:float|None; carb_g_high:float|None
+    protein_g_low:float|None; protein_g_high:float|None
+    unlike_training:bool; guard_reason:str|None; guard_score:float|None
+    calories_per_g:float|None = None; fat_per_g:float|None = None; carb_per_g:float|None = None; protein_per_g:float|None = None
+    mass_known:bool|None = None
+    warning:str|None = None      # Said when `unlike_training`: do not trust these numbers, and why
+
+class Refusal(BaseModel):
+    "A photo that was not predicted, and why (an answer among the others of a request)."
+    file:str; error:str
+
+class RequestRefused(BaseModel):
+    "A whole request refused: too large, no photo, or the server is busy."
+    error:str
+
+class Health(BaseModel):
+    "What `GET /health` says: the model served, on which engine, with what."
+    status:str; model_loaded:bool; run:str|None; backbone:list[str]; view:str|None; engine:str; device:str
+    guard:bool; ranges:bool; version:str
+
+PREDICT_RESPONSES = {200: {'model': list[Prediction | Refusal], 'description': "One answer per photo, in order (at least one predicted)"},
+                     413: {'model': list[Refusal] | RequestRefused, 'description': "Over a size cap: the request, or every photo"},
+                     422: {'model': list[Refusal] | RequestRefused, 'description': "No photo, a bad mass, or no photo could be read"},
+                     503: {'model': RequestRefused, 'description': "Too many requests in progress; try again"}}
 
 # %% ../nbs/05a_serve.ipynb #5c0d8e31
 def create_app(predictor:Predictor,          # The model every route shares
@@ -152,11 +184,8 @@ def create_app(predictor:Predictor,          # The model every route shares
         m['errors'].labels(reason).inc()
         return dict(file=name, error=error), status
 
-    async def _answer(name:str, pending, mass_g:float|None) -> tuple[dict, int]:
+    async def _answer(name:str, pending) -> tuple[dict, int]:
         pred = await pending
-        if mass_g is not None:
-            try: pred = predictor.with_mass(pred, mass_g)
-            except ValueError as e: return _refused(name, str(e), 422, 'no per-gram outputs')
         m['images'].inc()
         if not pred.unlike_training: return dict(file=name, **pred.to_dict()), 200
         m['flags'].labels(pred.guard_reason).inc()
@@ -164,7 +193,8 @@ def create_app(predictor:Predictor,          # The model every route shares
 
     in_progress = []                                       # the prediction requests being answered now
 
-    @app.post('/v1/predict', summary="Predict the nutrition of one or more photos of plates", openapi_extra=PREDICT_BODY)
+    @app.post('/v1/predict', summary="Predict the nutrition of one or more photos of plates", openapi_extra=PREDICT_BODY,
+              response_model=list[Prediction | Refusal], responses=PREDICT_RESPONSES)
     async def predict(request:Request):
         if len(in_progress) >= MAX_CONCURRENT: return JSONResponse({'error': 'the server is busy; try again'}, 503)
         in_progress.append(request)
@@ -177,23 +207,21 @@ def create_app(predictor:Predictor,          # The model every route shares
             m['errors'].labels('over a cap' if e.status == 413 else 'bad request').inc()
             return JSONResponse(e.body, e.status)
         if not uploads: return JSONResponse({'error': "send one or more photos as multipart files named 'file'"}, 422)
-        try: mass_g = check_mass(fields['mass_g']) if fields.get('mass_g', '').strip() else None
-        except ValueError as e: return JSONResponse({'error': str(e)}, 422)
-        answers, pixels = [], 0
+        mass_g, answers, pixels = fields.get('mass_g'), [], 0
         for u in uploads:                                  # decoded one at a time: a fair share of the decoding threads
             cost = decoded_pixels(u.data, predictor.config.img_size) or 0
             if pixels + cost > MAX_REQUEST_PIXELS:
                 answers.append(_refused(u.name, f"{u.name}: over this request's decoding budget of {MAX_REQUEST_PIXELS / 1e6:g} megapixels; "
                                         "send it in another request", 413, 'over a cap')); continue
             pixels += cost
-            try: x = await batcher.prepare(u.data, u.name)
-            except DataError as e: answers.append(_refused(u.name, str(e), 422, 'unreadable')); continue
-            answers.append(asyncio.ensure_future(_answer(u.name, batcher.predict(x), mass_g)))
+            try: x, mass = await batcher.admit(u.data, u.name, mass_g)      # the demo's pipeline too (`04_predict`)
+            except PredictionRefused as e: answers.append(_refused(u.name, str(e), e.status, e.reason)); continue
+            answers.append(asyncio.ensure_future(_answer(u.name, batcher.complete(x, mass))))
         answers = [a if isinstance(a, tuple) else await a for a in answers]
         status = 200 if any(s == 200 for _, s in answers) else max(s for _, s in answers)
         return JSONResponse([a for a, _ in answers], status_code=status)
 
-    @app.get('/health', summary="Is the model loaded, and which")
+    @app.get('/health', summary="Is the model loaded, and which", response_model=Health)
     async def _health(): return health(predictor, view)
 
     @app.get('/metrics', summary="Prometheus metrics")
@@ -207,12 +235,12 @@ def create_app(predictor:Predictor,          # The model every route shares
 
 # %% ../nbs/05a_serve.ipynb #9d3f1a27
 HEADER_TIMEOUT_S, BODY_IDLE_S, KEEP_ALIVE_S = 10., 30., 5.   # seconds
-
 def max_connections() -> int:
     "Open connections the server keeps: below this process's file-descriptor limit, with room for everything else it opens."
     soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     return max(16, min(4096, (soft if soft != resource.RLIM_INFINITY else 65536) - 200))
 
+# %% ../nbs/05a_serve.ipynb #2b381e80
 class GuardedProtocol(HttpToolsProtocol):
     "uvicorn's HTTP protocol, with a deadline for a request's headers, an idle timeout for its body, and room kept for new connections."
     header_timeout, body_idle = HEADER_TIMEOUT_S, BODY_IDLE_S
@@ -257,12 +285,13 @@ class GuardedProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
 # %% ../nbs/05a_serve.ipynb #4b8e2f90
-def serve(app,                          # An ASGI app (`serve_app`)
+def serve(app,                          # An ASGI app (`serve_app`), or the import string of an app factory (`app_from_env`)
           host:str='127.0.0.1', port:int=8000,
-          workers:int=1,                # uvicorn worker processes (each loads the model)
+          workers:int=1,                # uvicorn worker processes, each with its own model (needs a factory)
          ):
     "Run `app` with uvicorn and `GuardedProtocol`: request timeouts, a bounded number of connections and of requests in progress."
-    uvicorn.run(app, host=host, port=port, log_level='warning', http=GuardedProtocol, timeout_keep_alive=KEEP_ALIVE_S, workers=workers)
+    uvicorn.run(app, host=host, port=port, log_level='warning', http=GuardedProtocol, timeout_keep_alive=KEEP_ALIVE_S, workers=workers,
+                factory=isinstance(app, str))
 
 # %% ../nbs/05a_serve.ipynb #1a59143e
 def serve_app(run:str|Path|RunFolder|None=None,       # The run folder to serve; `None`: the model shipped with the package
@@ -272,8 +301,16 @@ def serve_app(run:str|Path|RunFolder|None=None,       # The run folder to serve;
              ) -> FastAPI:
     "The app of `nutrition-predictor serve`: REST API, metrics, docs and (at `/`) the demo, on one predictor."
     predictor = Predictor.from_run(run, engine=engine)
-    app = create_app(predictor, view=run_config(predictor.run).view)
+    app = create_app(predictor, view=predictor.run.config().view)
     if ui:
+        import gradio as gr
+        from nutrition_predictor.demo import build_demo
         demo = build_demo(predictor.run, data_dir, predictor=predictor, batcher=app.state.batcher)
         app = gr.mount_gradio_app(app, demo, path='/', max_file_size=MAX_UPLOAD)
     return app
+
+SERVE_SETTINGS = 'NUTRITION_PREDICTOR_SERVE'      # environment variable: `serve_app`'s arguments as JSON, for each worker
+
+def app_from_env() -> FastAPI:
+    "`serve_app` with the arguments in `$NUTRITION_PREDICTOR_SERVE`: what each of several uvicorn workers starts (`serve(..., workers=n)`)."
+    return serve_app(**json.loads(os.environ[SERVE_SETTINGS]))

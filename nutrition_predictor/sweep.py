@@ -15,8 +15,9 @@ import yaml
 
 from .data import TARGETS
 from .experiment import experiment_notebook, run_experiment
-from .runs import RunFolder, read_params
-from .train import TrainConfig
+from .runs import RunFolder
+from .config import read_params
+from .config import TrainConfig
 
 # %% auto #0
 __all__ = ['log', 'SETTINGS', 'read_sweep', 'run_sweep', 'read_runs', 'plot_leaderboard', 'run_leaderboard']

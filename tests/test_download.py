@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from conftest import CLI, ROOT
-from nutrition_predictor.data import dish_table
+from nutrition_predictor.config import TrainConfig, config_dishes
 from nutrition_predictor.runs import RunFolder
 from nutrition_predictor.download import LABEL_FILES, MANIFEST, download, read_manifest, verify
 
@@ -48,7 +48,7 @@ def server(n5k_root):
 
 
 def _overhead(n5k_root, split='test'):
-    t = dish_table(n5k_root)
+    t = config_dishes(TrainConfig(data_dir=str(n5k_root), view='overhead'))
     return [p.relative_to(n5k_root).as_posix() for p in t.image[t.split == split]]
 
 
@@ -59,7 +59,7 @@ def test_download_matches_the_source_and_resumes(server, n5k_root, tmp_path):
     source = read_manifest(n5k_root/MANIFEST)
     got = read_manifest(dest/MANIFEST)
     assert got and all(source[rel] == d for rel, d in got.items())      # byte for byte what the server has
-    assert dish_table(dest).split.value_counts().to_dict() == {'test': n}
+    assert config_dishes(TrainConfig(data_dir=str(dest), view='overhead')).split.value_counts().to_dict() == {'test': n}
     again = download(dest, server, splits=('rgb_test',), backoff=0.01)
     assert again.fetched == 0 and again.skipped == len(LABEL_FILES) + n
 
@@ -125,7 +125,7 @@ def test_side_view_frames_from_a_derivative(server, n5k_root, tmp_path):
 def test_install_from_local_copy_trains_to_the_same_metrics(n5k_root, offline_run, server, tmp_path):
     "`download --from` the sample (and over HTTP: the same bytes), train on it with the offline params: the same metrics."
     dest = tmp_path/'copy'
-    r = subprocess.run([CLI, 'download', '--from', str(n5k_root), '--dest', str(dest), '--views', 'overhead,side',
+    r = subprocess.run([CLI, 'download', '--from', str(n5k_root), '--dest', str(dest), '--views', 'overhead', 'side',
                         '--side-url', str(n5k_root)], capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     assert verify(dest) == {}
@@ -167,7 +167,7 @@ def test_a_copy_that_differs_from_its_source_manifest_is_refused(n5k_root, tmp_p
     for rel in rels: (src/rel).parent.mkdir(parents=True); shutil.copyfile(n5k_root/rel, src/rel)
     (src/rels[0]).write_bytes((src/rels[0]).read_bytes()[:-12] + b'IEND\xaeB`\x82' + bytes(4))   # changed after its checksum
     dest = tmp_path/'copy'
-    r = subprocess.run([CLI, 'download', '--from', str(src), '--dest', str(dest), '--dishes', ','.join(p.split('/')[-2] for p in rels)],
+    r = subprocess.run([CLI, 'download', '--from', str(src), '--dest', str(dest), '--dishes', *sorted({p.split('/')[-2] for p in rels})],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 1 and rels[0] in r.stderr and "differs from the source's manifest" in r.stderr, r.stderr[-2000:]
     assert rels[0] not in read_manifest(dest/MANIFEST) and not (dest/rels[0]).exists()

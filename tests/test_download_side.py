@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from conftest import CLI
-from nutrition_predictor.data import CAMERAS, fit_square, load_rgb
+from nutrition_predictor.data import CAMERAS
+from nutrition_predictor.images import fit_square, load_rgb
 from nutrition_predictor.download import LABEL_FILES, MANIFEST, download, read_manifest, side_video
 from nutrition_predictor.synthetic import write_h264
 
@@ -31,7 +32,7 @@ def mirror(n5k_root, tmp_path):
 def _video_frames(n5k_root, k) -> list:
     "Video `k`'s frames: real side-angle frames of the sample, 320x180, a different run of dishes per video."
     frames = sorted((n5k_root/'side_angle_images').glob('*/camera_A_frame_002.jpeg'))
-    return [fit_square(load_rgb(p), 320)[70:250] for p in frames[k * N_VIDEO_FRAMES:(k + 1) * N_VIDEO_FRAMES]]
+    return [fit_square(load_rgb(p), 320, 'squash')[70:250] for p in frames[k * N_VIDEO_FRAMES:(k + 1) * N_VIDEO_FRAMES]]
 
 
 def test_frames_extracted_from_official_videos(mirror, n5k_root, tmp_path):

@@ -8,8 +8,9 @@ import pytest
 from bad_inputs import odd_images
 from nutrition_predictor.data import TARGETS
 from nutrition_predictor.evaluate import cv_scores, holdout_scores, predict_dishes
-from nutrition_predictor.runs import RunFolder, load_model
-from nutrition_predictor.train import config_dishes
+from nutrition_predictor.runs import RunFolder
+from nutrition_predictor.model import load_model
+from nutrition_predictor.config import config_dishes
 
 
 @pytest.fixture(scope='module')
@@ -31,7 +32,7 @@ def test_run_folder_has_everything(run):
     for f in (run.intervals_file, run.cv_predictions_file, run.plot('cv_predictions')): assert f.is_file(), f
     assert (run.path/'wandb').is_dir()                               # wandb ran, offline
     m = run.metrics()
-    assert (m.backbone, m.view, m.params) == ('efficientnet_lite0', 'side', run.params())
+    assert (m.backbone, m.view, m.params) == (list(run.params().backbone), 'side', run.params())
     assert m.reload_identical is True and m.cv.k == run.params().cv_folds
 
 

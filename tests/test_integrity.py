@@ -119,9 +119,12 @@ def test_a_changed_cache_value_is_recomputed(n5k, tmp_path):
     "Values changed inside cache files (structure intact): detected, recomputed, and the run's metrics equal a clean run's."
     import torch
     from nutrition_predictor.experiment import fit_run
-    from nutrition_predictor.runs import read_params
+    from nutrition_predictor.config import read_params
+    # One head on the features themselves: a recomputed feature differs from the first in its last bits (as from any batch
+    # of another size), and on 19 training dishes both the projection's components beyond the 19th (arbitrary directions)
+    # and the closed-form heads' regularisation search can turn on noise that small.
     cfg = read_params(ROOT/'params/offline.yaml', dict(data_dir=str(n5k), img_size=64, epochs=2, bs=4, cv_folds=2, wandb='disabled',
-                                                      cache_dir=str(tmp_path/'cache')))
+                                                      cache_dir=str(tmp_path/'cache'), heads=['mlp'], n_components=0))
     clean = fit_run(cfg, tmp_path/'clean', device='cpu')
     files = sorted((tmp_path/'cache').rglob('*.pt'))[:5]
     for f in files:
@@ -129,7 +132,7 @@ def test_a_changed_cache_value_is_recomputed(n5k, tmp_path):
     again = fit_run(cfg, tmp_path/'again', device='cpu')
     assert again.feature_counts['computed'] == len(files)
     for name in ('test', 'cv'):                                                  # recomputed: the same features, up to float noise
-        assert getattr(again, name).mae == pytest.approx(getattr(clean, name).mae, rel=1e-4), name
+        assert getattr(again, name).mae == pytest.approx(getattr(clean, name).mae, rel=1e-3), name
 
 
 def test_a_truncated_frame_is_dropped_by_name(n5k, tmp_path):

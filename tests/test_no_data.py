@@ -4,7 +4,7 @@ import json, os, subprocess
 from conftest import CLI, ROOT
 from nutrition_predictor.runs import RunFolder
 from nutrition_predictor.synthetic import synthetic_n5k
-from nutrition_predictor.train import TrainConfig, config_dishes
+from nutrition_predictor.config import TrainConfig, config_dishes
 
 
 def _env(**kw):
@@ -35,7 +35,8 @@ def test_side_view_run_on_a_synthetic_folder(tmp_path):
     n_multi = int((dishes[dishes.split == 'test'].images.map(len) > 1).sum())
     assert m.tta['n_dishes'] == n_multi
     n_train_images = dishes[dishes.split == 'train'].images.map(len).sum()
-    assert m.feature_counts['computed'] == n_train_images + (dishes.split == 'test').sum()   # every frame of a training dish
+    n_backbones = len(run.params().backbone)
+    assert m.feature_counts['computed'] == n_backbones * (n_train_images + (dishes.split == 'test').sum())   # every frame of a training dish, by each backbone
     assert run.missing() == [] and run.intervals_file.is_file() and run.cv_predictions_file.is_file()
 
 

@@ -16,6 +16,7 @@ def _package_imports() -> dict:
         for node in ast.walk(ast.parse(f.read_text())):
             if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module: deps.add(node.module.split('.')[0])
             elif isinstance(node, ast.ImportFrom) and (node.module or '').startswith('nutrition_predictor.'): deps.add(node.module.split('.')[1])
+            elif isinstance(node, ast.ImportFrom) and node.module == 'nutrition_predictor': deps |= {a.name for a in node.names}
             elif isinstance(node, ast.Import):
                 deps |= {a.name.split('.')[1] for a in node.names if a.name.startswith('nutrition_predictor.')}
         graph[f.stem] = deps & {p.stem for p in PKG.glob('*.py')}

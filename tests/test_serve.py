@@ -64,10 +64,12 @@ def test_each_bad_input_gets_a_4xx_that_names_it(url, n5k_root, test_images, tmp
     assert big.stat().st_size > 20 * 2**20 and _post(url, big).status_code == 413
 
 
-def test_health_and_metrics_move(url, test_images):
+def test_health_and_metrics_move(url, test_images, offline_run):
     from pathlib import Path
     h = httpx.get(f'{url}/health').json()
-    assert h['model_loaded'] and h['backbone'] == ['efficientnet_lite0'] and h['view'] == 'side' and h['guard'] and h['version']
+    from nutrition_predictor.runs import RunFolder
+    cfg = RunFolder(offline_run).config()
+    assert h['model_loaded'] and h['backbone'] == list(cfg.backbone) and h['view'] == cfg.view and h['guard'] and h['version']
     def count(text, line): return sum(float(l.split()[-1]) for l in text.splitlines() if l.startswith(line))
     before = httpx.get(f'{url}/metrics').text
     for i in range(3): assert _post(url, Path(test_images[i])).status_code == 200

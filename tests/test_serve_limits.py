@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from conftest import CLI
-from nutrition_predictor.data import MAX_UPLOAD
+from nutrition_predictor.images import MAX_UPLOAD
 from nutrition_predictor.runs import pretrained_run
 
 PHOTO = sorted((pretrained_run().path/'examples').glob('*.jpg'))[0]

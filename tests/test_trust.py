@@ -11,7 +11,7 @@ from nutrition_predictor.intervals import cross_conformal_coverage
 from nutrition_predictor.model import atwater_band, atwater_estimate
 from nutrition_predictor.predict import Predictor
 from nutrition_predictor.runs import RunFolder
-from nutrition_predictor.train import config_dishes
+from nutrition_predictor.config import config_dishes
 
 SIZES = ('smallest', 'middle', 'largest')
 
