@@ -6,7 +6,7 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/predict.html.md"
 
 # %% ../nbs/04_predict.ipynb #6011df49
 from __future__ import annotations
-import asyncio, math
+import asyncio, math, os, threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +23,8 @@ from .intervals import Intervals
 from .runs import RunFolder, as_run
 
 # %% auto #0
-__all__ = ['FIELDS', 'ROUNDING', 'ENGINES', 'NutritionPrediction', 'OnnxModel', 'Predictor', 'BatchQueue', 'PredictionRefused']
+__all__ = ['FIELDS', 'ROUNDING', 'ENGINES', 'DECODE_NICENESS', 'NutritionPrediction', 'OnnxModel', 'Predictor', 'BatchQueue',
+           'PredictionRefused']
 
 # %% ../nbs/04_predict.ipynb #ecaf70f9
 @dataclass(frozen=True)
@@ -233,12 +234,19 @@ def with_mass(self:Predictor, pred:NutritionPrediction, mass_g:float) -> Nutriti
                                            pred.per_gram, True)
 
 # %% ../nbs/04_predict.ipynb #f4d9b889
+DECODE_NICENESS = 10   # decoding threads yield the CPU to the model: a flood of heavy uploads cannot starve another request's inference
+
+def _yield_to_the_model():
+    "Lower this (decoding) thread's CPU priority where the system allows it (Linux: a thread's own nice value)."
+    try: os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), DECODE_NICENESS)
+    except (OSError, AttributeError): pass
+
 class BatchQueue:
     "Batch the images of concurrent requests through one `Predictor`: wait at most `max_wait_ms` for up to `max_batch`."
     def __init__(self, predictor:Predictor, max_batch:int|None=None, max_wait_ms:float=5., on_batch=None):
         self.predictor, self.max_batch, self.max_wait = predictor, max_batch or predictor.default_bs(), max_wait_ms / 1000
         self.on_batch = on_batch or (lambda n: None)                # called with each batch's size (metrics)
-        self.decoders = ThreadPoolExecutor(decode_thread_count(), thread_name_prefix='decode')
+        self.decoders = ThreadPoolExecutor(decode_thread_count(), thread_name_prefix='decode', initializer=_yield_to_the_model)
         self.model_thread = ThreadPoolExecutor(1, thread_name_prefix='model')
         self.queue, self.task = None, None
 
