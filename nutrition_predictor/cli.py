@@ -25,6 +25,12 @@ def _needs_training(e:ModuleNotFoundError) -> int:
     "A command of the training stack on a serving install: say what to install."
     return _fail(f"this command needs {e.name}, part of the training stack: pip install 'nutrition-predictor[train]'")
 
+def _training_installed() -> ModuleNotFoundError|None:
+    "Why the training stack cannot be imported (without importing it), or `None`."
+    import importlib.util
+    missing = next((m for m in ('torch', 'fastai', 'papermill') if importlib.util.find_spec(m) is None), None)
+    return ModuleNotFoundError(f"No module named {missing!r}", name=missing) if missing else None
+
 Pairs = Annotated[str, dict(nargs=2, action='append', metavar=('KEY', 'VALUE'))]
 Many = Annotated[str, dict(nargs='+')]
 
@@ -37,12 +43,14 @@ def train(params:str=None,    # Params YAML file (default: `TrainConfig`'s defau
     "Train and evaluate one run through the experiment notebook (papermill)."
     from nutrition_predictor.config import check_for_data, config_dishes, parse_overrides, read_params
     from nutrition_predictor.runs import RunBusy
-    try: from nutrition_predictor.experiment import RunFailed, fit_run_distributed, run_experiment
-    except ModuleNotFoundError as e: return _needs_training(e)
+    if e := _training_installed(): return _needs_training(e)
     try:
         cfg = read_params(params, parse_overrides(param))
-        check_for_data(cfg, config_dishes(cfg))         # the data is there, and the values fit it: before any work
-        run = fit_run_distributed(cfg, out, processes) if processes > 1 else run_experiment(cfg, out)
+        check_for_data(cfg, config_dishes(cfg))         # the data is there, and the values fit it: before any work (or import)
+    except (FileNotFoundError, ValueError) as e: return _fail(e)
+    try: from nutrition_predictor.experiment import RunFailed, fit_run_distributed, run_experiment
+    except ModuleNotFoundError as e: return _needs_training(e)
+    try: run = fit_run_distributed(cfg, out, processes) if processes > 1 else run_experiment(cfg, out)
     except (FileNotFoundError, ValueError, RunBusy, RunFailed) as e: return _fail(e)
     print(f"Run written to {run.path}")
     return 0

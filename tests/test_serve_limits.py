@@ -131,8 +131,9 @@ def test_demo_uploads_are_cleaned_up(tmp_path):
             try: httpx.get(url, timeout=5); break
             except httpx.TransportError: time.sleep(0.2)
         client = Client(url, verbose=False)
-        for _ in range(3): client.predict(handle_file(str(PHOTO)), api_name='/predict')
-        uploaded = lambda: [p for p in cache.rglob('*') if p.is_file() and p.suffix.lower() == '.jpg']
+        mine = tmp_path/'my-upload.jpg'; mine.write_bytes(PHOTO.read_bytes())     # a name no example photo has
+        for _ in range(3): client.predict(handle_file(str(mine)), api_name='/predict')
+        uploaded = lambda: [p for p in cache.rglob('my-upload*') if p.is_file()]
         assert uploaded()                                                   # they were stored...
         time.sleep(6)
         assert not uploaded(), uploaded()                                   # ...and are gone
