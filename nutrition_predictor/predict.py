@@ -6,8 +6,9 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/predict.html.md"
 
 # %% ../nbs/04_predict.ipynb #6011df49
 from __future__ import annotations
-import asyncio, math, os, threading
-from concurrent.futures import ThreadPoolExecutor
+import asyncio, ctypes, importlib, math, multiprocessing, os, signal, threading
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import numpy as np
 from fastcore.basics import chunked, patch
 from fastprogress.fastprogress import progress_bar
 
-from .images import DataError, check_mass, decode_thread_count, mapped_ahead, model_input, prepare_image
+from .images import BULK_PIXELS, DataError, check_mass, decode_thread_count, decoded_pixels, mapped_ahead, model_input, prepare_image
 from .data import PER_GRAM_OF, TARGETS, UNITS
 from .config import ModelConfig
 from .guard import LOW_INFORMATION, UNLIKE_TRAINING, Guard, image_information, low_information
@@ -23,8 +24,8 @@ from .intervals import Intervals
 from .runs import RunFolder, as_run
 
 # %% auto #0
-__all__ = ['FIELDS', 'ROUNDING', 'ENGINES', 'DECODE_NICENESS', 'NutritionPrediction', 'OnnxModel', 'Predictor', 'BatchQueue',
-           'PredictionRefused']
+__all__ = ['FIELDS', 'ROUNDING', 'ENGINES', 'DECODE_NICENESS', 'BULK_NICENESS', 'NutritionPrediction', 'OnnxModel', 'Predictor',
+           'BatchQueue', 'PredictionRefused']
 
 # %% ../nbs/04_predict.ipynb #ecaf70f9
 @dataclass(frozen=True)
@@ -248,14 +249,18 @@ class BatchQueue:
         self.on_batch = on_batch or (lambda n: None)                # called with each batch's size (metrics)
         self.decoders = ThreadPoolExecutor(decode_thread_count(), thread_name_prefix='decode', initializer=_yield_to_the_model)
         self.model_thread = ThreadPoolExecutor(1, thread_name_prefix='model')
-        self.queue, self.task = None, None
+        self.queue, self.task, self.bulk_lane = None, None, None
 
-    async def prepare(self, src, name:str|None=None) -> np.ndarray:
-        "`Predictor.prepare` in the decoding threads; raises `DataError` for an unreadable image."
+    async def prepare(self, src, name:str|None=None, bulk:bool=False) -> np.ndarray:
+        "`Predictor.prepare` in the decoding threads (`bulk`: in the bulk lane); raises `DataError` for an unreadable image."
+        if bulk and self.predictor.run is not None: return await self.in_bulk_lane('prepare', src, name)
         return await asyncio.get_running_loop().run_in_executor(self.decoders, self.predictor.prepare, src, name)
 
-    async def predict(self, x:np.ndarray) -> NutritionPrediction:
-        "The prediction for one prepared image, computed in a batch with whatever else is waiting."
+    async def predict(self, x:np.ndarray, bulk:bool=False) -> NutritionPrediction:
+        "The prediction for one prepared image, computed in a batch with whatever else is waiting (`bulk`: alone, in the bulk lane)."
+        if bulk and self.predictor.run is not None:
+            self.on_batch(1)
+            return (await self.in_bulk_lane('run_batch', x[None]))[0]
         if self.task is None or self.task.done():                 # started lazily, on the serving event loop
             self.queue = asyncio.Queue()
             self.task = asyncio.get_running_loop().create_task(self._run())
@@ -280,6 +285,44 @@ class BatchQueue:
             self.on_batch(len(batch))
             for (_, fut), p in zip(batch, preds): fut.done() or fut.set_result(p)
 
+# %% ../nbs/04_predict.ipynb #b7a1c002
+BULK_NICENESS = 19   # the bulk lane's process: the lowest CPU priority
+
+def _die_with_parent():
+    "Have the kernel end this process when the one that started it ends, however it ends (Linux; elsewhere nothing)."
+    try: ctypes.CDLL(None).prctl(1, signal.SIGTERM)           # PR_SET_PDEATHSIG
+    except (OSError, AttributeError): return
+    if os.getppid() == 1: os._exit(0)                          # the parent ended before prctl
+
+def _bulk_start(run:str, engine:str):
+    "Start the bulk lane's process: lowest CPU priority, ended with the server, and its own `Predictor` of `run` on the CPU."
+    global _bulk_predictor
+    _die_with_parent()
+    try: os.setpriority(os.PRIO_PROCESS, 0, BULK_NICENESS)
+    except (OSError, AttributeError): pass
+    _bulk_predictor = Predictor.from_run(run, device='cpu', engine=engine)
+
+def _bulk_call(what:str, *args):
+    "In the bulk lane's process: its predictor's `prepare` or `run_batch`."
+    return getattr(_bulk_predictor, what)(*args)
+
+@patch
+def is_large(self:BatchQueue, src) -> bool:
+    "Does the file `src` (a path or bytes) alone decode to more than `BULK_PIXELS`?"
+    return isinstance(src, (bytes, str, Path)) and (decoded_pixels(src, self.predictor.config.img_size) or 0) > BULK_PIXELS
+
+@patch
+async def in_bulk_lane(self:BatchQueue, what:str, *args):
+    "`Predictor.<what>(*args)` in the bulk lane's process (started on first use, replaced if found dead); a `DataError` if it dies twice."
+    lib = importlib.import_module('nutrition_predictor.predict')   # what the spawned process imports (not a notebook's `__main__`)
+    for attempt in range(2):                                   # a lane found dead is replaced once
+        if self.bulk_lane is None:
+            self.bulk_lane = ProcessPoolExecutor(1, multiprocessing.get_context('spawn'), lib._bulk_start,
+                                                 (str(self.predictor.run.path), self.predictor.engine))
+        try: return await asyncio.get_running_loop().run_in_executor(self.bulk_lane, lib._bulk_call, what, *args)
+        except BrokenProcessPool: self.bulk_lane = None
+    raise DataError(f"the process reading {what == 'prepare' and args[1] or 'a large photo'} stopped (out of memory?)")
+
 # %% ../nbs/04_predict.ipynb #b9e7f002
 class PredictionRefused(ValueError):
     "A photo or a mass that cannot be predicted: the message is fit to show a person; `status` is its HTTP status, `reason` its metric label."
@@ -288,7 +331,9 @@ class PredictionRefused(ValueError):
         self.status, self.reason = status, reason
 
 @patch
-async def admit(self:BatchQueue, source, name:str|None=None, mass_g:float|str|None=None) -> tuple[np.ndarray, float|None]:
+async def admit(self:BatchQueue, source, name:str|None=None, mass_g:float|str|None=None,
+                bulk:bool=False,                  # Decode it in the bulk lane
+               ) -> tuple[np.ndarray, float|None]:
     "The first half of `predict_one`: the mass checked, then the photo prepared in the decoding threads; raises `PredictionRefused`."
     mass = None
     if mass_g is not None and str(mass_g).strip():
@@ -296,13 +341,13 @@ async def admit(self:BatchQueue, source, name:str|None=None, mass_g:float|str|No
         except ValueError as e: raise PredictionRefused(str(e), 422, 'invalid mass') from None
         if 'calories_per_g' not in self.predictor.config.targets:
             raise PredictionRefused("This model has no per-gram outputs: train it with `per_gram: true`", 422, 'no per-gram outputs')
-    try: return await self.prepare(source, name), mass
+    try: return await self.prepare(source, name, bulk), mass
     except DataError as e: raise PredictionRefused(str(e), 422, 'unreadable') from None
 
 @patch
-async def complete(self:BatchQueue, x:np.ndarray, mass:float|None=None) -> NutritionPrediction:
-    "The second half of `predict_one`: the prepared photo predicted in a batch, then, with a mass, density x mass."
-    pred = await self.predict(x)
+async def complete(self:BatchQueue, x:np.ndarray, mass:float|None=None, bulk:bool=False) -> NutritionPrediction:
+    "The second half of `predict_one`: the prepared photo predicted in a batch (`bulk`: in the bulk lane), then, with a mass, density x mass."
+    pred = await self.predict(x, bulk)
     return pred if mass is None else self.predictor.with_mass(pred, mass)
 
 @patch
@@ -311,4 +356,5 @@ async def predict_one(self:BatchQueue, source,          # The photo: a path, byt
                       mass_g:float|str|None=None,       # The plate's weighed mass in grams, if known (`None` or blank: not known)
                      ) -> NutritionPrediction:
     "The prediction for one uploaded photo, as every door gives it; raises `PredictionRefused`."
-    return await self.complete(*await self.admit(source, name, mass_g))
+    bulk = self.is_large(source)
+    return await self.complete(*await self.admit(source, name, mass_g, bulk), bulk)

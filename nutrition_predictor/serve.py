@@ -20,7 +20,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 import nutrition_predictor
-from .images import MAX_FILES, MAX_REQUEST, MAX_REQUEST_PIXELS, MAX_UPLOAD, decoded_pixels
+from .images import BULK_PIXELS, MAX_FILES, MAX_REQUEST, MAX_REQUEST_PIXELS, MAX_UPLOAD, decoded_pixels
 from .guard import warning
 from .predict import BatchQueue, PredictionRefused, Predictor
 from .runs import RunFolder
@@ -214,9 +214,10 @@ def create_app(predictor:Predictor,          # The model every route shares
                 answers.append(_refused(u.name, f"{u.name}: over this request's decoding budget of {MAX_REQUEST_PIXELS / 1e6:g} megapixels; "
                                         "send it in another request", 413, 'over a cap')); continue
             pixels += cost
-            try: x, mass = await batcher.admit(u.data, u.name, mass_g)      # the demo's pipeline too (`04_predict`)
+            bulk = pixels > BULK_PIXELS                        # this request has asked for much: the bulk lane
+            try: x, mass = await batcher.admit(u.data, u.name, mass_g, bulk)      # the demo's pipeline too (`04_predict`)
             except PredictionRefused as e: answers.append(_refused(u.name, str(e), e.status, e.reason)); continue
-            answers.append(asyncio.ensure_future(_answer(u.name, batcher.complete(x, mass))))
+            answers.append(asyncio.ensure_future(_answer(u.name, batcher.complete(x, mass, bulk))))
         answers = [a if isinstance(a, tuple) else await a for a in answers]
         status = 200 if any(s == 200 for _, s in answers) else max(s for _, s in answers)
         return JSONResponse([a for a, _ in answers], status_code=status)

@@ -1,7 +1,9 @@
 """What one client can cost everyone, on `nutrition-predictor serve` with the shipped model, limited to 1,024 file
-descriptors: a 1 GiB upload is read no further than the cap, 32 heavy PNGs do not stall a normal photo, 1,100 slow
-connections do not lock out a normal request, wrong methods get 405, and the demo's uploads are cleaned up."""
-import io, os, resource, socket, statistics, subprocess, sys, textwrap, threading, time
+descriptors: a 1 GiB upload is read no further than the cap, 32 heavy PNGs do not stall a normal photo (they wait in the
+bulk lane, a process of their own that is replaced when it dies), 1,100 slow connections do not lock out a normal
+request, wrong methods get 405, and the demo's uploads are cleaned up."""
+import io, os, resource, signal, socket, statistics, subprocess, sys, textwrap, threading, time
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -37,8 +39,21 @@ def url():
     proc = subprocess.Popen([CLI, 'serve', '--port', str(port)], preexec_fn=limit, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f'http://127.0.0.1:{port}'
     _wait(url, proc)
+    SERVER['pid'] = proc.pid
     yield url
     proc.terminate(); proc.wait(30)
+    time.sleep(1)
+    assert not [p for p in _children(proc.pid) if _alive(p)], "the bulk lane outlived the server"
+
+
+SERVER = {}
+def _children(pid:int) -> list[int]: return [int(p) for p in subprocess.run(['pgrep', '-P', str(pid)], capture_output=True, text=True).stdout.split()]
+def _alive(pid:int) -> bool:
+    try: return Path(f'/proc/{pid}/stat').read_text().split()[2] != 'Z'
+    except OSError: return False
+def _bulk_lane(pid:int) -> list[int]:
+    "The server's bulk-lane worker process (spawned by multiprocessing; not its resource tracker)."
+    return [p for p in _children(pid) if _alive(p) and 'resource_tracker' not in Path(f'/proc/{p}/cmdline').read_text()]
 
 
 def _body_read(url) -> float:
@@ -74,15 +89,19 @@ def test_one_gib_upload_is_read_no_further_than_the_cap(url):
     assert _post(url, {'file': (PHOTO.name, PHOTO.read_bytes())}).status_code == 200
 
 
+def _heavy_png() -> bytes:
+    buf = io.BytesIO(); Image.fromarray(np.full((5000, 8000, 3), 120, np.uint8)).save(buf, 'PNG'); return buf.getvalue()
+
+
 def test_heavy_pngs_do_not_stall_a_normal_photo(url):
-    "While one client posts 32 flat 40-megapixel PNGs, a normal photo is answered within twice its usual latency."
+    "While one client posts 32 flat 40-megapixel PNGs, every normal photo sent meanwhile is answered within twice its usual latency."
     photo = {'file': (PHOTO.name, PHOTO.read_bytes())}
     def latency():
         t0 = time.perf_counter(); assert _post(url, photo).status_code == 200; return time.perf_counter() - t0
     for _ in range(3): latency()                                       # warm
     usual = statistics.median(latency() for _ in range(7))
-    buf = io.BytesIO(); Image.fromarray(np.full((5000, 8000, 3), 120, np.uint8)).save(buf, 'PNG')
-    heavy = [('file', (f'flat{i}.png', buf.getvalue())) for i in range(32)]
+    png = _heavy_png()
+    heavy = [('file', (f'flat{i}.png', png)) for i in range(32)]
     answer = {}
     t = threading.Thread(target=lambda: answer.update(r=_post(url, heavy, timeout=300)))
     t.start(); time.sleep(0.3)
@@ -90,9 +109,20 @@ def test_heavy_pngs_do_not_stall_a_normal_photo(url):
     t.join()
     r = answer['r']
     assert r.status_code == 200 and any('decoding budget' in a.get('error', '') for a in r.json())   # the rest refused by name
-    # The median photo: one that arrives while an image of the heavy request that fits its budget is in the model waits
-    # for that batch (batching's price, about one inference), which with this model can pass twice the usual latency.
-    assert statistics.median(during) <= 2 * usual + 0.05, (usual, during)
+    assert sum('calories_kcal' in a for a in r.json()) == 4                     # four fit the budget, predicted in the bulk lane
+    assert max(during) <= 2 * usual, (usual, during)
+    assert _bulk_lane(SERVER['pid'])
+
+
+def test_a_dead_bulk_lane_is_replaced(url):
+    "The bulk lane's process killed (as the kernel does when memory runs out): the next large photo is still answered."
+    png = _heavy_png()
+    assert _post(url, {'file': ('big.png', png)}).status_code == 200
+    (lane,) = _bulk_lane(SERVER['pid'])
+    os.kill(lane, signal.SIGKILL)
+    r = _post(url, {'file': ('big.png', png)})
+    assert r.status_code == 200 and 'calories_kcal' in r.json()[0], r.text
+    assert _bulk_lane(SERVER['pid']) not in ([], [lane])
 
 
 def test_slow_connections_leave_room_for_normal_requests(url):
