@@ -24,8 +24,8 @@ from .intervals import Intervals
 from .runs import RunFolder, as_run
 
 # %% auto #0
-__all__ = ['FIELDS', 'ROUNDING', 'ENGINES', 'DECODE_NICENESS', 'BULK_NICENESS', 'NutritionPrediction', 'OnnxModel', 'Predictor',
-           'BatchQueue', 'PredictionRefused']
+__all__ = ['FIELDS', 'ROUNDING', 'ENGINES', 'DECODE_NICENESS', 'BULK_IDLE_S', 'BULK_NICENESS', 'NutritionPrediction', 'OnnxModel',
+           'Predictor', 'BatchQueue', 'PredictionRefused']
 
 # %% ../nbs/04_predict.ipynb #ecaf70f9
 @dataclass(frozen=True)
@@ -236,6 +236,7 @@ def with_mass(self:Predictor, pred:NutritionPrediction, mass_g:float) -> Nutriti
 
 # %% ../nbs/04_predict.ipynb #f4d9b889
 DECODE_NICENESS = 10   # decoding threads yield the CPU to the model: a flood of heavy uploads cannot starve another request's inference
+BULK_IDLE_S = 60.      # seconds: an idle bulk lane ends (its process holds a second copy of the model)
 
 def _yield_to_the_model():
     "Lower this (decoding) thread's CPU priority where the system allows it (Linux: a thread's own nice value)."
@@ -249,7 +250,8 @@ class BatchQueue:
         self.on_batch = on_batch or (lambda n: None)                # called with each batch's size (metrics)
         self.decoders = ThreadPoolExecutor(decode_thread_count(), thread_name_prefix='decode', initializer=_yield_to_the_model)
         self.model_thread = ThreadPoolExecutor(1, thread_name_prefix='model')
-        self.queue, self.task, self.bulk_lane = None, None, None
+        self.queue, self.task = None, None
+        self.bulk_lane, self.bulk_busy, self.bulk_since, self.bulk_idle_s = None, 0, 0., BULK_IDLE_S   # the bulk lane (below)
 
     async def prepare(self, src, name:str|None=None, bulk:bool=False) -> np.ndarray:
         "`Predictor.prepare` in the decoding threads (`bulk`: in the bulk lane); raises `DataError` for an unreadable image."
@@ -319,9 +321,22 @@ async def in_bulk_lane(self:BatchQueue, what:str, *args):
         if self.bulk_lane is None:
             self.bulk_lane = ProcessPoolExecutor(1, multiprocessing.get_context('spawn'), lib._bulk_start,
                                                  (str(self.predictor.run.path), self.predictor.engine))
-        try: return await asyncio.get_running_loop().run_in_executor(self.bulk_lane, lib._bulk_call, what, *args)
+        loop, self.bulk_busy = asyncio.get_running_loop(), self.bulk_busy + 1
+        self.bulk_since = loop.time()
+        try: return await loop.run_in_executor(self.bulk_lane, lib._bulk_call, what, *args)
         except BrokenProcessPool: self.bulk_lane = None
+        finally:
+            self.bulk_busy -= 1
+            self.bulk_since = loop.time()
+            loop.call_later(self.bulk_idle_s, self._end_if_idle, self.bulk_lane, self.bulk_since)
     raise DataError(f"the process reading {what == 'prepare' and args[1] or 'a large photo'} stopped (out of memory?)")
+
+@patch
+def _end_if_idle(self:BatchQueue, lane, since:float):
+    "End the bulk lane `lane` if it is still this queue's and nothing has used it since `since` (event-loop time)."
+    if lane is self.bulk_lane and lane is not None and self.bulk_busy == 0 and self.bulk_since <= since:
+        self.bulk_lane = None
+        lane.shutdown(wait=False)
 
 # %% ../nbs/04_predict.ipynb #b9e7f002
 class PredictionRefused(ValueError):
