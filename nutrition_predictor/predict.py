@@ -317,14 +317,15 @@ def is_large(self:BatchQueue, src) -> bool:
 async def in_bulk_lane(self:BatchQueue, what:str, *args):
     "`Predictor.<what>(*args)` in the bulk lane's process (started on first use, replaced if found dead); a `DataError` if it dies twice."
     lib = importlib.import_module('nutrition_predictor.predict')   # what the spawned process imports (not a notebook's `__main__`)
-    for attempt in range(2):                                   # a lane found dead is replaced once
+    for attempt in range(2):                                   # a lane found dead is replaced once, by one new lane
         if self.bulk_lane is None:
             self.bulk_lane = ProcessPoolExecutor(1, multiprocessing.get_context('spawn'), lib._bulk_start,
                                                  (str(self.predictor.run.path), self.predictor.engine))
-        loop, self.bulk_busy = asyncio.get_running_loop(), self.bulk_busy + 1
+        lane, loop, self.bulk_busy = self.bulk_lane, asyncio.get_running_loop(), self.bulk_busy + 1
         self.bulk_since = loop.time()
-        try: return await loop.run_in_executor(self.bulk_lane, lib._bulk_call, what, *args)
-        except BrokenProcessPool: self.bulk_lane = None
+        try: return await loop.run_in_executor(lane, lib._bulk_call, what, *args)
+        except BrokenProcessPool:                              # every waiter hears it: only the first replaces the lane
+            if self.bulk_lane is lane: self.bulk_lane = None
         finally:
             self.bulk_busy -= 1
             self.bulk_since = loop.time()

@@ -115,14 +115,19 @@ def test_heavy_pngs_do_not_stall_a_normal_photo(url):
 
 
 def test_a_dead_bulk_lane_is_replaced(url):
-    "The bulk lane's process killed (as the kernel does when memory runs out): the next large photo is still answered."
+    "The bulk lane killed (as the kernel does when memory runs out) while three requests wait on it: one new lane, every photo answered."
     png = _heavy_png()
     assert _post(url, {'file': ('big.png', png)}).status_code == 200
     (lane,) = _bulk_lane(SERVER['pid'])
-    os.kill(lane, signal.SIGKILL)
-    r = _post(url, {'file': ('big.png', png)})
-    assert r.status_code == 200 and 'calories_kcal' in r.json()[0], r.text
-    assert _bulk_lane(SERVER['pid']) not in ([], [lane])
+    answers, lanes = [], []
+    post = lambda: answers.append(_post(url, [('file', ('big.png', png))] * 2, timeout=300))
+    threads = [threading.Thread(target=post) for _ in range(3)]
+    for t in threads: t.start()
+    time.sleep(0.5); os.kill(lane, signal.SIGKILL)
+    while any(t.is_alive() for t in threads): lanes.append(len(_bulk_lane(SERVER['pid']))); time.sleep(0.1)
+    assert [r.status_code for r in answers] == [200] * 3, [r.text for r in answers]
+    assert all('calories_kcal' in a for r in answers for a in r.json()), [r.text for r in answers]
+    assert max(lanes) == 1 and lane not in _bulk_lane(SERVER['pid']), lanes
 
 
 def test_slow_connections_leave_room_for_normal_requests(url):
