@@ -17,9 +17,9 @@ from pillow_heif import register_heif_opener
 
 # %% auto #0
 __all__ = ['FORMATS', 'MIN_SIDE', 'MAX_PIXELS', 'MAX_UPLOAD', 'MAX_FILES', 'MAX_REQUEST', 'MAX_REQUEST_PIXELS', 'BULK_PIXELS',
-           'MAX_MASS_G', 'PAD_RGB', 'FITS', 'DataError', 'check_image_size', 'check_mass', 'reduction', 'pil_to_rgb',
-           'load_rgb', 'read_image', 'decoded_pixels', 'fit_square', 'prepare_image', 'model_input',
-           'decode_thread_count', 'mapped_ahead']
+           'ORDINARY_PIXELS', 'MAX_MASS_G', 'PAD_RGB', 'FITS', 'DataError', 'check_image_size', 'check_mass',
+           'reduction', 'pil_to_rgb', 'load_rgb', 'read_image', 'decoded_pixels', 'fit_square', 'prepare_image',
+           'model_input', 'decode_thread_count', 'mapped_ahead']
 
 # %% ../nbs/00_images.ipynb #d96beb05
 class DataError(ValueError):
@@ -35,7 +35,8 @@ MAX_UPLOAD = 20 * 2**20                 # bytes of one photo
 MAX_FILES = 32                          # photos in one request
 MAX_REQUEST = 64 * 2**20                # bytes of one request, its photos together
 MAX_REQUEST_PIXELS = 4 * MAX_PIXELS     # pixels decoded for one request, its photos together
-BULK_PIXELS = 16_000_000                # pixels decoded for one request past which its photos wait in the bulk lane
+BULK_PIXELS = 16_000_000                # pixels decoded for one request, or one client's requests in progress, past which photos wait in the bulk lane
+ORDINARY_PIXELS = 4_000_000             # a photo that decodes to at most this is never sent to the bulk lane for its client's other requests
 MAX_MASS_G = 100_000.                   # a weighed plate's mass is above 0 g and below this
 
 # %% ../nbs/00_images.ipynb #2c7d1e04

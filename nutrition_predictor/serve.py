@@ -6,7 +6,7 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/serve.html.md"""
 
 # %% ../nbs/05a_serve.ipynb #06cafd38
 from __future__ import annotations
-import asyncio, json, logging, os, resource, time
+import asyncio, collections, json, logging, os, resource, time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +20,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 import nutrition_predictor
-from .images import BULK_PIXELS, MAX_FILES, MAX_REQUEST, MAX_REQUEST_PIXELS, MAX_UPLOAD, decoded_pixels
+from .images import BULK_PIXELS, MAX_FILES, MAX_REQUEST, MAX_REQUEST_PIXELS, MAX_UPLOAD, ORDINARY_PIXELS, decoded_pixels
 from .guard import warning
 from .predict import BatchQueue, PredictionRefused, Predictor
 from .runs import RunFolder
@@ -110,7 +110,8 @@ def _metrics(registry:CollectorRegistry) -> dict:
         batch=Histogram('nutrition_batch_size', 'Images per model batch', registry=registry, buckets=(1, 2, 4, 8, 16, 32, 64, 128)),
         errors=Counter('nutrition_image_errors', 'Images refused', ['reason'], registry=registry),
         body=Counter('nutrition_request_body_bytes', 'Bytes of request bodies read', registry=registry),
-        flags=Counter('nutrition_guard_flags', 'Predictions the guard flagged', ['reason'], registry=registry))
+        flags=Counter('nutrition_guard_flags', 'Predictions the guard flagged', ['reason'], registry=registry),
+        bulk=Counter('nutrition_bulk_lane_images', 'Photos sent to the bulk lane', registry=registry))
 
 def health(predictor:Predictor, view:str|None=None) -> dict:
     "What `GET /health` answers."
@@ -192,6 +193,7 @@ def create_app(predictor:Predictor,          # The model every route shares
         return dict(file=name, **pred.to_dict(), warning=warning(pred.guard_reason)), 200
 
     in_progress = []                                       # the prediction requests being answered now
+    asked = collections.Counter()                          # pixels of larger-than-ordinary photos each client's requests in progress asked for
 
     @app.post('/v1/predict', summary="Predict the nutrition of one or more photos of plates", openapi_extra=PREDICT_BODY,
               response_model=list[Prediction | Refusal], responses=PREDICT_RESPONSES)
@@ -207,18 +209,25 @@ def create_app(predictor:Predictor,          # The model every route shares
             m['errors'].labels('over a cap' if e.status == 413 else 'bad request').inc()
             return JSONResponse(e.body, e.status)
         if not uploads: return JSONResponse({'error': "send one or more photos as multipart files named 'file'"}, 422)
-        mass_g, answers, pixels = fields.get('mass_g'), [], 0
-        for u in uploads:                                  # decoded one at a time: a fair share of the decoding threads
-            cost = decoded_pixels(u.data, predictor.config.img_size) or 0
-            if pixels + cost > MAX_REQUEST_PIXELS:
-                answers.append(_refused(u.name, f"{u.name}: over this request's decoding budget of {MAX_REQUEST_PIXELS / 1e6:g} megapixels; "
-                                        "send it in another request", 413, 'over a cap')); continue
-            pixels += cost
-            bulk = pixels > BULK_PIXELS                        # this request has asked for much: the bulk lane
-            try: x, mass = await batcher.admit(u.data, u.name, mass_g, bulk)      # the demo's pipeline too (`04_predict`)
-            except PredictionRefused as e: answers.append(_refused(u.name, str(e), e.status, e.reason)); continue
-            answers.append(asyncio.ensure_future(_answer(u.name, batcher.complete(x, mass, bulk))))
-        answers = [a if isinstance(a, tuple) else await a for a in answers]
+        mass_g, answers, pixels, client, mine = fields.get('mass_g'), [], 0, request.client and request.client.host, 0
+        try:
+            for u in uploads:                              # decoded one at a time: a fair share of the decoding threads
+                cost = decoded_pixels(u.data, predictor.config.img_size) or 0
+                if pixels + cost > MAX_REQUEST_PIXELS:
+                    answers.append(_refused(u.name, f"{u.name}: over this request's decoding budget of {MAX_REQUEST_PIXELS / 1e6:g} megapixels; "
+                                            "send it in another request", 413, 'over a cap')); continue
+                pixels += cost
+                larger = cost > ORDINARY_PIXELS
+                if larger: asked[client] += cost; mine += cost
+                bulk = pixels > BULK_PIXELS or (larger and asked[client] > BULK_PIXELS)   # this request, or this client, asked for much
+                if bulk: m['bulk'].inc()
+                try: x, mass = await batcher.admit(u.data, u.name, mass_g, bulk)      # the demo's pipeline too (`04_predict`)
+                except PredictionRefused as e: answers.append(_refused(u.name, str(e), e.status, e.reason)); continue
+                answers.append(asyncio.ensure_future(_answer(u.name, batcher.complete(x, mass, bulk))))
+            answers = [a if isinstance(a, tuple) else await a for a in answers]
+        finally:
+            asked[client] -= mine
+            if asked[client] <= 0: del asked[client]
         status = 200 if any(s == 200 for _, s in answers) else max(s for _, s in answers)
         return JSONResponse([a for a, _ in answers], status_code=status)
 

@@ -130,6 +130,29 @@ def test_a_dead_bulk_lane_is_replaced(url):
     assert max(lanes) == 1 and lane not in _bulk_lane(SERVER['pid']), lanes
 
 
+def _bulk_count(url) -> float:
+    text = httpx.get(f'{url}/metrics').text
+    return sum(float(l.split()[-1]) for l in text.splitlines() if l.startswith('nutrition_bulk_lane_images_total'))
+
+
+def test_splitting_the_work_does_not_escape_the_bulk_lane(url):
+    "One client sending eight requests at once, each one 15.9-megapixel PNG (under the per-request bound): most go to the bulk lane; a normal photo does not."
+    from nutrition_predictor.images import BULK_PIXELS, ORDINARY_PIXELS
+    side = int(BULK_PIXELS ** 0.5) - 10
+    assert ORDINARY_PIXELS < side * side <= BULK_PIXELS
+    buf = io.BytesIO(); Image.fromarray(np.full((side, side, 3), 120, np.uint8)).save(buf, 'PNG')
+    before, answers = _bulk_count(url), []
+    post = lambda i: answers.append(_post(url, {'file': (f'split{i}.png', buf.getvalue())}, timeout=300))
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(8)]
+    for t in threads: t.start()
+    for t in threads: t.join()
+    assert [r.status_code for r in answers] == [200] * 8
+    assert _bulk_count(url) - before >= 4, _bulk_count(url) - before          # at most ~one per 16 MP in progress stays out
+    mid = _bulk_count(url)
+    assert _post(url, {'file': (PHOTO.name, PHOTO.read_bytes())}).status_code == 200
+    assert _bulk_count(url) == mid                                             # an ordinary photo alone: the normal lane
+
+
 def test_slow_connections_leave_room_for_normal_requests(url):
     "1,100 connections that send half a header and stop, against 1,024 descriptors: normal requests are still answered."
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
