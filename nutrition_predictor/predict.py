@@ -253,14 +253,16 @@ class BatchQueue:
         self.queue, self.task = None, None
         self.bulk_lane, self.bulk_busy, self.bulk_since, self.bulk_idle_s = None, 0, 0., BULK_IDLE_S   # the bulk lane (below)
 
+    has_bulk_lane = property(lambda self: self.predictor.run is not None, doc="Can it start a bulk lane? (it needs the predictor's run folder)")
+
     async def prepare(self, src, name:str|None=None, bulk:bool=False) -> np.ndarray:
         "`Predictor.prepare` in the decoding threads (`bulk`: in the bulk lane); raises `DataError` for an unreadable image."
-        if bulk and self.predictor.run is not None: return await self.in_bulk_lane('prepare', src, name)
+        if bulk and self.has_bulk_lane: return await self.in_bulk_lane('prepare', src, name)
         return await asyncio.get_running_loop().run_in_executor(self.decoders, self.predictor.prepare, src, name)
 
     async def predict(self, x:np.ndarray, bulk:bool=False) -> NutritionPrediction:
         "The prediction for one prepared image, computed in a batch with whatever else is waiting (`bulk`: alone, in the bulk lane)."
-        if bulk and self.predictor.run is not None:
+        if bulk and self.has_bulk_lane:
             self.on_batch(1)
             return (await self.in_bulk_lane('run_batch', x[None]))[0]
         if self.task is None or self.task.done():                 # started lazily, on the serving event loop
@@ -322,7 +324,6 @@ async def in_bulk_lane(self:BatchQueue, what:str, *args):
             self.bulk_lane = ProcessPoolExecutor(1, multiprocessing.get_context('spawn'), lib._bulk_start,
                                                  (str(self.predictor.run.path), self.predictor.engine))
         lane, loop, self.bulk_busy = self.bulk_lane, asyncio.get_running_loop(), self.bulk_busy + 1
-        self.bulk_since = loop.time()
         try: return await loop.run_in_executor(lane, lib._bulk_call, what, *args)
         except BrokenProcessPool:                              # every waiter hears it: only the first replaces the lane
             if self.bulk_lane is lane: self.bulk_lane = None
