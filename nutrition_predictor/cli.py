@@ -193,7 +193,7 @@ def _download_command():
         kw = {**{k: v.default for k, v in inspect.signature(download).parameters.items() if v.default is not inspect.Parameter.empty}, **kwargs}
         kw['max_frames'] = kw['max_frames'] or None                  # 0: every frame
         if verify:
-            try: problems = d.verify(kw['dest'], None if kw['source'] == d.OFFICIAL_URL else kw['source'])
+            try: problems = d.verify(kw['dest'], None if kw['source'] in (None, d.OFFICIAL_URL) else kw['source'])
             except FileNotFoundError as e: return _fail(e)
             for rel, why in problems.items(): print(f"{rel}: {why}", file=sys.stderr)
             print(f"{len(problems)} problem(s) in {kw['dest']}")

@@ -280,7 +280,7 @@ def select_dishes(dest:Path, splits=('rgb_train', 'rgb_test'), sample:int|None=N
 
 # %% ../nbs/06_download.ipynb #fa351da1
 def download(dest:str|Path='data/nutrition5k', # Where the data root goes
-             source:str=OFFICIAL_URL,          # Base URL, or a local folder in the official layout (`--from`)
+             source:str|None=None,             # Base URL, or a local folder in the official layout (`--from`); default `$NUTRITION5K_URL`, else the public bucket
              views=('overhead',),              # `overhead` and/or `side`
              splits=('rgb_train', 'rgb_test'), # Official splits whose dishes to fetch
              sample:int|None=None,             # Only a reproducible random subset of this many dishes
@@ -294,6 +294,7 @@ def download(dest:str|Path='data/nutrition5k', # Where the data root goes
              **fetch_kw) -> DownloadSummary:
     "Download (or install from a local copy) Nutrition5k into `dest`; resumable, with a sha256 manifest."
     dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
+    source = source or os.environ.get('NUTRITION5K_URL') or OFFICIAL_URL
     if source.startswith(('http://', 'https://')) and not source.endswith('/'): source += '/'
     if side_source and side_source.startswith(('http://', 'https://')) and not side_source.endswith('/'): side_source += '/'
     manifest, summary, lock = read_manifest(dest/MANIFEST), DownloadSummary(), threading.Lock()

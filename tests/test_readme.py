@@ -1,45 +1,61 @@
-"The README's first steps, copied in order into a fresh shell: every command must succeed as written."
-import os, re, subprocess, sys
-from pathlib import Path
+"""The README's commands as CI runs them (`tools/run_readme.py`, after this suite): every block found, in order, each a
+language the runner runs; the commands that serve until stopped are stopped; the bucket's mirror serves what the bucket
+holds and the downloader reads it as the bucket."""
+import sys
+
+import numpy as np
+import pytest
 
 from conftest import ROOT
+sys.path.insert(0, str(ROOT/'tools'))
+from bucket_mirror import serve_mirror  # noqa: E402
+from run_readme import RUN_BY_CI, readme_blocks, script, shell_line  # noqa: E402
 
-# The sections whose commands need neither the dataset nor the network. The install line itself (`pip install`) is
-# what CI runs to build the environment these commands run in; download, train and sweep have tests of their own.
-RUNNABLE = ('Install', 'Predict', 'Serve: a REST API for programs, the demo for people')
-
-
-def readme_blocks(text:str, sections=RUNNABLE) -> list[tuple[str, str]]:
-    "`(language, code)` of each fenced block under the `## ` sections named `sections`, in README order."
-    out = []
-    for part in re.split(r'^## ', text, flags=re.M)[1:]:
-        title, _, body = part.partition('\n')
-        if title.strip() in sections: out += re.findall(r'^```(\w+)\n(.*?)^```', body, flags=re.M | re.S)
-    return out
+from nutrition_predictor.download import download  # noqa: E402
+from nutrition_predictor.images import load_rgb  # noqa: E402
 
 
-def test_blocks_are_found():
-    blocks = readme_blocks((ROOT/'README.md').read_text())
-    langs = [l for l, _ in blocks]
-    assert langs.count('sh') >= 3 and 'python' in langs, langs
-    assert readme_blocks("## Install\n```sh\necho hi\n```\n## Other\n```sh\nfalse\n```\n") == [('sh', 'echo hi\n')]
+def test_every_block_is_found_and_runnable():
+    text = (ROOT/'README.md').read_text()
+    blocks = readme_blocks(text)
+    assert len(blocks) == text.count('\n```') // 2                       # each fence opens and closes one block
+    assert {lang for _, lang, _ in blocks} == {'sh', 'python'}, "a block in a language the runner does not run"
+    sections = [s for s, _, _ in blocks]
+    assert sections.index('Install') < sections.index('Get the data') < sections.index('Train and evaluate') < sections.index('Demo')
+    assert RUN_BY_CI <= set(sections)
+    assert readme_blocks("## A\n```sh\necho hi\n```\n## B\n```python\nx = 1\n```\n") == [('A', 'sh', 'echo hi\n'), ('B', 'python', 'x = 1\n')]
 
 
-def test_readme_commands_run_as_written(tmp_path):
-    blocks = readme_blocks((ROOT/'README.md').read_text())
-    shell = '\n'.join(code for lang, code in blocks if lang == 'sh')
-    shell = '\n'.join(l for l in shell.splitlines() if not l.startswith('pip install'))
-    python = '\n'.join(code for lang, code in blocks if lang == 'python')
-    script = tmp_path/'readme.sh'
-    script.write_text(f"set -euo pipefail\n{shell}\n{sys.executable} - <<'PY'\n{python}\nPY\n")
-    env = {k: v for k, v in os.environ.items() if k != 'NUTRITION5K_DIR'}        # a newcomer's shell: no dataset
-    env['PATH'] = f"{Path(sys.executable).parent}:{env['PATH']}"
-    shipped = ROOT/'nutrition_predictor/pretrained'
-    seal = (shipped/'complete.json').read_bytes()
-    try: r = subprocess.run(['bash', str(script)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-    finally:                                             # `export --onnx` added model.onnx to the shipped model: undo it
-        (shipped/'model.onnx').unlink(missing_ok=True)
-        (shipped/'complete.json').write_bytes(seal)
-    assert r.returncode == 0, f"{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
-    assert '"calories_kcal"' in r.stdout and 'calories_kcal' in r.stdout.splitlines()[0]   # the table, then the API's JSON
-    assert 'nutrition_images_predicted_total' in r.stdout
+def test_no_placeholder_or_foreground_server_left():
+    body = script(readme_blocks((ROOT/'README.md').read_text()))
+    assert '/path/to' not in body
+    assert body.count('kill $pid') >= 4                                   # three demos and the container, stopped once they answer
+    assert shell_line('nutrition-predictor demo --port 8080  # a comment') .startswith('nutrition-predictor demo --port 8080 & pid=$!')
+    assert 'http://127.0.0.1:8080/' in shell_line('nutrition-predictor demo --port 8080')
+    assert shell_line('nutrition-predictor serve &') == 'nutrition-predictor serve &'     # already in the background
+
+
+def test_the_mirror_serves_the_bucket(n5k_root, tmp_path):
+    "Side-angle frames come back from the mirror's videos as the sample has them (re-encoded); what the bucket lacks is missing."
+    with_frames = sorted(p.parent.name for p in (n5k_root/'side_angle_images').glob('*/camera_A_frame_002.jpeg'))
+    full = sorted(p.parent.name for p in (n5k_root/'side_angle_images').glob('*/camera_D_frame_005.jpeg'))
+    dishes = [full[0], next(d for d in with_frames if d not in full)]
+    srv = serve_mirror(n5k_root)
+    try: s = download(tmp_path/'n5k', f'http://127.0.0.1:{srv.server_port}/', views=('side',), dishes=dishes, backoff=0.01)
+    finally: srv.shutdown()
+    assert s.failed == {} and s.complete == [full[0]] and list(s.missing) == [dishes[1]]     # one camera only for the second
+    assert len(s.missing[dishes[1]]) == 3
+    for d in dishes:
+        a, b = (load_rgb(r/f'side_angle_images/{d}/camera_A_frame_002.jpeg') for r in (n5k_root, tmp_path/'n5k'))
+        h, w = b.shape[:2]
+        assert np.abs(a[:h, :w].astype(int) - b).mean() < 4, d                # the same picture, through H.264 and JPEG
+    assert len(list((tmp_path/'n5k/side_angle_images'/full[0]).glob('*.jpeg'))) == 20
+
+
+@pytest.mark.parametrize('path', ['MANIFEST.sha256', 'README.md', 'side_angle_images/', 'imagery/side_angles/dish_1/camera_A.h264'])
+def test_the_mirror_serves_nothing_the_bucket_lacks(n5k_root, path):
+    import urllib.error, urllib.request
+    srv = serve_mirror(n5k_root)
+    try:
+        with pytest.raises(urllib.error.HTTPError, match='404'): urllib.request.urlopen(f'http://127.0.0.1:{srv.server_port}/{path}')
+    finally: srv.shutdown()

@@ -38,15 +38,23 @@ def test_sweep_writes_runs_and_leaderboard(sweep_runs):
         assert any((run.path/'wandb').iterdir())
 
 
-def test_leaderboard_row_reproduces(sweep_runs):
-    "Rerun the best row from its recorded params.yaml, into a new folder: the very same metrics."
+def test_leaderboard_row_reproduces_on_a_copy(sweep_runs, n5k_root):
+    """Install a copy of the data with `download --from`, and rerun the best row from its recorded params.yaml on it,
+    into a new folder: the very same metrics (the copy is read as the original, and the run reproduces)."""
+    copy = sweep_runs/'copy'
+    r = subprocess.run([CLI, 'download', '--from', str(n5k_root), '--dest', str(copy), '--views', 'overhead', 'side',
+                        '--side-url', str(n5k_root)], capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
     board = pd.read_csv(sweep_runs/'runs/leaderboard/leaderboard.csv')
     row = board.iloc[0]
     again = sweep_runs/'again'
-    r = subprocess.run([CLI, 'train', str(RunFolder(row.path).params_file), '--out', str(again)], capture_output=True, text=True,
-                       timeout=1800, cwd=ROOT)
+    r = subprocess.run([CLI, 'train', str(RunFolder(row.path).params_file), '-p', 'data_dir', str(copy), '--out', str(again)],
+                       capture_output=True, text=True, timeout=1800, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-3000:]
     old, new = (RunFolder(p).metrics() for p in (sweep_runs/'runs'/row.run, again))
-    assert new.test == old.test and new.cv == old.cv and new.coverage == old.coverage
+    assert new.test == old.test and new.cv == old.cv and new.coverage == old.coverage and new.n_train == old.n_train
     assert new.dataset_checksum == old.dataset_checksum == row['dataset_checksum']
-    assert new.params == old.params
+    assert {**new.params, 'data_dir': None} == {**old.params, 'data_dir': None} and new.params['data_dir'] == str(copy)
+    outside = 'not in the official rgb train/test split'            # the download fetches split dishes only
+    assert {k: v for k, v in old.dropped.items() if k != outside} == {k: v for k, v in new.dropped.items() if k != outside}
+    assert new.dropped[outside] == 0

@@ -1,0 +1,110 @@
+"""Run README.md's commands in order, as a newcomer copies them into a fresh shell; CI runs it after the tests.
+
+    python tools/run_readme.py            # on a clean clone, with the README's install done and NUTRITION5K_DIR set
+
+Every fenced block of the README is run, in README order, in one bash session at the repository root (`set -euo
+pipefail`: the first command that fails stops it, and the script exits 1 naming the block): `sh` blocks as written,
+`python` blocks through this environment's python. What a machine without the internet cannot reach is stood in for,
+and nothing else is changed:
+
+- the public bucket: `tools/bucket_mirror.py` serves `$NUTRITION5K_DIR` the way the bucket does, and
+  `NUTRITION5K_URL` (the variable the README documents for a mirror) points the downloader at it; the shell has no
+  `NUTRITION5K_DIR`, so everything after the download reads what the download wrote, as a newcomer's would;
+- a command that serves until it is stopped (`nutrition-predictor demo`, `docker run`) is started in the background,
+  waited for until it answers on its port, and stopped;
+- the Tests block is the test command `.ci/run` runs itself (with `--save` and `-v`), so it is not run twice.
+
+It refuses to start where `data/` or `runs/` exist (they would not be a newcomer's), and it writes the seconds each
+block took to `test-output/readme.json`.
+"""
+import json, os, re, shlex, subprocess, sys, time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT/'tools'))
+from bucket_mirror import serve_mirror  # noqa: E402
+
+RUN_BY_CI = {'Tests'}                    # sections whose block `.ci/run` runs itself
+SERVERS = {                              # a command that serves until stopped: (how it starts, its default port, the path that answers)
+    'demo': (re.compile(r'^nutrition-predictor demo\b'), 7860, '/'),
+    'container': (re.compile(r'^docker run\b'), 8000, '/health'),
+}
+
+
+def readme_blocks(text:str) -> list[tuple[str, str, str]]:
+    "`(section, language, code)` of every fenced block of `text`, in order; `section` is the `## ` title above it."
+    out, section = [], ''
+    for m in re.finditer(r'^## ([^\n]+)$|^```(\w*)\n(.*?)^```', text, flags=re.M | re.S):
+        if m[1]: section = m[1].strip()
+        else: out.append((section, m[2], m[3]))
+    return out
+
+
+def _command(line:str) -> str:
+    "`line` without its trailing comment (a `#` after whitespace, outside quotes)."
+    try: words = shlex.split(line, comments=True)
+    except ValueError: return line
+    return line[:line.index(words[-1]) + len(words[-1])] if words else ''
+
+
+def shell_line(line:str) -> str:
+    "The line to run for README `line`: itself, or for a command that serves until stopped, start it, wait for it, stop it."
+    cmd = _command(line).strip()
+    for start, port, path in SERVERS.values():
+        if start.match(cmd) and not cmd.endswith('&'):
+            p = re.search(r'(?:--port[ =]|-e PORT=)(\d+)', cmd)
+            url = f'http://127.0.0.1:{p[1] if p else port}{path}'
+            return (f'{cmd} & pid=$!\n'
+                    f'curl -sf -o /dev/null --retry 180 --retry-all-errors --retry-delay 1 {url}\n'
+                    f'echo "{url} answered"; kill $pid; wait $pid || true')
+    return line
+
+
+def script(blocks, python:str=sys.executable) -> str:
+    "One bash script running `blocks` in order; each block announces itself and records its seconds."
+    parts = ['set -euo pipefail', 'readme_block() { echo "=== README block $1: $2" >&2; echo "$1 $SECONDS" >> "$TIMES"; }']
+    for i, (section, lang, code) in enumerate(blocks):
+        if section in RUN_BY_CI: continue
+        parts.append(f'readme_block {i} {shlex.quote(section)}')
+        if lang == 'python': parts.append(f"{python} - <<'PY'\n{code}PY")
+        else: parts += [shell_line(l) for l in code.splitlines()]
+    parts.append('echo "end $SECONDS" >> "$TIMES"')
+    return '\n'.join(parts) + '\n'
+
+
+def main():
+    blocks = readme_blocks((ROOT/'README.md').read_text())
+    ci = (ROOT/'.ci/run').read_text()
+    for section, _, code in blocks:                                    # the blocks CI runs itself: each command is a line of .ci/run
+        if section not in RUN_BY_CI: continue
+        for cmd in re.split(r'&&|\n', '\n'.join(_command(l) for l in code.splitlines())):
+            if cmd.strip() and not re.search(rf'^{re.escape(cmd.split()[0])}\b', ci, flags=re.M):
+                sys.exit(f"run_readme: {cmd.strip()!r} (README's {section} block) is not run by .ci/run")
+    here = [d for d in ('data', 'runs') if (ROOT/d).exists()]
+    if here: sys.exit(f"run_readme: {', '.join(here)}/ exist here; run it on a clean clone (a newcomer has neither)")
+    if not Path(os.environ.get('NUTRITION5K_DIR', ''), 'metadata').is_dir(): sys.exit('run_readme: set NUTRITION5K_DIR (what the mirror serves)')
+    mirror = serve_mirror(os.environ['NUTRITION5K_DIR'])
+    out = ROOT/'test-output'; out.mkdir(exist_ok=True)
+    times, sh = out/'readme.times', out/'readme.sh'
+    times.unlink(missing_ok=True)
+    sh.write_text(script(blocks))
+    env = {k: v for k, v in os.environ.items() if k != 'NUTRITION5K_DIR'}
+    env.update(NUTRITION5K_URL=f'http://127.0.0.1:{mirror.server_port}/', TIMES=str(times),
+               PATH=f"{Path(sys.executable).parent}:{env['PATH']}")
+    shipped = ROOT/'nutrition_predictor/pretrained'
+    seal, t0 = (shipped/'complete.json').read_bytes(), time.time()
+    try: r = subprocess.run(['bash', str(sh)], cwd=ROOT, env=env)
+    finally:                                 # `export --onnx` added model.onnx to the shipped model: leave the clone as it was
+        (shipped/'model.onnx').unlink(missing_ok=True)
+        (shipped/'complete.json').write_bytes(seal)
+        mirror.shutdown()
+    marks = [l.split() for l in times.read_text().splitlines()] if times.exists() else []
+    seconds = {f'{blocks[int(a)][0]} #{a}': int(t2) - int(t1) for (a, t1), (_, t2) in zip(marks, marks[1:])}
+    (out/'readme.json').write_text(json.dumps(dict(seconds=seconds, total=round(time.time() - t0), returncode=r.returncode), indent=1))
+    if r.returncode:
+        failed = marks[-1][0] if marks and marks[-1][0] != 'end' else '?'
+        sys.exit(f"run_readme: a command of README block {failed} ({blocks[int(failed)][0] if failed != '?' else ''}) failed")
+    print(f"run_readme: every README command succeeded ({round(time.time() - t0)} s; per block in {out/'readme.json'})")
+
+
+if __name__ == '__main__': main()
