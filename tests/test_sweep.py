@@ -1,5 +1,6 @@
-"A small sweep through the CLI: two runs and the leaderboard; a leaderboard row reproduces its metrics from its recorded config."
+"A small sweep through the CLI: two runs and the leaderboard; a leaderboard row reproduces its metrics from its recorded config, on a `download --from` copy of the data."
 import subprocess
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -54,7 +55,7 @@ def test_leaderboard_row_reproduces_on_a_copy(sweep_runs, n5k_root):
     old, new = (RunFolder(p).metrics() for p in (sweep_runs/'runs'/row.run, again))
     assert new.test == old.test and new.cv == old.cv and new.coverage == old.coverage and new.n_train == old.n_train
     assert new.dataset_checksum == old.dataset_checksum == row['dataset_checksum']
-    assert {**new.params, 'data_dir': None} == {**old.params, 'data_dir': None} and new.params['data_dir'] == str(copy)
+    assert replace(new.params, data_dir=None) == replace(old.params, data_dir=None) and new.params.data_dir == str(copy)
     outside = 'not in the official rgb train/test split'            # the download fetches split dishes only
     assert {k: v for k, v in old.dropped.items() if k != outside} == {k: v for k, v in new.dropped.items() if k != outside}
     assert new.dropped[outside] == 0
