@@ -62,7 +62,8 @@ def shell_line(line:str) -> str:
 
 def script(blocks, python:str=sys.executable) -> str:
     "One bash script running `blocks` in order; each block announces itself and records its seconds."
-    parts = ['set -euo pipefail', 'readme_block() { echo "=== README block $1: $2" >&2; echo "$1 $SECONDS" >> "$TIMES"; }']
+    parts = ['set -euo pipefail', 'trap \'kill $(jobs -p) 2>/dev/null || true\' EXIT   # a failure leaves no server behind',
+             'readme_block() { echo "=== README block $1: $2" >&2; echo "$1 $SECONDS" >> "$TIMES"; }']
     for i, (section, lang, code) in enumerate(blocks):
         if section in RUN_BY_CI: continue
         parts.append(f'readme_block {i} {shlex.quote(section)}')
