@@ -1,7 +1,7 @@
 """The README's commands as CI runs them (`tools/run_readme.py`, after this suite): every block found, in order, each a
 language the runner runs; the commands that serve until stopped are stopped; the bucket's mirror serves what the bucket
 holds and the downloader reads it as the bucket."""
-import sys
+import re, sys
 
 import numpy as np
 import pytest
@@ -9,7 +9,7 @@ import pytest
 from conftest import ROOT
 sys.path.insert(0, str(ROOT/'tools'))
 from bucket_mirror import serve_mirror  # noqa: E402
-from run_readme import RUN_BY_CI, readme_blocks, script, shell_line  # noqa: E402
+from run_readme import LANGUAGES, RUN_BY_CI, readme_blocks, script, shell_line  # noqa: E402
 
 from nutrition_predictor.download import download  # noqa: E402
 from nutrition_predictor.images import load_rgb  # noqa: E402
@@ -18,21 +18,26 @@ from nutrition_predictor.images import load_rgb  # noqa: E402
 def test_every_block_is_found_and_runnable():
     text = (ROOT/'README.md').read_text()
     blocks = readme_blocks(text)
-    assert len(blocks) == text.count('\n```') // 2                       # each fence opens and closes one block
-    assert {lang for _, lang, _ in blocks} == {'sh', 'python'}, "a block in a language the runner does not run"
+    assert len(blocks) == len(re.findall(r'^\s*(```|~~~)', text, flags=re.M)) // 2     # each fence opens and closes one block
+    assert {lang for _, lang, _ in blocks} <= LANGUAGES, "a block in a language the runner does not run"
     sections = [s for s, _, _ in blocks]
     assert sections.index('Install') < sections.index('Get the data') < sections.index('Train and evaluate') < sections.index('Demo')
     assert RUN_BY_CI <= set(sections)
     assert readme_blocks("## A\n```sh\necho hi\n```\n## B\n```python\nx = 1\n```\n") == [('A', 'sh', 'echo hi\n'), ('B', 'python', 'x = 1\n')]
+    assert readme_blocks("## A\n- a step:\n  ```sh title\n  echo hi\n  ```\n~~~\nplain\n~~~\n") == [('A', 'sh', '  echo hi\n'), ('A', '', 'plain\n')]
+    with pytest.raises(ValueError, match='no language'): script([('A', '', 'plain\n')])
 
 
 def test_no_placeholder_or_foreground_server_left():
     body = script(readme_blocks((ROOT/'README.md').read_text()))
     assert '/path/to' not in body
-    assert body.count('kill $pid') >= 4                                   # three demos and the container, stopped once they answer
-    assert shell_line('nutrition-predictor demo --port 8080  # a comment') .startswith('nutrition-predictor demo --port 8080 & pid=$!')
-    assert 'http://127.0.0.1:8080/' in shell_line('nutrition-predictor demo --port 8080')
-    assert shell_line('nutrition-predictor serve &') == 'nutrition-predictor serve &'     # already in the background
+    assert body.count('kill -- -$pid') >= 4                               # three demos and the container, stopped once they answer
+    line = 'nutrition-predictor demo --run "runs/my run" --port 8080  # a comment'
+    assert shell_line(line).startswith('{ ' + line + '\n} & pid=$!')      # the command itself, as written
+    assert 'http://127.0.0.1:8080/' in shell_line(line)
+    assert 'http://127.0.0.1:8000/health' in shell_line('nutrition-predictor serve')
+    for as_is in ['nutrition-predictor serve &', 'nutrition-predictor serve &   # in the background', 'nutrition-predictor demo --help']:
+        assert shell_line(as_is) == as_is
 
 
 def test_the_mirror_serves_the_bucket(n5k_root, tmp_path):
@@ -52,7 +57,8 @@ def test_the_mirror_serves_the_bucket(n5k_root, tmp_path):
     assert len(list((tmp_path/'n5k/side_angle_images'/full[0]).glob('*.jpeg'))) == 20
 
 
-@pytest.mark.parametrize('path', ['MANIFEST.sha256', 'README.md', 'side_angle_images/', 'imagery/side_angles/dish_1/camera_A.h264'])
+@pytest.mark.parametrize('path', ['MANIFEST.sha256', 'README.md', 'side_angle_images/', 'imagery/side_angles/dish_1/camera_A.h264',
+                                  'metadata/%2e%2e/MANIFEST.sha256', 'metadata/.%2E/README.md', 'dish_ids/../MANIFEST.sha256', 'metadata//../README.md'])
 def test_the_mirror_serves_nothing_the_bucket_lacks(n5k_root, path):
     import urllib.error, urllib.request
     srv = serve_mirror(n5k_root)

@@ -3,13 +3,15 @@
     python tools/bucket_mirror.py [FOLDER] [--port 8765]      # then: NUTRITION5K_URL=http://127.0.0.1:8765/ nutrition-predictor download ...
 
 What the bucket holds is served, and nothing else: the folder's `metadata/`, `dish_ids/` and
-`imagery/realsense_overhead/` as they are (no `MANIFEST.sha256`: the bucket publishes none). The bucket keeps the side angles as raw H.264 videos (`imagery/side_angles/<dish_id>/camera_<X>.h264`) where a folder
-like the project's sample keeps frames extracted from them (`side_angle_images/<dish_id>/camera_<X>_frame_<NNN>.jpeg`,
-frame 001 the video's first frame, 002 its sixth, as `download` writes them): a video is encoded on request from the
-frames the folder has, each frame held for `EVERY` video frames, so `download --views side` extracts the same frames
-again (re-encoded, so not bit for bit). A camera the folder has no frame of is a 404, as a file the bucket lacks is.
+`imagery/realsense_overhead/` as they are (no `MANIFEST.sha256`: the bucket publishes none). The bucket keeps the side
+angles as raw H.264 videos (`imagery/side_angles/<dish_id>/camera_<X>.h264`); a video the folder holds is served as it
+is, and where a folder (like the project's sample) keeps only frames extracted from them
+(`side_angle_images/<dish_id>/camera_<X>_frame_<NNN>.jpeg`, frame 001 the video's first frame, 002 its sixth, as
+`download` writes them), a video is encoded on request from the frames it has, each held for `EVERY` video frames, so
+`download --views side` extracts the same frames again (re-encoded, so not bit for bit). A camera the folder has
+neither a video nor a frame of is a 404, as a file the bucket lacks is.
 """
-import argparse, functools, os, re, tempfile, threading
+import argparse, functools, os, posixpath, re, tempfile, threading, urllib.parse
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -40,17 +42,29 @@ def side_video_bytes(root:Path, dish_id:str, camera:str) -> bytes|None:
 class BucketHandler(SimpleHTTPRequestHandler):
     "The bucket's files of `directory` as they are; side-angle videos encoded from its frames; anything else 404."
     def log_message(self, *args): pass
-    def do_GET(self):
-        path = self.path.split('?')[0]
+    def _route(self) -> tuple|None:
+        "`('file', None)` to serve the file as it is, `('video', match)` to encode one, or None for a 404."
+        path = urllib.parse.unquote(self.path.split('?')[0].split('#')[0])
+        norm = posixpath.normpath(path)
+        if norm != path or '\\' in path: return None          # `..`, `//`, `./`, encoded or not: never a bucket path
         m = VIDEO.fullmatch(path)
-        if not m:
-            if not path.startswith(BUCKET) or '..' in path or path.endswith('/'): return self.send_error(404)
-            return super().do_GET()
-        data = side_video_bytes(Path(self.directory), *m.groups())
+        if m: return ('file', None) if (Path(self.directory)/path.lstrip('/')).is_file() else ('video', m)
+        return ('file', None) if path.startswith(BUCKET) and (Path(self.directory)/path.lstrip('/')).is_file() else None
+    def do_HEAD(self):
+        r = self._route()
+        if r is None: return self.send_error(404)
+        if r[0] == 'file': return super().do_HEAD()
+        self.do_GET()
+    def do_GET(self):
+        r = self._route()
+        if r is None: return self.send_error(404)
+        if r[0] == 'file': return super().do_GET()
+        data = side_video_bytes(Path(self.directory), *r[1].groups())
         if data is None: return self.send_error(404)
         self.send_response(200)
         self.send_header('Content-Type', 'application/octet-stream'); self.send_header('Content-Length', str(len(data)))
-        self.end_headers(); self.wfile.write(data)
+        self.end_headers()
+        if self.command == 'GET': self.wfile.write(data)
 
 
 def serve_mirror(root:str|Path, port:int=0) -> ThreadingHTTPServer:

@@ -25,49 +25,55 @@ sys.path.insert(0, str(ROOT/'tools'))
 from bucket_mirror import serve_mirror  # noqa: E402
 
 RUN_BY_CI = {'Tests'}                    # sections whose block `.ci/run` runs itself
+TIMEOUT = 2400                           # seconds for the whole README: a command that never returns fails the run, not hangs it
+CI_FLAGS = {'--save', '-v'}              # what .ci/run adds to those commands: keep the outputs for the docs, name each test
+LANGUAGES = {'sh', 'python'}             # what a README block may be written in: the runner refuses any other
 SERVERS = {                              # a command that serves until stopped: (how it starts, its default port, the path that answers)
-    'demo': (re.compile(r'^nutrition-predictor demo\b'), 7860, '/'),
+    'serve': (re.compile(r'^nutrition-predictor serve(?! .*--help)\b'), 8000, '/health'),
+    'demo': (re.compile(r'^nutrition-predictor demo(?! .*--help)\b'), 7860, '/'),
     'container': (re.compile(r'^docker run\b'), 8000, '/health'),
 }
 
 
 def readme_blocks(text:str) -> list[tuple[str, str, str]]:
-    "`(section, language, code)` of every fenced block of `text`, in order; `section` is the `## ` title above it."
+    "`(section, language, code)` of every fenced block of `text`, in order (\`\`\` or ~~~, indented or not); `section` is the `## ` title above it."
     out, section = [], ''
-    for m in re.finditer(r'^## ([^\n]+)$|^```(\w*)\n(.*?)^```', text, flags=re.M | re.S):
+    for m in re.finditer(r'^## ([^\n]+)$|^[ \t]*(`{3,}|~{3,})[ \t]*([^\n]*)\n(.*?)^[ \t]*\2[ \t]*$', text, flags=re.M | re.S):
         if m[1]: section = m[1].strip()
-        else: out.append((section, m[2], m[3]))
+        else: out.append((section, (m[3].split() or [''])[0], m[4]))
     return out
 
 
-def _command(line:str) -> str:
-    "`line` without its trailing comment (a `#` after whitespace, outside quotes)."
-    try: words = shlex.split(line, comments=True)
-    except ValueError: return line
-    return line[:line.index(words[-1]) + len(words[-1])] if words else ''
+def _words(line:str) -> list[str]:
+    "The words of a shell `line`, its trailing comment left out (`[]` if it does not parse as one line)."
+    try: return shlex.split(line, comments=True)
+    except ValueError: return []
 
 
 def shell_line(line:str) -> str:
-    "The line to run for README `line`: itself, or for a command that serves until stopped, start it, wait for it, stop it."
-    cmd = _command(line).strip()
+    "The line to run for README `line`: itself, or for a command that serves until stopped, start it (as written), wait for it, stop it."
+    cmd = ' '.join(_words(line))
+    if line.rstrip().endswith(('&', '\\')) or re.search(r'&\s*(#.*)?$', line): return line
     for start, port, path in SERVERS.values():
-        if start.match(cmd) and not cmd.endswith('&'):
+        if start.match(cmd):
             p = re.search(r'(?:--port[ =]|-e PORT=)(\d+)', cmd)
             url = f'http://127.0.0.1:{p[1] if p else port}{path}'
-            return (f'{cmd} & pid=$!\n'
+            return (f'{{ {line}\n}} & pid=$!\n'
                     f'curl -sf -o /dev/null --retry 180 --retry-all-errors --retry-delay 1 {url}\n'
-                    f'echo "{url} answered"; kill $pid; wait $pid || true')
+                    f'echo "{url} answered"; kill -- -$pid; wait $pid || true')
     return line
 
 
 def script(blocks, python:str=sys.executable) -> str:
     "One bash script running `blocks` in order; each block announces itself and records its seconds."
-    parts = ['set -euo pipefail', 'trap \'kill $(jobs -p) 2>/dev/null || true\' EXIT   # a failure leaves no server behind',
+    parts = ['set -euo pipefail', 'set -m   # job control: each background command in its own process group, stopped whole',
+             'trap \'for j in $(jobs -p); do kill -- -$j 2>/dev/null || true; done\' EXIT   # a failure leaves no server behind',
              'readme_block() { echo "=== README block $1: $2" >&2; echo "$1 $SECONDS" >> "$TIMES"; }']
     for i, (section, lang, code) in enumerate(blocks):
+        if lang not in LANGUAGES: raise ValueError(f"README block {i} ({section}) is in {lang or 'no language'!r}: write it in one of {sorted(LANGUAGES)}")
         if section in RUN_BY_CI: continue
         parts.append(f'readme_block {i} {shlex.quote(section)}')
-        if lang == 'python': parts.append(f"{python} - <<'PY'\n{code}PY")
+        if lang == 'python': parts.append(f"{python} - <<'README_PYTHON_BLOCK'\n{code}README_PYTHON_BLOCK")
         else: parts += [shell_line(l) for l in code.splitlines()]
     parts.append('echo "end $SECONDS" >> "$TIMES"')
     return '\n'.join(parts) + '\n'
@@ -76,11 +82,12 @@ def script(blocks, python:str=sys.executable) -> str:
 def main():
     blocks = readme_blocks((ROOT/'README.md').read_text())
     ci = (ROOT/'.ci/run').read_text()
-    for section, _, code in blocks:                                    # the blocks CI runs itself: each command is a line of .ci/run
+    ci_lines = [[w for w in _words(l) if w not in CI_FLAGS] for l in ci.splitlines()]
+    for section, _, code in blocks:                    # the blocks CI runs itself: each command is a line of .ci/run (CI may add CI_FLAGS)
         if section not in RUN_BY_CI: continue
-        for cmd in re.split(r'&&|\n', '\n'.join(_command(l) for l in code.splitlines())):
-            if cmd.strip() and not re.search(rf'^{re.escape(cmd.split()[0])}\b', ci, flags=re.M):
-                sys.exit(f"run_readme: {cmd.strip()!r} (README's {section} block) is not run by .ci/run")
+        for cmd in re.split(r'&&|\|\||;|\n', '\n'.join(' '.join(_words(l)) for l in code.splitlines())):
+            if cmd.strip() and cmd.split() not in ci_lines:
+                sys.exit(f"run_readme: {cmd.strip()!r} (README's {section} block) is not a command .ci/run runs")
     here = [d for d in ('data', 'runs') if (ROOT/d).exists()]
     if here: sys.exit(f"run_readme: {', '.join(here)}/ exist here; run it on a clean clone (a newcomer has neither)")
     if not Path(os.environ.get('NUTRITION5K_DIR', ''), 'metadata').is_dir(): sys.exit('run_readme: set NUTRITION5K_DIR (what the mirror serves)')
@@ -94,7 +101,7 @@ def main():
                PATH=f"{Path(sys.executable).parent}:{env['PATH']}")
     shipped = ROOT/'nutrition_predictor/pretrained'
     seal, t0 = (shipped/'complete.json').read_bytes(), time.time()
-    try: r = subprocess.run(['bash', str(sh)], cwd=ROOT, env=env)
+    try: r = subprocess.run(['bash', str(sh)], cwd=ROOT, env=env, timeout=TIMEOUT)
     finally:                                 # `export --onnx` added model.onnx to the shipped model: leave the clone as it was
         (shipped/'model.onnx').unlink(missing_ok=True)
         (shipped/'complete.json').write_bytes(seal)
