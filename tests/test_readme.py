@@ -9,7 +9,7 @@ import pytest
 from conftest import ROOT
 sys.path.insert(0, str(ROOT/'tools'))
 from bucket_mirror import serve_mirror  # noqa: E402
-from run_readme import LANGUAGES, RUN_BY_CI, readme_blocks, script, shell_line  # noqa: E402
+from run_readme import LANGUAGES, RUN_BY_CI, not_run_by_ci, readme_blocks, script, shell_line  # noqa: E402
 
 from nutrition_predictor.download import download  # noqa: E402
 from nutrition_predictor.images import load_rgb  # noqa: E402
@@ -26,6 +26,12 @@ def test_every_block_is_found_and_runnable():
     assert readme_blocks("## A\n```sh\necho hi\n```\n## B\n```python\nx = 1\n```\n") == [('A', 'sh', 'echo hi\n'), ('B', 'python', 'x = 1\n')]
     assert readme_blocks("## A\n- a step:\n  ```sh title\n  echo hi\n  ```\n~~~\nplain\n~~~\n") == [('A', 'sh', '  echo hi\n'), ('A', '', 'plain\n')]
     with pytest.raises(ValueError, match='no language'): script([('A', '', 'plain\n')])
+
+
+def test_the_tests_block_is_what_ci_runs():
+    blocks = readme_blocks((ROOT/'README.md').read_text())
+    assert not_run_by_ci(blocks, (ROOT/'.ci/run').read_text()) == []
+    assert not_run_by_ci([('Tests', 'sh', 'nbdev-test && pytest -k fast\n')], 'nbdev-test --save\npytest -v\n') == ['pytest -k fast']
 
 
 def test_no_placeholder_or_foreground_server_left():

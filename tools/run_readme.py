@@ -10,7 +10,7 @@ and nothing else is changed:
 - the public bucket: `tools/bucket_mirror.py` serves `$NUTRITION5K_DIR` the way the bucket does, and
   `NUTRITION5K_URL` (the variable the README documents for a mirror) points the downloader at it; the shell has no
   `NUTRITION5K_DIR`, so everything after the download reads what the download wrote, as a newcomer's would;
-- a command that serves until it is stopped (`nutrition-predictor demo`, `docker run`) is started in the background,
+- a command that serves until it is stopped (`nutrition-predictor serve` or `demo`, `docker run`) is started as written in the background,
   waited for until it answers on its port, and stopped;
 - the Tests block is the test command `.ci/run` runs itself (with `--save` and `-v`), so it is not run twice.
 
@@ -57,7 +57,7 @@ def _words(line:str) -> list[str]:
 def shell_line(line:str) -> str:
     "The line to run for README `line`: itself, or for a command that serves until stopped, start it (as written), wait for it, stop it."
     cmd = ' '.join(_words(line))
-    if line.rstrip().endswith(('&', '\\')) or re.search(r'&\s*(#.*)?$', line): return line
+    if re.search(r'(&|\\)\s*(#.*)?$', line): return line              # already in the background, or continued
     for start, port, path in SERVERS.values():
         if start.match(cmd):
             p = re.search(r'(?:--port[ =]|-e PORT=)(\d+)', cmd)
@@ -83,15 +83,18 @@ def script(blocks, python:str=sys.executable) -> str:
     return '\n'.join(parts) + '\n'
 
 
+def not_run_by_ci(blocks, ci:str) -> list[str]:
+    "Commands of the `RUN_BY_CI` blocks that are not a line of `ci` (the text of `.ci/run`), which may add `CI_FLAGS`."
+    ci_lines = [[w for w in _words(l) if w not in CI_FLAGS] for l in ci.splitlines()]
+    cmds = [c.strip() for section, _, code in blocks if section in RUN_BY_CI
+            for c in re.split(r'&&|\|\||;|\n', '\n'.join(' '.join(_words(l)) for l in code.splitlines()))]
+    return [c for c in cmds if c and c.split() not in ci_lines]
+
+
 def main():
     blocks = readme_blocks((ROOT/'README.md').read_text())
-    ci = (ROOT/'.ci/run').read_text()
-    ci_lines = [[w for w in _words(l) if w not in CI_FLAGS] for l in ci.splitlines()]
-    for section, _, code in blocks:                    # the blocks CI runs itself: each command is a line of .ci/run (CI may add CI_FLAGS)
-        if section not in RUN_BY_CI: continue
-        for cmd in re.split(r'&&|\|\||;|\n', '\n'.join(' '.join(_words(l)) for l in code.splitlines())):
-            if cmd.strip() and cmd.split() not in ci_lines:
-                sys.exit(f"run_readme: {cmd.strip()!r} (README's {section} block) is not a command .ci/run runs")
+    missing = not_run_by_ci(blocks, (ROOT/'.ci/run').read_text())
+    if missing: sys.exit(f"run_readme: {missing} (the README's {'/'.join(RUN_BY_CI)} block) are not commands .ci/run runs")
     here = [d for d in ('data', 'runs') if (ROOT/d).exists()]
     if here: sys.exit(f"run_readme: {', '.join(here)}/ exist here; run it on a clean clone (a newcomer has neither)")
     if not Path(os.environ.get('NUTRITION5K_DIR', ''), 'metadata').is_dir(): sys.exit('run_readme: set NUTRITION5K_DIR (what the mirror serves)')
