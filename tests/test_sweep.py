@@ -14,7 +14,8 @@ from nutrition_predictor.runs import RunFolder
 def sweep_runs(n5k_root, tmp_path_factory):
     d = tmp_path_factory.mktemp('sweep')
     spec = dict(base=str(ROOT/'params/offline.yaml'),
-                params=dict(img_size=96, epochs=5, feature_cache=True, aug_variants=2, cv_folds=3, cache_dir=str(d/'cache')),
+                params=dict(backbone=['efficientnet_lite0'], img_size=96, epochs=5, feature_cache=True, aug_variants=2, cv_folds=3,
+                            cache_dir=str(d/'cache')),
                 grid=dict(hidden=[32, 64]))
     (d/'tiny.yaml').write_text(yaml.safe_dump(spec))
     r = subprocess.run([CLI, 'sweep', str(d/'tiny.yaml'), '--runs', str(d/'runs')], capture_output=True, text=True,
