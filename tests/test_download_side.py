@@ -1,11 +1,12 @@
 "The downloader against a local mirror: side-angle videos become frames, and a hostile split file cannot write outside --dest."
-import functools, shutil, subprocess, threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+import shutil, subprocess, sys
 
 import numpy as np
 import pytest
 
-from conftest import CLI
+from conftest import CLI, ROOT
+sys.path.insert(0, str(ROOT/'tools'))
+from bucket_mirror import serve_mirror  # noqa: E402
 from nutrition_predictor.data import CAMERAS
 from nutrition_predictor.images import fit_square, load_rgb
 from nutrition_predictor.download import LABEL_FILES, MANIFEST, download, read_manifest, side_video
@@ -14,17 +15,12 @@ from nutrition_predictor.synthetic import write_h264
 EVERY, N_VIDEO_FRAMES = 5, 12          # frames 0, 5, 10 of each video are kept: 3 per camera
 
 
-class QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, *args): pass
-
-
 @pytest.fixture
 def mirror(n5k_root, tmp_path):
-    "A folder in the official layout with the sample's label files, served over HTTP on loopback."
+    "A folder in the official layout with the sample's label files, served over HTTP on loopback as the bucket serves it."
     root = tmp_path/'mirror'
     for d in ('metadata', 'dish_ids'): shutil.copytree(n5k_root/d, root/d)
-    srv = ThreadingHTTPServer(('127.0.0.1', 0), functools.partial(QuietHandler, directory=str(root)))
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    srv = serve_mirror(root)
     yield root, f'http://127.0.0.1:{srv.server_port}/'
     srv.shutdown()
 

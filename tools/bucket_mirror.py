@@ -48,8 +48,8 @@ class BucketHandler(SimpleHTTPRequestHandler):
         norm = posixpath.normpath(path)
         if norm != path or '\\' in path: return None          # `..`, `//`, `./`, encoded or not: never a bucket path
         m = VIDEO.fullmatch(path)
-        if m: return ('file', None) if (Path(self.directory)/path.lstrip('/')).is_file() else ('video', m)
-        return ('file', None) if path.startswith(BUCKET) and (Path(self.directory)/path.lstrip('/')).is_file() else None
+        if (m or path.startswith(BUCKET)) and (Path(self.directory)/path.lstrip('/')).is_file(): return ('file', None)
+        return ('video', m) if m else None
     def do_HEAD(self):
         r = self._route()
         if r is None: return self.send_error(404)
