@@ -6,7 +6,9 @@
 #    (with a registry: BASE=python:3.11-slim bash docker/build.sh);
 # 3. the package and its base (serving) dependencies are fetched as wheels into a wheelhouse, on the host;
 # 4. the shipped model (or RUN=<run folder>) is exported to ONNX by the host's training install;
-# 5. `docker build --network=none`: nothing is fetched during the build.
+# 5. `docker build --network=none`: nothing is fetched during the build;
+# 6. the untagged images the build leaves (its build stage, about 1 GB, and an image of the same tag it replaced) are
+#    removed, so that rebuilding does not fill the disk.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TAG=${1:-nutrition-predictor:serve}
@@ -46,4 +48,5 @@ cp -r "${RUN:-nutrition_predictor/pretrained}" "$CTX/model"
 cp docker/Dockerfile "$CTX/Dockerfile"
 
 docker build --network=none --build-arg BASE="$BASE" -t "$TAG" "$CTX"
+docker image prune --force --filter label=nutrition-predictor >/dev/null
 docker image ls "$TAG" --format 'built {{.Repository}}:{{.Tag}}, {{.Size}}'

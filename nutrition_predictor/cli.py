@@ -53,6 +53,11 @@ def train(params:str=None,    # Params YAML file (default: `TrainConfig`'s defau
     try: run = fit_run_distributed(cfg, out, processes) if processes > 1 else run_experiment(cfg, out)
     except (FileNotFoundError, ValueError, RunBusy, RunFailed) as e: return _fail(e)
     print(f"Run written to {run.path}")
+    if m := run.metrics():
+        print(m.headline())
+        if worse := m.worse_than_baseline():
+            print(f"warning: this run does not beat predicting the training mean for {', '.join(worse)} "
+                  f"({m.headline_scores[1]}): do not trust its numbers; train on more dishes", file=sys.stderr)
     return 0
 
 # %% ../nbs/09_cli.ipynb #1267f51b

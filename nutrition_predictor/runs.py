@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 from fastcore.basics import patch
 
-from .data import sha256_file
+from .data import TARGETS, sha256_file
 from .config import ModelConfig, TrainConfig, read_params
 from .guard import Guard
 from .intervals import Intervals
@@ -251,6 +251,25 @@ class RunMetrics:
         d = {k: (typed[k](**v) if k in typed and v is not None else v) for k, v in d.items()}
         if d.get('params') is not None: d['params'] = TrainConfig.from_dict(d['params'])
         return cls(**d)
+
+# %% ../nbs/01c_runs.ipynb #b7e10c02
+@patch(as_prop=True)
+def headline_scores(self:RunMetrics) -> tuple[Scores, str]:
+    "The scores a run is judged by, and where they come from: grouped cross-validation where the run has it, else the test split."
+    return (self.cv, f"{self.cv.k}-fold grouped CV") if self.cv else (self.test, 'the test split')
+
+@patch
+def headline(self:RunMetrics) -> str:
+    "One line: calories MAE% against the predict-the-training-mean baseline's, with the dishes scored and where."
+    s, where = self.headline_scores
+    return (f"calories MAE% {s.mae_pct['calories']:.1f} (training mean: {s.baseline_mae_pct['calories']:.1f}) "
+            f"in {where}, {s.n_dishes} dishes")
+
+@patch
+def worse_than_baseline(self:RunMetrics) -> list[str]:
+    "Nutrients whose MAE% is not below the baseline's in `headline_scores` (`vs_baseline` >= 1), in `TARGETS` order."
+    vs = self.headline_scores[0].vs_baseline
+    return [t for t in TARGETS if vs.get(t) is not None and vs[t] >= 1]
 
 # %% ../nbs/01c_runs.ipynb #a1c2e3f5
 @patch

@@ -59,6 +59,7 @@ def offline_run(n5k_root, tmp_path_factory) -> Path:
     r = subprocess.run([CLI, 'train', str(ROOT/'params/offline.yaml'), '--out', str(out)],
                        capture_output=True, text=True, timeout=1800, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-3000:]
+    (out.parent/'train.stdout').write_text(r.stdout); (out.parent/'train.stderr').write_text(r.stderr)
     return out
 
 

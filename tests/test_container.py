@@ -35,7 +35,16 @@ def image(output_dir):
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     size = int(subprocess.run(['docker', 'image', 'inspect', TAG, '--format', '{{.Size}}'], capture_output=True, text=True).stdout)
     (output_dir/'container.json').write_text(json.dumps(dict(build_seconds=seconds, image_bytes=size), indent=1))
-    return dict(size=size, model=ROOT/'build/docker/model')
+    yield dict(size=size, model=ROOT/'build/docker/model')
+    subprocess.run(['docker', 'rm', '-f', NAME], capture_output=True)
+    subprocess.run(['docker', 'rmi', TAG], capture_output=True)           # the test's image is the test's: CI's disk is shared
+
+
+def test_build_leaves_no_untagged_image(image):
+    "Rebuilding must not fill the disk: the build stage and replaced images are pruned by build.sh."
+    left = subprocess.run(['docker', 'images', '--filter', 'dangling=true', '--filter', 'label=nutrition-predictor', '-q'],
+                          capture_output=True, text=True).stdout.split()
+    assert left == [], left
 
 
 @pytest.fixture(scope='module')

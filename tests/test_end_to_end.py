@@ -12,6 +12,8 @@ from nutrition_predictor.runs import RunFolder
 from nutrition_predictor.model import load_model
 from nutrition_predictor.config import config_dishes
 
+from conftest import ROOT
+
 
 @pytest.fixture(scope='module')
 def run(offline_run): return RunFolder(offline_run)
@@ -34,6 +36,27 @@ def test_run_folder_has_everything(run):
     m = run.metrics()
     assert (m.backbone, m.view, m.params) == (list(run.params().backbone), 'side', run.params())
     assert m.reload_identical is True and m.cv.k == run.params().cv_folds
+
+
+def test_train_ends_with_the_headline(run):
+    "`train` prints the run's headline score, and no warning for a run that beats the training mean."
+    out = run.path.parent/'train.stdout'
+    if not out.is_file(): pytest.skip('NP_TEST_RUN: the run was trained elsewhere, its output is not here')
+    assert run.metrics().headline() in out.read_text()
+    assert 'does not beat' not in (run.path.parent/'train.stderr').read_text()
+
+
+def test_train_warns_when_the_run_does_not_beat_the_mean(run, monkeypatch, capsys):
+    "The same run with fat scored no better than the mean in cross-validation: `train` says so, naming it."
+    import nutrition_predictor.experiment as experiment
+    from nutrition_predictor.cli import train
+    m = run.metrics()
+    poor = replace(m, cv=replace(m.cv, vs_baseline={**m.cv.vs_baseline, 'fat': 1.02}))
+    done = type('Done', (), dict(path=run.path, metrics=staticmethod(lambda: poor)))
+    monkeypatch.setattr(experiment, 'run_experiment', lambda cfg, out: done)
+    assert train(str(ROOT/'params/offline.yaml')) == 0
+    err = capsys.readouterr().err
+    assert f"does not beat predicting the training mean for fat ({m.cv.k}-fold grouped CV)" in err, err
 
 
 def test_model_beats_predicting_the_mean(run, dishes, fresh_preds):
