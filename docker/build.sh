@@ -7,8 +7,8 @@
 # 3. the package and its base (serving) dependencies are fetched as wheels into a wheelhouse, on the host;
 # 4. the shipped model (or RUN=<run folder>) is exported to ONNX by the host's training install;
 # 5. `docker build --network=none`: nothing is fetched during the build;
-# 6. the untagged images the build leaves (its build stage, about 1 GB, and an image of the same tag it replaced) are
-#    removed, so that rebuilding does not fill the disk.
+# 6. what the build leaves untagged is removed, so that rebuilding does not fill the disk: its build stage (about 1 GB)
+#    and the image of the same tag it replaced, unless a container or another image still uses it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TAG=${1:-nutrition-predictor:serve}
@@ -47,6 +47,10 @@ cp -r "${RUN:-nutrition_predictor/pretrained}" "$CTX/model"
 "$PY" -c "import sys; from nutrition_predictor.cli import main; sys.exit(main(sys.argv[1:]))" export --onnx --run "$CTX/model"
 cp docker/Dockerfile "$CTX/Dockerfile"
 
+OLD=$(docker image inspect "$TAG" --format '{{.Id}}' 2>/dev/null || true)
 docker build --network=none --build-arg BASE="$BASE" -t "$TAG" "$CTX"
-docker image prune --force --filter label=nutrition-predictor >/dev/null
+docker image prune --force --filter label=nutrition-predictor=build >/dev/null
+if [ -n "$OLD" ] && [ "$OLD" != "$(docker image inspect "$TAG" --format '{{.Id}}')" ]; then
+  docker rmi "$OLD" >/dev/null 2>&1 || echo "kept the image $TAG replaced ($OLD): a container or another image uses it"
+fi
 docker image ls "$TAG" --format 'built {{.Repository}}:{{.Tag}}, {{.Size}}'

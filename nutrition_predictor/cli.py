@@ -57,7 +57,7 @@ def train(params:str=None,    # Params YAML file (default: `TrainConfig`'s defau
         print(m.headline())
         if worse := m.worse_than_baseline():
             print(f"warning: this run does not beat predicting the training mean for {', '.join(worse)} "
-                  f"({m.headline_scores[1]}): do not trust its numbers; train on more dishes", file=sys.stderr)
+                  f"({m.headline_scores[1]}): do not trust its numbers (too few dishes, or settings it cannot learn with)", file=sys.stderr)
     return 0
 
 # %% ../nbs/09_cli.ipynb #1267f51b

@@ -256,7 +256,8 @@ class RunMetrics:
 @patch(as_prop=True)
 def headline_scores(self:RunMetrics) -> tuple[Scores, str]:
     "The scores a run is judged by, and where they come from: grouped cross-validation where the run has it, else the test split."
-    return (self.cv, f"{self.cv.k}-fold grouped CV") if self.cv else (self.test, 'the test split')
+    if self.cv: return self.cv, f"{self.cv.k}-fold grouped CV" if self.cv.k else "grouped CV"
+    return self.test, 'the test split'
 
 @patch
 def headline(self:RunMetrics) -> str:
@@ -267,9 +268,9 @@ def headline(self:RunMetrics) -> str:
 
 @patch
 def worse_than_baseline(self:RunMetrics) -> list[str]:
-    "Nutrients whose MAE% is not below the baseline's in `headline_scores` (`vs_baseline` >= 1), in `TARGETS` order."
+    "Nutrients whose MAE% is not below the baseline's in `headline_scores` (`vs_baseline` not < 1, NaN included), in `TARGETS` order."
     vs = self.headline_scores[0].vs_baseline
-    return [t for t in TARGETS if vs.get(t) is not None and vs[t] >= 1]
+    return [t for t in TARGETS if vs.get(t) is not None and not vs[t] < 1]
 
 # %% ../nbs/01c_runs.ipynb #a1c2e3f5
 @patch
