@@ -37,7 +37,7 @@ def image(output_dir):
     size = int(subprocess.run(['docker', 'image', 'inspect', TAG, '--format', '{{.Size}}'], capture_output=True, text=True).stdout)
     (output_dir/'container.json').write_text(json.dumps(dict(build_seconds=seconds, image_bytes=size), indent=1))
     yield dict(size=size, model=ROOT/'build/docker/model')
-    subprocess.run(['docker', 'rm', '-f', NAME], capture_output=True)
+    subprocess.run(['docker', 'rm', '-f', NAME], capture_output=True)     # also one a failed `container` start left
     subprocess.run(['docker', 'rmi', TAG], capture_output=True)           # the test's image is the test's: CI's disk is shared
 
 
@@ -51,7 +51,6 @@ def test_build_leaves_no_build_stage(image):
 @pytest.fixture(scope='module')
 def container(image):
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]
-    subprocess.run(['docker', 'rm', '-f', NAME], capture_output=True)
     r = subprocess.run(['docker', 'run', '-d', '--name', NAME, '--network=host', '-e', f'PORT={port}', TAG], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     url = f'http://127.0.0.1:{port}'
