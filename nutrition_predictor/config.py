@@ -87,6 +87,9 @@ class TrainConfig:
     positive:bool = True          # Clip predictions in units at 0: no negative kcal or grams (`02_model`)
     atwater_limits:bool = True    # Hold predictions to values that can exist: macronutrients <= mass, energy near their Atwater estimate (`02_model`)
     per_gram:bool = True          # Also learn energy and macronutrients per gram, for a known mass (the paper's per-gram task)
+    ingredient_min_dishes:Between(0, 100_000) = 20 # Learn what is on the plate: the ingredients on at least this many training dishes (0: no ingredient head; `01c_plate`)
+    shown_min_grams:Between(0, 10_000, float) = 2. # Seasonings stay out of the list a person sees: ingredients under this median weight on a training plate (`04b_ingredients`)
+    shown_precision:Annotated[float, Field(gt=0, lt=1)] = 0.7 # The list's threshold is the lowest whose listed ingredients are right this often in grouped CV
     augment:bool = False          # Augment training images (flips, turns, colour); side view: no gain in grouped CV
     feature_cache:bool = True     # Train the head on cached backbone features (`False`: run the backbone every step)
     aug_variants:Between(0, 64) = 0 # With the feature cache and `augment`: augmented copies cached per training image
@@ -178,6 +181,7 @@ class ModelConfig:
     revision:tuple|None = None    # Feature revision of each backbone; `None`: the registry's
     fine_tune:int = _RUN.fine_tune  # Units at the top of the first backbone trained with the head (0: every backbone frozen)
     targets:tuple = tuple(TARGETS) # What the outputs are, in order: the five totals, then any per-gram densities (a run's `outputs`)
+    ingredients:tuple = ()        # The ingredient head's vocabulary (`data.ingredient_vocabulary`, then `data.OTHER`); empty: no ingredient head
 
     def __post_init__(self):
         fix = lambda k, v: object.__setattr__(self, k, v)
@@ -188,7 +192,7 @@ class ModelConfig:
         for k in ('target_mean', 'target_std', 'atwater_band', 'revision', 'grid'):
             v = _floats(getattr(self, k))
             fix(k, v if v is None or k not in ('revision', 'grid') else tuple(int(x) for x in v))
-        fix('targets', tuple(self.targets)); fix('heads', tuple(self.heads))
+        fix('targets', tuple(self.targets)); fix('heads', tuple(self.heads)); fix('ingredients', tuple(self.ingredients))
         if 'mlp' not in self.heads or set(self.heads) - set(HEADS): raise ValueError(f"heads must include 'mlp', from {HEADS}: not {self.heads}")
         if len(self.heads) > 1 and not self.n_components: raise ValueError("the closed-form heads read a projection: set n_components")
         if self.fine_tune < 0: raise ValueError(f"fine_tune counts units: not {self.fine_tune}")
@@ -228,18 +232,20 @@ def from_dict(cls:ModelConfig, d:dict) -> ModelConfig:  # noqa: F811 (fastcore @
     if missing: raise ValueError(f"model.json lacks {sorted(missing)}: a model of an older version? Train it again")
     return cls(**{**_ADDED, **d})
 
-_ADDED = dict(fine_tune=0)   # keys added to `model.json` since models were shipped, with what a file without them meant
+_ADDED = dict(fine_tune=0, ingredients=())   # keys added to `model.json` since models were shipped, with what a file without them meant
 
 # %% ../nbs/01_config.ipynb #c0f10017
 @patch
 def model_config(self:TrainConfig, target_mean=None, target_std=None, atwater_band=None,
                  n_train:int|None=None, # Training rows (dishes, or images with `all_frames`): bound the projection, size the kernel head
+                 ingredients:tuple=(),  # The ingredient head's vocabulary (`data.ingredient_vocabulary` + `OTHER`; empty: none)
                 ) -> ModelConfig:
     "The architecture this config trains, around the training targets' statistics (and the labels' Atwater band, with `atwater_limits`)."
     shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(ModelConfig) if f.name in TrainConfig.keys()}
     shared.update(n_components=min(self.n_components, n_train or self.n_components),
                   n_support=(n_train or 0) if 'kernel' in self.heads else 0, targets=tuple(self.outputs()),
-                  atwater_band=atwater_band if self.atwater_limits else None, target_mean=target_mean, target_std=target_std)
+                  atwater_band=atwater_band if self.atwater_limits else None, target_mean=target_mean, target_std=target_std,
+                  ingredients=tuple(ingredients))
     return ModelConfig(**shared)
 
 # %% ../nbs/01_config.ipynb #c0f1001a

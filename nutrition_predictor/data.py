@@ -15,10 +15,12 @@ import pandas as pd
 from .images import DataError
 
 # %% auto #0
-__all__ = ['log', 'TARGETS', 'UNITS', 'PER_GRAM_OF', 'DENSITIES', 'METADATA_FILES', 'SPLITS', 'VIEWS', 'CAMERAS', 'FRAMES',
-           'EXCLUDED_DISHES', 'n5k_dir', 'is_nutrition5k', 'check_data_dir', 'read_dish_metadata', 'read_all_metadata',
-           'read_split_ids', 'view_dir', 'image_path', 'view_images', 'dish_table', 'every_image', 'sha256_file',
-           'dataset_checksum', 'dish_groups', 'grouped_folds']
+__all__ = ['log', 'TARGETS', 'UNITS', 'PER_GRAM_OF', 'DENSITIES', 'ATWATER', 'MAX_KCAL_PER_G', 'DISH_FIELDS', 'INGREDIENT_FIELDS',
+           'METADATA_FILES', 'NUTRIENT_TABLE', 'SPLITS', 'VIEWS', 'CAMERAS', 'FRAMES', 'EXCLUDED_DISHES', 'OTHER',
+           'n5k_dir', 'is_nutrition5k', 'check_data_dir', 'read_dish_metadata', 'read_all_metadata',
+           'read_dish_ingredients', 'read_all_ingredients', 'ingredient_id', 'read_nutrient_table', 'read_split_ids',
+           'view_dir', 'image_path', 'view_images', 'dish_table', 'every_image', 'ingredient_vocabulary',
+           'ingredient_grams', 'sha256_file', 'dataset_checksum', 'dish_groups', 'grouped_folds']
 
 # %% ../nbs/00a_data.ipynb #7115d02d
 log = logging.getLogger(__name__)
@@ -29,6 +31,10 @@ UNITS = dict(calories='kcal', mass='g', fat='g', carb='g', protein='g')
 # Per gram of the dish (the paper's per-gram task): with a known mass, each total is its density times the mass.
 PER_GRAM_OF = ['calories', 'fat', 'carb', 'protein']
 DENSITIES = [f'{t}_per_g' for t in PER_GRAM_OF]
+
+# %% ../nbs/00a_data.ipynb #1f217ad1
+ATWATER = dict(fat=9., carb=4., protein=4.)   # kcal per gram (Atwater general factors; FAO FNP 77, 2003)
+MAX_KCAL_PER_G = ATWATER['fat']               # pure fat: no food holds more energy per gram
 
 # %% ../nbs/00a_data.ipynb #d96beb05
 def n5k_dir(data_dir:str|Path|None=None, # Data root; `None` means `$NUTRITION5K_DIR`, else `data/nutrition5k`
@@ -49,43 +55,48 @@ def check_data_dir(root:Path) -> Path:
     return Path(root)
 
 # %% ../nbs/00a_data.ipynb #552112cd
-_DISH_FIELDS = ['dish_id', *TARGETS]
-_INGR_FIELDS = 7
+DISH_FIELDS = ('dish_id', 'calories', 'mass', 'fat', 'carb', 'protein')   # a line's first fields (`total_<name>` in the README)
+INGREDIENT_FIELDS = ('ingr_id', 'name', 'grams', 'calories', 'fat', 'carb', 'protein')   # then one group per ingredient
 
 def _check_shape(n_fields:pd.Series, path:Path):
     "Raise a `DataError` naming the first line that is not 6 dish fields + groups of 7 ingredient fields."
-    ok = n_fields.ge(len(_DISH_FIELDS)) & (n_fields - len(_DISH_FIELDS)).mod(_INGR_FIELDS).eq(0)
+    n_dish, n_ingr = len(DISH_FIELDS), len(INGREDIENT_FIELDS)
+    ok = n_fields.ge(n_dish) & (n_fields - n_dish).mod(n_ingr).eq(0)
     ok |= n_fields.eq(0)                                                # blank lines are skipped
     if not ok.all():
         line = ok.idxmin()
-        raise DataError(f"{path}, line {line}: expected {len(_DISH_FIELDS)} dish fields then groups of {_INGR_FIELDS} "
+        raise DataError(f"{path}, line {line}: expected {n_dish} dish fields then groups of {n_ingr} "
                         f"ingredient fields, got {n_fields[line]} fields (truncated or malformed line?)")
 
+# %% ../nbs/00a_data.ipynb #6d982224
 def _to_numbers(col:pd.Series, name:str, path:Path) -> pd.Series:
-    "`col` as floats, or a `DataError` naming the first line that is not a non-negative number."
+    "`col` as floats, or a `DataError` naming the first line where `name` is not a non-negative number."
     num = pd.to_numeric(col, errors='coerce')
     bad = num.isna() | num.lt(0)
     if bad.any():
-        line = bad.idxmax()
-        raise DataError(f"{path}, line {line}: total_{name} is {col[line]!r}, not a non-negative number")
+        first = int(bad.to_numpy().argmax())                           # rows are indexed by line; a line may hold several
+        raise DataError(f"{path}, line {col.index[first]}: {name} is {col.iloc[first]!r}, not a non-negative number")
     return num
 
-# %% ../nbs/00a_data.ipynb #41b4df8e
-def read_dish_metadata(path:str|Path, # A `dish_metadata_cafe*.csv` file
-                      ) -> pd.DataFrame:
-    "One row per dish: id, the five totals, and its ingredient names as a list."
-    path = Path(path)
+def _ragged_fields(path:Path) -> pd.DataFrame:
+    "Every field of a `dish_metadata_cafe*.csv` file as text, one row per non-blank line, indexed by line number; shape checked."
     if not path.is_file(): raise DataError(f"Metadata file not found: {path}")
     lines = path.read_text().splitlines()
     n_fields = pd.Series([line.count(',') + 1 if line.strip() else 0 for line in lines], index=range(1, len(lines)+1))
     _check_shape(n_fields, path)
-    raw = pd.read_csv(path, header=None, names=range(max(n_fields.max(), len(_DISH_FIELDS))), dtype=str,
+    raw = pd.read_csv(path, header=None, names=range(max(n_fields.max(), len(DISH_FIELDS))), dtype=str,
                       keep_default_na=False, skip_blank_lines=False)
     raw.index += 1                                                      # index = line number in the file
-    raw = raw[raw[0].ne('')]
+    return raw[raw[0].ne('')]
+
+# %% ../nbs/00a_data.ipynb #41b4df8e
+def read_dish_metadata(path:str|Path, # A `dish_metadata_cafe*.csv` file
+                      ) -> pd.DataFrame:
+    "One row per dish: its id and five totals (kcal, g); a `DataError` names a malformed line."
+    path = Path(path)
+    raw = _ragged_fields(path)
     df = pd.DataFrame({'dish_id': raw[0]})
-    for i, name in enumerate(TARGETS, start=1): df[name] = _to_numbers(raw[i], name, path)
-    df['ingredients'] = raw.iloc[:, len(_DISH_FIELDS)+1::_INGR_FIELDS].apply(lambda r: [o for o in r if o], axis=1)
+    for i, name in enumerate(DISH_FIELDS[1:], 1): df[name] = _to_numbers(raw[i], f'total_{name}', path)
     return df.reset_index(drop=True)
 
 # %% ../nbs/00a_data.ipynb #19bfeb0e
@@ -94,6 +105,45 @@ METADATA_FILES = ['metadata/dish_metadata_cafe1.csv', 'metadata/dish_metadata_ca
 def read_all_metadata(root:Path) -> pd.DataFrame:
     "Labels of every dish of both cafeterias."
     return pd.concat([read_dish_metadata(root/f) for f in METADATA_FILES], ignore_index=True)
+
+# %% ../nbs/00a_data.ipynb #bdfac799
+def read_dish_ingredients(path:str|Path, # A `dish_metadata_cafe*.csv` file
+                         ) -> pd.DataFrame:
+    "One row per ingredient of each dish, in file order: dish id, ingredient id and name, grams, and its kcal, fat, carb, protein."
+    path = Path(path)
+    raw, n_dish, n_ingr = _ragged_fields(path), len(DISH_FIELDS), len(INGREDIENT_FIELDS)
+    groups = [raw[[0, *range(s, s + n_ingr)]].set_axis(['dish_id', *INGREDIENT_FIELDS], axis=1).assign(position=k)
+              for k, s in enumerate(range(n_dish, raw.shape[1], n_ingr))]
+    df = pd.concat(groups).rename_axis('line').reset_index().sort_values(['line', 'position'], kind='stable')
+    df = df[df.ingr_id.ne('')].set_index('line')
+    for f in INGREDIENT_FIELDS[2:]: df[f] = _to_numbers(df[f], f, path)
+    df['name'] = df.name.str.strip()
+    return df[['dish_id', *INGREDIENT_FIELDS]].reset_index(drop=True)
+
+def read_all_ingredients(root:Path) -> pd.DataFrame:
+    "The ingredient rows of every dish of both cafeterias (`read_dish_ingredients`)."
+    return pd.concat([read_dish_ingredients(root/f) for f in METADATA_FILES], ignore_index=True)
+
+# %% ../nbs/00a_data.ipynb #fcaf1dae
+NUTRIENT_TABLE = 'metadata/ingredients_metadata.csv'
+_NUTRIENT_COLUMNS = {'ingr': 'name', 'id': 'ingr_id', 'cal/g': 'calories', 'fat(g)': 'fat', 'carb(g)': 'carb', 'protein(g)': 'protein'}
+
+def ingredient_id(number:int) -> str:
+    "The dish files' id of ingredient `number` of the nutrient table: `ingr_` and ten digits."
+    return f'ingr_{int(number):010d}'
+
+def read_nutrient_table(root:Path) -> pd.DataFrame:
+    "Per gram of each ingredient: kcal, fat, carb and protein (g), and its name, indexed by `ingr_id`; a `DataError` names a bad row."
+    path = root/NUTRIENT_TABLE
+    if not path.is_file(): raise DataError(f"Nutrient table not found: {path}")
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if missing := set(_NUTRIENT_COLUMNS) - set(df.columns): raise DataError(f"{path}: no column(s) {sorted(missing)}")
+    df = df[list(_NUTRIENT_COLUMNS)].rename(columns=_NUTRIENT_COLUMNS)
+    df.index += 2                                                       # line numbers (the header is line 1)
+    for c in ('ingr_id', *PER_GRAM_OF): df[c] = _to_numbers(df[c], c, path)
+    df['ingr_id'], df['name'] = df.ingr_id.map(ingredient_id), df.name.str.strip()
+    if not df.ingr_id.is_unique: raise DataError(f"{path}: ingredient id {df.ingr_id[df.ingr_id.duplicated()].iloc[0]} is listed twice")
+    return df.set_index('ingr_id')[['name', *PER_GRAM_OF]]
 
 # %% ../nbs/00a_data.ipynb #3f08e30e
 SPLITS = ('train', 'test')
@@ -161,7 +211,7 @@ def dish_table(data_dir:str|Path|None,     # Nutrition5k root (see `n5k_dir`)
     df = df.join(split, on='dish_id').join(meta, on='dish_id')
     _drop(df.calories.gt(0) & df.mass.gt(0), 'labelled 0 kcal or 0 g')
     _drop(df.calories.le(max_kcal), f'above max_kcal={max_kcal:g}')
-    _drop((df.fat + df.carb + df.protein <= df.mass) & (df.calories <= 9 * df.mass), 'labelled impossibly (macronutrients > mass, or > 9 kcal/g)')
+    _drop((df.fat + df.carb + df.protein <= df.mass) & (df.calories <= MAX_KCAL_PER_G * df.mass), f'labelled impossibly (macronutrients > mass, or > {MAX_KCAL_PER_G:g} kcal/g)')
     _drop(~df.dish_id.isin(EXCLUDED_DISHES), 'reported upstream as not food or mislabelled (EXCLUDED_DISHES)')
     if df.empty: raise DataError(f"No usable dishes with a {view} image under {folder}")
     df['images'] = [[p, *(o for o in view_images(root, d, view) if o != p)] for d, p in zip(df.dish_id, df.image)]
@@ -175,6 +225,26 @@ def dish_table(data_dir:str|Path|None,     # Nutrition5k root (see `n5k_dir`)
 def every_image(table:pd.DataFrame) -> pd.DataFrame:
     "One row per image of each dish (its `images` column), the dish's labels repeated."
     return table.drop(columns='image').explode('images').rename(columns={'images': 'image'}).reset_index(drop=True)
+
+# %% ../nbs/00a_data.ipynb #734f105d
+OTHER = 'other'   # the vocabulary's last entry: the ingredients outside it, pooled
+
+def ingredient_vocabulary(ingredients:pd.DataFrame, # Ingredient rows (`read_all_ingredients`)
+                          dish_ids,                 # The training dishes
+                          min_dishes:int,           # Keep ingredients present in at least this many of them
+                         ) -> list[str]:
+    "Ingredient ids present (more than 0 g) in at least `min_dishes` of `dish_ids`, most common first (ties by id)."
+    rows = ingredients[ingredients.dish_id.isin(set(dish_ids)) & ingredients.grams.gt(0)]
+    counts = rows.groupby('ingr_id').dish_id.nunique()
+    counts = counts[counts >= max(1, min_dishes)]
+    return sorted(counts.index, key=lambda i: (-counts[i], i))
+
+def ingredient_grams(ingredients:pd.DataFrame, dish_ids, vocabulary:list) -> pd.DataFrame:
+    "`[len(dish_ids), len(vocabulary) + 1]`: grams of each vocabulary ingredient on each dish, then the rest (`OTHER`)."
+    rows = ingredients[ingredients.dish_id.isin(set(dish_ids))]
+    key = rows.ingr_id.where(rows.ingr_id.isin(set(vocabulary)), OTHER)
+    grams = rows.groupby([rows.dish_id, key]).grams.sum().unstack(fill_value=0.)
+    return grams.reindex(index=list(dish_ids), columns=[*vocabulary, OTHER], fill_value=0.).fillna(0.)
 
 # %% ../nbs/00a_data.ipynb #4ce1386d
 def sha256_file(path:str|Path, chunk:int=1<<20) -> str:

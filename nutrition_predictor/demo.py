@@ -16,12 +16,15 @@ from .images import MAX_UPLOAD, DataError
 from .data import TARGETS, UNITS
 from .config import TrainConfig, config_dishes
 from .guard import warning
-from .predict import BatchQueue, NutritionPrediction, PredictionRefused, Predictor
+from .plate import (ENERGY, Correction, CorrectionError, NutrientTable, NutritionPrediction,
+                                      kilojoules)
+from .predict import BatchQueue, PredictionRefused, Predictor
 from .runs import RunFolder, pretrained_run
 
 # %% auto #0
-__all__ = ['log', 'NAMES', 'VIEW_WORDS', 'result_markdown', 'result_chart', 'uploaded_image', 'view_note', 'predict_fn',
-           'build_demo', 'launch_demo']
+__all__ = ['log', 'NAMES', 'PLATE_COLUMNS', 'VIEW_WORDS', 'shown_units', 'result_markdown', 'result_chart', 'uploaded_image',
+           'plate_rows', 'ingredient_names', 'corrections_from_rows', 'add_row', 'view_note', 'predict_fn', 'editor_fn',
+           'correct_fn', 'build_demo', 'launch_demo']
 
 # %% ../nbs/05_demo.ipynb #05c856fb
 log = logging.getLogger(__name__)
@@ -29,39 +32,53 @@ log = logging.getLogger(__name__)
 # %% ../nbs/05_demo.ipynb #1c5091db
 NAMES = dict(calories='Calories', mass='Mass', fat='Fat', carb='Carbohydrate', protein='Protein')
 
+def shown_units(kj:bool=False) -> list[str]:
+    "The unit each of `TARGETS` is shown in: `UNITS`, with the energy in kJ when `kj`."
+    return ['kJ' if kj and i == ENERGY else UNITS[t] for i, t in enumerate(TARGETS)]
+
+def _shown(values, kj:bool):
+    "`values` in `TARGETS` order, the energy in kJ when `kj` (`None` stays `None`)."
+    return None if values is None else [kilojoules(v) if kj and i == ENERGY else v for i, v in enumerate(values)]
+
 # %% ../nbs/05_demo.ipynb #b21ca314
 def result_markdown(pred:NutritionPrediction, typical:NutritionPrediction, mae:dict|None=None,
                     coverage:float|None=None, # Nominal coverage of `pred`'s ranges, e.g. 0.9
+                    kj:bool=False,            # Energy in kJ (else kcal)
                    ) -> str:
     "A table of the five values with units, their calibrated ranges, the typical dish, and the test error."
-    v, t = pred.values(), typical.values()
-    ranged = pred.low is not None
-    head = f" likely range ({100 * (coverage or 0.9):.0f}% of dishes) |" if ranged else ''
-    rows = [f"| | this plate |{head} typical dish | typical error (test set) |", "|---|---:|" + "---:|" * (3 if ranged else 2)]
-    for i, tgt in enumerate(TARGETS):
-        u = UNITS[tgt]
-        err = "not known for this photo" if pred.unlike_training else f"± {mae[tgt]:.0f} {u}" if mae else "unknown"
-        rng = f" {pred.low[i]:.0f}-{pred.high[i]:.0f} {u} |" if ranged else ''
-        rows.append(f"| **{NAMES[tgt]}** | **{v[i]:.0f} {u}** |{rng} {t[i]:.0f} {u} | {err} |")
-    return (f"**{warning(pred.guard_reason)}**\n\n" if pred.unlike_training else '') + '\n'.join(rows)
+    v, t, lo, hi, units = _shown(pred.values(), kj), _shown(typical.values(), kj), _shown(pred.low, kj), _shown(pred.high, kj), shown_units(kj)
+    err = _shown([mae[tgt] for tgt in TARGETS], kj) if mae else None
+    head = f" likely range ({100 * (coverage or 0.9):.0f}% of dishes) |" if lo else ''
+    rows = [f"| | this plate |{head} typical dish | typical error (test set) |", "|---|---:|" + "---:|" * (3 if lo else 2)]
+    for i, (tgt, u) in enumerate(zip(TARGETS, units)):
+        e = "not known for this photo" if pred.unlike_training else f"± {err[i]:.0f} {u}" if err else "unknown"
+        rows.append(f"| **{NAMES[tgt]}** | **{v[i]:.0f} {u}** |" + (f" {lo[i]:.0f}-{hi[i]:.0f} {u} |" if lo else '') + f" {t[i]:.0f} {u} | {e} |")
+    notes = ([f"For {100 * pred.portion:.0f}% of the plate."] if pred.portion != 1 else []) + \
+            (["Corrected by you: the totals moved by exactly what you changed, times each ingredient's values per gram."] if pred.corrected else []) + \
+            (["A value was held to what can exist after your changes."] if pred.held_to_limits else [])
+    return ((f"**{warning(pred.guard_reason)}**\n\n" if pred.unlike_training else '') + '\n'.join(rows)
+            + (f"\n\n*{' '.join(notes)}*" if notes else ''))
 
 # %% ../nbs/05_demo.ipynb #dbdebd98
 def result_chart(pred:NutritionPrediction, typical:NutritionPrediction, mae:dict|None=None,
+                 kj:bool=False,            # Energy in kJ (else kcal)
                  width:int=640, height:int=230) -> str:
-    "An SVG bar chart of this plate against the typical dish; the error bars are the calibrated range, else the test MAE."
-    v, t = pred.values(), typical.values()
-    if pred.low is not None: lo, hi = list(pred.low), list(pred.high)
-    elif pred.unlike_training: lo, hi = v, v
-    elif mae: lo, hi = [max(0., x - mae[k]) for x, k in zip(v, TARGETS)], [x + mae[k] for x, k in zip(v, TARGETS)]
-    else: lo, hi = v, v
+    "An SVG bar chart of this plate against the typical dish, a panel per unit; the error bars are the calibrated range, else the test MAE."
+    v, t, units = _shown(pred.values(), kj), _shown(typical.values(), kj), shown_units(kj)
+    if pred.low is not None: lo, hi = _shown(pred.low, kj), _shown(pred.high, kj)
+    elif pred.unlike_training or not mae: lo, hi = v, v
+    else:
+        err = _shown([mae[k] for k in TARGETS], kj)
+        lo, hi = [max(0., x - e) for x, e in zip(v, err)], [x + e for x, e in zip(v, err)]
+    panels = {u: [i for i, w in enumerate(units) if w == u] for u in dict.fromkeys(units)}   # units share no scale
+    slot = (width - 50 - 60 * (len(panels) - 1)) / len(TARGETS)
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" font-family="sans-serif" '
            f'font-size="12" role="img" aria-label="this plate against a typical dish">']
-    for idx, x0, w in (([0], 40, 120), ([1, 2, 3, 4], 220, width - 230)):      # kcal and grams share no scale
-        top = 1.1 * max(max(hi[i], t[i], v[i]) for i in idx) or 1.
+    x0 = 40
+    for u, idx in panels.items():
+        w, top = slot * len(idx), 1.1 * max(max(hi[i], t[i], v[i]) for i in idx) or 1.
         y = lambda val: 20 + (height - 60) * (1 - val / top)
-        out.append(f'<text x="{x0 - 34}" y="14">{UNITS[TARGETS[idx[0]]]}</text>'
-                   f'<line x1="{x0}" x2="{x0 + w}" y1="{y(0):.1f}" y2="{y(0):.1f}" stroke="#888"/>')
-        slot = w / len(idx)
+        out.append(f'<text x="{x0 - 34}" y="14">{u}</text><line x1="{x0}" x2="{x0 + w}" y1="{y(0):.1f}" y2="{y(0):.1f}" stroke="#888"/>')
         for j, i in enumerate(idx):
             cx = x0 + slot * (j + 0.5)
             for dx, val, fill in ((-0.2, v[i], '#2a6fb0'), (0.2, t[i], '#c8c8c8')):
@@ -71,6 +88,7 @@ def result_chart(pred:NutritionPrediction, typical:NutritionPrediction, mae:dict
             out.append(f'<g class="range" stroke="black"><line x1="{ex:.1f}" x2="{ex:.1f}" y1="{y(lo[i]):.1f}" y2="{y(hi[i]):.1f}"/>'
                        + ''.join(f'<line x1="{ex - 5:.1f}" x2="{ex + 5:.1f}" y1="{y(e):.1f}" y2="{y(e):.1f}"/>' for e in (lo[i], hi[i]))
                        + f'</g><text x="{cx:.1f}" y="{height - 25}" text-anchor="middle">{NAMES[TARGETS[i]]}</text>')
+        x0 += w + 60
     out.append(f'<rect x="{width - 250}" y="{height - 14}" width="10" height="10" fill="#2a6fb0"/><text x="{width - 235}" y="{height - 5}">this plate</text>'
                f'<rect x="{width - 150}" y="{height - 14}" width="10" height="10" fill="#c8c8c8"/><text x="{width - 135}" y="{height - 5}">typical dish</text>')
     return ''.join(out) + '</svg>'
@@ -86,6 +104,56 @@ def uploaded_image(**kwargs) -> gr.Image:
 def _user_error(msg:str) -> gr.Error:
     return gr.Error(html.escape(msg), print_exception=False)
 
+# %% ../nbs/05_demo.ipynb #5a48cd29
+PLATE_COLUMNS = ['on the plate', 'ingredient', 'grams', 'how likely']
+
+def plate_rows(pred:NutritionPrediction) -> list[list]:
+    "The editable table of `pred`'s ingredients: ticked, name, grams, and how likely (`added by you` for a person's)."
+    return [[True, i.name, round(i.grams, 1), 'added by you' if i.probability is None else f"{100 * i.probability:.0f}%"] for i in pred.ingredients]
+
+def ingredient_names(nutrients:NutrientTable|None) -> dict[str, str]:
+    "Name -> id of the table's ingredients whose name is theirs alone (the release names a few `deprecated`)."
+    if not nutrients: return {}
+    ids = {}
+    for i in nutrients.rows: ids.setdefault(nutrients.name(i), []).append(i)
+    return {name: i[0] for name, i in sorted(ids.items()) if len(i) == 1}
+
+# %% ../nbs/05_demo.ipynb #e3385eef
+def corrections_from_rows(pred:NutritionPrediction, # The model's answer the table started from
+                          rows:list,                 # The table as the person left it (`PLATE_COLUMNS`)
+                          names:dict,                # `ingredient_names` of the run's nutrient table
+                         ) -> list[Correction]:
+    "What the person changed: an unticked or deleted ingredient weighs 0, a changed weight its new grams, an added one its grams."
+    listed, out, seen = {i.name: i for i in pred.ingredients}, [], set()
+    for on, name, grams, *_ in rows:
+        if not name: continue                                            # an empty row
+        seen.add(name)
+        g = _number(grams) if on else 0
+        if name in listed:
+            if g != listed[name].grams: out.append(Correction(listed[name].ingr_id, g))
+        else: out.append(Correction(names.get(name, name), g))          # an unknown name is refused by `apply_corrections`
+    return out + [Correction(i.ingr_id, 0) for name, i in listed.items() if name not in seen]
+
+def _number(v):
+    "A table cell as a float where it reads as one (an empty cell: 0); else as it is, for the refusal to quote."
+    try: return 0. if v is None or str(v).strip() == '' else float(v)
+    except ValueError: return v
+
+# %% ../nbs/05_demo.ipynb #697aaca8
+def add_row(rows, # The table as it is
+            name:str|None, grams:float|None) -> list[list]:
+    "The table with ingredient `name` at `grams`: a row of its own, or its row ticked and set to them."
+    if not name: raise _user_error("Choose an ingredient to add first (type to search the list).")
+    rows = [list(r) for r in _table(rows)]
+    for r in rows:
+        if r[1] == name: r[0], r[2] = True, grams; return rows
+    return rows + [[True, name, grams, 'added by you']]
+
+def _table(rows) -> list[list]:
+    "A Gradio table's value (a DataFrame, or lists) as lists, without empty rows."
+    rows = rows.values.tolist() if hasattr(rows, 'values') else list(rows or [])
+    return [list(r) for r in rows if len(r) > 1 and r[1]]
+
 # %% ../nbs/05_demo.ipynb #5794526f
 VIEW_WORDS = dict(overhead='taken from straight above', side='taken from the side, at an angle, with the whole plate in view')
 def view_note(view:str) -> str:
@@ -93,7 +161,7 @@ def view_note(view:str) -> str:
     return (f"The model was trained on Nutrition5k: photos of cafeteria plates, {VIEW_WORDS.get(view, view)}, in one "
             "cafeteria setting. Other angles, lighting, plates or cuisines make it less accurate. Read the numbers as rough estimates.")
 def predict_fn(predictor:Predictor, typical:NutritionPrediction, mae:dict|None, batcher:BatchQueue|None=None):
-    "The app's prediction function: an image path to (values dict, table, chart); failures become plain messages."
+    "The app's prediction function: an image path to (values dict, table, chart, the answer kept for corrections); failures become plain messages."
     batcher = batcher or BatchQueue(predictor)
     async def predict(path, mass_g=None):
         if not path: raise _user_error("Upload a photo of a plate first.")
@@ -103,8 +171,30 @@ def predict_fn(predictor:Predictor, typical:NutritionPrediction, mae:dict|None, 
             log.exception(f"prediction failed for {path}")
             raise _user_error("Something went wrong with this image; the server has logged it.")
         coverage = predictor.intervals.coverage if predictor.intervals else None
-        return pred.to_dict(), result_markdown(pred, typical, mae, coverage), result_chart(pred, typical, mae)
+        return pred.to_dict(), result_markdown(pred, typical, mae, coverage), result_chart(pred, typical, mae), pred.to_dict()
     return predict
+
+def editor_fn(predictor:Predictor):
+    "The app's function that fills the ingredient table from a new answer: (table rows, the note above it, portion back to all)."
+    def editor(answer):
+        pred = NutritionPrediction.from_dict(answer, predictor.nutrients)
+        note = (f"No ingredient list for this photo. {warning(pred.guard_reason)}" if pred.unlike_training else
+                "**What is likely on the plate.** Untick what is not there, change the grams, add what is missing." if pred.ingredients else
+                "**No ingredient is likely enough to list.** Add what is on the plate below." if predictor.nutrients else '')
+        return plate_rows(pred), note, 1.
+    return editor
+
+def correct_fn(predictor:Predictor, typical:NutritionPrediction, mae:dict|None):
+    "The app's correction function: (answer, table, portion, energy unit) to (values dict, table, chart), through `Predictor.correct`."
+    names, coverage = ingredient_names(predictor.nutrients), predictor.intervals.coverage if predictor.intervals else None
+    def correct(answer, rows, portion, unit):
+        if not answer: return gr.skip(), gr.skip(), gr.skip()
+        pred = NutritionPrediction.from_dict(answer, predictor.nutrients)
+        try: fixed = predictor.correct(pred, corrections_from_rows(pred, _table(rows), names), portion)
+        except CorrectionError as e: raise _user_error(str(e))
+        kj = unit == 'kJ'
+        return fixed.to_dict(), result_markdown(fixed, typical, mae, coverage, kj), result_chart(fixed, typical, mae, kj)
+    return correct
 
 # %% ../nbs/05_demo.ipynb #41c99de0
 def build_demo(run:str|Path|RunFolder|None=None, # Run folder with the model (and its metrics.json); `None`: the shipped model
@@ -138,11 +228,28 @@ def build_demo(run:str|Path|RunFolder|None=None, # Run folder with the model (an
             with gr.Column():
                 table = gr.Markdown(label='Prediction')
                 chart = gr.HTML(label='Compared with a typical dish')
+                with gr.Row():
+                    portion = gr.Slider(0.05, 1, value=1, step=0.05, label='Share of the plate eaten', elem_id='portion')
+                    unit = gr.Radio(['kcal', 'kJ'], value='kcal', label='Energy in', elem_id='energy-unit')
+                note = gr.Markdown()
+                plate = gr.Dataframe(headers=PLATE_COLUMNS, datatype=['bool', 'str', 'number', 'str'], static_columns=[1, 3], interactive=True,
+                                     label='Ingredients', elem_id='plate-ingredients', visible=predictor.nutrients is not None)
+                with gr.Row(visible=predictor.nutrients is not None):
+                    add_name = gr.Dropdown(list(ingredient_names(predictor.nutrients)), value=None, filterable=True, elem_id='add-ingredient',
+                                           label='Add an ingredient (type to search)')
+                    add_grams = gr.Number(50, minimum=0, label='its grams', elem_id='add-grams')
+                    add = gr.Button('Add')
                 values = gr.JSON(label='Values (as the API returns them)')
         gr.Markdown(f"*{view_note(view)}*" + (f" On the {metrics.test.n_dishes} test dishes, the typical error is about "
                     f"±{mae['calories']:.0f} kcal and ±{mae['mass']:.0f} g." if mae else ''))
-        button.click(predict_fn(predictor, typical, mae, batcher), inputs=[image, mass], outputs=[values, table, chart], api_name='predict',
-                     concurrency_limit=None)              # requests wait in the batching queue, not Gradio's
+        answer = gr.State()                               # the model's answer, which every correction starts from
+        recompute = dict(fn=correct_fn(predictor, typical, mae), inputs=[answer, plate, portion, unit], outputs=[values, table, chart],
+                         api_name=False)
+        button.click(predict_fn(predictor, typical, mae, batcher), inputs=[image, mass], outputs=[values, table, chart, answer],
+                     api_name='predict', concurrency_limit=None       # requests wait in the batching queue, not Gradio's
+                    ).then(editor_fn(predictor), answer, [plate, note, portion], api_name=False).then(**recompute)
+        plate.input(**recompute); portion.release(**recompute); unit.change(**recompute)
+        add.click(add_row, [plate, add_name, add_grams], plate, api_name=False).then(**recompute)
     return demo
 
 # %% ../nbs/05_demo.ipynb #f92e1c90

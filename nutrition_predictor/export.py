@@ -22,13 +22,14 @@ def export_onnx(model:NutritionRegressor, # A trained model
                 path:str|Path,            # The `.onnx` file to write
                 opset:int=18,             # ONNX opset
                ) -> Path:
-    "Write `model` with its unit conversion to one ONNX file, with a dynamic batch size."
+    "Write `model` with its unit conversion (and its ingredient head) to one ONNX file, with a dynamic batch size."
     path = Path(path)
+    outputs = ['nutrition', 'features', *(('presence', 'grams') if model.ingredient_head is not None else ())]
     size = model.config.img_size
     net = UnitsModel(model).eval().cpu()
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        torch.onnx.export(net, (torch.rand(2, 3, size, size),), path, input_names=['image'], output_names=['nutrition', 'features'],
+        torch.onnx.export(net, (torch.rand(2, 3, size, size),), path, input_names=['image'], output_names=outputs,
                           dynamic_shapes={'x': {0: torch.export.Dim('batch')}}, opset_version=opset,
                           dynamo=True, external_data=False, verbose=False)
     return path
@@ -44,11 +45,11 @@ def export_run(run:str|Path|RunFolder|None) -> Path:
 def ship_run(run:str|Path|RunFolder,           # A finished run folder
              dest:str|Path|RunFolder|None=None, # Defaults to the package's `pretrained/`
             ) -> RunFolder:
-    "Copy what predicting needs from `run` into `dest`: the head's weights, config, ranges, guard, params and metrics."
+    "Copy what predicting needs from `run` into `dest`: the head's weights, config, ranges, guard, ingredient list, params and metrics."
     run, dest = RunFolder(run).check(), as_run(dest).create()
     for f in dest.files() + [dest.record_file]: f.unlink(missing_ok=True)           # nothing of the model shipped before
     save_model(load_model(run, 'cpu'), dest, backbone=False)
-    for f in (run.intervals_file, run.per_gram_intervals_file, run.guard_file, run.params_file, run.metrics_file):
+    for f in (run.intervals_file, run.per_gram_intervals_file, run.guard_file, run.ingredients_file, run.params_file, run.metrics_file):
         if f.is_file(): shutil.copyfile(f, dest.path/f.name)
     dest.seal()
     return dest

@@ -28,10 +28,11 @@ from .data import TARGETS, every_image, sha256_file
 from .config import BACKBONES, ModelConfig, TrainConfig
 
 # %% auto #0
-__all__ = ['log', 'AUG_VERSION', 'PREP_VERSION', 'image_tfms', 'target_values', 'target_stats', 'DishDataset', 'dish_dataloaders',
-           'feature_key', 'variant_seed', 'image_sha', 'default_cache_dir', 'FeatureCache', 'fit_square_tensor',
-           'gpu_prepare', 'distributed_rank', 'cached_features', 'cached_activations', 'weights_id', 'FeatureDataset',
-           'feature_dataloaders', 'tuned_vectors', 'dish_features', 'cached_predictions', 'readable_dishes']
+__all__ = ['log', 'AUG_VERSION', 'PREP_VERSION', 'PRESENCE', 'GRAMS', 'image_tfms', 'target_values', 'target_stats',
+           'DishDataset', 'dish_dataloaders', 'feature_key', 'variant_seed', 'image_sha', 'default_cache_dir',
+           'FeatureCache', 'fit_square_tensor', 'gpu_prepare', 'distributed_rank', 'cached_features',
+           'cached_activations', 'weights_id', 'FeatureDataset', 'feature_dataloaders', 'tuned_vectors',
+           'dish_features', 'cached_predictions', 'readable_dishes']
 
 # %% ../nbs/02a_features.ipynb #586180c3
 log = logging.getLogger(__name__)
@@ -331,15 +332,22 @@ def dish_features(model:NutritionRegressor, table:pd.DataFrame, cfg:TrainConfig,
     vec, act = cached_features(frozen, table, cache, 0, **kw)[0], cached_activations(model, table, cache, **kw)[0]
     return tuned_vectors(model, act, vec, kw['device'])
 
+PRESENCE, GRAMS = 'presence:', 'grams:'   # column prefixes of the ingredient head's outputs in a frame of predictions
+
 def cached_predictions(model:NutritionRegressor, # A trained model
                        table:pd.DataFrame,       # Dishes with an `image` column
                        cfg:TrainConfig,          # The run's configuration (cache folder, seed, weights)
                        device=None) -> pd.DataFrame:
-    "The model's predictions in kcal and grams from the cached plain features of `table`'s images (no backbone pass when cached)."
+    "The model's predictions in kcal and grams from the cached features of `table`'s images (no backbone pass when cached); with an ingredient head, each entry's probability (`presence:<id>`) and grams (`grams:<id>`) after them."
     device = device or default_device()
-    feats = dish_features(model, table, cfg, device)
-    with torch.inference_mode(): y = model.to(device).eval().to_units(model.head(feats.to(device))).float().cpu()
-    return pd.DataFrame(y.numpy(), columns=list(model.config.targets), index=pd.Index(table.dish_id, name='dish_id'))
+    feats = dish_features(model, table, cfg, device).to(device)
+    with torch.inference_mode():
+        model = model.to(device).eval()
+        parts, names = [model.to_units(model.head(feats))], list(model.config.targets)
+        if model.ingredient_head is not None:
+            parts += model.ingredients(feats)
+            names += [f'{prefix}{i}' for prefix in (PRESENCE, GRAMS) for i in model.config.ingredients]
+    return pd.DataFrame(torch.cat(parts, 1).float().cpu().numpy(), columns=names, index=pd.Index(table.dish_id, name='dish_id'))
 
 # %% ../nbs/02a_features.ipynb #fe0a0006
 def readable_dishes(cfg:TrainConfig, dishes:pd.DataFrame, device=None) -> pd.DataFrame:

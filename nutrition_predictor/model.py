@@ -21,17 +21,17 @@ with warnings.catch_warnings():    # fastai's layers use `torch.jit.script`, whi
 from fastai.torch_core import default_device
 from torch import nn
 
-from .data import TARGETS
+from .data import ATWATER, MAX_KCAL_PER_G, TARGETS
 from .config import BACKBONES, ModelConfig
 from .runs import RunFolder
 
 # %% auto #0
-__all__ = ['BUILDERS', 'RESNET18_WEIGHTS', 'ATWATER', 'MAX_KCAL_PER_G', 'builds', 'BackboneWeightsError', 'resnet18_cache_file',
-           'resnet18_state', 'StagedBody', 'ResNetMaps', 'resnet18_body', 'LiteMaps', 'efficientnet_lite_body',
-           'efficientnet_lite0_body', 'efficientnet_lite1_body', 'efficientnet_lite2_body', 'grid_pool',
-           'PooledFeatures', 'FrozenBackbone', 'regression_head', 'SplitHead', 'SelectFeatures', 'Projection',
-           'LinearHead', 'KernelHead', 'Ensemble', 'atwater_estimate', 'atwater_band', 'physical_limits',
-           'NutritionRegressor', 'TunedFeatures', 'UnitsModel', 'save_model', 'load_model', 'TorchEngine']
+__all__ = ['BUILDERS', 'RESNET18_WEIGHTS', 'builds', 'BackboneWeightsError', 'resnet18_cache_file', 'resnet18_state',
+           'StagedBody', 'ResNetMaps', 'resnet18_body', 'LiteMaps', 'efficientnet_lite_body', 'efficientnet_lite0_body',
+           'efficientnet_lite1_body', 'efficientnet_lite2_body', 'grid_pool', 'PooledFeatures', 'FrozenBackbone',
+           'regression_head', 'SplitHead', 'SelectFeatures', 'Projection', 'LinearHead', 'KernelHead', 'Ensemble',
+           'IngredientHead', 'atwater_estimate', 'atwater_band', 'physical_limits', 'NutritionRegressor',
+           'TunedFeatures', 'UnitsModel', 'save_model', 'load_model', 'TorchEngine']
 
 # %% ../nbs/02_model.ipynb #32acd7fc
 BUILDERS: dict[str, Callable] = {}   # backbone name -> (pretrained, weights_path) -> its body, a `StagedBody` (below)
@@ -268,9 +268,23 @@ class Ensemble(nn.Module):
         if not len(self.closed): return self.mlp(x)
         return torch.stack([self.mlp(x), *(h(x) for h in self.closed.values())]).mean(0)
 
-# %% ../nbs/02_model.ipynb #5d2e8f31
-ATWATER = dict(fat=9., carb=4., protein=4.)   # kcal per gram (Atwater general factors)
+# %% ../nbs/02_model.ipynb #bbc3308e
+class IngredientHead(nn.Module):
+    "From projected features `[n, k]`: each vocabulary entry's probability of being on the plate `[n, v]` (the mean of logistic regressions' and a network's) and its grams if it is `[n, v]` (ridge regressions of log(1 + grams))."
+    def __init__(self, k:int, n_ingredients:int, hidden:int=256, dropout:float=0.2):
+        super().__init__()
+        for name, shape in dict(scale=(k,), weight=(k, n_ingredients), bias=(n_ingredients,), grams_weight=(k, n_ingredients),
+                                grams_bias=(n_ingredients,)).items(): self.register_buffer(name, torch.zeros(shape))
+        self.scale.fill_(1.)
+        self.network = regression_head(k, hidden, dropout, n_ingredients)      # presence logits, trained by fastai (`03_train`)
+    def presence(self, z) -> tuple[torch.Tensor, torch.Tensor]:
+        "`[n, v]` probabilities of each part: the logistic regressions', and the network's."
+        return torch.sigmoid((z / self.scale) @ self.weight + self.bias), torch.sigmoid(self.network(z))
+    def forward(self, z) -> tuple[torch.Tensor, torch.Tensor]:
+        linear, network = self.presence(z)
+        return (linear + network) / 2, torch.expm1((z / self.scale) @ self.grams_weight + self.grams_bias).clamp_min(0)
 
+# %% ../nbs/02_model.ipynb #5d2e8f31
 def atwater_estimate(fat, carb, protein):
     "Energy in kcal of `fat`, `carb` and `protein` grams (numbers, arrays or tensors) by the Atwater general factors."
     return ATWATER['fat'] * fat + ATWATER['carb'] * carb + ATWATER['protein'] * protein
@@ -284,8 +298,6 @@ def atwater_band(labels:pd.DataFrame, # Dishes with `calories`, `mass`, `fat`, `
     return tuple(float(q) for q in np.quantile(ratio[np.isfinite(ratio)], [(1 - share) / 2, (1 + share) / 2]))
 
 # %% ../nbs/02_model.ipynb #f4a8e6d2
-MAX_KCAL_PER_G = 9.   # pure fat
-
 def _limit(energy, mass, fat, carb, protein, band):
     "The energy, fat, carb and protein of plates of `mass`, held to what can exist (tensors of one shape)."
     s = fat + carb + protein
@@ -328,11 +340,15 @@ class NutritionRegressor(nn.Module):
         make = dict(ridge=lambda: LinearHead(k, n), kernel=lambda: KernelHead(config.n_support, k, n))
         self.head = nn.Sequential(SelectFeatures(index), Projection(len(index), k) if config.n_components else nn.Identity(),
                                   Ensemble(SplitHead(*heads), **{h: make[h]() for h in closed}))
+        self.ingredient_head = IngredientHead(k, len(config.ingredients), config.hidden, config.dropout) if config.ingredients else None
         self.register_buffer('target_mean', torch.tensor(config.target_mean or (0.,) * n))
         self.register_buffer('target_std', torch.tensor(config.target_std or (1.,) * n))
         self.tuned = False        # True once its `fine_tune` units were trained: its features are then its own, not the frozen backbones'
 
     def forward(self, x): return self.head(self.backbone(x))
+    def ingredients(self, feats) -> tuple[torch.Tensor, torch.Tensor]:
+        "`[n, len(config.ingredients)]` probabilities of each vocabulary entry and its grams, from feature vectors `[n, d]`."
+        return self.ingredient_head(self.head[1](self.head[0](feats)))
     def to_units(self, y):
         "Standardised outputs in kcal and grams: back from log(1 + value) with `log_targets`, clipped at 0 with `positive`, held to `physical_limits` with an `atwater_band`."
         y = y * self.target_std + self.target_mean
@@ -372,13 +388,15 @@ class TunedFeatures(nn.Module):
 
 # %% ../nbs/02_model.ipynb #9f2c6d84
 class UnitsModel(nn.Module):
-    "A `NutritionRegressor` that returns its outputs in kcal and grams `[n, len(targets)]`, and the feature vectors `[n, d]`."
+    "A `NutritionRegressor` that returns its outputs in kcal and grams `[n, len(targets)]` and the feature vectors `[n, d]`, then, with an ingredient head, probabilities and grams `[n, len(ingredients)]`."
     def __init__(self, model:NutritionRegressor):
         super().__init__()
         self.model, self.config = model, model.config
     def forward(self, x):
         feats = self.model.backbone(x)
-        return self.model.to_units(self.model.head(feats)), feats
+        z = self.model.head[1](self.model.head[0](feats))
+        y = self.model.to_units(self.model.head[2](z))
+        return (y, feats) if self.model.ingredient_head is None else (y, feats, *self.model.ingredient_head(z))
 
 # %% ../nbs/02_model.ipynb #90dac7b0
 def save_model(model:NutritionRegressor, run:str|Path|RunFolder,
@@ -409,7 +427,7 @@ def load_model(run:str|Path|RunFolder, # A run folder with a saved model
 
 # %% ../nbs/02_model.ipynb #e7a10002
 class TorchEngine:
-    "A `NutritionRegressor` called like `OnnxModel`: a numpy batch `[n, 3, size, size]` (0-1 scale) in; numpy `[n, len(targets)]` in kcal and grams and `[n, d]` features out."
+    "A `NutritionRegressor` called like `OnnxModel`: a numpy batch `[n, 3, size, size]` (0-1 scale) in; `UnitsModel`'s outputs out, as numpy arrays."
     def __init__(self, model:NutritionRegressor, device=None, channels_last:bool=True):
         self.device, self.config = torch.device(device or default_device()), model.config
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
@@ -422,7 +440,7 @@ class TorchEngine:
 
     on_gpu = property(lambda self: self.device.type == 'cuda', doc="Does it run on a GPU?")
 
-    def __call__(self, xb:np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, xb:np.ndarray) -> tuple[np.ndarray, ...]:
         with torch.inference_mode():
-            y, feats = self.net(torch.from_numpy(xb).to(self.device, memory_format=self.memory_format, non_blocking=True))
-        return y.float().cpu().numpy(), feats.float().cpu().numpy()
+            out = self.net(torch.from_numpy(xb).to(self.device, memory_format=self.memory_format, non_blocking=True))
+        return tuple(o.float().cpu().numpy() for o in out)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio, ctypes, importlib, math, multiprocessing, os, signal, threading
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,61 +17,20 @@ from fastcore.basics import chunked, patch
 from fastprogress.fastprogress import progress_bar
 
 from .images import BULK_PIXELS, DataError, check_mass, decode_thread_count, decoded_pixels, mapped_ahead, model_input, prepare_image
-from .data import PER_GRAM_OF, TARGETS, UNITS
+from .data import PER_GRAM_OF, TARGETS
 from .config import ModelConfig
 from .guard import LOW_INFORMATION, UNLIKE_TRAINING, Guard, image_information, low_information
 from .intervals import Intervals
+from .plate import LikelyIngredients, NutrientTable, NutritionPrediction, apply_corrections
 from .runs import RunFolder, as_run
 
 # %% auto #0
-__all__ = ['FIELDS', 'ROUNDING', 'ENGINES', 'DECODE_NICENESS', 'BULK_IDLE_S', 'BULK_NICENESS', 'NutritionPrediction', 'OnnxModel',
-           'Predictor', 'BatchQueue', 'PredictionRefused']
-
-# %% ../nbs/04_predict.ipynb #ecaf70f9
-@dataclass(frozen=True)
-class NutritionPrediction:
-    "The five predicted totals of one plate, in their units, with calibrated ranges when the model has them."
-    calories_kcal: float
-    mass_g: float
-    fat_g: float
-    carb_g: float
-    protein_g: float
-    low: tuple|None = None   # Low ends of the ranges, in `TARGETS` order (`None`: no calibration)
-    high: tuple|None = None  # High ends
-    guard_score: float|None = None      # How unlike the training photos the image is (`01b_guard`; `None`: the run has no guard)
-    unlike_training: bool = False       # Do not trust these numbers: the image is blank, or unlike the training photos
-    guard_reason: str|None = None       # Why (`guard.LOW_INFORMATION` or `guard.UNLIKE_TRAINING`), when `unlike_training`
-    per_gram: tuple|None = None         # kcal, fat, carb and protein per gram of the dish (`None`: the model has no per-gram outputs)
-    mass_known: bool = False            # The mass was given, and the totals are per gram x mass
-
-    @classmethod
-    def from_values(cls, values, low=None, high=None, guard_score=None, unlike_training=False, guard_reason=None,
-                    per_gram=None, mass_known=False) -> NutritionPrediction:
-        "From five numbers in `TARGETS` order (and the ends of their ranges, the guard's score, verdict and reason, the densities)."
-        tup = lambda vs: None if vs is None else tuple(float(v) for v in vs)
-        return cls(*(float(v) for v in values), low=tup(low), high=tup(high),
-                   guard_score=None if guard_score is None else float(guard_score), unlike_training=bool(unlike_training),
-                   guard_reason=guard_reason, per_gram=tup(per_gram), mass_known=bool(mass_known))
-
-    def values(self) -> list[float]: return [getattr(self, f) for f in FIELDS]
-
-    def to_dict(self) -> dict:
-        "The values, their ranges (`None` when the prediction is flagged or the run has none), the guard's verdict and the densities, rounded (`ROUNDING`)."
-        r = lambda v, digits: None if v is None else round(v, digits)
-        d = {f: r(v, ROUNDING['total']) for f, v in zip(FIELDS, self.values())}
-        for i, f in enumerate(FIELDS):
-            d.update({f'{f}_low': r(self.low and self.low[i], ROUNDING['total']), f'{f}_high': r(self.high and self.high[i], ROUNDING['total'])})
-        d.update(unlike_training=self.unlike_training, guard_reason=self.guard_reason, guard_score=r(self.guard_score, ROUNDING['score']))
-        if self.per_gram is not None:
-            d.update({f'{t}_per_g': r(v, ROUNDING['per_gram']) for t, v in zip(PER_GRAM_OF, self.per_gram)}, mass_known=self.mass_known)
-        return d
-
-FIELDS = [f'{t}_{UNITS[t]}' for t in TARGETS]
-ROUNDING = dict(total=1, per_gram=4, score=3)   # decimals kept in `to_dict`: tenths of kcal and g, the densities in 1e-4 units/g
+__all__ = ['ENGINES', 'DECODE_NICENESS', 'BULK_IDLE_S', 'BULK_NICENESS', 'OnnxModel', 'Predictor', 'BatchQueue',
+           'PredictionRefused']
 
 # %% ../nbs/04_predict.ipynb #59c13dd2
 class OnnxModel:
-    "An exported model run by onnxruntime; called like `UnitsModel`."
+    "An exported model (`03a_export`) run by onnxruntime: a numpy batch of prepared images in, `UnitsModel`'s outputs out, as `model.TorchEngine`."
     def __init__(self, path:str|Path, # The `.onnx` file
                  config:ModelConfig,  # The model's config (`model.json`), for the input preparation
                  device=None,         # `cuda` uses onnxruntime's CUDA provider when installed
@@ -91,8 +50,8 @@ class OnnxModel:
         run = RunFolder(run)
         return cls(run.onnx_file, run.model_config(), device)
 
-    def __call__(self, x:np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        "The model's outputs in kcal and grams `[n, len(targets)]`, and the feature vectors `[n, d]`, for a batch of prepared images `[n, 3, size, size]`."
+    def __call__(self, x:np.ndarray) -> tuple[np.ndarray, ...]:
+        "For prepared images `[n, 3, size, size]`: outputs in kcal and grams `[n, len(targets)]`, feature vectors `[n, d]`, then any ingredient head's probabilities and grams."
         return tuple(self.session.run(None, {self.input: np.ascontiguousarray(x, np.float32)}))
 
     on_gpu = property(lambda self: 'CUDAExecutionProvider' in self.session.get_providers(), doc="Does it run on a GPU?")
@@ -111,9 +70,10 @@ class Predictor:
                  run:RunFolder|None=None,                  # The run folder the model came from
                  guard:Guard|None=None,                    # Flags images unlike the training photos
                  per_gram_intervals:Intervals|None=None,   # Calibrated ranges of the per-gram densities (for a known mass)
+                 ingredients:LikelyIngredients|None=None,  # Turns the ingredient head's outputs into the list of likely ingredients
                 ):
         self.model, self.intervals, self.run, self.guard = model, intervals, run, guard
-        self.per_gram_intervals = per_gram_intervals
+        self.per_gram_intervals, self.ingredients = per_gram_intervals, ingredients
         if hasattr(model, 'to_units'):                     # a torch model: its engine (torch is imported only now)
             from nutrition_predictor.model import TorchEngine
             model = TorchEngine(model, device)
@@ -133,7 +93,7 @@ class Predictor:
                 raise ModuleNotFoundError(f"The torch engine needs {e.name}, which this install lacks: use the onnx engine "
                                           "(after `nutrition-predictor export --onnx`), or install the [train] extra") from e
             model = TorchEngine.from_run(run, device)
-        return cls(model, device, run.intervals(), run, run.guard(), run.per_gram_intervals())
+        return cls(model, device, run.intervals(), run, run.guard(), run.per_gram_intervals(), run.likely_ingredients())
 
     def typical(self) -> NutritionPrediction:
         "The mean training dish of the model (from its config: either engine)."
@@ -144,14 +104,16 @@ class Predictor:
         "One image as the model's input (`[3, size, size]`, 0-1 scale), prepared exactly as in validation; `name` is for error messages."
         return model_input(prepare_image(src, self.config.img_size, self.config.fit, name))
 
-    def infer(self, xb:np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        "The model's outputs in kcal and grams `[n, len(targets)]`, and the feature vectors `[n, d]`, for a batch of prepared images."
+    def infer(self, xb:np.ndarray) -> tuple[np.ndarray, ...]:
+        "For a batch of prepared images: the outputs in kcal and grams `[n, len(targets)]`, the feature vectors `[n, d]`, then any ingredient head's probabilities and grams `[n, len(ingredients)]`."
         return self.net(xb)
 
     def run_batch(self, xb:np.ndarray) -> list[NutritionPrediction]:
         "Predictions, with their ranges and the guard's verdicts, for a batch of prepared images `[n, 3, size, size]`."
         return self._results(xb, *self.infer(xb))
 
+    nutrients = property(lambda self: self.ingredients.nutrients if self.ingredients else None,
+                         doc="The run's nutrient table (`NutrientTable`), which corrections read; `None` without one")
     def default_bs(self) -> int: return 64 if self.net.on_gpu else 4
     device = property(lambda self: 'cuda' if self.net.on_gpu else 'cpu', doc="Where the engine runs: `cuda` or `cpu`")
 
@@ -210,15 +172,18 @@ def verdicts(self:Predictor, xb:np.ndarray, feats:np.ndarray) -> tuple[np.ndarra
     return unlike, scores, [LOW_INFORMATION if b else UNLIKE_TRAINING if u else None for b, u in zip(blank, unlike)]
 
 @patch
-def _results(self:Predictor, xb:np.ndarray, ys:np.ndarray, feats:np.ndarray) -> list[NutritionPrediction]:
-    "Predictions with their ranges and the guard's verdicts, from a batch's inputs, outputs and features."
+def _results(self:Predictor, xb:np.ndarray, ys:np.ndarray, feats:np.ndarray, *plate:np.ndarray) -> list[NutritionPrediction]:
+    "Predictions with their ranges, the guard's verdicts and the likely ingredients, from a batch's inputs and the engine's outputs."
     totals, n = ys[:, :len(TARGETS)], len(ys)
     unlike, scores, reasons = self.verdicts(xb, feats)
     lows, highs = self.intervals.bounds(totals) if self.intervals else (None, None)
     per_gram = ys[:, len(TARGETS):] if ys.shape[1] > len(TARGETS) else [None] * n
-    return [NutritionPrediction.from_values(totals[i], None if lows is None or unlike[i] else lows[i],
-                                            None if highs is None or unlike[i] else highs[i], None if scores is None else scores[i],
-                                            unlike[i], reasons[i], per_gram[i]) for i in range(n)]
+    listed = self.ingredients is not None and len(plate) == 2
+    trusted = lambda e, i: None if e is None or unlike[i] else e[i]          # a flagged photo gets no range and no list
+    return [NutritionPrediction.from_values(totals[i], trusted(lows, i), trusted(highs, i), None if scores is None else scores[i],
+                                            unlike[i], reasons[i], per_gram[i],
+                                            ingredients=self.ingredients.lines(plate[0][i], plate[1][i]) if listed and not unlike[i] else ())
+            for i in range(n)]
 
 @patch
 def with_mass(self:Predictor, pred:NutritionPrediction, mass_g:float) -> NutritionPrediction:
@@ -231,8 +196,16 @@ def with_mass(self:Predictor, pred:NutritionPrediction, mass_g:float) -> Nutriti
     if self.per_gram_intervals and not pred.unlike_training:
         lo, hi = (dict(zip(PER_GRAM_OF, b)) for b in self.per_gram_intervals.bounds(pred.per_gram))
         low, high = ([mass_g if t == 'mass' else b[t] * mass_g for t in TARGETS] for b in (lo, hi))
-    return NutritionPrediction.from_values(values, low, high, pred.guard_score, pred.unlike_training, pred.guard_reason,
-                                           pred.per_gram, True)
+    return replace(pred, totals=tuple(map(float, values)), low=low and tuple(map(float, low)), high=high and tuple(map(float, high)),
+                   mass_known=True)
+
+@patch
+def correct(self:Predictor, pred:NutritionPrediction,
+            corrections:list=(),  # `plate.Correction`s, or `(ingr_id, grams)` pairs
+            portion:float=1.,     # The share of the plate eaten (0 < portion <= 1)
+           ) -> NutritionPrediction:
+    "`pred` after a person's corrections and portion (`plate.apply_corrections`, with this run's nutrient table)."
+    return apply_corrections(pred, corrections, portion, self.nutrients)
 
 # %% ../nbs/04_predict.ipynb #f4d9b889
 DECODE_NICENESS = 10   # decoding threads yield the CPU to the model: a flood of heavy uploads cannot starve another request's inference

@@ -12,24 +12,26 @@ from pathlib import Path
 
 import python_multipart as multipart
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, create_model
 from starlette.formparsers import parse_options_header
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 import nutrition_predictor
 from .images import BULK_PIXELS, MAX_FILES, MAX_REQUEST, MAX_REQUEST_PIXELS, MAX_UPLOAD, ORDINARY_PIXELS, decoded_pixels
-from .guard import warning
+from .data import PER_GRAM_OF
+from .plate import CorrectionError, NutritionPrediction, answer_model
 from .predict import BatchQueue, PredictionRefused, Predictor
 from .runs import RunFolder
 
 # %% auto #0
-__all__ = ['log', 'FILE_FIELDS', 'MAX_CONCURRENT', 'PREDICT_BODY', 'PREDICT_RESPONSES', 'HEADER_TIMEOUT_S', 'BODY_IDLE_S',
-           'KEEP_ALIVE_S', 'SERVE_SETTINGS', 'UploadRefused', 'Upload', 'read_uploads', 'health', 'Prediction',
-           'Refusal', 'RequestRefused', 'Health', 'create_app', 'max_connections', 'GuardedProtocol', 'serve',
-           'serve_app', 'app_from_env']
+__all__ = ['log', 'FILE_FIELDS', 'MAX_CONCURRENT', 'PREDICT_BODY', 'Prediction', 'PREDICT_RESPONSES', 'NutrientRow',
+           'HEADER_TIMEOUT_S', 'BODY_IDLE_S', 'KEEP_ALIVE_S', 'SERVE_SETTINGS', 'UploadRefused', 'Upload',
+           'read_uploads', 'health', 'Refusal', 'RequestRefused', 'Health', 'Correction', 'CorrectionRequest',
+           'create_app', 'max_connections', 'GuardedProtocol', 'serve', 'serve_app', 'app_from_env']
 
 # %% ../nbs/05a_serve.ipynb #dd70317d
 log = logging.getLogger(__name__)
@@ -117,7 +119,8 @@ def health(predictor:Predictor, view:str|None=None) -> dict:
     "What `GET /health` answers."
     return dict(status='ok', model_loaded=True, run=str(predictor.run.path) if predictor.run else None,
                 backbone=list(predictor.config.backbone), view=view, engine=predictor.engine, device=predictor.device,
-                guard=predictor.guard is not None, ranges=predictor.intervals is not None, version=nutrition_predictor.__version__)
+                guard=predictor.guard is not None, ranges=predictor.intervals is not None, ingredients=predictor.ingredients is not None,
+                version=nutrition_predictor.__version__)
 
 PREDICT_BODY = {'requestBody': {'required': True, 'content': {'multipart/form-data': {'schema': {
     'type': 'object', 'required': ['file'], 'properties': {
@@ -125,43 +128,50 @@ PREDICT_BODY = {'requestBody': {'required': True, 'content': {'multipart/form-da
         'mass_g': {'type': 'number', 'description': "the plate's weighed mass in grams, when known (every photo)"}}}}}}}
 
 # %% ../nbs/05a_serve.ipynb #a9c0e002
-class Prediction(BaseModel):
-    "One photo's prediction: the five totals in their units, their calibrated ranges, and whether to trust them."
-    model_config = ConfigDict(extra='forbid')
-    file:str
-    calories_kcal:float; mass_g:float; fat_g:float; carb_g:float; protein_g:float
-    calories_kcal_low:float|None; calories_kcal_high:float|None; mass_g_low:float|None; mass_g_high:float|None
-    fat_g_low:float|None; fat_g_high:float|None; carb_g_low:float|None; carb_g_high:float|None
-    protein_g_low:float|None; protein_g_high:float|None
-    unlike_training:bool; guard_reason:str|None; guard_score:float|None
-    calories_per_g:float|None = None; fat_per_g:float|None = None; carb_per_g:float|None = None; protein_per_g:float|None = None
-    mass_known:bool|None = None
-    warning:str|None = None      # Said when `unlike_training`: do not trust these numbers, and why
+Prediction = answer_model('Prediction', "One photo's answer: its file name, then the totals with their units and ranges, the guard's verdict "
+                          "and the likely ingredients (`plate.answer_model`).", file=(str, ...))
 
 class Refusal(BaseModel):
     "A photo that was not predicted, and why (an answer among the others of a request)."
+    model_config = ConfigDict(extra='forbid')
     file:str; error:str
 
 class RequestRefused(BaseModel):
-    "A whole request refused: too large, no photo, or the server is busy."
+    "A whole request refused: too large, no photo, a bad correction, or the server is busy."
     error:str
 
 class Health(BaseModel):
     "What `GET /health` says: the model served, on which engine, with what."
     status:str; model_loaded:bool; run:str|None; backbone:list[str]; view:str|None; engine:str; device:str
-    guard:bool; ranges:bool; version:str
+    guard:bool; ranges:bool; ingredients:bool; version:str
 
 PREDICT_RESPONSES = {200: {'model': list[Prediction | Refusal], 'description': "One answer per photo, in order (at least one predicted)"},
                      413: {'model': list[Refusal] | RequestRefused, 'description': "Over a size cap: the request, or every photo"},
                      422: {'model': list[Refusal] | RequestRefused, 'description': "No photo, a bad mass, or no photo could be read"},
                      503: {'model': RequestRefused, 'description': "Too many requests in progress; try again"}}
 
+# %% ../nbs/05a_serve.ipynb #49fb7743
+class Correction(BaseModel):
+    "A person's correction: ingredient `ingr_id` weighs `grams` on the plate (0: it is not there; an id the list lacks is added)."
+    model_config = ConfigDict(extra='forbid')
+    ingr_id:str; grams:float
+
+class CorrectionRequest(BaseModel):
+    "An answer of `/v1/predict` as it came, with a person's corrections and the share of the plate eaten."
+    model_config = ConfigDict(extra='forbid')
+    prediction:Prediction
+    corrections:list[Correction] = []
+    portion:float = 1.           # The share of the plate eaten: 0.5 for half (0 < portion <= 1)
+
+NutrientRow = create_model('NutrientRow', __doc__="One ingredient of the nutrient table: its id, name, and values per gram.",
+                           ingr_id=(str, ...), name=(str, ...), **{f'{t}_per_g': (float, ...) for t in PER_GRAM_OF})
+
 # %% ../nbs/05a_serve.ipynb #5c0d8e31
 def create_app(predictor:Predictor,          # The model every route shares
                view:str|None=None,           # The view it was trained on (`/health`)
                batcher:BatchQueue|None=None, # Defaults to a `BatchQueue` of `predictor`
               ) -> FastAPI:
-    "The FastAPI app: `/v1/predict`, `/health`, `/metrics` and `/docs` (`serve_app` mounts the demo at `/`)."
+    "The FastAPI app: `/v1/predict`, `/v1/correct`, `/v1/ingredients`, `/health`, `/metrics` and `/docs` (`serve_app` mounts the demo at `/`)."
     app = FastAPI(title='Nutrition predictor', version=nutrition_predictor.__version__,
                   description="Calories, mass, fat, carbohydrate and protein of a plate of food from one photo (Nutrition5k).")
     registry = CollectorRegistry()
@@ -188,22 +198,21 @@ def create_app(predictor:Predictor,          # The model every route shares
     async def _answer(name:str, pending) -> tuple[dict, int]:
         pred = await pending
         m['images'].inc()
-        if not pred.unlike_training: return dict(file=name, **pred.to_dict()), 200
-        m['flags'].labels(pred.guard_reason).inc()
-        return dict(file=name, **pred.to_dict(), warning=warning(pred.guard_reason)), 200
+        if pred.unlike_training: m['flags'].labels(pred.guard_reason).inc()
+        return dict(file=name, **pred.to_dict()), 200
 
     in_progress = []                                       # the prediction requests being answered now
     asked = collections.Counter()                          # pixels of larger-than-ordinary photos each client's requests in progress asked for
 
     @app.post('/v1/predict', summary="Predict the nutrition of one or more photos of plates", openapi_extra=PREDICT_BODY,
               response_model=list[Prediction | Refusal], responses=PREDICT_RESPONSES)
-    async def predict(request:Request):
+    async def predict(request:Request, response:Response):
         if len(in_progress) >= MAX_CONCURRENT: return JSONResponse({'error': 'the server is busy; try again'}, 503)
         in_progress.append(request)
-        try: return await _predict(request)
+        try: return await _predict(request, response)
         finally: in_progress.remove(request)
 
-    async def _predict(request:Request):
+    async def _predict(request:Request, response:Response):
         try: uploads, fields = await read_uploads(request, m['body'].inc)
         except UploadRefused as e:
             m['errors'].labels('over a cap' if e.status == 413 else 'bad request').inc()
@@ -228,8 +237,31 @@ def create_app(predictor:Predictor,          # The model every route shares
         finally:
             asked[client] -= mine
             if asked[client] <= 0: del asked[client]
-        status = 200 if any(s == 200 for _, s in answers) else max(s for _, s in answers)
-        return JSONResponse([a for a, _ in answers], status_code=status)
+        response.status_code = 200 if any(s == 200 for _, s in answers) else max(s for _, s in answers)
+        return [a for a, _ in answers]                     # validated against `response_model`
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request:Request, e:RequestValidationError):
+        err = e.errors()[0]
+        return JSONResponse({'error': f"{'.'.join(map(str, err['loc'][1:])) or 'body'}: {err['msg']}"}, 422)
+
+    @app.post('/v1/correct', summary="Recompute an answer after a person's corrections and portion (no photo)", response_model=Prediction,
+              responses={422: {'model': RequestRefused, 'description': "An unknown ingredient, a bad weight or portion"}})
+    async def correct(request:CorrectionRequest):
+        try:
+            pred = NutritionPrediction.from_dict(request.prediction.model_dump(), predictor.nutrients)
+            fixed = predictor.correct(pred, [(c.ingr_id, c.grams) for c in request.corrections], request.portion)
+        except CorrectionError as e:
+            m['errors'].labels('bad correction').inc()
+            return JSONResponse({'error': str(e)}, 422)
+        return dict(file=request.prediction.file, **fixed.to_dict())
+
+    @app.get('/v1/ingredients', summary="The nutrient table a correction may add from (names containing `q`)", response_model=list[NutrientRow])
+    async def ingredients(q:str=''):
+        table = predictor.nutrients
+        if table is None: return []
+        ids = table.matches(q, len(table)) if q else list(table.rows)
+        return [dict(ingr_id=i, name=table.name(i), **{f'{t}_per_g': v for t, v in zip(PER_GRAM_OF, table.per_gram(i))}) for i in ids]
 
     @app.get('/health', summary="Is the model loaded, and which", response_model=Health)
     async def _health(): return health(predictor, view)
@@ -237,7 +269,7 @@ def create_app(predictor:Predictor,          # The model every route shares
     @app.get('/metrics', summary="Prometheus metrics")
     async def _metrics_route(): return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    for path, allowed in (('/v1/predict', 'POST'), ('/health', 'GET'), ('/metrics', 'GET')):
+    for path, allowed in (('/v1/predict', 'POST'), ('/v1/correct', 'POST'), ('/v1/ingredients', 'GET'), ('/health', 'GET'), ('/metrics', 'GET')):
         others = [v for v in ('GET', 'POST', 'PUT', 'PATCH', 'DELETE') if v != allowed]
         async def _not_allowed(allowed=allowed): return JSONResponse({'error': f"use {allowed}"}, 405, headers={'Allow': allowed})
         app.add_api_route(path, _not_allowed, methods=others, include_in_schema=False)

@@ -15,18 +15,38 @@ from PIL import Image, ImageDraw
 from .data import CAMERAS, FRAMES, image_path, is_nutrition5k, n5k_dir, sha256_file
 
 # %% auto #0
-__all__ = ['synthetic_n5k', 'example_dir', 'write_h264']
+__all__ = ['FOODS', 'synthetic_n5k', 'example_dir', 'write_h264']
 
 # %% ../nbs/00b_synthetic.ipynb #eefd9e54
-def _plate(mass:float, rgb:tuple, size:tuple, rng) -> Image.Image:
-    "A table, a plate, and a disc of food whose area is proportional to `mass`."
+FOODS = {   # the synthetic nutrient table: id -> name, kcal, fat, carb and protein per gram, and the colour it is drawn in
+    1: ('rice', 1.3, 0.003, 0.28, 0.027, (240, 235, 220)), 2: ('broccoli', 0.34, 0.004, 0.07, 0.028, (40, 140, 50)),
+    3: ('chicken', 1.65, 0.036, 0., 0.31, (205, 165, 115)), 4: ('carrot', 0.41, 0.002, 0.1, 0.009, (240, 130, 30)),
+    5: ('olive oil', 8.84, 1., 0., 0., (200, 190, 60)), 6: ('berries', 0.57, 0.003, 0.14, 0.007, (90, 30, 110))}
+
+def _plate(foods:dict, size:tuple, rng) -> Image.Image:
+    "A table, a plate, and a disc of each food (`FOODS` id -> grams) whose area is proportional to its grams."
     w, h = size
     im = Image.new('RGB', size, tuple(int(v) for v in rng.integers(60, 110, 3)))
     d, r = ImageDraw.Draw(im), min(w, h) * 0.45
     d.ellipse([w/2 - r, h/2 - r*0.8, w/2 + r, h/2 + r*0.8], fill=(235, 235, 230))
-    f = r * min(1., (mass / 800) ** 0.5)
-    d.ellipse([w/2 - f, h/2 - f*0.8, w/2 + f, h/2 + f*0.8], fill=rgb)
+    for k, (food, grams) in enumerate(foods.items()):
+        f, a = r * 0.6 * min(1., (grams / 400) ** 0.5), 2 * np.pi * k / max(1, len(foods))
+        cx, cy = w/2 + (r * 0.4 * np.cos(a) if len(foods) > 1 else 0), h/2 + (r * 0.3 * np.sin(a) if len(foods) > 1 else 0)
+        d.ellipse([cx - f, cy - f*0.8, cx + f, cy + f*0.8], fill=FOODS[food][-1])
     return im
+
+# %% ../nbs/00b_synthetic.ipynb #0de742ad
+def _dish_line(dish_id:str, foods:dict) -> str:
+    "A `dish_metadata` line: the totals of `foods` (`FOODS` id -> grams), then one group of 7 fields per food."
+    groups = [(f'ingr_{i:010d}', FOODS[i][0], g, *(g * v for v in FOODS[i][1:5])) for i, g in foods.items()]
+    totals = [sum(row[k] for row in groups) for k in (3, 2, 4, 5, 6)]          # kcal, mass, fat, carb, protein
+    return ','.join([dish_id, *(f'{v:.3f}' for v in totals), *(f'{v:.3f}' if isinstance(v, float) else str(v) for row in groups for v in row)])
+
+def _foods(rng) -> dict:
+    "One to three foods of `FOODS` with their grams: a plate of 60 to 700 g."
+    ids = rng.choice(list(FOODS), rng.integers(1, 4), replace=False)
+    grams = rng.uniform(60, 700) * rng.dirichlet(np.ones(len(ids)))
+    return {int(i): round(float(g), 1) for i, g in zip(ids, grams)}
 
 # %% ../nbs/00b_synthetic.ipynb #58f5f084
 def synthetic_n5k(dest:str|Path,     # Folder to write (created)
@@ -38,30 +58,26 @@ def synthetic_n5k(dest:str|Path,     # Folder to write (created)
     root, rng = Path(dest), np.random.default_rng(seed)
     ids = [f'dish_{1550000000 + 3600*i}' for i in range(n_dishes)]
     extra = 'dish_1600000000'                                            # cafe2: labelled, no images
-    mass = rng.uniform(60, 700, n_dishes).round(1)
-    kcal = (mass * rng.uniform(0.6, 2.4, n_dishes)).round(1)
-    kcal[3] = 0.                                                          # an empty plate, as in the real release
-    fat, carb = (kcal * 0.3 / 9).round(1), (kcal * 0.5 / 4).round(1)
-    protein = (kcal * 0.2 / 4).round(1)
-    line = lambda i, *v: ','.join([i, *map(str, v), 'ingr_0000000001', 'rice', '10.0', '13.0', '0.1', '2.8', '0.3'])
-    files = {'metadata/dish_metadata_cafe1.csv': [line(d, *v) for d, *v in zip(ids, kcal, mass, fat, carb, protein)],
-             'metadata/dish_metadata_cafe2.csv': [line(extra, 200., 150., 5., 20., 8.)],
-             'metadata/ingredients_metadata.csv': ['ingr,id,cal/g,fat(g),carb(g),protein(g)', 'rice,1,1.3,0.003,0.28,0.027'],
+    plates = [_foods(rng) for _ in ids]
+    lines = [_dish_line(d, f) for d, f in zip(ids, plates)]
+    lines[3] = ','.join([ids[3], '0.0', *lines[3].split(',')[2:]])        # labelled 0 kcal, as a few real dishes are
+    files = {'metadata/dish_metadata_cafe1.csv': lines, 'metadata/dish_metadata_cafe2.csv': [_dish_line(extra, {1: 150.})],
+             'metadata/ingredients_metadata.csv': ['ingr,id,cal/g,fat(g),carb(g),protein(g)',
+                                                   *(f'{v[0]},{i},{v[1]},{v[2]},{v[3]},{v[4]}' for i, v in FOODS.items())],
              'dish_ids/dish_ids_all.txt': ids + [extra], 'dish_ids/dish_ids_cafe1.txt': ids, 'dish_ids/dish_ids_cafe2.txt': [extra]}
     n_test = max(2, n_dishes // 5)
     split = {'train': ids[n_test:-1], 'test': ids[:n_test]}               # the last dish is in no split
     for k in ('rgb', 'depth'):
         for s, v in split.items(): files[f'dish_ids/splits/{k}_{s}_ids.txt'] = v
-    for rel, lines in files.items():
+    for rel, rows in files.items():
         (root/rel).parent.mkdir(parents=True, exist_ok=True)
-        (root/rel).write_text('\n'.join(lines) + '\n')
+        (root/rel).write_text('\n'.join(rows) + '\n')
     for i, d in enumerate(ids):
-        colour = tuple(int(v) for v in rng.integers(40, 230, 3))
         p = image_path(root, d, 'overhead'); p.parent.mkdir(parents=True, exist_ok=True)
-        _plate(mass[i], colour, (160, 120), rng).save(p)
+        _plate(plates[i], (160, 120), rng).save(p)
         for cam, fr in ([(c, f) for c in CAMERAS for f in FRAMES] if i < 2 else [('A', 2)]):
             p = image_path(root, d, 'side', cam, fr); p.parent.mkdir(parents=True, exist_ok=True)
-            _plate(mass[i], colour, side_size, rng).save(p, quality=90)
+            _plate(plates[i], side_size, rng).save(p, quality=90)
     manifest = sorted(p.relative_to(root).as_posix() for p in root.rglob('*') if p.is_file())
     (root/'MANIFEST.sha256').write_text(''.join(f"{sha256_file(root/f)}  {f}\n" for f in manifest))
     return root

@@ -27,15 +27,17 @@ from fastai.torch_core import default_device, set_seed
 from fastcore.basics import init_args
 from torch import nn
 
-from .data import TARGETS, UNITS, check_data_dir, dish_groups, every_image, n5k_dir, read_all_metadata
+from .data import (OTHER, TARGETS, UNITS, check_data_dir, dish_groups, every_image, ingredient_grams, ingredient_vocabulary,
+                                     n5k_dir, read_all_ingredients, read_all_metadata)
 from .config import TrainConfig, check_for_data, config_dishes
 from .features import (FeatureCache, FeatureDataset, _cache_kw, cached_activations, dish_dataloaders, distributed_rank,
                                           feature_dataloaders, target_stats, tuned_vectors)
 
 # %% auto #0
-__all__ = ['log', 'LOSSES', 'RIDGE_ALPHAS', 'KERNEL_ALPHAS', 'KERNEL_WIDTHS', 'nutrient_mae', 'SafeWandbCallback', 'start_wandb',
-           'torch_threads', 'DataParallel', 'fit_projection', 'fit_closed_heads', 'train', 'ActivationDataset',
-           'TunedNetwork', 'fine_tune', 'finish_run']
+__all__ = ['log', 'LOSSES', 'RIDGE_ALPHAS', 'KERNEL_ALPHAS', 'KERNEL_WIDTHS', 'PRESENCE_CS', 'GRAMS_ALPHAS', 'nutrient_mae',
+           'SafeWandbCallback', 'start_wandb', 'torch_threads', 'DataParallel', 'fit_projection', 'fit_closed_heads',
+           'plate_vocabulary', 'presence_logits', 'log_loss', 'fit_ingredient_head', 'fit_presence_network', 'train',
+           'ActivationDataset', 'TunedNetwork', 'fine_tune', 'finish_run']
 
 # %% ../nbs/03_train.ipynb #fdb9a5e2
 log = logging.getLogger(__name__)
@@ -138,6 +140,86 @@ def fit_closed_heads(model:NutritionRegressor, # Its `Ensemble`'s closed-form he
         chosen['kernel'] = g.best_params_
     return chosen
 
+# %% ../nbs/03_train.ipynb #40433bd9
+def plate_vocabulary(cfg:TrainConfig, training:pd.DataFrame) -> tuple[pd.DataFrame|None, tuple]:
+    "The data folder's ingredient rows and the vocabulary `cfg` learns from the `training` dishes: the common ingredients, then `OTHER` (none: `()`)."
+    if not cfg.ingredient_min_dishes: return None, ()
+    rows = read_all_ingredients(check_data_dir(n5k_dir(cfg.data_dir)))
+    vocab = ingredient_vocabulary(rows, training.dish_id.unique(), cfg.ingredient_min_dishes)
+    return rows, ((*vocab, OTHER) if vocab else ())
+
+# %% ../nbs/03_train.ipynb #ea9e081e
+PRESENCE_CS = (0.01, 0.03, 0.1, 0.3, 1.)        # inverse L2 strengths of the presence regressions, searched by grouped CV
+GRAMS_ALPHAS = (1., 10., 100., 1000.)           # ridge strengths of the grams regressions, searched by leave-one-out
+
+def presence_logits(z:np.ndarray, present:np.ndarray, folds:list, C:float) -> np.ndarray:
+    "`[n, v]` held-out logits of logistic regressions with `C` for each entry of `present` `[n, v]`, each fold's fitted on the others."
+    from sklearn.linear_model import LogisticRegression
+    out = np.zeros(present.shape)
+    for trn, val in folds:
+        for j, y in enumerate(present.T):
+            rate = np.clip(y[trn].mean(), 1e-4, 1 - 1e-4)       # an entry always or never there in these folds: its rate
+            out[val, j] = (LogisticRegression(C=C).fit(z[trn], y[trn]).decision_function(z[val]) if 0 < y[trn].sum() < len(trn)
+                           else np.log(rate / (1 - rate)))
+    return out
+
+def log_loss(logits:np.ndarray, present:np.ndarray) -> float:
+    "Mean binary cross-entropy of probabilities `sigmoid(logits)` against `present`."
+    return float(np.mean(np.logaddexp(0, logits) - present * logits))
+
+# %% ../nbs/03_train.ipynb #37efa5c7
+def fit_ingredient_head(model:NutritionRegressor, # Its `ingredient_head` is fitted in place
+                        data:FeatureDataset,      # The training features
+                        table:pd.DataFrame,       # Their dishes (rows aligned): grouped folds for the search
+                        grams:pd.DataFrame,       # `[len(table), len(vocabulary)]` grams of each entry (`data.ingredient_grams`)
+                        cfg:TrainConfig) -> dict:
+    "Fit the ingredient head: presence by logistic regression (one `C` by grouped CV, then Platt scaling on its out-of-fold logits), grams by ridge on log(1 + grams); returns what was chosen."
+    from sklearn.linear_model import LogisticRegression, RidgeCV
+    from sklearn.model_selection import GroupKFold
+    head = model.ingredient_head
+    with torch.no_grad(): z = model.head[1](model.head[0](data.feats[:, 0].to(head.weight.device))).cpu().numpy().astype(np.float64)
+    scale = z.std(0) + 1e-6
+    z, g = z / scale, grams.to_numpy(np.float64)
+    present = (g > 0).astype(int)
+    groups = dish_groups(table.dish_id, cfg.group_gap_s)
+    folds = list(GroupKFold(min(4, len(np.unique(groups)))).split(z, groups=groups))
+    held_out = {c: presence_logits(z, present, folds, c) for c in PRESENCE_CS}
+    C = min(PRESENCE_CS, key=lambda c: log_loss(held_out[c], present))
+    both = (present.sum(0) > 0) & (present.sum(0) < len(present))     # Platt's two numbers, on the entries sometimes there
+    platt = LogisticRegression(C=1e6).fit(held_out[C][:, both].reshape(-1, 1), present[:, both].ravel()) if both.any() else None
+    w, b, gw, gb = np.zeros((z.shape[1], g.shape[1])), np.zeros(g.shape[1]), np.zeros((z.shape[1], g.shape[1])), np.zeros(g.shape[1])
+    alphas = {}
+    for j, y in enumerate(present.T):
+        if 0 < y.sum() < len(y):
+            lr = LogisticRegression(C=C).fit(z, y); w[:, j], b[j] = lr.coef_[0], lr.intercept_[0]
+        else: b[j] = 12. if y.all() else -12.                        # always (never) there: a probability of 1 (0)
+        on = y.astype(bool)
+        if on.sum() >= 3:
+            r = RidgeCV(alphas=GRAMS_ALPHAS).fit(z[on], np.log1p(g[on, j])); gw[:, j], gb[j], alphas[j] = r.coef_, r.intercept_, r.alpha_
+        else: gb[j] = np.log1p(g[on, j].mean()) if on.any() else 0.
+    a, c = (float(platt.coef_[0, 0]), float(platt.intercept_[0])) if platt is not None else (1., 0.)
+    t = lambda v: torch.as_tensor(v, dtype=torch.float32)
+    for name, v in dict(scale=scale, weight=w * a, bias=np.where(both, b * a + c, b), grams_weight=gw, grams_bias=gb).items():
+        getattr(head, name).copy_(t(v))
+    return dict(C=C, platt=(a, c), grams_alpha=float(np.median(list(alphas.values()))) if alphas else None)
+
+# %% ../nbs/03_train.ipynb #c7ec5821
+def fit_presence_network(model:NutritionRegressor, # Its `ingredient_head.network` is trained in place
+                         data:FeatureDataset,      # The training features
+                         present:np.ndarray,       # `[len(data), len(vocabulary)]`: whether each entry is on each plate
+                         cfg:TrainConfig, device=None) -> Learner:
+    "Train the ingredient head's network with fastai on the cached features, a multi-label loss (binary cross-entropy) and the totals' schedule."
+    device = device or default_device()
+    ds = FeatureDataset(data.feats, torch.as_tensor(present, dtype=torch.float32))
+    set_seed(cfg.seed, reproducible=True)
+    dls = DataLoaders(DataLoader(ds, bs=cfg.bs, shuffle=True, drop_last=True, device=device), DataLoader(ds, bs=cfg.bs, device=device))
+    net = nn.Sequential(model.head[0], model.head[1], model.ingredient_head.network)
+    learn = Learner(dls, net, loss_func=nn.BCEWithLogitsLoss())
+    with learn.no_bar(), learn.no_logging(), torch_threads(1 if torch.device(device).type == 'cpu' else None):
+        learn.fit_one_cycle(cfg.epochs, cfg.lr, wd=cfg.wd)
+    net.eval()
+    return learn
+
 # %% ../nbs/03_train.ipynb #a0e800df
 def train(cfg:TrainConfig,                 # The run's configuration
           table:pd.DataFrame|None=None,    # Dishes (from `dish_table`); read from `cfg` when `None`
@@ -154,7 +236,8 @@ def train(cfg:TrainConfig,                 # The run's configuration
     band = atwater_band(read_all_metadata(check_data_dir(n5k_dir(cfg.data_dir)))) if cfg.atwater_limits else None
     if len(cfg.heads) > 1 or cfg.n_components or cfg.fine_tune: check_for_data(cfg, table)
     trn_table = every_image(table[table.split == 'train']) if cfg.all_frames else table[table.split == 'train']
-    model = NutritionRegressor(cfg.model_config(tm, ts, band, len(trn_table)), cfg.pretrained, cfg.weights_path).to(device)
+    rows, vocab = plate_vocabulary(cfg, trn_table)
+    model = NutritionRegressor(cfg.model_config(tm, ts, band, len(trn_table), vocab), cfg.pretrained, cfg.weights_path).to(device)
     counts = None
     if cfg.feature_cache: dls, counts = feature_dataloaders(model, table, cfg, tm, ts, device)
     else:
@@ -181,6 +264,10 @@ def train(cfg:TrainConfig,                 # The run's configuration
     data = dls.train.dataset
     if cfg.fine_tune: data = FeatureDataset(learn.tuning.train_vectors[:, None], data.y)   # the closed-form heads read the tuned vectors
     learn.closed_heads = fit_closed_heads(model, data, trn_table, cfg) if len(cfg.heads) > 1 else {}
+    if vocab:                                     # what is on the plate: the closed-form parts, then the network
+        grams = ingredient_grams(rows, trn_table.dish_id, vocab[:-1])
+        learn.ingredient_head = fit_ingredient_head(model, data, trn_table, grams, cfg)
+        fit_presence_network(model, data, grams.to_numpy() > 0, cfg, device)
     learn.regressor, learn.feature_counts = model.eval(), counts
     return learn
 

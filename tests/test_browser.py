@@ -75,3 +75,36 @@ def test_bad_upload_shows_a_sentence_not_a_traceback(browser, demo_url, tmp_path
     browser.save_screenshot(str(output_dir/'demo_bad_upload.png'))
     page = browser.find_element('tag name', 'body').text
     assert 'notes.jpg' in page and 'Traceback' not in page
+
+
+def test_correcting_the_plate_recomputes_the_totals(browser, demo_url, offline_run, test_images, output_dir):
+    """In the page: predict a photo, untick its first ingredient and change the grams of the second; the values shown are
+    the ones the library computes from the same answer (`Predictor.correct`). The screenshot stays in the test output."""
+    import re, time
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from nutrition_predictor.plate import NutritionPrediction
+    predictor = Predictor.from_run(offline_run)
+    path, pred = next((p, a) for p in test_images if len((a := predictor.predict(p)).ingredients) >= 2 and not a.unlike_training)
+    wait = _upload_and_predict(browser, demo_url, path)
+    cell = lambda r, c: browser.find_element(By.CSS_SELECTOR, f'#plate-ingredients [data-testid="cell-{r}-{c}"]')
+    wait.until(lambda d: cell(1, 1).text == pred.ingredients[1].name)
+    def on_page(field='calories_kcal'):
+        "The value the page's JSON shows for `field` (the JSON viewer writes 150.0 as 150)."
+        m = re.search(rf'"{field}":\s*([-\d.]+)', browser.find_element(By.TAG_NAME, 'body').text)
+        return float(m.group(1)) if m else None
+    answer = NutritionPrediction.from_dict(pred.to_dict(), predictor.nutrients)     # what the page keeps: the rounded answer
+    first, second = answer.ingredients[:2]
+    cell(0, 0).find_element(By.CSS_SELECTOR, 'input[type=checkbox]').click()
+    untick = predictor.correct(answer, [(first.ingr_id, 0)]).to_dict()
+    wait.until(lambda d: on_page() == untick['calories_kcal'])
+    ActionChains(browser).double_click(cell(1, 2)).perform(); time.sleep(0.5)
+    editor = browser.switch_to.active_element
+    editor.send_keys(Keys.CONTROL, 'a'); editor.send_keys('77'); editor.send_keys(Keys.ENTER)
+    both = predictor.correct(answer, [(first.ingr_id, 0), (second.ingr_id, 77.)]).to_dict()
+    wait.until(lambda d: on_page() == both['calories_kcal'])
+    page = browser.find_element(By.TAG_NAME, 'body').text
+    browser.save_screenshot(str(output_dir/'demo_corrected_plate.png'))
+    assert both['calories_kcal'] != pred.to_dict()['calories_kcal'] and 'Corrected by you' in page
+    for f in ('calories_kcal', 'mass_g', 'fat_g', 'carb_g', 'protein_g', 'energy_kj'): assert on_page(f) == both[f], f

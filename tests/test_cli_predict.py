@@ -2,7 +2,8 @@
 import json, subprocess
 
 from conftest import CLI, approx_values
-from nutrition_predictor.predict import FIELDS, Predictor
+from nutrition_predictor.plate import FIELDS
+from nutrition_predictor.predict import Predictor
 
 
 def _predict(run, files, *opts):
@@ -12,9 +13,10 @@ def _predict(run, files, *opts):
 def test_table_has_one_row_per_image(offline_run, test_images):
     r = _predict(offline_run, test_images)
     assert r.returncode == 0, r.stderr
-    rows = [l for l in r.stdout.splitlines()[1:] if l.strip()]
+    rows = [l for l in r.stdout.splitlines()[1:] if l.strip() and not l.startswith(' ')]     # indented: the likely ingredients
     assert len(rows) == len(test_images) > 0
     assert r.stdout.splitlines()[0].split()[1:] == FIELDS
+    assert any(l.startswith('    likely: ') and ' g (' in l for l in r.stdout.splitlines())
 
 
 def test_corrupt_file_is_named_and_others_run(offline_run, test_images, tmp_path):
@@ -22,7 +24,7 @@ def test_corrupt_file_is_named_and_others_run(offline_run, test_images, tmp_path
     bad.write_bytes(open(test_images[0], 'rb').read()[:5000])      # a truncated PNG
     r = _predict(offline_run, [*test_images, str(bad)])
     assert r.returncode != 0
-    assert len([l for l in r.stdout.splitlines()[1:] if l.strip()]) == len(test_images)
+    assert len([l for l in r.stdout.splitlines()[1:] if l.strip() and not l.startswith(' ')]) == len(test_images)
     errors = [l for l in r.stderr.splitlines() if l.startswith('error:')]
     assert len(errors) == 1 and 'half.png' in errors[0]
 

@@ -75,7 +75,8 @@ def test_image_is_slim(image):
 
 
 def test_container_answers_as_the_host(container, image):
-    from nutrition_predictor.predict import FIELDS, Predictor
+    from nutrition_predictor.plate import FIELDS
+    from nutrition_predictor.predict import Predictor
     got = httpx.post(f'{container}/v1/predict', files={'file': (EXAMPLE.name, EXAMPLE.read_bytes())}, timeout=120)
     assert got.status_code == 200, got.text
     host = Predictor.from_run(image['model'], engine='onnx').predict(EXAMPLE).to_dict()

@@ -7,7 +7,8 @@ from gradio_client import Client, handle_file
 
 from bad_inputs import make_bad_inputs
 from conftest import approx_values
-from nutrition_predictor.predict import FIELDS, Predictor
+from nutrition_predictor.plate import FIELDS
+from nutrition_predictor.predict import Predictor
 
 
 @pytest.fixture(scope='module')

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import numpy as np
 from conftest import CLI, ROOT
-from nutrition_predictor.predict import FIELDS, Predictor
+from nutrition_predictor.plate import FIELDS
+from nutrition_predictor.predict import Predictor
 
 
 def test_export_onnx_and_predict_with_onnxruntime(offline_run, test_images, tmp_path):

@@ -49,6 +49,9 @@ OWNED = {
     r"^(MIN_SIDE|MAX_PIXELS|MAX_UPLOAD|MAX_FILES|MAX_MASS_G)\b.*=": 'images.py',
     r"runs/default": None,                                           # no door defaults to a run that may not exist
     r"workers\s*(:\s*int)?\s*=\s*8\b": 'download.py',                # parallel downloads
+    r"4\.184": 'plate.py',                                           # kJ per kcal
+    r"^(MAX_KCAL_PER_G|ATWATER)\b.*=": 'data.py',                     # facts about food
+    r"ingredient_min_dishes\s*(:[^=]*)?=\s*\d": 'config.py',          # the ingredient vocabulary's cut-off
 }
 
 

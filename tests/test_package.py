@@ -47,7 +47,7 @@ def test_no_import_cycle_in_the_package():
     assert _cycle(graph) is None, _cycle(graph)
 
 
-@pytest.mark.parametrize('name', ['params.yaml', 'model.pth', 'model.json', 'model.onnx', 'intervals.json', 'metrics.json',
+@pytest.mark.parametrize('name', ['params.yaml', 'model.pth', 'model.json', 'model.onnx', 'intervals.json', 'ingredients.json', 'metrics.json',
                                   'test_predictions.csv', 'cv_predictions.csv', 'train.ipynb'])
 def test_each_run_file_is_named_once(name):
     "Only `runs.RunFolder` spells a run folder's file names; every other module asks it."

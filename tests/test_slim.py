@@ -61,9 +61,13 @@ def test_serve_onnx_answers_as_the_host(slim):
             except httpx.TransportError: time.sleep(0.5)
         else: pytest.fail(f"the slim server did not start: {server.stderr.read().decode()[-2000:] if server.poll() is not None else ''}")
         got = httpx.post(f'{url}/v1/predict', files={'file': (EXAMPLE.name, EXAMPLE.read_bytes())}, timeout=120).json()[0]
-        from nutrition_predictor.predict import Predictor, FIELDS
+        from nutrition_predictor.plate import FIELDS
+        from nutrition_predictor.predict import Predictor
         host = Predictor.from_run(slim['run'], engine='onnx').predict(EXAMPLE).to_dict()
         np.testing.assert_allclose([got[f] for f in FIELDS], [host[f] for f in FIELDS], rtol=1e-4)
         assert got['unlike_training'] == host['unlike_training']
+        assert [i['ingr_id'] for i in got['ingredients']] == [i['ingr_id'] for i in host['ingredients']]   # the ONNX file lists them too
+        torch_host = Predictor.from_run(slim['run']).predict(EXAMPLE).to_dict()
+        assert [i['ingr_id'] for i in host['ingredients']] == [i['ingr_id'] for i in torch_host['ingredients']]
     finally:
         server.terminate(); server.wait(timeout=30)
