@@ -10,7 +10,8 @@
    nutrient with 95% group-bootstrap intervals, and the paired difference's interval. Two weightings: each grams
    target weighs as much as a total, or all of them together as much as one total;
 3. **the list**: its cross-fitted precision, recall and length per dish for several `shown_precision` targets and
-   seasoning cut-offs (`shown_min_grams`), from the presence head's out-of-fold probabilities.
+   seasoning cut-offs (`shown_min_grams`), from the out-of-fold probabilities the head answers (the mean of its parts),
+   and which ingredients the longest list adds.
 
     python benchmarks/ingredients.py params/offline.yaml
 
@@ -30,7 +31,8 @@ from nutrition_predictor.data import (TARGETS, check_data_dir, dish_groups, grou
                                       read_all_ingredients)
 from nutrition_predictor.evaluate import fold_baseline, group_bootstrap_weights, score
 from nutrition_predictor.features import FeatureDataset, dish_features, target_stats, target_values
-from nutrition_predictor.ingredients import (COMMON_DISHES, cross_fitted_list, expected_calibration_error, shown_ingredients)
+from nutrition_predictor.ingredients import (COMMON_DISHES, cross_fitted_list, cross_fitted_listing, expected_calibration_error,
+                                             shown_ingredients)
 from nutrition_predictor.model import NutritionRegressor, regression_head
 from nutrition_predictor.runs import git_commit
 from nutrition_predictor.train import fit_ingredient_head, fit_presence_network, fit_projection, plate_vocabulary
@@ -72,11 +74,6 @@ def _paired(a, b, truth, groups, n_boot=1000):
 def _paired_presence(probs:dict, there, eligible, common, folds, groups, precision, n_boot=300):
     "Each method against the first, 95% group-bootstrap intervals of the differences: median ROC AUC (common ingredients), the list's recall and precision."
     from sklearn.metrics import roc_auc_score
-    from nutrition_predictor.ingredients import choose_threshold
-    def listed(prob):                                              # the cross-fitted list, as `cross_fitted_list` makes it
-        out = np.zeros(prob.shape, bool)
-        for f in np.unique(folds): out[folds == f] = prob[folds == f] >= choose_threshold(prob[folds != f], there[folds != f], eligible, precision)
-        return out & eligible
     w = group_bootstrap_weights(groups, n_boot, seed=1)
     on = there & eligible
     def stats(prob, lst, weights):
@@ -84,7 +81,7 @@ def _paired_presence(probs:dict, there, eligible, common, folds, groups, precisi
         hit = weights @ (lst & on).sum(1)
         return auc, hit / (weights @ on.sum(1)), hit / max(weights @ lst.sum(1), 1e-9)
     names = list(probs)
-    lists = {k: listed(p) for k, p in probs.items()}
+    lists = {k: cross_fitted_listing(p, there, eligible, folds, precision) for k, p in probs.items()}
     draws = {k: np.array([stats(probs[k], lists[k], wi) for wi in w]) for k in names}
     out = {}
     for k in names[1:]:
@@ -159,7 +156,7 @@ def main():
         lists = cross_fitted_list(prob, there, eligible, folds, cfg.shown_precision)
         res['presence'][name] = dict(median_auc=round(float(np.median([roc_auc_score(there[:, j], prob[:, j]) for j in common])), 4),
                                      ece=round(expected_calibration_error(prob, there), 4), **{k: round(v, 3) for k, v in lists.items()})
-    oof_lr = probs['logistic regression (closed form)']
+    answered = probs['both averaged']
     res['presence_minus_closed_form'] = _paired_presence(probs, there, eligible, common, folds, groups, cfg.shown_precision)
     oof = {k: pd.concat(v).loc[dishes.dish_id] for k, v in totals.items()}
     base = fold_baseline(oof['single'], dishes)
@@ -170,7 +167,12 @@ def main():
         elig = np.array([i in set(shown_ingredients(rows, dishes.dish_id, list(vocab_all), min_g)) for i in vocab_all])
         for target in (0.5, 0.6, 0.7, 0.8):
             res['list'][f'shown_min_grams {min_g:g}, shown_precision {target}'] = {
-                k: round(v, 3) for k, v in cross_fitted_list(oof_lr, there, elig, folds, target).items()}
+                k: round(v, 3) for k, v in cross_fitted_list(answered, there, elig, folds, target).items()}
+    every, seasoned = (cross_fitted_listing(answered, there, e, folds, cfg.shown_precision)
+                       for e in (np.array([i in set(shown_ingredients(rows, dishes.dish_id, list(vocab_all), g)) for i in vocab_all]) for g in (0., cfg.shown_min_grams)))
+    names = dict(zip(rows.ingr_id, rows.name))
+    added = pd.Series((every & ~seasoned).sum(0), index=[names.get(i, i) for i in vocab_all])
+    res['list_without_the_seasoning_rule_adds'] = {k: int(v) for k, v in added[added > 0].sort_values(ascending=False).items()}
     res['seconds'] = round(time.perf_counter() - t0, 1)
     out = Path(args.out)/f"ingredients-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

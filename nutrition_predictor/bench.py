@@ -97,8 +97,8 @@ def bench_training(cfg:TrainConfig, table:pd.DataFrame, reps:int=3, device=None)
     "Time `cfg`'s network head trained with and without the feature cache (augmentation off); the results and the uncached model."
     device = device or default_device()
     cache_dir = tempfile.mkdtemp(prefix='np-bench-cache-')
-    # The network head alone on the backbones' features: the projection and the closed-form heads exist only on cached features.
-    base = replace(cfg, augment=False, wandb='disabled', cache_dir=cache_dir, heads=('mlp',), n_components=0)
+    # The network head alone on the backbones' features: the projection and the closed-form and ingredient heads exist only on cached features.
+    base = replace(cfg, augment=False, wandb='disabled', cache_dir=cache_dir, heads=('mlp',), n_components=0, ingredient_min_dishes=0)
     cached_cfg, uncached_cfg = replace(base, feature_cache=True), replace(base, feature_cache=False)
     tm, ts = target_stats(table, cfg.outputs(), cfg.log_targets)
     model = NutritionRegressor(base.model_config(tm, ts), cfg.pretrained, cfg.weights_path)

@@ -312,6 +312,8 @@ def check_for_data(cfg:TrainConfig, dishes:pd.DataFrame) -> TrainConfig:
     "`cfg`, or a one-line `ParamsError` for a value that cannot work with these dishes (a batch larger than a training set, more folds than groups)."
     if cfg.fine_tune and (not cfg.feature_cache or cfg.all_frames):
         raise ParamsError("parameter fine_tune: fine-tuning trains on cached activations, one image per dish; set feature_cache: true and all_frames: false")
+    if cfg.ingredient_min_dishes and not cfg.feature_cache:
+        raise ParamsError("parameter ingredient_min_dishes: the ingredient head is fitted on cached features; set feature_cache: true (or ingredient_min_dishes: 0)")
     if (len(cfg.heads) > 1 or cfg.n_components) and not cfg.feature_cache:
         raise ParamsError("parameters heads, n_components: the projection and the closed-form heads are fitted on cached features; set feature_cache: true")
     if len(cfg.heads) > 1 and not cfg.n_components:

@@ -258,9 +258,9 @@ def sha256_file(path:str|Path, chunk:int=1<<20) -> str:
 def dataset_checksum(table:pd.DataFrame,           # Dishes from `dish_table` (their `image` column)
                      data_dir:str|Path|None=None,  # The Nutrition5k root they came from (see `n5k_dir`)
                     ) -> str:
-    "sha256 of the manifest (file sha256 and relative path) of the labels, splits and images that `table` was read from."
+    "sha256 of the manifest (file sha256 and relative path) of the labels, nutrient table, splits and images that `table` was read from."
     root = n5k_dir(data_dir)
-    files = [*METADATA_FILES, *(f'dish_ids/splits/rgb_{s}_ids.txt' for s in SPLITS),
+    files = [*METADATA_FILES, *([NUTRIENT_TABLE] if (root/NUTRIENT_TABLE).is_file() else []), *(f'dish_ids/splits/rgb_{s}_ids.txt' for s in SPLITS),
              *sorted(Path(p).relative_to(root).as_posix() for p in table.image)]
     manifest = ''.join(f"{sha256_file(root/f)}  {f}\n" for f in files)
     return hashlib.sha256(manifest.encode()).hexdigest()

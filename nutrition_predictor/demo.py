@@ -144,6 +144,7 @@ def add_row(rows, # The table as it is
             name:str|None, grams:float|None) -> list[list]:
     "The table with ingredient `name` at `grams`: a row of its own, or its row ticked and set to them."
     if not name: raise _user_error("Choose an ingredient to add first (type to search the list).")
+    if grams is None or str(grams).strip() == '': raise _user_error(f"Give the grams of {name} to add.")
     rows = [list(r) for r in _table(rows)]
     for r in rows:
         if r[1] == name: r[0], r[2] = True, grams; return rows

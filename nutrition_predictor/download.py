@@ -14,7 +14,7 @@ from pathlib import Path
 from fastprogress.fastprogress import progress_bar
 from PIL import Image
 
-from .data import CAMERAS, FRAMES, METADATA_FILES, image_path, read_dish_metadata, sha256_file
+from .data import CAMERAS, FRAMES, METADATA_FILES, NUTRIENT_TABLE, image_path, read_dish_metadata, sha256_file
 from .images import DataError
 
 # %% auto #0
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 OFFICIAL_URL = 'https://storage.googleapis.com/nutrition5k_dataset/nutrition5k_dataset/'
 ID_FILES = ['dish_ids/dish_ids_all.txt', 'dish_ids/dish_ids_cafe1.txt', 'dish_ids/dish_ids_cafe2.txt',
             *[f'dish_ids/splits/{k}_{s}_ids.txt' for k in ('rgb', 'depth') for s in ('train', 'test')]]
-LABEL_FILES = [*METADATA_FILES, 'metadata/ingredients_metadata.csv', *ID_FILES]
+LABEL_FILES = [*METADATA_FILES, NUTRIENT_TABLE, *ID_FILES]
 MANIFEST = 'MANIFEST.sha256'
 
 def side_video(dish_id:str, camera:str) -> str:

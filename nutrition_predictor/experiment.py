@@ -156,6 +156,8 @@ def fit_run(cfg:TrainConfig,                      # The run's configuration
             plate = ingredient_report(cfg, dishes, oof, learn.regressor, run, device)
             plate['likely'].save(run.ingredients_file)
 
+    if learn.regressor.ingredient_head is not None and not cfg.cv_folds:
+        stage('ingredients', "no list of likely ingredients: its threshold and ranges are chosen in cross-validation (cv_folds: 0)")
     metrics = RunMetrics(name=cfg.name, view=cfg.view, backbone=cfg.backbone, n_train=len(train_dishes),
                          test=holdout_scores(preds, dishes, cfg.group_gap_s), cv=cv, coverage=coverage,
                          cv_known_mass=cv_known, coverage_known_mass=coverage_known, guard=guard_scores, tta=tta,

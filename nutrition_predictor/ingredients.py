@@ -20,27 +20,32 @@ from .features import GRAMS, PRESENCE
 from .evaluate import score
 
 # %% auto #0
-__all__ = ['THRESHOLDS', 'COMMON_DISHES', 'ingredient_outputs', 'expected_calibration_error', 'shown_ingredients', 'list_scores',
-           'choose_threshold', 'cross_fitted_list', 'grams_log_range', 'ingredient_scores', 'other_per_gram',
-           'fit_likely_ingredients', 'composed_oof', 'composed_scores', 'plot_reliability', 'plot_ingredient_auc',
-           'cross_fitted_grams_coverage', 'ingredient_report']
+__all__ = ['THRESHOLDS', 'COMMON_DISHES', 'ingredient_outputs', 'reliability_bins', 'expected_calibration_error',
+           'shown_ingredients', 'list_scores', 'choose_threshold', 'cross_fitted_listing', 'cross_fitted_list',
+           'grams_log_range', 'ingredient_scores', 'other_per_gram', 'fit_likely_ingredients', 'composed_oof',
+           'composed_scores', 'plot_reliability', 'plot_ingredient_auc', 'cross_fitted_grams_coverage',
+           'ingredient_report']
 
 # %% ../nbs/04b_ingredients.ipynb #abe48eab
 def ingredient_outputs(preds:pd.DataFrame, # Predictions with `presence:<id>` and `grams:<id>` columns (`cached_predictions`)
                        vocabulary:list,    # The ingredients to read, in order
                       ) -> tuple[np.ndarray, np.ndarray]:
-    "`[n, len(vocabulary)]` probabilities and grams; an entry a fold's model lacks is 0."
-    col = lambda prefix: preds.reindex(columns=[f'{prefix}{i}' for i in vocabulary]).fillna(0.).to_numpy(np.float64)
-    return col(PRESENCE), col(GRAMS)
+    "`[n, len(vocabulary)]` probabilities and grams; where a fold's model lacks an entry, its probability is 0 and its grams `NaN`."
+    col = lambda prefix: preds.reindex(columns=[f'{prefix}{i}' for i in vocabulary]).to_numpy(np.float64)
+    return np.nan_to_num(col(PRESENCE), nan=0.), col(GRAMS)
 
 # %% ../nbs/04b_ingredients.ipynb #35c5573b
+def reliability_bins(prob:np.ndarray, present:np.ndarray, bins:int=10) -> list[tuple[float, float, int]]:
+    "`(mean probability, observed frequency, count)` of each non-empty one of `bins` equal-width bins of `prob`."
+    p, y = np.ravel(prob), np.ravel(present).astype(float)
+    b = np.minimum((p * bins).astype(int), bins - 1)
+    return [(float(p[b == k].mean()), float(y[b == k].mean()), int((b == k).sum())) for k in range(bins) if (b == k).any()]
+
 def expected_calibration_error(prob:np.ndarray, # Predicted probabilities (any shape)
                                present:np.ndarray, # Whether each was there, same shape
                                bins:int=10) -> float:
     "ECE: the bin-size-weighted mean gap between mean probability and observed frequency, over `bins` equal-width bins."
-    p, y = np.ravel(prob), np.ravel(present).astype(float)
-    b = np.minimum((p * bins).astype(int), bins - 1)
-    return float(sum((b == k).mean() * abs(p[b == k].mean() - y[b == k].mean()) for k in range(bins) if (b == k).any()))
+    return float(sum(n * abs(p - y) for p, y, n in reliability_bins(prob, present, bins)) / np.size(prob))
 
 # %% ../nbs/04b_ingredients.ipynb #e6362430
 def shown_ingredients(rows:pd.DataFrame, # Ingredient rows (`data.read_all_ingredients`)
@@ -71,26 +76,35 @@ def choose_threshold(prob:np.ndarray, present:np.ndarray, eligible:np.ndarray,
     return float(next((t for t in THRESHOLDS if list_scores(prob, present, eligible, t)['precision'] >= precision), THRESHOLDS[-1]))
 
 # %% ../nbs/04b_ingredients.ipynb #f5988128
-def cross_fitted_list(prob:np.ndarray, present:np.ndarray, eligible:np.ndarray, folds:np.ndarray, precision:float) -> dict:
-    "`list_scores` of each fold's dishes at the threshold `choose_threshold` picks on the other folds, pooled over the folds."
+def cross_fitted_listing(prob:np.ndarray, present:np.ndarray, eligible:np.ndarray, folds:np.ndarray, precision:float) -> np.ndarray:
+    "`[n, v]`: what each fold's dishes list at the threshold `choose_threshold` picks on the other folds."
     listed = np.zeros(prob.shape, bool)
     for f in np.unique(folds):
         out = folds == f
-        listed[out] = prob[out] >= choose_threshold(prob[~out], present[~out], eligible, precision)
-    return list_scores(listed.astype(float), present, eligible, 0.5)
+        listed[out] = (prob[out] >= choose_threshold(prob[~out], present[~out], eligible, precision)) & eligible
+    return listed
+
+def cross_fitted_list(prob:np.ndarray, present:np.ndarray, eligible:np.ndarray, folds:np.ndarray, precision:float) -> dict:
+    "`list_scores` of the cross-fitted listing (`cross_fitted_listing`), pooled over the folds."
+    return list_scores(cross_fitted_listing(prob, present, eligible, folds, precision).astype(float), present, eligible, 0.5)
 
 # %% ../nbs/04b_ingredients.ipynb #9dcdb685
 def grams_log_range(pred:np.ndarray, true:np.ndarray, # `[n, v]` predicted and true grams
                     coverage:float,                   # e.g. 0.9
                    ) -> tuple[float, float]:
-    "Conformal quantiles `(low, high)` of log((true + 1) / (pred + 1)) over the entries truly there, for ranges of `coverage`."
-    on = true > 0
+    "Conformal quantiles `(low, high)` of log((true + 1) / (pred + 1)) over the entries truly there (and predicted), for ranges of `coverage`; infinite with too few."
+    on = (true > 0) & np.isfinite(pred)
     r = np.log((true[on] + GRAMS_OFFSET) / (pred[on] + GRAMS_OFFSET))
     alpha = 1 - coverage
     return -conformal_quantile(-r, alpha / 2), conformal_quantile(r, alpha / 2)
 
 # %% ../nbs/04b_ingredients.ipynb #dfe83379
 COMMON_DISHES = 40   # the summary's ingredients: present on at least this many of the dishes scored
+
+def _grams_mae_pct(pred:np.ndarray, true:np.ndarray) -> float|None:
+    "MAE% of the grams the model gave where the ingredient is there: summed absolute errors / summed true grams, x 100."
+    on = (true > 0) & np.isfinite(pred)
+    return float(100 * np.abs(pred - true)[on].sum() / true[on].sum()) if on.any() else None
 
 def ingredient_scores(prob:np.ndarray, grams:np.ndarray, # `[n, v]` predicted probabilities and grams
                       true_grams:pd.DataFrame,            # `[n, v]` true grams (`data.ingredient_grams`), columns the vocabulary
@@ -109,16 +123,17 @@ def ingredient_scores(prob:np.ndarray, grams:np.ndarray, # `[n, v]` predicted pr
         per[i] = dict(name=likely.nutrients.name(i) if i != OTHER else 'other ingredients', n=n,
                       auc=float(roc_auc_score(on, prob[:, j])) if both else None,
                       ap=float(average_precision_score(on, prob[:, j])) if both else None,
-                      grams_mae_pct=float(100 * np.abs(grams[on, j] - g_true[on, j]).mean() / g_true[on, j].mean()) if n else None)
+                      grams_mae_pct=_grams_mae_pct(grams[:, j], g_true[:, j]))
     if common is None: common = [i for i, d in per.items() if i != OTHER and d['n'] >= COMMON_DISHES]
     common = [per[i] for i in common if per[i]['auc'] is not None]
     lo, hi = grams_range(grams, likely.grams_log_low, likely.grams_log_high) if likely.grams_log_low is not None else (None, None)
-    covered = None if lo is None else float(((lo <= g_true) & (g_true <= hi))[there].mean())
+    known = there & np.isfinite(grams)                                        # the grams the model gave
+    covered = None if lo is None else float(((lo <= g_true) & (g_true <= hi))[known].mean())
     med = lambda k: float(np.median([d[k] for d in common])) if common else None
     return IngredientScores(n_dishes=len(g_true), common=COMMON_DISHES, n_common=len(common), median_auc=med('auc'), median_ap=med('ap'),
                             ece=expected_calibration_error(prob, there), threshold=likely.threshold,
                             **(list_scores_ or list_scores(prob, there, eligible, likely.threshold)),
-                            grams_mae_pct=float(100 * np.abs(grams - g_true)[there].sum() / g_true[there].sum()),
+                            grams_mae_pct=_grams_mae_pct(grams, g_true),
                             grams_coverage=covered, per_ingredient=per)
 
 # %% ../nbs/04b_ingredients.ipynb #6a3bda91
@@ -137,9 +152,10 @@ def fit_likely_ingredients(prob:np.ndarray, grams:np.ndarray, # `[n, v]` out-of-
     vocab = list(true_grams.columns)
     shown = shown_ingredients(rows, training.dish_id, vocab, cfg.shown_min_grams)
     there, eligible = true_grams.to_numpy() > 0, np.array([i in set(shown) for i in vocab])
-    return LikelyIngredients(vocab, shown, choose_threshold(prob, there, eligible, cfg.shown_precision),
-                             *grams_log_range(grams, true_grams.to_numpy(np.float64), cfg.interval_coverage), cfg.interval_coverage,
-                             other_per_gram(rows, training.dish_id, vocab), nutrients)
+    lo, hi = grams_log_range(grams, true_grams.to_numpy(np.float64), cfg.interval_coverage)
+    finite = np.isfinite(lo) and np.isfinite(hi)                              # too few plates for the coverage asked: no ranges
+    return LikelyIngredients(vocab, shown, choose_threshold(prob, there, eligible, cfg.shown_precision), lo if finite else None,
+                             hi if finite else None, cfg.interval_coverage, other_per_gram(rows, training.dish_id, vocab), nutrients)
 
 # %% ../nbs/04b_ingredients.ipynb #78020246
 def composed_oof(oof:pd.DataFrame,       # Out-of-fold predictions with ingredient columns and `fold` (`cross_validate`)
@@ -167,13 +183,11 @@ def composed_scores(oof:pd.DataFrame, composed:pd.DataFrame, table:pd.DataFrame,
 # %% ../nbs/04b_ingredients.ipynb #0e465b01
 def plot_reliability(prob:np.ndarray, present:np.ndarray, bins:int=10, fname=None):
     "Reliability diagram of presence probabilities: each bin's mean probability against how often the ingredient was there."
-    p, y = np.ravel(prob), np.ravel(present).astype(float)
-    b = np.minimum((p * bins).astype(int), bins - 1)
-    ks = [k for k in range(bins) if (b == k).any()]
+    cells = reliability_bins(prob, present, bins)
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     ax.plot([0, 1], [0, 1], 'k-', lw=1, label='perfectly calibrated')
-    ax.plot([p[b == k].mean() for k in ks], [y[b == k].mean() for k in ks], 'o-', color='#2a6fb0', label='ingredient head')
-    for k in ks: ax.annotate(f"{(b == k).sum()}", (p[b == k].mean(), y[b == k].mean()), fontsize=7, xytext=(3, -9), textcoords='offset points')
+    ax.plot([p for p, _, _ in cells], [y for _, y, _ in cells], 'o-', color='#2a6fb0', label='ingredient head')
+    for p, y, count in cells: ax.annotate(f"{count}", (p, y), fontsize=7, xytext=(3, -9), textcoords='offset points')
     ax.set(xlabel='predicted probability', ylabel='share of plates that hold it', xlim=(0, 1), ylim=(0, 1),
            title=f'calibration (ECE {expected_calibration_error(prob, present, bins):.3f})')
     ax.legend(loc='upper left'); fig.tight_layout()
@@ -202,7 +216,7 @@ def cross_fitted_grams_coverage(grams:np.ndarray, true:np.ndarray, folds:np.ndar
         out = folds == f
         lo, hi = grams_range(grams[out], *grams_log_range(grams[~out], true[~out], coverage))
         hit[out] = (lo <= true[out]) & (true[out] <= hi)
-    return float(hit[true > 0].mean())
+    return float(hit[(true > 0) & np.isfinite(grams)].mean())
 
 # %% ../nbs/04b_ingredients.ipynb #d69015be
 def ingredient_report(cfg:TrainConfig,       # The run's configuration
@@ -225,8 +239,10 @@ def ingredient_report(cfg:TrainConfig,       # The run's configuration
     cv = replace(cv, grams_coverage=cross_fitted_grams_coverage(grams, truth.to_numpy(np.float64), folds, cfg.interval_coverage))
     test = dishes[dishes.split == 'test']
     common = [i for i, d in cv.per_ingredient.items() if i != OTHER and d['n'] >= COMMON_DISHES]   # the same ingredients on both
+    train_rows = oof.index.isin(dishes.dish_id[dishes.split == 'train'])       # the test split's list: chosen without its dishes
+    held_out = fit_likely_ingredients(prob[train_rows], grams[train_rows], truth[train_rows], rows, dishes[dishes.split == 'train'], nutrients, cfg)
     test_scores = ingredient_scores(*ingredient_outputs(cached_predictions(model, test, cfg, device), vocab),
-                                    ingredient_grams(rows, test.dish_id, vocab[:-1]), likely, common=common)
+                                    ingredient_grams(rows, test.dish_id, vocab[:-1]), held_out, common=common)
     totals = composed_scores(oof, composed_oof(oof, rows, dishes, nutrients), dishes, cfg.group_gap_s)
     if run is not None:
         plot_reliability(prob, there, fname=run.plot('ingredient_calibration'))

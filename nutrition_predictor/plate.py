@@ -9,14 +9,14 @@ from __future__ import annotations
 import json, math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, create_model
+from fastcore.basics import patch
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from .data import MAX_KCAL_PER_G, OTHER, PER_GRAM_OF, TARGETS, UNITS
-from .guard import LOW_INFORMATION, warning
-from fastcore.basics import patch
+from .guard import LOW_INFORMATION, UNLIKE_TRAINING, warning
 
 # %% auto #0
 __all__ = ['KJ_PER_KCAL', 'FIELDS', 'NUTRIENT_FIELDS', 'ENERGY', 'ROUNDING', 'IngredientAnswer', 'PredictionAnswer',
@@ -139,7 +139,7 @@ def to_dict(self:NutritionPrediction) -> dict:
     for i, f in enumerate(FIELDS): d.update({f'{f}_low': _round(ends(self.low, i)), f'{f}_high': _round(ends(self.high, i))})
     d.update(energy_kj_low=_round(kilojoules(ends(self.low, ENERGY))), energy_kj_high=_round(kilojoules(ends(self.high, ENERGY))))
     d.update(unlike_training=self.unlike_training, guard_reason=self.guard_reason, guard_score=_round(self.guard_score, 'score'),
-             warning=warning(self.guard_reason) if self.unlike_training else None)
+             warning=warning(self.guard_reason) if self.unlike_training and self.guard_reason else None)
     d.update({f'{t}_per_g': _round(ends(self.per_gram, i), 'per_gram') for i, t in enumerate(PER_GRAM_OF)}, mass_known=self.mass_known)
     d.update(ingredients=[i.to_dict() for i in self.ingredients], portion=self.portion, corrected=self.corrected,
              held_to_limits=self.held_to_limits)
@@ -150,8 +150,10 @@ def to_dict(self:NutritionPrediction) -> dict:
 def from_dict(cls:NutritionPrediction, d:dict, # A `to_dict` answer (e.g. as the REST API returned it)
                nutrients:NutrientTable,  # Where each ingredient's values per gram come from
               ) -> NutritionPrediction:
-    "The answer `d` describes; a `CorrectionError` for an ingredient the table lacks."
+    "The answer `d` describes (its schema checked, e.g. by `PredictionAnswer`); a `CorrectionError` for an ingredient the table lacks or lists twice."
     nutrients = nutrients or NutrientTable({})
+    ids = [i['ingr_id'] for i in d.get('ingredients') or ()]
+    if len(set(ids)) < len(ids): raise CorrectionError(f"ingredient {next(i for i in ids if ids.count(i) > 1)[:60]} is listed twice")
     ends = lambda k: None if any(d.get(f'{f}_{k}') is None for f in FIELDS) else [d[f'{f}_{k}'] for f in FIELDS]
     per_gram = None if any(d.get(f'{t}_per_g') is None for t in PER_GRAM_OF) else [d[f'{t}_per_g'] for t in PER_GRAM_OF]
     lines = tuple(PlateIngredient(i['ingr_id'], nutrients.name(i['ingr_id']), float(i['grams']), nutrients.per_gram(i['ingr_id']),
@@ -164,11 +166,12 @@ def from_dict(cls:NutritionPrediction, d:dict, # A `to_dict` answer (e.g. as the
 
 # %% ../nbs/01c_plate.ipynb #7ef74c27
 def _answer_model(name:str, doc:str, fields:dict) -> type[BaseModel]:
-    return create_model(name, __config__=ConfigDict(extra='forbid'), __doc__=doc, **fields)
+    return create_model(name, __config__=ConfigDict(extra='forbid', allow_inf_nan=False), __doc__=doc, **fields)
 
-_maybe = (float|None, None)
+_maybe, _grams = (float|None, None), Annotated[float, Field(ge=0)]
 IngredientAnswer = _answer_model('IngredientAnswer', "One ingredient of a plate: grams, range, probability, and what it brings.", dict(
-    ingr_id=(str, ...), name=(str, ...), probability=_maybe, grams=(float, ...), grams_low=_maybe, grams_high=_maybe,
+    ingr_id=(str, ...), name=(str, ...), probability=(Annotated[float, Field(ge=0, le=1)]|None, None), grams=(_grams, ...),
+    grams_low=(_grams|None, None), grams_high=(_grams|None, None),
     source=(Literal['model', 'person'], 'model'), **{f: (float, ...) for f in NUTRIENT_FIELDS}, energy_kj=(float, ...)))
 
 def answer_model(name:str='PredictionAnswer', doc:str="One plate's totals with their ranges, the guard's verdict and the likely ingredients.",
@@ -176,7 +179,8 @@ def answer_model(name:str='PredictionAnswer', doc:str="One plate's totals with t
     "The pydantic schema of `NutritionPrediction.to_dict`, with the fields `first` (name -> `(type, default)`, e.g. a file name) before it."
     return _answer_model(name, doc, dict(**first,
         **{f: (float, ...) for f in [*FIELDS, 'energy_kj']}, **{f'{f}_{e}': _maybe for f in [*FIELDS, 'energy_kj'] for e in ('low', 'high')},
-        unlike_training=(bool, False), guard_reason=(str|None, None), guard_score=_maybe, warning=(str|None, None),
+        unlike_training=(bool, False), guard_reason=(Literal[LOW_INFORMATION, UNLIKE_TRAINING]|None, None), guard_score=_maybe,
+        warning=(str|None, None),
         **{f'{t}_per_g': _maybe for t in PER_GRAM_OF}, mass_known=(bool, False), ingredients=(list[IngredientAnswer], []),
         portion=(float, 1.), corrected=(bool, False), held_to_limits=(bool, False)))
 
@@ -191,7 +195,7 @@ def hold_to_limits(totals:dict, # Target -> value, in `UNITS`
     if macros > out['mass']:
         for t in ('fat', 'carb', 'protein'): out[t] *= out['mass'] / macros
     out['calories'] = min(out['calories'], MAX_KCAL_PER_G * out['mass'])
-    return out, any(not math.isclose(out[t], totals[t], rel_tol=1e-9, abs_tol=1e-9) for t in totals)
+    return out, any(abs(out[t] - totals[t]) > 10 ** -ROUNDING['total'] for t in totals)   # within the answers' rounding: not held
 
 # %% ../nbs/01c_plate.ipynb #006db4ff
 MAX_INGREDIENT_G = 10_000.   # grams of one ingredient on one plate: more is a typo
@@ -204,12 +208,18 @@ class Correction:
 
 def _checked(c:Correction, nutrients:NutrientTable|None, listed:dict) -> float:
     "`c.grams` as a float, or a one-line `CorrectionError` naming the ingredient."
-    if c.ingr_id not in listed: (nutrients or NutrientTable({})).per_gram(c.ingr_id)        # raises for an unknown id
+    name = listed[c.ingr_id].name if c.ingr_id in listed else (nutrients or NutrientTable({})).name(c.ingr_id)   # raises for an unknown id
     try: g = float(c.grams)
     except (TypeError, ValueError): g = float('nan')
     if not 0 <= g <= MAX_INGREDIENT_G:
-        raise CorrectionError(f"grams of {str(c.ingr_id)[:60]} must be from 0 to {MAX_INGREDIENT_G:g}, not {str(c.grams)[:20]}")
+        raise CorrectionError(f"grams of {name[:40]} ({str(c.ingr_id)[:60]}) must be from 0 to {MAX_INGREDIENT_G:g}, not {str(c.grams)[:20]}")
     return g
+
+def _as_correction(c) -> Correction:
+    "`c` as a `Correction` (it may be an `(ingr_id, grams)` pair), or a one-line `CorrectionError`."
+    if isinstance(c, Correction): return c
+    try: return Correction(*c)
+    except TypeError: raise CorrectionError(f"a correction is an ingredient id and its grams, not {str(c)[:60]}") from None
 
 # %% ../nbs/01c_plate.ipynb #1ad0b3ec
 def _corrected_lines(pred:NutritionPrediction, corrections:list, nutrients:NutrientTable|None) -> tuple[dict, np.ndarray]:
@@ -238,7 +248,8 @@ def apply_corrections(pred:NutritionPrediction,            # An answer (`Predict
     try: portion = float(portion)
     except (TypeError, ValueError): portion = float('nan')
     if not 0 < portion <= 1: raise CorrectionError(f"portion is the share of the plate eaten, above 0 and at most 1, not {portion:g}")
-    corrections = [c if isinstance(c, Correction) else Correction(*c) for c in corrections]
+    corrections = [_as_correction(c) for c in corrections]
+    if not corrections and portion == 1: return pred                         # nothing asked: the answer as it is
     lines, delta = _corrected_lines(pred, corrections, nutrients)
     totals = (np.array(pred.totals) + delta) * portion
     held, moved = hold_to_limits(dict(zip(TARGETS, totals)))
@@ -250,7 +261,7 @@ def apply_corrections(pred:NutritionPrediction,            # An answer (`Predict
     mass = held['mass']                                  # a portion leaves the densities as they were; a correction changes them
     per_gram = pred.per_gram if pred.per_gram is None or not corrections else [held[t] / mass if mass > 0 else 0. for t in PER_GRAM_OF]
     return replace(NutritionPrediction.from_values(totals, low, high, pred.guard_score, pred.unlike_training, pred.guard_reason,
-                                                   per_gram, pred.mass_known, lines),
+                                                   per_gram, pred.mass_known and not corrections, lines),   # a weighed mass, changed: no longer weighed
                    portion=pred.portion * portion, corrected=pred.corrected or bool(corrections), held_to_limits=pred.held_to_limits or moved)
 
 # %% ../nbs/01c_plate.ipynb #be1580b7
@@ -296,7 +307,8 @@ class LikelyIngredients:
 @patch
 def per_gram_matrix(self:LikelyIngredients) -> np.ndarray:
     "`[len(vocabulary), len(PER_GRAM_OF)]`: the values per gram of each output (the pooled rest's for `OTHER`)."
-    return np.array([self.other_per_gram if i == OTHER else self.nutrients.per_gram(i) for i in self.vocabulary])
+    rows = [self.other_per_gram if i == OTHER else self.nutrients.per_gram(i) for i in self.vocabulary]
+    return np.array(rows, dtype=float).reshape(len(rows), len(PER_GRAM_OF))
 
 @patch
 def composed(self:LikelyIngredients, probability:np.ndarray, grams:np.ndarray) -> np.ndarray:

@@ -21,7 +21,7 @@ from .data import PER_GRAM_OF, TARGETS
 from .config import ModelConfig
 from .guard import LOW_INFORMATION, UNLIKE_TRAINING, Guard, image_information, low_information
 from .intervals import Intervals
-from .plate import LikelyIngredients, NutrientTable, NutritionPrediction, apply_corrections
+from .plate import LikelyIngredients, NutritionPrediction, apply_corrections
 from .runs import RunFolder, as_run
 
 # %% auto #0
@@ -74,6 +74,9 @@ class Predictor:
                 ):
         self.model, self.intervals, self.run, self.guard = model, intervals, run, guard
         self.per_gram_intervals, self.ingredients = per_gram_intervals, ingredients
+        if ingredients and list(ingredients.vocabulary) != list(model.config.ingredients):
+            raise ValueError(f"the ingredient list ({len(ingredients.vocabulary)} entries) is not this model's ({len(model.config.ingredients)}): "
+                             "the run's ingredients.json and model.json come from different runs")
         if hasattr(model, 'to_units'):                     # a torch model: its engine (torch is imported only now)
             from nutrition_predictor.model import TorchEngine
             model = TorchEngine(model, device)

@@ -30,7 +30,7 @@ from .runs import RunFolder
 # %% auto #0
 __all__ = ['log', 'FILE_FIELDS', 'MAX_CONCURRENT', 'PREDICT_BODY', 'Prediction', 'PREDICT_RESPONSES', 'NutrientRow',
            'HEADER_TIMEOUT_S', 'BODY_IDLE_S', 'KEEP_ALIVE_S', 'SERVE_SETTINGS', 'UploadRefused', 'Upload',
-           'read_uploads', 'health', 'Refusal', 'RequestRefused', 'Health', 'Correction', 'CorrectionRequest',
+           'read_uploads', 'health', 'Refusal', 'RequestRefused', 'Health', 'CorrectionBody', 'CorrectionRequest',
            'create_app', 'max_connections', 'GuardedProtocol', 'serve', 'serve_app', 'app_from_env']
 
 # %% ../nbs/05a_serve.ipynb #dd70317d
@@ -151,7 +151,7 @@ PREDICT_RESPONSES = {200: {'model': list[Prediction | Refusal], 'description': "
                      503: {'model': RequestRefused, 'description': "Too many requests in progress; try again"}}
 
 # %% ../nbs/05a_serve.ipynb #49fb7743
-class Correction(BaseModel):
+class CorrectionBody(BaseModel):
     "A person's correction: ingredient `ingr_id` weighs `grams` on the plate (0: it is not there; an id the list lacks is added)."
     model_config = ConfigDict(extra='forbid')
     ingr_id:str; grams:float
@@ -160,7 +160,7 @@ class CorrectionRequest(BaseModel):
     "An answer of `/v1/predict` as it came, with a person's corrections and the share of the plate eaten."
     model_config = ConfigDict(extra='forbid')
     prediction:Prediction
-    corrections:list[Correction] = []
+    corrections:list[CorrectionBody] = []
     portion:float = 1.           # The share of the plate eaten: 0.5 for half (0 < portion <= 1)
 
 NutrientRow = create_model('NutrientRow', __doc__="One ingredient of the nutrient table: its id, name, and values per gram.",

@@ -234,7 +234,7 @@ def train(cfg:TrainConfig,                 # The run's configuration
     device = device or default_device()
     tm, ts = target_stats(table, cfg.outputs(), cfg.log_targets)
     band = atwater_band(read_all_metadata(check_data_dir(n5k_dir(cfg.data_dir)))) if cfg.atwater_limits else None
-    if len(cfg.heads) > 1 or cfg.n_components or cfg.fine_tune: check_for_data(cfg, table)
+    if len(cfg.heads) > 1 or cfg.n_components or cfg.fine_tune or cfg.ingredient_min_dishes: check_for_data(cfg, table)
     trn_table = every_image(table[table.split == 'train']) if cfg.all_frames else table[table.split == 'train']
     rows, vocab = plate_vocabulary(cfg, trn_table)
     model = NutritionRegressor(cfg.model_config(tm, ts, band, len(trn_table), vocab), cfg.pretrained, cfg.weights_path).to(device)
