@@ -240,7 +240,7 @@ def build_demo(run:str|Path|RunFolder|None=None, # Run folder with the model (an
                                            label='Add an ingredient (type to search)')
                     add_grams = gr.Number(50, minimum=0, label='its grams', elem_id='add-grams')
                     add = gr.Button('Add')
-                values = gr.JSON(label='Values (as the API returns them)')
+                values = gr.JSON(label='Values (as the API returns them)', elem_id='plate-values')
         gr.Markdown(f"*{view_note(view)}*" + (f" On the {metrics.test.n_dishes} test dishes, the typical error is about "
                     f"±{mae['calories']:.0f} kcal and ±{mae['mass']:.0f} g." if mae else ''))
         answer = gr.State()                               # the model's answer, which every correction starts from

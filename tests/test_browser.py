@@ -91,8 +91,9 @@ def test_correcting_the_plate_recomputes_the_totals(browser, demo_url, offline_r
     cell = lambda r, c: browser.find_element(By.CSS_SELECTOR, f'#plate-ingredients [data-testid="cell-{r}-{c}"]')
     wait.until(lambda d: cell(1, 1).text == pred.ingredients[1].name)
     def on_page(field='calories_kcal'):
-        "The value the page's JSON shows for `field` (the JSON viewer writes 150.0 as 150)."
-        m = re.search(rf'"{field}":\s*([-\d.]+)', browser.find_element(By.TAG_NAME, 'body').text)
+        "The value the page's JSON (`#plate-values`, scrolled into view: the viewer draws what is seen) shows for `field`."
+        text = browser.execute_script("const e = document.getElementById('plate-values'); e.scrollIntoView(); return e.textContent;")
+        m = re.search(rf'"{field}":\s*([-\d.]+)', text)
         return float(m.group(1)) if m else None
     answer = NutritionPrediction.from_dict(pred.to_dict(), predictor.nutrients)     # what the page keeps: the rounded answer
     first, second = answer.ingredients[:2]
@@ -105,6 +106,7 @@ def test_correcting_the_plate_recomputes_the_totals(browser, demo_url, offline_r
     both = predictor.correct(answer, [(first.ingr_id, 0), (second.ingr_id, 77.)]).to_dict()
     wait.until(lambda d: on_page() == both['calories_kcal'])
     page = browser.find_element(By.TAG_NAME, 'body').text
+    browser.set_window_size(1400, 2200); browser.execute_script("window.scrollTo(0, 0)")       # the totals and the edited list
     browser.save_screenshot(str(output_dir/'demo_corrected_plate.png'))
     assert both['calories_kcal'] != pred.to_dict()['calories_kcal'] and 'Corrected by you' in page
     for f in ('calories_kcal', 'mass_g', 'fat_g', 'carb_g', 'protein_g', 'energy_kj'): assert on_page(f) == both[f], f

@@ -51,7 +51,7 @@ OWNED = {
     r"workers\s*(:\s*int)?\s*=\s*8\b": 'download.py',                # parallel downloads
     r"4\.184": 'plate.py',                                           # kJ per kcal
     r"^(MAX_KCAL_PER_G|ATWATER)\b.*=": 'data.py',                     # facts about food
-    r"ingredient_min_dishes\s*(:[^=]*)?=\s*\d": 'config.py',          # the ingredient vocabulary's cut-off
+    r"ingredient_min_dishes\s*:[^=]*=\s*\d": 'config.py',             # the ingredient vocabulary's cut-off (a declared default)
 }
 
 
