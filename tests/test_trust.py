@@ -37,15 +37,26 @@ def inputs(dishes, tmp_path_factory) -> dict:
                 odd=odd_images(tmp_path_factory.mktemp('odd'), dishes.image.iloc[0]), blank=list(blank_images().values()))
 
 
-def test_blank_images_are_flagged_as_blank(predictor, inputs):
-    preds = predictor.predict_batch(inputs['blank'])
+@pytest.fixture(scope='module')
+def answers(predictor, inputs) -> dict:
+    "Each set's `(prediction, error)` pairs, predicted once for the tests below (a known mass is applied afterwards)."
+    return {name: list(predictor.predictions(srcs)) for name, srcs in inputs.items()}
+
+
+def _predicted(answers, name) -> list:
+    "The predictions of set `name`, none of which may have failed."
+    assert all(err is None for _, err in answers[name]), [err for _, err in answers[name] if err]
+    return [p for p, _ in answers[name]]
+
+
+def test_blank_images_are_flagged_as_blank(answers):
+    preds = _predicted(answers, 'blank')
     assert len(preds) >= 8 and all(p.unlike_training and p.guard_reason == LOW_INFORMATION for p in preds)
     assert all(p.low is None and p.high is None for p in preds)          # no range is claimed for them
 
 
-def test_guard_rates(run, predictor, inputs):
-    test = predictor.predict_batch(inputs['test'])
-    nonfood = predictor.predict_batch(inputs['nonfood'])
+def test_guard_rates(run, answers):
+    test, nonfood = _predicted(answers, 'test'), _predicted(answers, 'nonfood')
     assert np.mean([p.unlike_training for p in test]) <= 0.10                 # false alarms on real dishes
     assert np.mean([p.unlike_training for p in nonfood]) >= 0.90
     assert {p.guard_reason for p in nonfood if p.unlike_training} <= {LOW_INFORMATION, UNLIKE_TRAINING}
@@ -71,13 +82,12 @@ def _impossible(pred, band) -> list:
 
 
 @pytest.mark.parametrize('mass_g', [None, 350., 900.])
-def test_every_value_can_exist(run, predictor, inputs, n5k_root, mass_g):
+def test_every_value_can_exist(run, predictor, inputs, answers, n5k_root, mass_g):
     "For the test split, the non-food, odd and blank sets, with and without a known mass: values a plate can have."
     band = run.model_config().atwater_band
     assert band == pytest.approx(atwater_band(read_all_metadata(n5k_root)))     # the tolerance measured on the labels
     for name, srcs in inputs.items():
-        for src, (pred, err) in zip(srcs, predictor.predictions(srcs)):
-            assert err is None, err
+        for src, pred in zip(srcs, _predicted(answers, name)):
             if mass_g is not None: pred = predictor.with_mass(pred, mass_g)
             assert not _impossible(pred, band), (name, str(src)[:80], _impossible(pred, band))
 

@@ -30,7 +30,7 @@ from bucket_mirror import serve_mirror  # noqa: E402
 
 RUN_BY_CI = {'Tests'}                    # sections whose block `.ci/run` runs itself
 TIMEOUT = 2400                           # seconds for the whole README: a command that never returns fails the run, not hangs it
-CI_FLAGS = {'--save', '-v'}              # what .ci/run adds to those commands: keep the outputs for the docs, name each test
+CI_FLAGS = {'--save', '-v', '--durations=25'}  # what .ci/run adds to those commands: keep the outputs for the docs, name each test, the slowest tests
 LANGUAGES = {'sh', 'python'}             # what a README block may be written in: the runner refuses any other
 SERVERS = {                              # a command that serves until stopped: (how it starts, its default port, the path that answers)
     'serve': (re.compile(r'^nutrition-predictor serve(?! .*--help)\b'), 8000, '/health'),
@@ -40,7 +40,7 @@ SERVERS = {                              # a command that serves until stopped: 
 
 
 def readme_blocks(text:str) -> list[tuple[str, str, str]]:
-    "`(section, language, code)` of every fenced block of `text`, in order (\`\`\` or ~~~, indented or not); `section` is the `## ` title above it."
+    "`(section, language, code)` of every fenced block of `text`, in order (``` or ~~~, indented or not); `section` is the `## ` title above it."
     out, section = [], ''
     for m in re.finditer(r'^## ([^\n]+)$|^[ \t]*(`{3,}|~{3,})[ \t]*([^\n]*)\n(.*?)^[ \t]*\2[ \t]*$', text, flags=re.M | re.S):
         if m[1]: section = m[1].strip()
