@@ -15,13 +15,14 @@ from PIL import Image, ImageDraw
 from .data import CAMERAS, FRAMES, image_path, is_nutrition5k, n5k_dir, sha256_file
 
 # %% auto #0
-__all__ = ['FOODS', 'synthetic_n5k', 'example_dir', 'write_h264']
+__all__ = ['FOODS', 'OIL', 'OIL_GRAMS', 'synthetic_n5k', 'example_dir', 'write_h264']
 
 # %% ../nbs/00b_synthetic.ipynb #eefd9e54
-FOODS = {   # the synthetic nutrient table: id -> name, kcal, fat, carb and protein per gram, a usual portion (g: how much oil goes on a plate), the colour it is drawn in
-    1: ('rice', 1.3, 0.003, 0.28, 0.027, 150, (240, 235, 220)), 2: ('broccoli', 0.34, 0.004, 0.07, 0.028, 80, (40, 140, 50)),
-    3: ('chicken', 1.65, 0.036, 0., 0.31, 120, (205, 165, 115)), 4: ('carrot', 0.41, 0.002, 0.1, 0.009, 60, (240, 130, 30)),
-    5: ('olive oil', 8.84, 1., 0., 0., 8, (200, 190, 60)), 6: ('berries', 0.57, 0.003, 0.14, 0.007, 70, (90, 30, 110))}
+FOODS = {   # the synthetic nutrient table: id -> name, kcal, fat, carb and protein per gram, and the colour it is drawn in
+    1: ('rice', 1.3, 0.003, 0.28, 0.027, (240, 235, 220)), 2: ('broccoli', 0.34, 0.004, 0.07, 0.028, (40, 140, 50)),
+    3: ('chicken', 1.65, 0.036, 0., 0.31, (205, 165, 115)), 4: ('carrot', 0.41, 0.002, 0.1, 0.009, (240, 130, 30)),
+    5: ('olive oil', 8.84, 1., 0., 0., (200, 190, 60)), 6: ('berries', 0.57, 0.003, 0.14, 0.007, (90, 30, 110))}
+OIL, OIL_GRAMS = 5, 8.      # the condiment: at most a usual portion of it on a plate, beside the solid foods
 
 def _plate(foods:dict, size:tuple, rng) -> Image.Image:
     "A table, a plate, and a disc of each food (`FOODS` id -> grams) whose area is proportional to its grams."
@@ -43,11 +44,10 @@ def _dish_line(dish_id:str, foods:dict) -> str:
     return ','.join([dish_id, *(f'{v:.3f}' for v in totals), *(f'{v:.3f}' if isinstance(v, float) else str(v) for row in groups for v in row)])
 
 def _foods(rng) -> dict:
-    "One to three foods of `FOODS` sharing a plate of 60 to 700 g, and sometimes a little olive oil (its usual portion or less)."
-    solid = [i for i, f in FOODS.items() if f[0] != 'olive oil']
-    ids = rng.choice(solid, rng.integers(1, 4), replace=False)
+    "One to three solid foods of `FOODS` sharing a plate of 60 to 700 g, and sometimes a little oil (`OIL_GRAMS` or less)."
+    ids = rng.choice([i for i in FOODS if i != OIL], rng.integers(1, 4), replace=False)
     out = {int(i): round(float(g), 1) for i, g in zip(ids, rng.uniform(60, 700) * rng.dirichlet(np.ones(len(ids))))}
-    if rng.random() < 0.3: out[5] = round(float(FOODS[5][5] * rng.uniform(0.2, 1)), 1)
+    if rng.random() < 0.3: out[OIL] = round(float(OIL_GRAMS * rng.uniform(0.2, 1)), 1)
     return out
 
 # %% ../nbs/00b_synthetic.ipynb #58f5f084
