@@ -6,7 +6,7 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/data.html.md"""
 
 # %% ../nbs/00a_data.ipynb #caf3585a
 from __future__ import annotations
-import hashlib, logging, os
+import hashlib, logging, os, tomllib
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +15,13 @@ import pandas as pd
 from .images import DataError
 
 # %% auto #0
-__all__ = ['log', 'TARGETS', 'UNITS', 'PER_GRAM_OF', 'DENSITIES', 'ATWATER', 'MAX_KCAL_PER_G', 'DISH_FIELDS', 'INGREDIENT_FIELDS',
-           'METADATA_FILES', 'NUTRIENT_TABLE', 'SPLITS', 'VIEWS', 'CAMERAS', 'FRAMES', 'EXCLUDED_DISHES', 'OTHER',
-           'n5k_dir', 'is_nutrition5k', 'check_data_dir', 'read_dish_metadata', 'read_all_metadata',
-           'read_dish_ingredients', 'read_all_ingredients', 'ingredient_id', 'read_nutrient_table', 'read_split_ids',
-           'view_dir', 'image_path', 'view_images', 'dish_table', 'every_image', 'ingredient_vocabulary',
-           'ingredient_grams', 'sha256_file', 'dataset_checksum', 'dish_groups', 'grouped_folds']
+__all__ = ['log', 'TARGETS', 'UNITS', 'PER_GRAM_OF', 'DENSITIES', 'ATWATER', 'MAX_KCAL_PER_G', 'DATA_HOME', 'DISH_FIELDS',
+           'INGREDIENT_FIELDS', 'METADATA_FILES', 'NUTRIENT_TABLE', 'SPLITS', 'VIEWS', 'CAMERAS', 'FRAMES',
+           'EXCLUDED_DISHES', 'OTHER', 'project_dir', 'n5k_dir', 'is_nutrition5k', 'check_data_dir',
+           'read_dish_metadata', 'read_all_metadata', 'read_dish_ingredients', 'read_all_ingredients', 'ingredient_id',
+           'read_nutrient_table', 'read_split_ids', 'view_dir', 'image_path', 'view_images', 'dish_table',
+           'every_image', 'ingredient_vocabulary', 'ingredient_grams', 'sha256_file', 'dataset_checksum', 'dish_groups',
+           'grouped_folds']
 
 # %% ../nbs/00a_data.ipynb #7115d02d
 log = logging.getLogger(__name__)
@@ -37,10 +38,26 @@ ATWATER = dict(fat=9., carb=4., protein=4.)   # kcal per gram (Atwater general f
 MAX_KCAL_PER_G = ATWATER['fat']               # pure fat: no food holds more energy per gram
 
 # %% ../nbs/00a_data.ipynb #d96beb05
-def n5k_dir(data_dir:str|Path|None=None, # Data root; `None` means `$NUTRITION5K_DIR`, else `data/nutrition5k`
+DATA_HOME = Path('data/nutrition5k')     # where the data goes by default: relative to the project root (or the current folder)
+
+def project_dir(start:str|Path|None=None, # Where to look up from (default: the current folder)
+               ) -> Path|None:
+    "The checkout of this project that `start` is in: the nearest folder up whose `pyproject.toml` names `nutrition-predictor`; `None` outside one."
+    here = Path(start or Path.cwd()).resolve()
+    for d in (here, *here.parents):
+        try: name = tomllib.loads((d/'pyproject.toml').read_text()).get('project', {}).get('name')
+        except (OSError, ValueError): continue
+        if name == 'nutrition-predictor': return d
+
+def n5k_dir(data_dir:str|Path|None=None, # Data root; `None`: `$NUTRITION5K_DIR`, else `data/nutrition5k` here or at the project root
            ) -> Path:
-    "The Nutrition5k root folder."
-    return Path(data_dir or os.environ.get('NUTRITION5K_DIR') or 'data/nutrition5k').expanduser()
+    """The Nutrition5k root folder: `data_dir` when given, else `$NUTRITION5K_DIR`, else the first of `data/nutrition5k`
+    in the current folder and at the root of its checkout (`project_dir`) that holds the data; with neither, where
+    `download` puts it (the project root's, outside a checkout the current folder's)."""
+    if data_dir or os.environ.get('NUTRITION5K_DIR'): return Path(data_dir or os.environ['NUTRITION5K_DIR']).expanduser()
+    root = project_dir()
+    places = [DATA_HOME] + ([root/DATA_HOME] if root else [])
+    return next((p for p in places if is_nutrition5k(p)), places[-1])
 
 def is_nutrition5k(root:Path) -> bool:
     "Does `root` hold Nutrition5k's labels and splits?"
@@ -194,7 +211,8 @@ def dish_table(data_dir:str|Path|None,     # Nutrition5k root (see `n5k_dir`)
     "Dishes of the official split with an image for `view`: id, split, image path, every image of the dish, five targets, four per gram. (`config.config_dishes` reads a config's.)"
     root = check_data_dir(n5k_dir(data_dir))
     folder = view_dir(root, view)
-    if not folder.is_dir(): raise DataError(f"Image folder for view={view!r} not found: {folder}")
+    get = f"get them with `nutrition-predictor download --views {view} --dest {root}`"
+    if not folder.is_dir(): raise DataError(f"Image folder for view={view!r} not found: {folder}; {get}")
     meta = read_all_metadata(root).set_index('dish_id')
     split = pd.Series({i: s for s in SPLITS for i in read_split_ids(root, s)}, name='split')
     df = pd.DataFrame({'dish_id': sorted(p.name for p in folder.iterdir() if p.is_dir())})
@@ -213,7 +231,7 @@ def dish_table(data_dir:str|Path|None,     # Nutrition5k root (see `n5k_dir`)
     _drop(df.calories.le(max_kcal), f'above max_kcal={max_kcal:g}')
     _drop((df.fat + df.carb + df.protein <= df.mass) & (df.calories <= MAX_KCAL_PER_G * df.mass), f'labelled impossibly (macronutrients > mass, or > {MAX_KCAL_PER_G:g} kcal/g)')
     _drop(~df.dish_id.isin(EXCLUDED_DISHES), 'reported upstream as not food or mislabelled (EXCLUDED_DISHES)')
-    if df.empty: raise DataError(f"No usable dishes with a {view} image under {folder}")
+    if df.empty: raise DataError(f"No usable dishes with a {view} image under {folder}; {get}")
     df['images'] = [[p, *(o for o in view_images(root, d, view) if o != p)] for d, p in zip(df.dish_id, df.image)]
     for t, d in zip(PER_GRAM_OF, DENSITIES): df[d] = df[t] / df.mass
     df = df[['dish_id', 'split', 'image', 'images', *TARGETS, *DENSITIES]].reset_index(drop=True)

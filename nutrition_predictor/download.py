@@ -14,7 +14,8 @@ from pathlib import Path
 from fastprogress.fastprogress import progress_bar
 from PIL import Image
 
-from .data import CAMERAS, FRAMES, METADATA_FILES, NUTRIENT_TABLE, image_path, read_dish_metadata, sha256_file
+from .data import (CAMERAS, FRAMES, METADATA_FILES, NUTRIENT_TABLE, image_path, n5k_dir, read_dish_metadata, sha256_file,
+                                      view_images)
 from .images import DataError
 
 # %% auto #0
@@ -227,13 +228,13 @@ def extract_frames(video:str|Path,          # A raw H.264 side-angle video (`cam
 def _frames_record(out_dir:Path, camera:str) -> Path: return Path(out_dir)/f'camera_{camera}.frames.json'
 
 # %% ../nbs/06_download.ipynb #94c251f7
-def extract_side_frames(dest:str|Path,         # Data root with `imagery/side_angles/<dish_id>/camera_<X>.h264`
+def extract_side_frames(dest:str|Path|None,    # Data root with `imagery/side_angles/<dish_id>/camera_<X>.h264` (`None`: `n5k_dir()`)
                         dishes:list|None=None,  # Only these dishes (default: every dish with videos)
                         every:int=5, max_frames:int|None=5,
                         manifest:dict|None=None, # `{rel: sha256}` to add the frames to (and read video checksums from)
                        ) -> tuple[int, dict]:
     "Extract frames from every side-angle video under `dest` not yet extracted with these settings: (frames written, `{video: error}`)."
-    dest = Path(dest)
+    dest = n5k_dir(dest)
     videos = sorted((dest/'imagery/side_angles').glob('dish_*/camera_*.h264'))
     if dishes is not None:
         wanted = set(dishes)
@@ -267,10 +268,13 @@ class DownloadSummary:
     fetched: int = 0                               # files fetched this time
     skipped: int = 0                               # files already present and verified
     extracted: int = 0                             # side-angle frames extracted from videos this time
+    usable: dict = field(default_factory=dict)     # view -> dishes asked for that have an image of that view (what `train` can read)
     def __str__(self):
-        return (f"{len(self.complete)} dishes complete, {len(self.missing)} with missing files, "
-                f"{len(self.failed)} with failed files, {len(self.refused)} refused; {self.fetched} files fetched, "
-                f"{self.skipped} already present, {self.extracted} frames extracted")
+        usable = ', '.join(f"{n} for the {v} view" for v, n in self.usable.items())
+        return (f"{len(self.complete)} dishes complete" + (f", usable: {usable} (what training can read)" if usable else '') +
+                f"; {len(self.missing)} lack files the source does not have (Nutrition5k has no video or photo of some "
+                f"dishes: they are left out, not an error), {len(self.failed)} with failed files, {len(self.refused)} refused; "
+                f"{self.fetched} files fetched, {self.skipped} already present, {self.extracted} frames extracted")
 
 # %% ../nbs/06_download.ipynb #aebe56da
 def select_dishes(dest:Path, splits=('rgb_train', 'rgb_test'), sample:int|None=None, seed:int=0) -> list[str]:
@@ -279,9 +283,9 @@ def select_dishes(dest:Path, splits=('rgb_train', 'rgb_test'), sample:int|None=N
     return sorted(random.Random(seed).sample(ids, sample)) if sample and sample < len(ids) else ids
 
 # %% ../nbs/06_download.ipynb #fa351da1
-def download(dest:str|Path='data/nutrition5k', # Where the data root goes
-             source:str|None=None,             # Base URL, or a local folder in the official layout (`--from`); default `$NUTRITION5K_URL`, else the public bucket
-             views=('overhead',),              # `overhead` and/or `side`
+def download(dest:str|Path|None=None,          # Where the data root goes (`None`: `n5k_dir()`, the folder `train` reads)
+             source:str|None=None,             # Base URL (a mirror), or a local folder in the official layout (a copy to install); default `$NUTRITION5K_URL`, else the public bucket
+             views=('side',),                  # `side` (the view `train` reads by default) and/or `overhead`
              splits=('rgb_train', 'rgb_test'), # Official splits whose dishes to fetch
              sample:int|None=None,             # Only a reproducible random subset of this many dishes
              seed:int=0,                       # Seed of the sample
@@ -293,7 +297,7 @@ def download(dest:str|Path='data/nutrition5k', # Where the data root goes
              link:bool=False,                  # Local source: hard-link instead of copy
              **fetch_kw) -> DownloadSummary:
     "Download (or install from a local copy) Nutrition5k into `dest`; resumable, with a sha256 manifest."
-    dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
+    dest = n5k_dir(dest); dest.mkdir(parents=True, exist_ok=True)
     source = source or os.environ.get('NUTRITION5K_URL') or OFFICIAL_URL
     if source.startswith(('http://', 'https://')) and not source.endswith('/'): source += '/'
     if side_source and side_source.startswith(('http://', 'https://')) and not side_source.endswith('/'): side_source += '/'
@@ -338,16 +342,17 @@ def download(dest:str|Path='data/nutrition5k', # Where the data root goes
             summary.extracted, errors = extract_side_frames(dest, dishes, every, max_frames, manifest)
             for rel, err in errors.items(): summary.failed.setdefault(rel.split('/')[-2], {})[rel] = err
         summary.complete = [d for d in dishes if d not in summary.missing and d not in summary.failed]
+        summary.usable = {v: sum(bool(view_images(dest, d, v)) for d in dishes) for v in views}
     finally: write_manifest(dest/MANIFEST, {k: v for k, v in manifest.items() if (dest/k).is_file()})
     log.info(str(summary))
     return summary
 
 # %% ../nbs/06_download.ipynb #f579e055
-def verify(dest:str|Path,            # The data root with its `MANIFEST.sha256`
+def verify(dest:str|Path|None,       # The data root with its `MANIFEST.sha256` (`None`: `n5k_dir()`)
            source:str|None=None,     # Also compare with the checksums this source publishes (a folder or base URL)
           ) -> dict:
     "`{relative path: problem}` for every manifest file that is missing, changed, not of its kind, or not the source's."
-    dest = Path(dest)
+    dest = n5k_dir(dest)
     manifest = read_manifest(dest/MANIFEST)
     if not manifest: raise FileNotFoundError(f"No manifest to verify against: {dest/MANIFEST}")
     if source and source.startswith(('http://', 'https://')) and not source.endswith('/'): source += '/'

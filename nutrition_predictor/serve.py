@@ -216,7 +216,7 @@ def create_app(predictor:Predictor,          # The model every route shares
         try: uploads, fields = await read_uploads(request, m['body'].inc)
         except UploadRefused as e:
             m['errors'].labels('over a cap' if e.status == 413 else 'bad request').inc()
-            return JSONResponse(e.body, e.status)
+            return JSONResponse(e.body, e.status, headers={'Connection': 'close'})   # uvicorn closes it: the rest of the body is never read
         if not uploads: return JSONResponse({'error': "send one or more photos as multipart files named 'file'"}, 422)
         mass_g, answers, pixels, client, mine = fields.get('mass_g'), [], 0, request.client and request.client.host, 0
         try:

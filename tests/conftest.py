@@ -6,13 +6,23 @@ import pytest
 from PIL import Image
 
 
+def _data_dir() -> Path|None:
+    "The Nutrition5k folder the package finds (`n5k_dir`: `NUTRITION5K_DIR`, else data/nutrition5k of the checkout), if any."
+    from nutrition_predictor.data import is_nutrition5k, n5k_dir
+    root = n5k_dir()
+    return root.resolve() if is_nutrition5k(root) else None
+
+DATA = _data_dir()
+if DATA: os.environ['NUTRITION5K_DIR'] = str(DATA)      # the commands the tests start, from any folder, read the same data
+NO_DATA = ("no Nutrition5k data: set NUTRITION5K_DIR to a Nutrition5k folder, or put one in data/nutrition5k at the "
+           "project root (`nutrition-predictor download`)")
+
+
 @pytest.fixture(scope='session')
 def n5k_root() -> Path:
-    "The real Nutrition5k folder (sample or full) that `NUTRITION5K_DIR` points at."
-    root = os.environ.get('NUTRITION5K_DIR')
-    if not root or not Path(root, 'metadata').is_dir():
-        pytest.skip('NUTRITION5K_DIR does not point at a Nutrition5k folder')
-    return Path(root)
+    "The real Nutrition5k folder (sample or full) the package finds; the test is skipped, saying why, without one."
+    if DATA is None: pytest.skip(NO_DATA)
+    return DATA
 
 
 def _dish_line(dish_id, kcal, mass, ingredients=1):

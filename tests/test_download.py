@@ -94,7 +94,7 @@ def test_404_is_reported_missing_and_the_rest_is_fetched(server, n5k_root, tmp_p
 
 def test_verify_catches_a_changed_file(server, n5k_root, tmp_path):
     dest = tmp_path/'n5k'
-    r = subprocess.run([CLI, 'download', '--base-url', server, '--dest', str(dest), '--split', 'rgb_test'],
+    r = subprocess.run([CLI, 'download', '--source', server, '--dest', str(dest), '--splits', 'rgb_test', '--views', 'overhead'],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     assert f'{len(_overhead(n5k_root))} dishes complete' in r.stdout
@@ -122,11 +122,11 @@ def test_side_view_frames_from_a_derivative(server, n5k_root, tmp_path):
 
 
 def test_install_from_local_copy_is_the_source_byte_for_byte(n5k_root, server, tmp_path):
-    """`download --from` the sample (and over HTTP: the same bytes). Training on such a copy to the very same metrics is
+    """`download --source DIR` the sample (and over HTTP: the same bytes). Training on such a copy to the very same metrics is
     checked by tests/test_sweep.py, which reruns a leaderboard row on one."""
     dest = tmp_path/'copy'
-    r = subprocess.run([CLI, 'download', '--from', str(n5k_root), '--dest', str(dest), '--views', 'overhead', 'side',
-                        '--side-url', str(n5k_root)], capture_output=True, text=True, timeout=900)
+    r = subprocess.run([CLI, 'download', '--source', str(n5k_root), '--dest', str(dest), '--views', 'overhead', 'side',
+                        '--side-source', str(n5k_root)], capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     assert verify(dest) == {} and verify(dest, str(n5k_root)) == {}
     with_http = tmp_path/'http'                                          # the same files over HTTP: byte for byte
@@ -142,7 +142,7 @@ def test_a_wrong_file_is_refused_by_name(server, n5k_root, tmp_path, fault):
     "An HTML page served as an image, and a connection cut mid-file with no Content-Length: refused, named, exit 1, not in the manifest."
     dest, bad = tmp_path/'n5k', _overhead(n5k_root)[1]
     getattr(FaultyHandler, fault).add(bad)
-    r = subprocess.run([CLI, 'download', '--base-url', server, '--dest', str(dest), '--split', 'rgb_test'],
+    r = subprocess.run([CLI, 'download', '--source', server, '--dest', str(dest), '--splits', 'rgb_test', '--views', 'overhead'],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 1 and bad in r.stderr, r.stderr[-2000:]
     assert ('not a PNG' if fault == 'html' else 'cut short') in r.stderr
@@ -151,7 +151,7 @@ def test_a_wrong_file_is_refused_by_name(server, n5k_root, tmp_path, fault):
 
 
 def test_a_copy_that_differs_from_its_source_manifest_is_refused(n5k_root, tmp_path):
-    "`download --from` a copy whose file differs from the copy's own MANIFEST.sha256: refused by name, exit 1; `--verify --from` agrees."
+    "`download --source DIR` a copy whose file differs from the copy's own MANIFEST.sha256: refused by name, exit 1; `--verify --source DIR` agrees."
     import shutil
     src = tmp_path/'src'
     for d in ('metadata', 'dish_ids'): shutil.copytree(n5k_root/d, src/d)
@@ -160,12 +160,12 @@ def test_a_copy_that_differs_from_its_source_manifest_is_refused(n5k_root, tmp_p
     for rel in rels: (src/rel).parent.mkdir(parents=True); shutil.copyfile(n5k_root/rel, src/rel)
     (src/rels[0]).write_bytes((src/rels[0]).read_bytes()[:-12] + b'IEND\xaeB`\x82' + bytes(4))   # changed after its checksum
     dest = tmp_path/'copy'
-    r = subprocess.run([CLI, 'download', '--from', str(src), '--dest', str(dest), '--dishes', *sorted({p.split('/')[-2] for p in rels})],
+    r = subprocess.run([CLI, 'download', '--source', str(src), '--dest', str(dest), '--views', 'overhead', '--dishes', *sorted({p.split('/')[-2] for p in rels})],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 1 and rels[0] in r.stderr and "differs from the source's manifest" in r.stderr, r.stderr[-2000:]
     assert rels[0] not in read_manifest(dest/MANIFEST) and not (dest/rels[0]).exists()
     assert all(rel in read_manifest(dest/MANIFEST) for rel in rels[1:])
-    ok = subprocess.run([CLI, 'download', '--verify', '--dest', str(dest), '--from', str(src)], capture_output=True, text=True)
+    ok = subprocess.run([CLI, 'download', '--verify', '--dest', str(dest), '--source', str(src)], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
 
 
@@ -173,7 +173,7 @@ def test_killed_download_resumes_with_what_it_had(server, n5k_root, tmp_path):
     "kill -9 in the middle of a download; the rerun fetches only what the manifest does not have."
     FaultyHandler.delay = 0.15
     dest = tmp_path/'n5k'
-    p = subprocess.Popen([CLI, 'download', '--base-url', server, '--dest', str(dest), '--split', 'rgb_test', '--workers', '2'],
+    p = subprocess.Popen([CLI, 'download', '--source', server, '--dest', str(dest), '--splits', 'rgb_test', '--views', 'overhead', '--workers', '2'],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while len(read_manifest(dest/MANIFEST)) < len(LABEL_FILES) + 5 and time.time() < deadline and p.poll() is None: time.sleep(0.05)

@@ -72,7 +72,7 @@ def test_split_file_cannot_write_outside_dest(mirror, n5k_root, tmp_path):
     (root/'escaped').mkdir(); shutil.copytree(root/'imagery/realsense_overhead'/real[0], root/'escaped', dirs_exist_ok=True)
     dest = tmp_path/'a/b/c/d/dest'
     before = {p for p in tmp_path.rglob('*') if not p.is_relative_to(dest) and not p.is_relative_to(root)}
-    r = subprocess.run([CLI, 'download', '--base-url', url, '--dest', str(dest)], capture_output=True, text=True, timeout=300)
+    r = subprocess.run([CLI, 'download', '--source', url, '--dest', str(dest), '--views', 'overhead'], capture_output=True, text=True, timeout=300)
     after = {p for p in tmp_path.rglob('*') if not p.is_relative_to(dest) and not p.is_relative_to(root)}
     assert after - before <= {tmp_path/'a', tmp_path/'a/b', tmp_path/'a/b/c', tmp_path/'a/b/c/d'}   # only --dest's parents
     assert [p for p in tmp_path.rglob('rgb.png') if 'escaped' in p.parts and not p.is_relative_to(root)] == []

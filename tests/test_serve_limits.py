@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from conftest import CLI
-from nutrition_predictor.images import MAX_UPLOAD
+from nutrition_predictor.images import MAX_REQUEST, MAX_UPLOAD
 from nutrition_predictor.runs import pretrained_run
 
 PHOTO = sorted((pretrained_run().path/'examples').glob('*.jpg'))[0]
@@ -86,6 +86,26 @@ def test_one_gib_upload_is_read_no_further_than_the_cap(url):
     except httpx.TransportError: pass                                 # the server closed the connection mid-upload: also fine
     read = _body_read(url) - before
     assert MAX_UPLOAD < read <= MAX_UPLOAD + (1 << 20), read          # at most one chunk past the cap
+    assert _post(url, {'file': (PHOTO.name, PHOTO.read_bytes())}).status_code == 200
+
+
+def test_a_declared_300_mb_body_is_refused_before_it_is_read(url):
+    """A request that declares a 300 MB body gets its 413 at once, before any of the body is sent, and the server closes
+    the connection: a client that goes on sending gets the connection reset after at most the cap plus one chunk (what
+    the sockets' buffers hold), and the server read none of it."""
+    host, port = url.removeprefix('http://').split(':')
+    before = _body_read(url)
+    with socket.create_connection((host, int(port)), timeout=30) as s:
+        s.sendall(f'POST /v1/predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: multipart/form-data; boundary=xx\r\n'
+                  f'Content-Length: {300 * 2**20}\r\n\r\n'.encode())
+        head = s.recv(65536).decode('latin-1').lower()              # a timeout here: the server waits for the body
+        assert head.startswith('http/1.1 413') and 'connection: close' in head, head[:300]
+        sent, chunk = 0, bytes(1 << 20)
+        try:
+            while sent < 300 * 2**20: s.sendall(chunk); sent += len(chunk)
+        except (BrokenPipeError, ConnectionResetError): pass       # closed by the server (a timeout would fail the test)
+    assert sent <= MAX_REQUEST + (1 << 20), sent
+    assert _body_read(url) == before
     assert _post(url, {'file': (PHOTO.name, PHOTO.read_bytes())}).status_code == 200
 
 

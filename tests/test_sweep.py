@@ -1,4 +1,4 @@
-"A small sweep through the CLI: two runs and the leaderboard; a leaderboard row reproduces its metrics from its recorded config, on a `download --from` copy of the data."
+"A small sweep through the CLI: two runs and the leaderboard; a leaderboard row reproduces its metrics from its recorded config, on a `download --source DIR` copy of the data."
 import subprocess
 from dataclasses import replace
 
@@ -42,11 +42,11 @@ def test_sweep_writes_runs_and_leaderboard(sweep_runs):
 
 
 def test_leaderboard_row_reproduces_on_a_copy(sweep_runs, n5k_root):
-    """Install a copy of the data with `download --from`, and rerun the best row from its recorded params.yaml on it,
+    """Install a copy of the data with `download --source DIR`, and rerun the best row from its recorded params.yaml on it,
     into a new folder: the very same metrics (the copy is read as the original, and the run reproduces)."""
     copy = sweep_runs/'copy'
-    r = subprocess.run([CLI, 'download', '--from', str(n5k_root), '--dest', str(copy), '--views', 'overhead', 'side',
-                        '--side-url', str(n5k_root)], capture_output=True, text=True, timeout=900)
+    r = subprocess.run([CLI, 'download', '--source', str(n5k_root), '--dest', str(copy), '--views', 'overhead', 'side',
+                        '--side-source', str(n5k_root)], capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     board = pd.read_csv(sweep_runs/'runs/leaderboard/leaderboard.csv')
     row = board.iloc[0]
