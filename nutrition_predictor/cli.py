@@ -43,7 +43,7 @@ def train(params:str=None,    # Params YAML file (default: `TrainConfig`'s defau
          ) -> int:
     "Train and evaluate one run through the experiment notebook (papermill)."
     from nutrition_predictor.config import check_for_data, config_dishes, parse_overrides, read_params
-    from nutrition_predictor.runs import RunBusy
+    from nutrition_predictor.runs import RunBusy, weak_model_warning
     if e := _training_installed(): return _needs_training(e)
     try:
         cfg = read_params(params, parse_overrides(param))
@@ -56,9 +56,7 @@ def train(params:str=None,    # Params YAML file (default: `TrainConfig`'s defau
     print(f"Run written to {run.path}")
     if m := run.metrics():
         print(m.headline())
-        if worse := m.worse_than_baseline():
-            print(f"warning: this run does not beat predicting the training mean for {', '.join(worse)} "
-                  f"({m.headline_scores[1]}): do not trust its numbers (too few dishes, or settings it cannot learn with)", file=sys.stderr)
+        if warn := weak_model_warning(m.worse_than_baseline()): print(f"warning: {warn}", file=sys.stderr)
     return 0
 
 # %% ../nbs/09_cli.ipynb #1267f51b
@@ -94,6 +92,7 @@ def predict(images:Many,         # Image files (JPEG, PNG, WebP, HEIC, AVIF, ...
     from nutrition_predictor.predict import Predictor
     try: predictor = Predictor.from_run(run, engine=engine)
     except (FileNotFoundError, ValueError, ModuleNotFoundError) as e: return _fail(e)
+    if predictor.model_warning: print(f"warning: {predictor.model_warning}", file=sys.stderr)
     if not json: print(f"{'image':<40} " + ' '.join(f"{c:>14}" for c in table_columns(kj)))
     n_failed = 0
     for f, (pred, err) in zip(images, predictor.predictions(images, bs)):

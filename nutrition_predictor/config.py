@@ -86,6 +86,7 @@ class TrainConfig:
     log_targets:bool = True       # The head predicts log(1 + value) of each target (`02_model`)
     positive:bool = True          # Clip predictions in units at 0: no negative kcal or grams (`02_model`)
     atwater_limits:bool = True    # Hold predictions to values that can exist: macronutrients <= mass, energy near their Atwater estimate (`02_model`)
+    label_bound:Between(1, 100, float) = 1.5 # Hold each prediction to this many times the largest training label: no answer far beyond what the model saw (`02_model`)
     per_gram:bool = True          # Also learn energy and macronutrients per gram, for a known mass (the paper's per-gram task)
     ingredient_min_dishes:Between(0, 100_000) = 20 # Learn what is on the plate: the ingredients on at least this many training dishes (0: no ingredient head; `01c_plate`)
     shown_min_grams:Between(0, 10_000, float) = 2. # Seasonings stay out of the list a person sees: ingredients under this median weight on a training plate (`04b_ingredients`)
@@ -176,6 +177,7 @@ class ModelConfig:
     log_targets:bool = _RUN.log_targets  # The head predicts standardised log(1 + value)
     positive:bool = _RUN.positive  # `to_units` clips at 0: no negative kcal or grams
     atwater_band:tuple|None = None # (low, high) energy / Atwater estimate that `to_units` holds values to (`None`: no limits)
+    upper_bound:tuple|None = None # The most each output may be, in kcal and grams (`label_bound` x the largest training label); `None`: unbounded
     target_mean:tuple|None = None # Mean training dish, per target on the scale the head predicts (`None`: 0)
     target_std:tuple|None = None  # Standard deviation per target (`None`: 1)
     revision:tuple|None = None    # Feature revision of each backbone; `None`: the registry's
@@ -189,7 +191,7 @@ class ModelConfig:
         unknown = [b for b in self.backbone if b not in BACKBONES]
         if unknown or not self.backbone: raise ValueError(f"Unknown backbone {unknown or '(none)'}; choose from {sorted(BACKBONES)}")
         if self.revision is None: fix('revision', tuple(BACKBONES[b].revision for b in self.backbone))
-        for k in ('target_mean', 'target_std', 'atwater_band', 'revision', 'grid'):
+        for k in ('target_mean', 'target_std', 'atwater_band', 'upper_bound', 'revision', 'grid'):
             v = _floats(getattr(self, k))
             fix(k, v if v is None or k not in ('revision', 'grid') else tuple(int(x) for x in v))
         fix('targets', tuple(self.targets)); fix('heads', tuple(self.heads)); fix('ingredients', tuple(self.ingredients))
@@ -232,19 +234,21 @@ def from_dict(cls:ModelConfig, d:dict) -> ModelConfig:  # noqa: F811 (fastcore @
     if missing: raise ValueError(f"model.json lacks {sorted(missing)}: a model of an older version? Train it again")
     return cls(**{**_ADDED, **d})
 
-_ADDED = dict(fine_tune=0, ingredients=())   # keys added to `model.json` since models were shipped, with what a file without them meant
+_ADDED = dict(fine_tune=0, ingredients=(), upper_bound=None)   # keys added to `model.json` since models were shipped, with what a file without them meant
 
 # %% ../nbs/01_config.ipynb #c0f10017
 @patch
 def model_config(self:TrainConfig, target_mean=None, target_std=None, atwater_band=None,
                  n_train:int|None=None, # Training rows (dishes, or images with `all_frames`): bound the projection, size the kernel head
                  ingredients:tuple=(),  # The ingredient head's vocabulary (`data.ingredient_vocabulary` + `OTHER`; empty: none)
+                 label_max=None,        # The largest training label of each output, in kcal and grams: the bounds are `label_bound` x these
                 ) -> ModelConfig:
     "The architecture this config trains, around the training targets' statistics (and the labels' Atwater band, with `atwater_limits`)."
     shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(ModelConfig) if f.name in TrainConfig.keys()}
     shared.update(n_components=min(self.n_components, n_train or self.n_components),
                   n_support=(n_train or 0) if 'kernel' in self.heads else 0, targets=tuple(self.outputs()),
                   atwater_band=atwater_band if self.atwater_limits else None, target_mean=target_mean, target_std=target_std,
+                  upper_bound=None if label_max is None else tuple(self.label_bound * float(v) for v in label_max),
                   ingredients=tuple(ingredients))
     return ModelConfig(**shared)
 

@@ -220,6 +220,7 @@ def build_demo(run:str|Path|RunFolder|None=None, # Run folder with the model (an
     with gr.Blocks(title='Nutrition predictor', delete_cache=delete_cache) as demo:
         gr.Markdown(f"# Nutrition predictor\nUpload a photo of a plate, {VIEW_WORDS.get(view, view)}, to estimate its "
                     "calories, mass, fat, carbohydrate and protein.")
+        if predictor.model_warning: gr.Markdown(f"**Warning: {predictor.model_warning}**", elem_id='model-warning')
         with gr.Row():
             with gr.Column():
                 image = uploaded_image(sources=['upload'], label='Photo of a plate')

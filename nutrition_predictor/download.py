@@ -270,11 +270,12 @@ class DownloadSummary:
     extracted: int = 0                             # side-angle frames extracted from videos this time
     usable: dict = field(default_factory=dict)     # view -> dishes asked for that have an image of that view (what `train` can read)
     def __str__(self):
-        usable = ', '.join(f"{n} for the {v} view" for v, n in self.usable.items())
-        return (f"{len(self.complete)} dishes complete" + (f", usable: {usable} (what training can read)" if usable else '') +
-                f"; {len(self.missing)} lack files the source does not have (Nutrition5k has no video or photo of some "
-                f"dishes: they are left out, not an error), {len(self.failed)} with failed files, {len(self.refused)} refused; "
-                f"{self.fetched} files fetched, {self.skipped} already present, {self.extracted} frames extracted")
+        usable = ', '.join(f"{n} dishes for the {v} view" for v, n in self.usable.items())
+        return ((f"usable: {usable} (what training can read); " if usable else '') +
+                f"{len(self.complete)} dishes complete (every file asked for), {len(self.missing)} lack files the source does not have "
+                f"(Nutrition5k has no video or photo of some dishes: they are left out, not an error), {len(self.failed)} with "
+                f"failed files, {len(self.refused)} refused; {self.fetched} files fetched, {self.skipped} already present, "
+                f"{self.extracted} frames extracted")
 
 # %% ../nbs/06_download.ipynb #aebe56da
 def select_dishes(dest:Path, splits=('rgb_train', 'rgb_test'), sample:int|None=None, seed:int=0) -> list[str]:

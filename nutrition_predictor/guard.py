@@ -15,15 +15,17 @@ import numpy as np
 from .intervals import conformal_quantile
 
 # %% auto #0
-__all__ = ['LOW_INFORMATION', 'UNLIKE_TRAINING', 'WARNINGS', 'MIN_SPREAD', 'MIN_TEXTURE', 'INFO_SIDE', 'SKIMAGE_SAMPLES',
-           'warning', 'image_information', 'low_information', 'Gaussian', 'guard_groups', 'Guard', 'nonfood_images',
-           'blank_images']
+__all__ = ['LOW_INFORMATION', 'UNLIKE_TRAINING', 'BEYOND_TRAINING', 'WARNINGS', 'MIN_SPREAD', 'MIN_TEXTURE', 'INFO_SIDE',
+           'SKIMAGE_SAMPLES', 'warning', 'image_information', 'low_information', 'Gaussian', 'guard_groups', 'Guard',
+           'nonfood_images', 'blank_images']
 
 # %% ../nbs/01b_guard.ipynb #3d0c8f1e
 LOW_INFORMATION, UNLIKE_TRAINING = 'blank or almost uniform image', 'unlike the training photos'
+BEYOND_TRAINING = 'beyond what the model was trained on'   # an answer held at its bound (`02_model`), whatever the photo
 WARNINGS = {LOW_INFORMATION: "this image has almost nothing in it (blank or almost uniform: a covered lens or a failed capture?)",
             UNLIKE_TRAINING: "this photo looks unlike the plates the model was trained on (not a plate of food, or another "
-                             "camera, angle or setting)"}
+                             "camera, angle or setting)",
+            BEYOND_TRAINING: "the model's answer went beyond the largest plates it was trained on, and was held at its bound"}
 
 def warning(reason:str) -> str:
     "What every door tells a person about a flagged prediction with guard `reason`."

@@ -343,6 +343,7 @@ class NutritionRegressor(nn.Module):
         self.ingredient_head = IngredientHead(k, len(config.ingredients), config.hidden, config.dropout) if config.ingredients else None
         self.register_buffer('target_mean', torch.tensor(config.target_mean or (0.,) * n))
         self.register_buffer('target_std', torch.tensor(config.target_std or (1.,) * n))
+        self.register_buffer('upper_bound', torch.tensor(config.upper_bound) if config.upper_bound else None, persistent=False)  # from model.json
         self.tuned = False        # True once its `fine_tune` units were trained: its features are then its own, not the frozen backbones'
 
     def forward(self, x): return self.head(self.backbone(x))
@@ -350,11 +351,13 @@ class NutritionRegressor(nn.Module):
         "`[n, len(config.ingredients)]` probabilities of each vocabulary entry and its grams, from feature vectors `[n, d]`."
         return self.ingredient_head(self.head[1](self.head[0](feats)))
     def to_units(self, y):
-        "Standardised outputs in kcal and grams: back from log(1 + value) with `log_targets`, clipped at 0 with `positive`, held to `physical_limits` with an `atwater_band`."
+        "Standardised outputs in kcal and grams: back from log(1 + value) with `log_targets`, clipped at 0 with `positive`, held to `physical_limits` with an `atwater_band`, and at most `upper_bound`."
         y = y * self.target_std + self.target_mean
         if self.config.log_targets: y = torch.expm1(y)
+        if self.upper_bound is not None: y = torch.minimum(y, self.upper_bound)
         if self.config.positive: y = y.clamp_min(0)
         if self.config.atwater_band: y = physical_limits(y, self.config.targets, self.config.atwater_band)
+        if self.upper_bound is not None: y = torch.minimum(y, self.upper_bound)    # again: the limits may raise the energy
         return y
 
     @classmethod

@@ -16,7 +16,7 @@ from fastcore.basics import patch
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from .data import MAX_KCAL_PER_G, OTHER, PER_GRAM_OF, TARGETS, UNITS
-from .guard import LOW_INFORMATION, UNLIKE_TRAINING, warning
+from .guard import BEYOND_TRAINING, LOW_INFORMATION, UNLIKE_TRAINING, warning
 
 # %% auto #0
 __all__ = ['KJ_PER_KCAL', 'FIELDS', 'NUTRIENT_FIELDS', 'ENERGY', 'ROUNDING', 'IngredientAnswer', 'PredictionAnswer',
@@ -101,14 +101,15 @@ class NutritionPrediction:
     low: tuple|None = None              # Low ends of the ranges, in `TARGETS` order (`None`: no calibration, or flagged)
     high: tuple|None = None             # High ends
     guard_score: float|None = None      # How unlike the training photos the image is (`01b_guard`; `None`: the run has no guard)
-    unlike_training: bool = False       # Do not trust these numbers: the image is blank, or unlike the training photos
-    guard_reason: str|None = None       # Why (`guard.LOW_INFORMATION` or `guard.UNLIKE_TRAINING`), when `unlike_training`
+    unlike_training: bool = False       # Do not trust these numbers: the image is blank or unlike the training photos, or the answer beyond the training labels
+    guard_reason: str|None = None       # Why (`guard.LOW_INFORMATION`, `UNLIKE_TRAINING` or `BEYOND_TRAINING`), when `unlike_training`
     per_gram: tuple|None = None         # kcal, fat, carb and protein per gram of the dish (`None`: the model has no per-gram outputs)
     mass_known: bool = False            # The mass was given, and the totals are per gram x mass
     ingredients: tuple = ()             # `PlateIngredient`s the plate likely holds, most likely first (none when flagged)
     portion: float = 1.                 # The share of the plate the numbers are for (a person's "I ate half": 0.5)
     corrected: bool = False             # A person changed the ingredients: the totals moved by exactly what they changed
     held_to_limits: bool = False        # A correction would have made a value impossible, and it was held to `hold_to_limits`
+    guard_threshold: float|None = None  # The guard's scale: a `guard_score` above it flags the photo (`None`: the run has no guard)
 
     def __getattr__(self, name:str):
         "A total by its field name: `pred.calories_kcal`."
@@ -123,11 +124,11 @@ def _floats(vs): return None if vs is None else tuple(float(v) for v in vs)
 @patch(cls_method=True)
 def from_values(cls:NutritionPrediction, values, # The totals in `TARGETS` order
                  low=None, high=None, guard_score=None, unlike_training=False, guard_reason=None, per_gram=None,
-                 mass_known=False, ingredients=()) -> NutritionPrediction:
+                 mass_known=False, ingredients=(), guard_threshold=None) -> NutritionPrediction:
     "From numbers in `TARGETS` order (numpy or not), the ends of their ranges, the guard's score, verdict and reason, the densities and ingredients."
     return cls(_floats(values), low=_floats(low), high=_floats(high), guard_score=None if guard_score is None else float(guard_score),
                unlike_training=bool(unlike_training), guard_reason=guard_reason, per_gram=_floats(per_gram),
-               mass_known=bool(mass_known), ingredients=tuple(ingredients))
+               mass_known=bool(mass_known), ingredients=tuple(ingredients), guard_threshold=None if guard_threshold is None else float(guard_threshold))
 
 # %% ../nbs/01c_plate.ipynb #d048e094
 @patch
@@ -139,6 +140,7 @@ def to_dict(self:NutritionPrediction) -> dict:
     for i, f in enumerate(FIELDS): d.update({f'{f}_low': _round(ends(self.low, i)), f'{f}_high': _round(ends(self.high, i))})
     d.update(energy_kj_low=_round(kilojoules(ends(self.low, ENERGY))), energy_kj_high=_round(kilojoules(ends(self.high, ENERGY))))
     d.update(unlike_training=self.unlike_training, guard_reason=self.guard_reason, guard_score=_round(self.guard_score, 'score'),
+             guard_threshold=_round(self.guard_threshold, 'score'),
              warning=warning(self.guard_reason) if self.unlike_training and self.guard_reason else None)
     d.update({f'{t}_per_g': _round(ends(self.per_gram, i), 'per_gram') for i, t in enumerate(PER_GRAM_OF)}, mass_known=self.mass_known)
     d.update(ingredients=[i.to_dict() for i in self.ingredients], portion=self.portion, corrected=self.corrected,
@@ -162,7 +164,7 @@ def from_dict(cls:NutritionPrediction, d:dict, # A `to_dict` answer (e.g. as the
     pred = cls.from_values([d[f] for f in FIELDS], ends('low'), ends('high'), d.get('guard_score'), d.get('unlike_training', False),
                            d.get('guard_reason'), per_gram, d.get('mass_known', False), lines)
     return replace(pred, portion=float(d.get('portion', 1.)), corrected=bool(d.get('corrected', False)),
-                   held_to_limits=bool(d.get('held_to_limits', False)))
+                   held_to_limits=bool(d.get('held_to_limits', False)), guard_threshold=d.get('guard_threshold'))
 
 # %% ../nbs/01c_plate.ipynb #7ef74c27
 def _answer_model(name:str, doc:str, fields:dict) -> type[BaseModel]:
@@ -179,7 +181,7 @@ def answer_model(name:str='PredictionAnswer', doc:str="One plate's totals with t
     "The pydantic schema of `NutritionPrediction.to_dict`, with the fields `first` (name -> `(type, default)`, e.g. a file name) before it."
     return _answer_model(name, doc, dict(**first,
         **{f: (float, ...) for f in [*FIELDS, 'energy_kj']}, **{f'{f}_{e}': _maybe for f in [*FIELDS, 'energy_kj'] for e in ('low', 'high')},
-        unlike_training=(bool, False), guard_reason=(Literal[LOW_INFORMATION, UNLIKE_TRAINING]|None, None), guard_score=_maybe,
+        unlike_training=(bool, False), guard_reason=(Literal[LOW_INFORMATION, UNLIKE_TRAINING, BEYOND_TRAINING]|None, None), guard_score=_maybe, guard_threshold=_maybe,
         warning=(str|None, None),
         **{f'{t}_per_g': _maybe for t in PER_GRAM_OF}, mass_known=(bool, False), ingredients=(list[IngredientAnswer], []),
         portion=(float, 1.), corrected=(bool, False), held_to_limits=(bool, False)))
@@ -262,7 +264,8 @@ def apply_corrections(pred:NutritionPrediction,            # An answer (`Predict
     per_gram = pred.per_gram if pred.per_gram is None or not corrections else [held[t] / mass if mass > 0 else 0. for t in PER_GRAM_OF]
     return replace(NutritionPrediction.from_values(totals, low, high, pred.guard_score, pred.unlike_training, pred.guard_reason,
                                                    per_gram, pred.mass_known and not corrections, lines),   # a weighed mass, changed: no longer weighed
-                   portion=pred.portion * portion, corrected=pred.corrected or bool(corrections), held_to_limits=pred.held_to_limits or moved)
+                   portion=pred.portion * portion, corrected=pred.corrected or bool(corrections), held_to_limits=pred.held_to_limits or moved,
+                   guard_threshold=pred.guard_threshold)
 
 # %% ../nbs/01c_plate.ipynb #be1580b7
 GRAMS_OFFSET = 1.   # grams ranges live on the scale log(grams + 1): a plate holds 0.3 g of salt and 300 g of rice

@@ -19,10 +19,10 @@ from fastprogress.fastprogress import progress_bar
 from .images import BULK_PIXELS, DataError, check_mass, decode_thread_count, decoded_pixels, mapped_ahead, model_input, prepare_image
 from .data import PER_GRAM_OF, TARGETS
 from .config import ModelConfig
-from .guard import LOW_INFORMATION, UNLIKE_TRAINING, Guard, image_information, low_information
+from .guard import BEYOND_TRAINING, LOW_INFORMATION, UNLIKE_TRAINING, Guard, image_information, low_information
 from .intervals import Intervals
 from .plate import LikelyIngredients, NutritionPrediction, apply_corrections
-from .runs import RunFolder, as_run
+from .runs import RunFolder, as_run, weak_model_warning
 
 # %% auto #0
 __all__ = ['ENGINES', 'DECODE_NICENESS', 'BULK_IDLE_S', 'BULK_NICENESS', 'OnnxModel', 'Predictor', 'BatchQueue',
@@ -71,9 +71,10 @@ class Predictor:
                  guard:Guard|None=None,                    # Flags images unlike the training photos
                  per_gram_intervals:Intervals|None=None,   # Calibrated ranges of the per-gram densities (for a known mass)
                  ingredients:LikelyIngredients|None=None,  # Turns the ingredient head's outputs into the list of likely ingredients
+                 worse_than_mean:list=(),                  # Nutrients the model does not beat predicting the training mean for (`RunMetrics.worse_than_baseline`)
                 ):
         self.model, self.intervals, self.run, self.guard = model, intervals, run, guard
-        self.per_gram_intervals, self.ingredients = per_gram_intervals, ingredients
+        self.per_gram_intervals, self.ingredients, self.worse_than_mean = per_gram_intervals, ingredients, list(worse_than_mean)
         if ingredients and list(ingredients.vocabulary) != list(model.config.ingredients):
             raise ValueError(f"the ingredient list ({len(ingredients.vocabulary)} entries) is not this model's ({len(model.config.ingredients)}): "
                              "the run's ingredients.json and model.json come from different runs")
@@ -96,7 +97,8 @@ class Predictor:
                 raise ModuleNotFoundError(f"The torch engine needs {e.name}, which this install lacks: use the onnx engine "
                                           "(after `nutrition-predictor export --onnx`), or install the [train] extra") from e
             model = TorchEngine.from_run(run, device)
-        return cls(model, device, run.intervals(), run, run.guard(), run.per_gram_intervals(), run.likely_ingredients())
+        worse = m.worse_than_baseline() if (m := run.metrics()) else []
+        return cls(model, device, run.intervals(), run, run.guard(), run.per_gram_intervals(), run.likely_ingredients(), worse)
 
     def typical(self) -> NutritionPrediction:
         "The mean training dish of the model (from its config: either engine)."
@@ -119,6 +121,8 @@ class Predictor:
                          doc="The run's nutrient table (`NutrientTable`), which corrections read; `None` without one")
     def default_bs(self) -> int: return 64 if self.net.on_gpu else 4
     device = property(lambda self: 'cuda' if self.net.on_gpu else 'cpu', doc="Where the engine runs: `cuda` or `cpu`")
+    model_warning = property(lambda self: weak_model_warning(self.worse_than_mean),
+                             doc="What every door says of a model that does not beat predicting the training mean (`None`: it does)")
 
 # %% ../nbs/04_predict.ipynb #pr3d1c02
 @patch
@@ -175,17 +179,26 @@ def verdicts(self:Predictor, xb:np.ndarray, feats:np.ndarray) -> tuple[np.ndarra
     return unlike, scores, [LOW_INFORMATION if b else UNLIKE_TRAINING if u else None for b, u in zip(blank, unlike)]
 
 @patch
+def at_bound(self:Predictor, ys:np.ndarray) -> np.ndarray:
+    "For outputs `[n, len(targets)]` in kcal and grams: which rows reached the model's `upper_bound` (held there: beyond what it was trained on)."
+    if not self.config.upper_bound: return np.zeros(len(ys), bool)
+    bound = np.asarray(self.config.upper_bound)
+    return ((ys >= bound * (1 - 1e-6)) & (bound > 0)).any(1)
+
+@patch
 def _results(self:Predictor, xb:np.ndarray, ys:np.ndarray, feats:np.ndarray, *plate:np.ndarray) -> list[NutritionPrediction]:
     "Predictions with their ranges, the guard's verdicts and the likely ingredients, from a batch's inputs and the engine's outputs."
     totals, n = ys[:, :len(TARGETS)], len(ys)
     unlike, scores, reasons = self.verdicts(xb, feats)
+    for i in np.flatnonzero(self.at_bound(ys) & ~unlike): unlike[i], reasons[i] = True, BEYOND_TRAINING   # the guard's reason first
     lows, highs = self.intervals.bounds(totals) if self.intervals else (None, None)
     per_gram = ys[:, len(TARGETS):] if ys.shape[1] > len(TARGETS) else [None] * n
     listed = self.ingredients is not None and len(plate) == 2
     trusted = lambda e, i: None if e is None or unlike[i] else e[i]          # a flagged photo gets no range and no list
     return [NutritionPrediction.from_values(totals[i], trusted(lows, i), trusted(highs, i), None if scores is None else scores[i],
                                             unlike[i], reasons[i], per_gram[i],
-                                            ingredients=self.ingredients.lines(plate[0][i], plate[1][i]) if listed and not unlike[i] else ())
+                                            ingredients=self.ingredients.lines(plate[0][i], plate[1][i]) if listed and not unlike[i] else (),
+                                            guard_threshold=self.guard.threshold if self.guard else None)
             for i in range(n)]
 
 @patch

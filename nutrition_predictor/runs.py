@@ -22,7 +22,7 @@ from .plate import LikelyIngredients
 
 # %% auto #0
 __all__ = ['PARTIAL', 'RunFolder', 'IncompleteRun', 'RunBusy', 'Scores', 'Coverage', 'GuardScores', 'IngredientScores',
-           'RunMetrics', 'git_commit', 'pretrained_run', 'as_run']
+           'RunMetrics', 'weak_model_warning', 'git_commit', 'pretrained_run', 'as_run']
 
 # %% ../nbs/01d_runs.ipynb #0c20b75e
 class RunFolder:
@@ -290,16 +290,23 @@ def headline_scores(self:RunMetrics) -> tuple[Scores, str]:
 
 @patch
 def headline(self:RunMetrics) -> str:
-    "One line: calories MAE% against the predict-the-training-mean baseline's, with the dishes scored and where."
-    s, where = self.headline_scores
-    return (f"calories MAE% {s.mae_pct['calories']:.1f} (training mean: {s.baseline_mae_pct['calories']:.1f}) "
-            f"in {where}, {s.n_dishes} dishes")
+    "One line: calories MAE% against the predict-the-training-mean baseline's, in grouped CV (where the run has it), then on the test split."
+    one = lambda s, where: f"{s.mae_pct['calories']:.1f} (training mean: {s.baseline_mae_pct['calories']:.1f}) in {where}, {s.n_dishes} dishes"
+    return 'calories MAE% ' + '; '.join(([one(*self.headline_scores)] if self.cv else []) + [one(self.test, 'the test split')])
 
 @patch
 def worse_than_baseline(self:RunMetrics) -> list[str]:
-    "Nutrients whose MAE% is not below the baseline's in `headline_scores` (`vs_baseline` not < 1, NaN included), in `TARGETS` order."
-    vs = self.headline_scores[0].vs_baseline
-    return [t for t in TARGETS if vs.get(t) is not None and not vs[t] < 1]
+    "Nutrients whose MAE% is not below the baseline's in grouped CV or on the test split (`vs_baseline` not < 1, NaN included), in `TARGETS` order."
+    scores = [s for s in (self.cv, self.test) if s]
+    return [t for t in TARGETS if any(s.vs_baseline.get(t) is not None and not s.vs_baseline[t] < 1 for s in scores)]
+
+def weak_model_warning(worse:list[str], # Nutrients the model does not beat the training mean for (`worse_than_baseline`)
+                      ) -> str|None:
+    "What every door says of a model that does not beat predicting the training mean (`None` when it beats it for every nutrient)."
+    if not worse: return None
+    return (f"This model does not beat predicting the training mean for {', '.join(worse)} (its grouped CV or official test "
+            f"split, in its metrics.json): do not trust its numbers for {'them' if len(worse) > 1 else 'it'} "
+            f"(trained on too few dishes, or with settings it cannot learn with).")
 
 # %% ../nbs/01d_runs.ipynb #a1c2e3f5
 @patch

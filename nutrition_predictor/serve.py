@@ -120,7 +120,7 @@ def health(predictor:Predictor, view:str|None=None) -> dict:
     return dict(status='ok', model_loaded=True, run=str(predictor.run.path) if predictor.run else None,
                 backbone=list(predictor.config.backbone), view=view, engine=predictor.engine, device=predictor.device,
                 guard=predictor.guard is not None, ranges=predictor.intervals is not None, ingredients=predictor.ingredients is not None,
-                version=nutrition_predictor.__version__)
+                worse_than_mean=predictor.worse_than_mean, model_warning=predictor.model_warning, version=nutrition_predictor.__version__)
 
 PREDICT_BODY = {'requestBody': {'required': True, 'content': {'multipart/form-data': {'schema': {
     'type': 'object', 'required': ['file'], 'properties': {
@@ -129,7 +129,8 @@ PREDICT_BODY = {'requestBody': {'required': True, 'content': {'multipart/form-da
 
 # %% ../nbs/05a_serve.ipynb #a9c0e002
 Prediction = answer_model('Prediction', "One photo's answer: its file name, then the totals with their units and ranges, the guard's verdict "
-                          "and the likely ingredients (`plate.answer_model`).", file=(str, ...))
+                          "and the likely ingredients (`plate.answer_model`), and the model's own warning when it does not beat predicting the "
+                          "training mean.", file=(str, ...), model_warning=(str|None, None))
 
 class Refusal(BaseModel):
     "A photo that was not predicted, and why (an answer among the others of a request)."
@@ -143,7 +144,7 @@ class RequestRefused(BaseModel):
 class Health(BaseModel):
     "What `GET /health` says: the model served, on which engine, with what."
     status:str; model_loaded:bool; run:str|None; backbone:list[str]; view:str|None; engine:str; device:str
-    guard:bool; ranges:bool; ingredients:bool; version:str
+    guard:bool; ranges:bool; ingredients:bool; worse_than_mean:list[str]; model_warning:str|None; version:str
 
 PREDICT_RESPONSES = {200: {'model': list[Prediction | Refusal], 'description': "One answer per photo, in order (at least one predicted)"},
                      413: {'model': list[Refusal] | RequestRefused, 'description': "Over a size cap: the request, or every photo"},
@@ -199,7 +200,7 @@ def create_app(predictor:Predictor,          # The model every route shares
         pred = await pending
         m['images'].inc()
         if pred.unlike_training: m['flags'].labels(pred.guard_reason).inc()
-        return dict(file=name, **pred.to_dict()), 200
+        return dict(file=name, **pred.to_dict(), model_warning=predictor.model_warning), 200
 
     in_progress = []                                       # the prediction requests being answered now
     asked = collections.Counter()                          # pixels of larger-than-ordinary photos each client's requests in progress asked for
@@ -254,7 +255,7 @@ def create_app(predictor:Predictor,          # The model every route shares
         except CorrectionError as e:
             m['errors'].labels('bad correction').inc()
             return JSONResponse({'error': str(e)}, 422)
-        return dict(file=request.prediction.file, **fixed.to_dict())
+        return dict(file=request.prediction.file, **fixed.to_dict(), model_warning=predictor.model_warning)
 
     @app.get('/v1/ingredients', summary="The nutrient table a correction may add from (names containing `q`)", response_model=list[NutrientRow])
     async def ingredients(q:str=''):

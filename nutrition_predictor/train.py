@@ -237,7 +237,8 @@ def train(cfg:TrainConfig,                 # The run's configuration
     if len(cfg.heads) > 1 or cfg.n_components or cfg.fine_tune or cfg.ingredient_min_dishes: check_for_data(cfg, table)
     trn_table = every_image(table[table.split == 'train']) if cfg.all_frames else table[table.split == 'train']
     rows, vocab = plate_vocabulary(cfg, trn_table)
-    model = NutritionRegressor(cfg.model_config(tm, ts, band, len(trn_table), vocab), cfg.pretrained, cfg.weights_path).to(device)
+    label_max = table.loc[table.split == 'train', list(cfg.outputs())].max().to_numpy()   # the bounds: `label_bound` x these
+    model = NutritionRegressor(cfg.model_config(tm, ts, band, len(trn_table), vocab, label_max), cfg.pretrained, cfg.weights_path).to(device)
     counts = None
     if cfg.feature_cache: dls, counts = feature_dataloaders(model, table, cfg, tm, ts, device)
     else:
