@@ -17,6 +17,7 @@ from PIL import Image
 from .data import (CAMERAS, FRAMES, METADATA_FILES, NUTRIENT_TABLE, image_path, n5k_dir, read_dish_metadata, sha256_file,
                                       view_images)
 from .images import DataError
+from .config import TrainConfig
 
 # %% auto #0
 __all__ = ['log', 'OFFICIAL_URL', 'ID_FILES', 'LABEL_FILES', 'MANIFEST', 'DISH_ID', 'side_video', 'dish_files', 'UnsafePath',
@@ -286,7 +287,7 @@ def select_dishes(dest:Path, splits=('rgb_train', 'rgb_test'), sample:int|None=N
 # %% ../nbs/06_download.ipynb #fa351da1
 def download(dest:str|Path|None=None,          # Where the data root goes (`None`: `n5k_dir()`, the folder `train` reads)
              source:str|None=None,             # Base URL (a mirror), or a local folder in the official layout (a copy to install); default `$NUTRITION5K_URL`, else the public bucket
-             views=('side',),                  # `side` (the view `train` reads by default) and/or `overhead`
+             views=(TrainConfig().view,),      # `side` (the view `train` reads by default) and/or `overhead`
              splits=('rgb_train', 'rgb_test'), # Official splits whose dishes to fetch
              sample:int|None=None,             # Only a reproducible random subset of this many dishes
              seed:int=0,                       # Seed of the sample

@@ -16,10 +16,10 @@ from PIL import Image, ImageOps
 from pillow_heif import register_heif_opener
 
 # %% auto #0
-__all__ = ['FORMATS', 'MIN_SIDE', 'MAX_PIXELS', 'MAX_UPLOAD', 'MAX_FILES', 'MAX_REQUEST', 'MAX_REQUEST_PIXELS', 'BULK_PIXELS',
-           'ORDINARY_PIXELS', 'MAX_MASS_G', 'PAD_RGB', 'FITS', 'DataError', 'check_image_size', 'check_mass',
-           'reduction', 'pil_to_rgb', 'load_rgb', 'read_image', 'decoded_pixels', 'fit_square', 'prepare_image',
-           'model_input', 'decode_thread_count', 'mapped_ahead']
+__all__ = ['FORMATS', 'SUFFIXES', 'MIN_SIDE', 'MAX_PIXELS', 'MAX_UPLOAD', 'MAX_FILES', 'MAX_REQUEST', 'MAX_REQUEST_PIXELS',
+           'BULK_PIXELS', 'ORDINARY_PIXELS', 'MIN_MASS_G', 'MAX_MASS_G', 'PAD_RGB', 'FITS', 'DataError', 'image_files',
+           'check_image_size', 'check_mass', 'reduction', 'pil_to_rgb', 'load_rgb', 'read_image', 'decoded_pixels',
+           'fit_square', 'prepare_image', 'model_input', 'decode_thread_count', 'mapped_ahead']
 
 # %% ../nbs/00_images.ipynb #d96beb05
 class DataError(ValueError):
@@ -28,6 +28,16 @@ class DataError(ValueError):
 # %% ../nbs/00_images.ipynb #bd1e0a11
 register_heif_opener()     # HEIC/HEIF (iPhone photos), for every reader of this package
 FORMATS = ('JPEG', 'PNG', 'HEIF', 'AVIF', 'WEBP', 'GIF', 'BMP', 'TIFF')   # JPEG includes MPO, what many cameras write
+SUFFIXES = ('.jpg', '.jpeg', '.png', '.heic', '.heif', '.avif', '.webp', '.gif', '.bmp', '.tif', '.tiff')   # their files' usual names
+
+# %% ../nbs/00_images.ipynb #69248ae4
+def image_files(paths:list, # Files and folders
+               ) -> list[str]:
+    "`paths`, each folder replaced by the image files in it (`SUFFIXES`, any case; sorted; not its subfolders)."
+    out = []
+    for p in map(Path, paths):
+        out += sorted(str(f) for f in p.iterdir() if f.is_file() and f.suffix.lower() in SUFFIXES) if p.is_dir() else [str(p)]
+    return out
 
 # %% ../nbs/00_images.ipynb #c9fc3b4b
 MIN_SIDE, MAX_PIXELS = 16, 40_000_000   # pixels: the shorter side of a readable photo; the most pixels decoded
@@ -37,7 +47,7 @@ MAX_REQUEST = 64 * 2**20                # bytes of one request, its photos toget
 MAX_REQUEST_PIXELS = 4 * MAX_PIXELS     # pixels decoded for one request, its photos together
 BULK_PIXELS = 16_000_000                # pixels decoded for one request, or one client's requests in progress, past which photos wait in the bulk lane
 ORDINARY_PIXELS = 4_000_000             # a photo that decodes to at most this is never sent to the bulk lane for its client's other requests
-MAX_MASS_G = 100_000.                   # a weighed plate's mass is above 0 g and below this
+MIN_MASS_G, MAX_MASS_G = 1., 100_000.   # a weighed plate's mass: at least 1 g (less is no plate), below 100 kg
 
 # %% ../nbs/00_images.ipynb #2c7d1e04
 def check_image_size(im:Image.Image, name) -> Image.Image:
@@ -53,7 +63,7 @@ def check_mass(mass_g) -> float:
     "`mass_g` as a float, or a `ValueError` saying what a plate's mass may be."
     try: m = float(mass_g)
     except (TypeError, ValueError): m = float('nan')
-    if not 0 < m < MAX_MASS_G: raise ValueError(f"mass_g must be a weight in grams above 0 and below {MAX_MASS_G:g}, not {str(mass_g)[:40]}")
+    if not MIN_MASS_G <= m < MAX_MASS_G: raise ValueError(f"mass_g must be a weight in grams from {MIN_MASS_G:g} to below {MAX_MASS_G:g}, not {str(mass_g)[:40]}")
     return m
 
 # %% ../nbs/00_images.ipynb #4d8e2f15

@@ -25,8 +25,8 @@ from .plate import LikelyIngredients, NutritionPrediction, apply_corrections
 from .runs import RunFolder, as_run, weak_model_warning
 
 # %% auto #0
-__all__ = ['ENGINES', 'DECODE_NICENESS', 'BULK_IDLE_S', 'BULK_NICENESS', 'OnnxModel', 'Predictor', 'BatchQueue',
-           'PredictionRefused']
+__all__ = ['ENGINES', 'DECODE_NICENESS', 'BULK_IDLE_S', 'BULK_NICENESS', 'OnnxModel', 'read_model_file', 'Predictor',
+           'BatchQueue', 'PredictionRefused']
 
 # %% ../nbs/04_predict.ipynb #59c13dd2
 class OnnxModel:
@@ -62,6 +62,16 @@ class OnnxModel:
 ENGINES = ('torch', 'onnx')
 
 # %% ../nbs/04_predict.ipynb #dd60529d
+def read_model_file(path:Path,  # The file `load` reads (named in the message)
+                    load,        # Reads it: a run folder's loader
+                   ):
+    "`load()`, or a `ValueError` that names `path` in one line when its content is not a file this code wrote (nothing in it is run: no pickle)."
+    try: return load()
+    except (FileNotFoundError, ModuleNotFoundError): raise
+    except Exception as e:
+        why = (str(e).strip().splitlines() or [''])[0][:200]
+        raise ValueError(f"{path} cannot be read as this project's {Path(path).name} ({type(e).__name__}: {why}); nothing in it was run") from None
+
 class Predictor:
     "Predict the five totals of plates from images, with a trained model on torch or its ONNX export on onnxruntime."
     def __init__(self, model,                              # An engine (`OnnxModel`, `model.TorchEngine`), or a `NutritionRegressor` to run on torch
@@ -90,15 +100,17 @@ class Predictor:
         "The predictor of a finished run folder (`RunFolder.check`; state dict + JSON config, or the ONNX file; nothing is unpickled)."
         if engine not in ENGINES: raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
         run = as_run(run).check()
-        if engine == 'onnx': model = OnnxModel.from_run(run, device)
+        if engine == 'onnx': model = read_model_file(run.onnx_file, lambda: OnnxModel.from_run(run, device))
         else:
             try: from nutrition_predictor.model import TorchEngine
             except ModuleNotFoundError as e:                  # a serving install: no torch
                 raise ModuleNotFoundError(f"The torch engine needs {e.name}, which this install lacks: use the onnx engine "
                                           "(after `nutrition-predictor export --onnx`), or install the [train] extra") from e
-            model = TorchEngine.from_run(run, device)
-        worse = m.worse_than_baseline() if (m := run.metrics()) else []
-        return cls(model, device, run.intervals(), run, run.guard(), run.per_gram_intervals(), run.likely_ingredients(), worse)
+            model = read_model_file(run.weights_file, lambda: TorchEngine.from_run(run, device))
+        m = read_model_file(run.metrics_file, run.metrics)
+        return cls(model, device, read_model_file(run.intervals_file, run.intervals), run, read_model_file(run.guard_file, run.guard),
+                   read_model_file(run.per_gram_intervals_file, run.per_gram_intervals),
+                   read_model_file(run.ingredients_file, run.likely_ingredients), m.worse_than_baseline() if m else [])
 
     def typical(self) -> NutritionPrediction:
         "The mean training dish of the model (from its config: either engine)."

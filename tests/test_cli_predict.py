@@ -15,7 +15,9 @@ def test_table_has_one_row_per_image(offline_run, test_images):
     assert r.returncode == 0, r.stderr
     rows = [l for l in r.stdout.splitlines()[1:] if l.strip() and not l.startswith(' ')]     # indented: the likely ingredients
     assert len(rows) == len(test_images) > 0
-    assert r.stdout.splitlines()[0].split()[1:] == FIELDS
+    assert r.stdout.splitlines()[0].split()[1:6] == FIELDS
+    assert all(' guard ' in l and (l.endswith(' ok') or ' DO NOT TRUST: ' in l) for l in rows)   # the verdict with its scale
+    assert any(' [' in l for l in rows)                                                           # the ranges
     assert any(l.startswith('    likely: ') and ' g (' in l for l in r.stdout.splitlines())
 
 

@@ -46,7 +46,7 @@ OWNED = {
     r"\bview\s*(:[^=]*)?=\s*'(overhead|side)'": 'config.py',       # the default view
     r"\bframe\s*(:[^=]*)?=\s*\d": 'config.py',                      # the default frame
     r"20\s*\*\s*2\s*\*\*\s*20": 'images.py',                       # the upload cap
-    r"^(MIN_SIDE|MAX_PIXELS|MAX_UPLOAD|MAX_FILES|MAX_MASS_G)\b.*=": 'images.py',
+    r"^(MIN_SIDE|MAX_PIXELS|MAX_UPLOAD|MAX_FILES|MIN_MASS_G|MAX_MASS_G)\b.*=": 'images.py',
     r"runs/default": None,                                           # no door defaults to a run that may not exist
     r"workers\s*(:\s*int)?\s*=\s*8\b": 'download.py',                # parallel downloads
     r"4\.184": 'plate.py',                                           # kJ per kcal
