@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from pydantic import BaseModel, ConfigDict, create_model
 from starlette.formparsers import parse_options_header
+from starlette.requests import ClientDisconnect
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -28,10 +29,11 @@ from .predict import BatchQueue, PredictionRefused, Predictor
 from .runs import RunFolder
 
 # %% auto #0
-__all__ = ['log', 'FILE_FIELDS', 'MAX_CONCURRENT', 'PREDICT_BODY', 'Prediction', 'PREDICT_RESPONSES', 'NutrientRow',
-           'HEADER_TIMEOUT_S', 'BODY_IDLE_S', 'KEEP_ALIVE_S', 'SERVE_SETTINGS', 'UploadRefused', 'Upload',
-           'read_uploads', 'health', 'Refusal', 'RequestRefused', 'Health', 'CorrectionBody', 'CorrectionRequest',
-           'create_app', 'max_connections', 'GuardedProtocol', 'serve', 'serve_app', 'app_from_env']
+__all__ = ['log', 'FILE_FIELDS', 'MAX_CONCURRENT', 'CLIENT_CLOSED', 'PREDICT_BODY', 'Prediction', 'PREDICT_RESPONSES',
+           'NutrientRow', 'HEADER_TIMEOUT_S', 'BODY_IDLE_S', 'KEEP_ALIVE_S', 'SERVE_SETTINGS', 'UploadRefused',
+           'Upload', 'read_uploads', 'hung_up', 'health', 'Refusal', 'RequestRefused', 'Health', 'CorrectionBody',
+           'CorrectionRequest', 'create_app', 'max_connections', 'GuardedProtocol', 'serve', 'serve_app',
+           'app_from_env']
 
 # %% ../nbs/05a_serve.ipynb #dd70317d
 log = logging.getLogger(__name__)
@@ -102,6 +104,12 @@ async def read_uploads(request:Request,
 
 # %% ../nbs/05a_serve.ipynb #21170196
 MAX_CONCURRENT = 256          # prediction requests in progress; more are answered 503
+CLIENT_CLOSED = 499           # the status counted for a request its client hung up on (nginx's "client closed request"): not a server error
+
+async def hung_up(request:Request, exc:ClientDisconnect) -> Response:
+    "The API's and the demo's answer to a request whose client hung up: one log line, and `CLIENT_CLOSED` (an alert on 5xx must not fire for it)."
+    log.warning(f"{request.method} {request.url.path}: the client hung up before its request was read")
+    return Response(status_code=CLIENT_CLOSED)
 
 def _metrics(registry:CollectorRegistry) -> dict:
     return dict(
@@ -173,7 +181,7 @@ def create_app(predictor:Predictor,          # The model every route shares
                batcher:BatchQueue|None=None, # Defaults to a `BatchQueue` of `predictor`
               ) -> FastAPI:
     "The FastAPI app: `/v1/predict`, `/v1/correct`, `/v1/ingredients`, `/health`, `/metrics` and `/docs` (`serve_app` mounts the demo at `/`)."
-    app = FastAPI(title='Nutrition predictor', version=nutrition_predictor.__version__,
+    app = FastAPI(title='Nutrition predictor', version=nutrition_predictor.__version__, exception_handlers={ClientDisconnect: hung_up},
                   description="Calories, mass, fat, carbohydrate and protein of a plate of food from one photo (Nutrition5k).")
     registry = CollectorRegistry()
     m = app.state.metrics = _metrics(registry)
@@ -349,7 +357,7 @@ def serve_app(run:str|Path|RunFolder|None=None,       # The run folder to serve;
         import gradio as gr
         from nutrition_predictor.demo import build_demo
         demo = build_demo(predictor.run, data_dir, predictor=predictor, batcher=app.state.batcher)
-        app = gr.mount_gradio_app(app, demo, path='/', max_file_size=MAX_UPLOAD)
+        app = gr.mount_gradio_app(app, demo, path='/', max_file_size=MAX_UPLOAD, app_kwargs=dict(exception_handlers={ClientDisconnect: hung_up}))
     return app
 
 SERVE_SETTINGS = 'NUTRITION_PREDICTOR_SERVE'      # environment variable: `serve_app`'s arguments as JSON, for each worker
