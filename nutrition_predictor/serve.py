@@ -12,6 +12,7 @@ from pathlib import Path
 
 import python_multipart as multipart
 from fastapi import FastAPI, Request
+from fastapi_offline import FastAPIOffline
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -181,7 +182,7 @@ def create_app(predictor:Predictor,          # The model every route shares
                batcher:BatchQueue|None=None, # Defaults to a `BatchQueue` of `predictor`
               ) -> FastAPI:
     "The FastAPI app: `/v1/predict`, `/v1/correct`, `/v1/ingredients`, `/health`, `/metrics` and `/docs` (`serve_app` mounts the demo at `/`)."
-    app = FastAPI(title='Nutrition predictor', version=nutrition_predictor.__version__, exception_handlers={ClientDisconnect: hung_up},
+    app = FastAPIOffline(title='Nutrition predictor', version=nutrition_predictor.__version__, exception_handlers={ClientDisconnect: hung_up},
                   description="Calories, mass, fat, carbohydrate and protein of a plate of food from one photo (Nutrition5k).")
     registry = CollectorRegistry()
     m = app.state.metrics = _metrics(registry)

@@ -23,17 +23,22 @@ def demo_url(offline_run, n5k_root):
     demo.close()
 
 
-@pytest.fixture
-def browser(tmp_path):
+def _chromium(tmp_path, *args):
+    "Headless Chromium, driven by selenium, with `args` added."
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
     for a in ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
               '--disable-background-networking', '--disable-component-update', '--disable-sync',
-              '--disable-dev-shm-usage', f'--user-data-dir={tmp_path/"profile"}', '--window-size=1400,1200']:
+              '--disable-dev-shm-usage', f'--user-data-dir={tmp_path/"profile"}', '--window-size=1400,1200', *args]:
         opts.add_argument(a)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+
+
+@pytest.fixture
+def browser(tmp_path):
+    driver = _chromium(tmp_path)
     yield driver
     driver.quit()
 
@@ -110,3 +115,26 @@ def test_correcting_the_plate_recomputes_the_totals(browser, demo_url, offline_r
     browser.save_screenshot(str(output_dir/'demo_corrected_plate.png'))
     assert both['calories_kcal'] != pred.to_dict()['calories_kcal'] and 'Corrected by you' in page
     for f in ('calories_kcal', 'mass_g', 'fat_g', 'carb_g', 'protein_g', 'energy_kj'): assert on_page(f) == both[f], f
+
+
+def test_api_docs_render_without_the_network(tmp_path, output_dir):
+    """`/docs` of `serve` (the shipped model, the API alone) in a browser whose every request outside this machine goes to a
+    dead proxy: Swagger UI's files are served by the app itself, and the page lists the API's operations."""
+    import threading, time
+    import uvicorn
+    from selenium.webdriver.support.ui import WebDriverWait
+    from nutrition_predictor.serve import serve_app
+    server = uvicorn.Server(uvicorn.Config(serve_app(None, ui=False), host='127.0.0.1', port=0, log_level='warning'))
+    threading.Thread(target=server.run, daemon=True).start()
+    while not server.started: time.sleep(0.05)
+    url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}/docs"
+    driver = _chromium(tmp_path, '--proxy-server=http://127.0.0.1:9')   # a dead proxy for all but loopback (Chromium's default bypass)
+    try:
+        driver.get(url)
+        WebDriverWait(driver, 120).until(lambda d: d.find_elements('css selector', '.opblock-summary-path'))
+        paths = {e.text.replace('\u200b', '') for e in driver.find_elements('css selector', '.opblock-summary-path')}
+        driver.save_screenshot(str(output_dir/'api_docs_offline.png'))
+        assert {'/v1/predict', '/v1/correct', '/health'} <= paths, paths
+        assert 'cdn' not in driver.page_source.lower()
+    finally:
+        driver.quit(); server.should_exit = True
