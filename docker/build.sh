@@ -17,6 +17,14 @@ CTX=${CTX:-build/docker}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 PY=${PYTHON:-python3}                   # the host's Python with the training install (it exports the model)
 
+# What this needs, named at once (not after a minute of waiting for a dockerd that is not installed).
+MISSING=""
+for tool in docker dockerd; do command -v "$tool" >/dev/null || MISSING="$MISSING $tool"; done
+docker image inspect "$BASE" >/dev/null 2>&1 || command -v debootstrap >/dev/null || MISSING="$MISSING debootstrap"
+if [ -n "$MISSING" ]; then
+  echo "docker/build.sh needs:$MISSING (Debian: apt-get install docker.io debootstrap; see the README, \"Container\")" >&2; exit 1
+fi
+
 if ! docker info >/dev/null 2>&1; then
   echo "starting dockerd (no bridge, no iptables)"
   DRIVER=overlay2; grep -q overlay /proc/filesystems || DRIVER=vfs
