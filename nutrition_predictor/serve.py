@@ -30,11 +30,11 @@ from .predict import BatchQueue, PredictionRefused, Predictor
 from .runs import RunFolder
 
 # %% auto #0
-__all__ = ['log', 'FILE_FIELDS', 'MAX_CONCURRENT', 'CLIENT_CLOSED', 'PREDICT_BODY', 'Prediction', 'PREDICT_RESPONSES',
-           'NutrientRow', 'HEADER_TIMEOUT_S', 'BODY_IDLE_S', 'KEEP_ALIVE_S', 'SERVE_SETTINGS', 'UploadRefused',
-           'Upload', 'read_uploads', 'hung_up', 'health', 'Refusal', 'RequestRefused', 'Health', 'CorrectionBody',
-           'CorrectionRequest', 'create_app', 'max_connections', 'GuardedProtocol', 'serve', 'serve_app',
-           'app_from_env']
+__all__ = ['log', 'FILE_FIELDS', 'MAX_CONCURRENT', 'MAX_PER_CLIENT', 'CLIENT_CLOSED', 'PREDICT_BODY', 'Prediction',
+           'PREDICT_RESPONSES', 'NutrientRow', 'HEADER_TIMEOUT_S', 'BODY_IDLE_S', 'KEEP_ALIVE_S', 'BODY_GRACE_S',
+           'BODY_MIN_RATE', 'SERVE_SETTINGS', 'UploadRefused', 'Upload', 'read_uploads', 'BodyCap', 'hung_up', 'health',
+           'Refusal', 'RequestRefused', 'Health', 'CorrectionBody', 'CorrectionRequest', 'create_app',
+           'max_connections', 'GuardedProtocol', 'serve', 'serve_app', 'app_from_env']
 
 # %% ../nbs/05a_serve.ipynb #dd70317d
 log = logging.getLogger(__name__)
@@ -103,8 +103,32 @@ async def read_uploads(request:Request,
     except multipart.exceptions.MultipartParseError: raise UploadRefused(422, "the request is not valid multipart/form-data") from None
     return uploads, fields
 
+class BodyCap:
+    "ASGI middleware: a request body over `cap` bytes gets 413 and `Connection: close`, at once when its length is declared, else when it passes the cap; nothing more of it is read."
+    def __init__(self, app, cap:int=MAX_REQUEST): self.app, self.cap = app, cap
+    async def refuse(self, send):
+        await send(dict(type='http.response.start', status=413, headers=[(b'content-type', b'application/json'), (b'connection', b'close')]))
+        await send(dict(type='http.response.body', body=json.dumps({'error': f"the request is over the cap of {self.cap // 2**20} MB"}).encode()))
+    async def __call__(self, scope, receive, send):
+        if scope['type'] != 'http': return await self.app(scope, receive, send)
+        length = dict(scope['headers']).get(b'content-length', b'')
+        if length.isdigit() and int(length) > self.cap: return await self.refuse(send)
+        read, refused = 0, False
+        async def capped():
+            nonlocal read, refused
+            message = await receive()
+            read += len(message.get('body', b''))
+            if message['type'] == 'http.request' and read > self.cap and not refused:
+                refused = True; await self.refuse(send)
+                return dict(type='http.disconnect')                 # the app stops reading: its client is gone, for it
+            return message
+        async def unless_refused(message):
+            if not refused: await send(message)
+        await self.app(scope, capped, unless_refused)
+
 # %% ../nbs/05a_serve.ipynb #21170196
 MAX_CONCURRENT = 256          # prediction requests in progress; more are answered 503
+MAX_PER_CLIENT = 32           # of them from one client address; more from it are answered 429, so one client cannot take them all
 CLIENT_CLOSED = 499           # the status counted for a request its client hung up on (nginx's "client closed request"): not a server error
 
 async def hung_up(request:Request, exc:ClientDisconnect) -> Response:
@@ -158,6 +182,7 @@ class Health(BaseModel):
 PREDICT_RESPONSES = {200: {'model': list[Prediction | Refusal], 'description': "One answer per photo, in order (at least one predicted)"},
                      413: {'model': list[Refusal] | RequestRefused, 'description': "Over a size cap: the request, or every photo"},
                      422: {'model': list[Refusal] | RequestRefused, 'description': "No photo, a bad mass, or no photo could be read"},
+                     429: {'model': RequestRefused, 'description': "Too many requests in progress from this client; try again"},
                      503: {'model': RequestRefused, 'description': "Too many requests in progress; try again"}}
 
 # %% ../nbs/05a_serve.ipynb #49fb7743
@@ -184,6 +209,7 @@ def create_app(predictor:Predictor,          # The model every route shares
     "The FastAPI app: `/v1/predict`, `/v1/correct`, `/v1/ingredients`, `/health`, `/metrics` and `/docs` (`serve_app` mounts the demo at `/`)."
     app = FastAPIOffline(title='Nutrition predictor', version=nutrition_predictor.__version__, exception_handlers={ClientDisconnect: hung_up},
                   description="Calories, mass, fat, carbohydrate and protein of a plate of food from one photo (Nutrition5k).")
+    app.add_middleware(BodyCap, cap=MAX_REQUEST)          # every route, the demo's uploads too (Gradio caps each file, not a request)
     registry = CollectorRegistry()
     m = app.state.metrics = _metrics(registry)
     app.state.batcher = batcher = batcher or BatchQueue(predictor, on_batch=m['batch'].observe)
@@ -212,15 +238,22 @@ def create_app(predictor:Predictor,          # The model every route shares
         return dict(file=name, **pred.to_dict(), model_warning=predictor.model_warning), 200
 
     in_progress = []                                       # the prediction requests being answered now
+    per_client = collections.Counter()                     # how many of them each client address has
     asked = collections.Counter()                          # pixels of larger-than-ordinary photos each client's requests in progress asked for
 
     @app.post('/v1/predict', summary="Predict the nutrition of one or more photos of plates", openapi_extra=PREDICT_BODY,
               response_model=list[Prediction | Refusal], responses=PREDICT_RESPONSES)
     async def predict(request:Request, response:Response):
+        client = request.client and request.client.host
+        if per_client[client] >= MAX_PER_CLIENT:
+            return JSONResponse({'error': f'{MAX_PER_CLIENT} of your requests are in progress; try again when one is answered'}, 429,
+                                headers={'Connection': 'close'})
         if len(in_progress) >= MAX_CONCURRENT: return JSONResponse({'error': 'the server is busy; try again'}, 503)
-        in_progress.append(request)
+        in_progress.append(request); per_client[client] += 1
         try: return await _predict(request, response)
-        finally: in_progress.remove(request)
+        finally:
+            in_progress.remove(request); per_client[client] -= 1
+            if per_client[client] <= 0: del per_client[client]
 
     async def _predict(request:Request, response:Response):
         try: uploads, fields = await read_uploads(request, m['body'].inc)
@@ -287,6 +320,7 @@ def create_app(predictor:Predictor,          # The model every route shares
 
 # %% ../nbs/05a_serve.ipynb #9d3f1a27
 HEADER_TIMEOUT_S, BODY_IDLE_S, KEEP_ALIVE_S = 10., 30., 5.   # seconds
+BODY_GRACE_S, BODY_MIN_RATE = 10., 8 * 1024                   # seconds, then bytes a second on average (64 kbit/s: a poor mobile link)
 def max_connections() -> int:
     "Open connections the server keeps: below this process's file-descriptor limit, with room for everything else it opens."
     soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
@@ -326,9 +360,15 @@ class GuardedProtocol(HttpToolsProtocol):
     def on_headers_complete(self):
         super().on_headers_complete()
         self._arm('body', self.body_idle)
+        self._body_bytes = 0
     def on_body(self, body:bytes):
         super().on_body(body)
-        if self._phase == 'body': self._arm('body', self.body_idle)
+        if self._phase != 'body': return
+        self._body_bytes += len(body)
+        took = self.loop.time() - self._since
+        if took > BODY_GRACE_S and self._body_bytes < BODY_MIN_RATE * took:
+            log.info(f"closed a connection from {self.client}: body slower than {BODY_MIN_RATE} bytes/s"); self._disarm(); self.transport.close()
+        else: self._arm('body', self.body_idle)
     def on_message_complete(self):
         super().on_message_complete()
         self._disarm()

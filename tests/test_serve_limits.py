@@ -137,6 +137,62 @@ def test_clients_that_hang_up_are_not_server_errors(url):
     assert not [k for k in grew if k[1].startswith('5')], grew
 
 
+def test_slow_bodies_from_one_client_leave_room_for_everyone(url):
+    """260 uploads from one client address (127.0.0.2) that send their body a byte a second: the server takes at most
+    `MAX_PER_CLIENT` of them (the rest get 429 at once) and closes each within its rate deadline, while normal photos
+    from another address (127.0.0.1) are all answered."""
+    from nutrition_predictor.serve import BODY_GRACE_S, BODY_IDLE_S
+    host, port = url.removeprefix('http://').split(':')
+    head = (f'POST /v1/predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: multipart/form-data; boundary=xx\r\n'
+            f'Content-Length: {2**20}\r\n\r\n--xx\r\nContent-Disposition: form-data; name="file"; filename="slow.jpg"\r\n\r\n').encode()
+    slow = []
+    for _ in range(260):
+        s = socket.socket(); s.bind(('127.0.0.2', 0)); s.settimeout(5); s.connect((host, int(port))); s.sendall(head)
+        s.setblocking(False); slow.append(s)
+    answers, t0 = [], time.monotonic()
+    def normal():
+        for _ in range(5): answers.append(_post(url, {'file': (PHOTO.name, PHOTO.read_bytes())}).status_code); time.sleep(1)
+    t = threading.Thread(target=normal); t.start()
+    open_ = set(range(len(slow)))
+    while open_ and time.monotonic() - t0 < BODY_GRACE_S + BODY_IDLE_S + 10:
+        for i in list(open_):
+            try:
+                if slow[i].recv(4096) == b'': open_.discard(i)         # answered (429) and closed, or closed: done
+                continue
+            except BlockingIOError: pass
+            except OSError: open_.discard(i); continue
+            try: slow[i].send(b'x')
+            except OSError: open_.discard(i)
+        time.sleep(1)
+    t.join()
+    for s in slow: s.close()
+    assert not open_, f"{len(open_)} slow uploads still open after {time.monotonic() - t0:.0f} s"
+    assert answers == [200] * 5, answers
+
+
+def test_one_demo_upload_request_is_capped(url):
+    """The demo's upload route takes many files in one request, each under Gradio's per-file cap: a request of 8 x 19 MB
+    (declared, or streamed without a length) is refused at the request cap, and nothing more of it is read."""
+    boundary, part = 'x' * 16, bytes(19 * 2**20)
+    def body():
+        for i in range(8):
+            yield f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="big{i}.jpg"\r\n\r\n'.encode()
+            for k in range(0, len(part), 1 << 20): yield part[k:k + (1 << 20)]
+            yield b'\r\n'
+        yield f'--{boundary}--\r\n'.encode()
+    declared = b''.join(body())
+    headers = {'content-type': f'multipart/form-data; boundary={boundary}'}
+    r = httpx.post(f'{url}/gradio_api/upload', content=declared, headers=headers, timeout=120)
+    assert r.status_code == 413 and 'cap' in r.text, (r.status_code, r.text[:300])
+    sent = 0
+    def counted():
+        nonlocal sent
+        for chunk in body(): sent += len(chunk); yield chunk
+    try: r = httpx.post(f'{url}/gradio_api/upload', content=counted(), headers=headers, timeout=120); assert r.status_code == 413
+    except httpx.TransportError: pass                                  # closed mid-upload: also refused
+    assert sent <= MAX_REQUEST + (8 << 20), sent                       # stopped at the cap (and what the sockets buffer), not at the end
+
+
 def _heavy_png() -> bytes:
     buf = io.BytesIO(); Image.fromarray(np.full((5000, 8000, 3), 120, np.uint8)).save(buf, 'PNG'); return buf.getvalue()
 
