@@ -17,13 +17,13 @@ def test_export_onnx_and_predict_with_onnxruntime(offline_run, test_images, tmp_
     r = subprocess.run([CLI, 'export', '--onnx', '--run', str(run)], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     assert (run/'model.onnx').stat().st_size > 1e6
-    outs = {}
+    outs, some = {}, test_images[:10] + test_images[-2:]             # ten photos the guard passes, the two it doubts most
     for engine in ('torch', 'onnx'):
-        r = subprocess.run([CLI, 'predict', *test_images, '--run', str(run), '--engine', engine, '--json'],
+        r = subprocess.run([CLI, 'predict', *some, '--run', str(run), '--engine', engine, '--json'],
                            capture_output=True, text=True, timeout=600)
         assert r.returncode == 0, r.stderr[-2000:]
         outs[engine] = np.array([[json.loads(l)[f] for f in FIELDS] for l in r.stdout.splitlines()])
-    assert outs['onnx'].shape == (len(test_images), 5)
+    assert outs['onnx'].shape == (len(some), 5)
     assert (np.abs(outs['onnx'] - outs['torch']) <= 1e-3 * np.abs(outs['torch'])).all()
     direct = Predictor.from_run(run, engine='onnx').predict(test_images[3])
     assert np.allclose([direct.to_dict()[f] for f in FIELDS], outs['onnx'][3], rtol=1e-4)      # the CLI's JSON is rounded as `to_dict`
