@@ -17,7 +17,7 @@ import pandas as pd
 from .images import DataError, model_input, prepare_image
 from .data import DENSITIES, TARGETS, dataset_checksum, dish_groups, dish_table, grouped_folds
 from .config import TrainConfig, check_for_data, config_dishes, shorten
-from .guard import LOW_INFORMATION, Guard, blank_images, image_information, low_information, nonfood_images
+from .guard import LOW_INFORMATION, UNLIKE_TRAINING, Guard, blank_images, image_information, low_information, nonfood_images
 from .intervals import Intervals, cross_conformal_coverage
 from .runs import Coverage, GuardScores, RunFolder, RunMetrics, git_commit
 from .model import load_model, save_model
@@ -64,6 +64,7 @@ def _feature_counts(first:dict, training:dict|None) -> dict:
     "The run's backbone work: every dish's image first (`readable_dishes`), then what training added (augmented copies, other frames)."
     return dict(computed=first['computed'] + (training or {}).get('computed', 0), loaded=first['loaded'])
 OTHER_VIEW = dict(side='overhead', overhead='side')
+def _guard_flags(pred) -> bool: return pred.guard_reason in (LOW_INFORMATION, UNLIKE_TRAINING)   # the guard's own verdict, not the bound's
 RELOAD_CHECK_DISHES = 16   # test dishes the reloaded model predicts again: the saved files round-trip, or they do not
 def _information(images:list, config) -> np.ndarray:
     "`image_information` of each image, prepared as the model of `config` sees it (decoding only: no backbone pass)."
@@ -78,7 +79,7 @@ def _other_view(model, guard, cfg:TrainConfig, device, max_dishes:int=200) -> di
     preds = Predictor(model, device, guard=guard).predict_batch(list(other.image), progress=True)
     truth = other.set_index('dish_id')
     values = pd.DataFrame([p.values() for p in preds], columns=TARGETS, index=truth.index)
-    return dict(other_view=OTHER_VIEW[cfg.view], detection_other_view=float(np.mean([p.unlike_training for p in preds])),
+    return dict(other_view=OTHER_VIEW[cfg.view], detection_other_view=float(np.mean([_guard_flags(p) for p in preds])),
                 n_other_view=len(preds), other_view_mae_pct=mae_pct(values, truth))
 
 # %% ../nbs/04c_experiment.ipynb #23b59e6d
@@ -90,7 +91,7 @@ def fit_guard(model, train_dishes, test_dishes, cfg:TrainConfig, device=None) ->
     test_flags = guard.unlike(dish_features(model, test_dishes, cfg, device)) | low_information(_information(list(test_dishes.image), model.config))
     predictor = Predictor(model, device, guard=guard)
     nonfood, blank = nonfood_images(), blank_images()
-    flagged = [p.unlike_training for p in predictor.predict_batch(list(nonfood.values()))]
+    flagged = [_guard_flags(p) for p in predictor.predict_batch(list(nonfood.values()))]
     blank_flags = [p.guard_reason == LOW_INFORMATION for p in predictor.predict_batch(list(blank.values()))]
     return guard, GuardScores(guard.threshold, guard.coverage, float(test_flags.mean()), len(test_dishes), float(np.mean(flagged)),
                               len(flagged), [k for k, f in zip(nonfood, flagged) if not f], float(np.mean(blank_flags)), len(blank),
