@@ -55,8 +55,9 @@ def test_train_warns_when_the_run_does_not_beat_the_mean(run, monkeypatch, capsy
     done = type('Done', (), dict(path=run.path, metrics=staticmethod(lambda: poor)))
     monkeypatch.setattr(experiment, 'run_experiment', lambda cfg, out: done)
     assert train(str(ROOT/'params/offline.yaml')) == 0
-    err = capsys.readouterr().err
-    assert f"does not beat predicting the training mean for fat ({m.cv.k}-fold grouped CV)" in err, err
+    said = capsys.readouterr()
+    assert "does not beat predicting the training mean for fat (its grouped CV or official test split" in said.err, said.err
+    assert f"in {m.cv.k}-fold grouped CV" in said.out and 'in the test split' in said.out, said.out   # both headlines
 
 
 def test_model_beats_predicting_the_mean(run, dishes, fresh_preds):
