@@ -53,20 +53,20 @@ def _overhead(n5k_root, split='test'):
 
 def test_download_matches_the_source_and_resumes(server, n5k_root, tmp_path):
     dest, n = tmp_path/'n5k', len(_overhead(n5k_root))
-    s = download(dest, server, splits=('rgb_test',), backoff=0.01)
+    s = download(dest, server, views=('overhead',), splits=('rgb_test',), backoff=0.01)
     assert len(s.complete) == n and not s.failed
     source = read_manifest(n5k_root/MANIFEST)
     got = read_manifest(dest/MANIFEST)
     assert got and all(source[rel] == d for rel, d in got.items())      # byte for byte what the server has
     assert config_dishes(TrainConfig(data_dir=str(dest), view='overhead')).split.value_counts().to_dict() == {'test': n}
-    again = download(dest, server, splits=('rgb_test',), backoff=0.01)
+    again = download(dest, server, views=('overhead',), splits=('rgb_test',), backoff=0.01)
     assert again.fetched == 0 and again.skipped == len(LABEL_FILES) + n
 
 
 def test_500_on_first_try_is_retried(server, n5k_root, tmp_path):
     flaky = _overhead(n5k_root)[:3] + ['metadata/dish_metadata_cafe1.csv']
     FaultyHandler.fail_once.update(flaky)
-    s = download(tmp_path/'n5k', server, splits=('rgb_test',), backoff=0.01)
+    s = download(tmp_path/'n5k', server, views=('overhead',), splits=('rgb_test',), backoff=0.01)
     assert FaultyHandler.seen == set(flaky)                              # each did fail once...
     assert len(s.complete) == len(_overhead(n5k_root)) and not s.failed                        # ...and came through on a retry
 
@@ -74,12 +74,12 @@ def test_500_on_first_try_is_retried(server, n5k_root, tmp_path):
 def test_connection_cut_leaves_no_partial_file_and_resumes(server, n5k_root, tmp_path):
     dest, cut = tmp_path/'n5k', _overhead(n5k_root)[0]
     FaultyHandler.cut.add(cut)
-    s = download(dest, server, splits=('rgb_test',), backoff=0.01, retries=1)
+    s = download(dest, server, views=('overhead',), splits=('rgb_test',), backoff=0.01, retries=1)
     assert cut in s.failed[cut.split('/')[-2]]
     assert not (dest/cut).exists() and not list(dest.rglob('*.part'))
     assert cut not in read_manifest(dest/MANIFEST)
     FaultyHandler.cut.clear()                                           # the network is back
-    s = download(dest, server, splits=('rgb_test',), backoff=0.01)
+    s = download(dest, server, views=('overhead',), splits=('rgb_test',), backoff=0.01)
     assert s.fetched == 1 and len(s.complete) == len(_overhead(n5k_root))
     assert read_manifest(dest/MANIFEST)[cut] == read_manifest(n5k_root/MANIFEST)[cut]
 
@@ -87,7 +87,7 @@ def test_connection_cut_leaves_no_partial_file_and_resumes(server, n5k_root, tmp
 def test_404_is_reported_missing_and_the_rest_is_fetched(server, n5k_root, tmp_path):
     gone = _overhead(n5k_root)[5]
     FaultyHandler.gone.add(gone)
-    s = download(tmp_path/'n5k', server, splits=('rgb_test',), backoff=0.01)
+    s = download(tmp_path/'n5k', server, views=('overhead',), splits=('rgb_test',), backoff=0.01)
     assert s.missing[gone.split('/')[-2]] == [gone]
     assert len(s.complete) == len(_overhead(n5k_root)) - 1 and not s.failed
 
@@ -130,7 +130,7 @@ def test_install_from_local_copy_is_the_source_byte_for_byte(n5k_root, server, t
     assert r.returncode == 0, r.stderr[-3000:]
     assert verify(dest) == {} and verify(dest, str(n5k_root)) == {}
     with_http = tmp_path/'http'                                          # the same files over HTTP: byte for byte
-    assert not download(with_http, server, backoff=0.01).failed
+    assert not download(with_http, server, views=('overhead',), backoff=0.01).failed
     copied = read_manifest(dest/MANIFEST)
     assert read_manifest(with_http/MANIFEST) == {k: v for k, v in copied.items() if not k.startswith('side_angle_images/')}
     source = read_manifest(n5k_root/MANIFEST)
@@ -182,5 +182,5 @@ def test_killed_download_resumes_with_what_it_had(server, n5k_root, tmp_path):
     n = len(LABEL_FILES) + len(_overhead(n5k_root))
     assert len(LABEL_FILES) + 5 <= len(had) < n                                  # killed half-way, every landed file recorded
     FaultyHandler.delay = 0.
-    s = download(dest, server, splits=('rgb_test',), backoff=0.01)
+    s = download(dest, server, views=('overhead',), splits=('rgb_test',), backoff=0.01)
     assert s.skipped == len(had) and s.fetched == n - len(had) and not s.failed
