@@ -101,8 +101,9 @@ def predict(images:Many,         # Image files (JPEG, PNG, WebP, HEIC, AVIF, ...
     try: predictor = Predictor.from_run(run, engine=engine)
     except (FileNotFoundError, ValueError, ModuleNotFoundError) as e: return _fail(e)
     if predictor.model_warning: print(f"warning: {predictor.model_warning}", file=sys.stderr)
-    for d in (i for i in images if Path(i).is_dir()): print(f"{d}: {len(image_files([d]))} photos", file=sys.stderr)
-    images = image_files(images)
+    listed = {i: image_files([i]) for i in images}                  # a folder: its photos, counted once
+    for d in (i for i in images if Path(i).is_dir()): print(f"{d}: {len(listed[d])} photos", file=sys.stderr)
+    images = [f for i in images for f in listed[i]]
     if not json: print(table_header(kj))
     n_failed = 0
     for f, (pred, err) in zip(images, predictor.predictions(images, bs)):

@@ -66,9 +66,6 @@ async def read_uploads(request:Request,
                        on_read=None, # Called with the size of each chunk of the body read (a metric)
                       ) -> tuple[list[Upload], dict]:
     "The photos and the text fields (`mass_g`) of a multipart request, read as it streams in; an `UploadRefused` as soon as a cap is passed."
-    length = request.headers.get('content-length')
-    if length and length.isdigit() and int(length) > MAX_REQUEST:
-        raise UploadRefused(413, f"the request is over the cap of {MAX_REQUEST // 2**20} MB")
     _, params = parse_options_header(request.headers.get('content-type', ''))
     if b'boundary' not in params: raise UploadRefused(422, "send the photos as multipart/form-data, in fields named 'file'")
     uploads, fields, part = [], {}, {}
@@ -92,12 +89,9 @@ async def read_uploads(request:Request,
     parser = multipart.MultipartParser(params[b'boundary'], dict(
         on_part_begin=begin, on_header_field=header_field, on_header_value=header_value, on_header_end=header_end,
         on_headers_finished=headers_done, on_part_data=data, on_part_end=end))
-    total = 0
     try:
         async for chunk in request.stream():
-            total += len(chunk)
             if on_read: on_read(len(chunk))
-            if total > MAX_REQUEST: raise UploadRefused(413, f"the request is over the cap of {MAX_REQUEST // 2**20} MB")
             parser.write(chunk)
         parser.finalize()
     except multipart.exceptions.MultipartParseError: raise UploadRefused(422, "the request is not valid multipart/form-data") from None
