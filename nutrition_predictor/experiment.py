@@ -29,8 +29,9 @@ from .evaluate import (cv_known_mass_scores, cv_scores, holdout_scores, mae, mae
 from .ingredients import ingredient_report
 
 # %% auto #0
-__all__ = ['OTHER_VIEW', 'RELOAD_CHECK_DISHES', 'cross_validate', 'fit_guard', 'stage', 'fit_run', 'fit_run_distributed',
-           'ablation', 'experiment_notebook', 'run_experiment', 'RunFailed']
+__all__ = ['OTHER_VIEW', 'RELOAD_CHECK_DISHES', 'CACHED_RTOL', 'cross_validate', 'evaluation_predictions', 'check_reload',
+           'fit_guard', 'stage', 'fit_run', 'fit_run_distributed', 'ablation', 'experiment_notebook', 'run_experiment',
+           'RunFailed']
 
 # %% ../nbs/04c_experiment.ipynb #cv5e0002
 def cross_validate(cfg:TrainConfig,       # The run's configuration: `cv_folds` folds, grouped by `group_gap_s` (wandb off for the fold models)
@@ -65,10 +66,34 @@ def _feature_counts(first:dict, training:dict|None) -> dict:
     return dict(computed=first['computed'] + (training or {}).get('computed', 0), loaded=first['loaded'])
 OTHER_VIEW = dict(side='overhead', overhead='side')
 def _guard_flags(pred) -> bool: return pred.guard_reason in (LOW_INFORMATION, UNLIKE_TRAINING)   # the guard's own verdict, not the bound's
-RELOAD_CHECK_DISHES = 16   # test dishes the reloaded model predicts again: the saved files round-trip, or they do not
+RELOAD_CHECK_DISHES = 8    # test photos predicted from the image by the trained and the reloaded model: the saved files round-trip, or they do not
+CACHED_RTOL = 1e-3         # how far an evaluation from cached features may be from the same photo's prediction (other batches, same float32 maths)
 def _information(images:list, config) -> np.ndarray:
     "`image_information` of each image, prepared as the model of `config` sees it (decoding only: no backbone pass)."
     return np.concatenate([image_information(model_input(prepare_image(p, config.img_size, config.fit))[None]) for p in images])
+def _flagged(guard:Guard, model, table:pd.DataFrame, cfg:TrainConfig, device) -> np.ndarray:
+    "The guard's own verdict on each image of `table` as `Predictor.verdicts` gives it (too little in it, or unlike training), from the cached features."
+    return guard.unlike(dish_features(model, table, cfg, device)) | low_information(_information(list(table.image), model.config))
+
+# %% ../nbs/04c_experiment.ipynb #235808f6
+def evaluation_predictions(model, table:pd.DataFrame, cfg:TrainConfig, device=None) -> pd.DataFrame:
+    "The model's predictions of `table`'s dishes in kcal and grams (`predict_dishes`'s columns), from the cached features when the run has them."
+    if not cfg.feature_cache: return predict_dishes(model, table, decode_threads=cfg.decode_threads, device=device)
+    return cached_predictions(model, table, cfg, device)[list(model.config.targets)]
+
+def check_reload(model,                  # The trained model
+                 run:RunFolder,          # The run folder it was just saved into
+                 some:pd.DataFrame,      # A few test dishes
+                 evaluated:pd.DataFrame, # The evaluation's predictions (`evaluation_predictions`), indexed by dish id
+                 cfg:TrainConfig, device=None) -> bool:
+    "`True` when the model reloaded from `run` predicts `some` photos exactly as `model` does, and `evaluated` is within `CACHED_RTOL` of those; else a `RuntimeError` saying which."
+    direct = predict_dishes(model, some, decode_threads=cfg.decode_threads, device=device)
+    if not (predict_dishes(load_model(run, device), some, decode_threads=cfg.decode_threads, device=device).to_numpy() == direct.to_numpy()).all():
+        raise RuntimeError(f"The model reloaded from {run.path} predicts differently")
+    if not np.allclose(evaluated.loc[direct.index].to_numpy(), direct.to_numpy(), rtol=CACHED_RTOL, atol=1e-3):
+        raise RuntimeError(f"The evaluation from cached features differs from the photos' own predictions: is the feature cache "
+                           f"({cfg.cache_dir or 'the default'}) stale? Delete it and run again")
+    return True
 
 # %% ../nbs/04c_experiment.ipynb #88083391
 def _other_view(model, guard, cfg:TrainConfig, device, max_dishes:int=200) -> dict:
@@ -76,11 +101,10 @@ def _other_view(model, guard, cfg:TrainConfig, device, max_dishes:int=200) -> di
     try: other = dish_table(cfg.data_dir, view=OTHER_VIEW[cfg.view], camera=cfg.camera, frame=cfg.frame, max_kcal=cfg.max_kcal)
     except DataError: return {}
     other = other.iloc[:max_dishes]
-    preds = Predictor(model, device, guard=guard).predict_batch(list(other.image), progress=True)
-    truth = other.set_index('dish_id')
-    values = pd.DataFrame([p.values() for p in preds], columns=TARGETS, index=truth.index)
-    return dict(other_view=OTHER_VIEW[cfg.view], detection_other_view=float(np.mean([_guard_flags(p) for p in preds])),
-                n_other_view=len(preds), other_view_mae_pct=mae_pct(values, truth))
+    flagged = _flagged(guard, model, other, cfg, device)          # their features cached: a rerun costs no backbone pass
+    values = evaluation_predictions(model, other, cfg, device)
+    return dict(other_view=OTHER_VIEW[cfg.view], detection_other_view=float(np.mean(flagged)),
+                n_other_view=len(other), other_view_mae_pct=mae_pct(values, other.set_index('dish_id').loc[values.index]))
 
 # %% ../nbs/04c_experiment.ipynb #23b59e6d
 def fit_guard(model, train_dishes, test_dishes, cfg:TrainConfig, device=None) -> tuple[Guard, GuardScores]:
@@ -88,8 +112,8 @@ def fit_guard(model, train_dishes, test_dishes, cfg:TrainConfig, device=None) ->
     feats = dish_features(model, train_dishes, cfg, device)
     k = min(5, len(np.unique(dish_groups(train_dishes.dish_id, cfg.group_gap_s))))
     guard = Guard.calibrate(feats, grouped_folds(train_dishes, k, cfg.group_gap_s, cfg.seed), model.config, cfg.guard_coverage)
-    test_flags = guard.unlike(dish_features(model, test_dishes, cfg, device)) | low_information(_information(list(test_dishes.image), model.config))
-    predictor = Predictor(model, device, guard=guard)
+    test_flags = _flagged(guard, model, test_dishes, cfg, device)
+    predictor = Predictor(model, device, guard=guard)            # the made-up photos are arrays, not files: no cache, a backbone pass
     nonfood, blank = nonfood_images(), blank_images()
     flagged = [_guard_flags(p) for p in predictor.predict_batch(list(nonfood.values()))]
     blank_flags = [p.guard_reason == LOW_INFORMATION for p in predictor.predict_batch(list(blank.values()))]
@@ -120,7 +144,7 @@ def fit_run(cfg:TrainConfig,                      # The run's configuration
     plt.savefig(run.plot('loss'), dpi=100)
 
     stage('evaluation', f"{len(test)} test dishes, the guard")
-    preds = predict_dishes(learn.regressor, test, decode_threads=cfg.decode_threads, device=device)
+    preds = evaluation_predictions(learn.regressor, test, cfg, device)
     truth = test.set_index('dish_id').loc[preds.index]
     plot_predictions(preds, truth, mean_baseline(train_dishes, test), run.plot('predictions'))
     plot_residuals(preds, truth, run.plot('residuals'))
@@ -128,9 +152,7 @@ def fit_run(cfg:TrainConfig,                      # The run's configuration
 
     save_model(learn.regressor, run)
     preds.to_csv(run.test_predictions_file)
-    reloaded = predict_dishes(load_model(run, device), test.iloc[:RELOAD_CHECK_DISHES], decode_threads=cfg.decode_threads, device=device)
-    reload_identical = bool((reloaded.to_numpy() == preds.iloc[:RELOAD_CHECK_DISHES].to_numpy()).all())
-    if not reload_identical: raise RuntimeError(f"The model reloaded from {run.path} predicts differently")
+    reload_identical = check_reload(learn.regressor, run, test.iloc[:RELOAD_CHECK_DISHES], preds, cfg, device)
 
     guard, guard_scores = fit_guard(learn.regressor, train_dishes, test, cfg, device)
     guard.save(run.guard_file)
