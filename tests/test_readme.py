@@ -1,4 +1,4 @@
-"""The README's commands as CI runs them (`tools/run_readme.py`, after this suite): every block found, in order, each a
+"""The README's commands as CI runs them (`tools/run_readme.py`, beside this suite): every block found, in order, each a
 language the runner runs; the commands that serve until stopped are stopped; the bucket's mirror serves what the bucket
 holds and the downloader reads it as the bucket."""
 import re, sys

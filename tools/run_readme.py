@@ -1,6 +1,10 @@
-"""Run README.md's commands in order, as a newcomer copies them into a fresh shell; CI runs it after the tests.
+"""Run README.md's commands in order, as a newcomer copies them into a fresh shell; CI runs it beside the tests.
 
     python tools/run_readme.py            # on a clean clone, with the README's install done and NUTRITION5K_DIR set
+
+`.ci/run` runs it on a clone of the commit under test, in a virtual environment of its own, so that what the README's
+commands write (data/, runs/, the shipped model's ONNX export, the editable install) stays out of the checkout that
+the tests read while it runs.
 
 Every fenced block of the README is run, in README order, in one bash session at the repository root (`set -euo
 pipefail`: the first command that fails stops it, and the script exits 1 naming the block): `sh` blocks as written,
