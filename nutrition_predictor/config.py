@@ -98,6 +98,7 @@ class TrainConfig:
     fine_tune_epochs:Between(1, 1000) = 8 # Epochs of fine-tuning, with discriminative learning rates (fastai's `fine_tune` schedule)
     cache_dir:PathText|None = None # Feature cache root; `None`: `$NUTRITION_PREDICTOR_CACHE`, else ~/.cache/nutrition-predictor
     epochs:Between(1, 1000) = 20  # Epochs of `fit_one_cycle`
+    holdout_share:Annotated[float, Field(ge=0.05, le=0.5)] = 0.2 # Share of the training dishes (whole groups of near-copies) held out of the network's training to keep its best epoch (`03_train`)
     lr:Annotated[float, Field(gt=0, le=10)] = 3e-3 # Peak learning rate
     loss:Literal['l1', 'smooth_l1'] = 'l1' # Loss on standardised targets: `l1` (what MAE measures) or `smooth_l1` (Huber)
     wd:Between(0, 10, float) = 0.01 # Weight decay
@@ -326,7 +327,8 @@ def check_for_data(cfg:TrainConfig, dishes:pd.DataFrame) -> TrainConfig:
     if cfg.cv_folds > n_groups:
         raise ParamsError(f"parameter cv_folds: {cfg.cv_folds} folds, but the {len(dishes)} dishes make only {n_groups} groups of near-copies")
     smallest = min(n_train, len(dishes) - -(-len(dishes) // cfg.cv_folds)) if cfg.cv_folds else n_train
+    smallest = int(smallest * (1 - cfg.holdout_share))          # the network trains on the rest of the training dishes
     if cfg.bs > smallest:
         raise ParamsError(f"parameter bs: {cfg.bs} is more than the {smallest} dishes of the smallest training set "
-                          f"({n_train} in the train split{f', fewer in a {cfg.cv_folds}-fold CV fold' if cfg.cv_folds else ''}): the head would never train")
+                          f"({n_train} in the train split{f', fewer in a {cfg.cv_folds}-fold CV fold' if cfg.cv_folds else ''}, less the {cfg.holdout_share:.0%} held out to choose the best epoch): the head would never train")
     return cfg

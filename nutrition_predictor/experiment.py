@@ -189,7 +189,7 @@ def fit_run(cfg:TrainConfig,                      # The run's configuration
                          reconciled_cv=plate.get('reconciled'),
                          atwater_band=list(learn.regressor.config.atwater_band or []) or None,
                          feature_counts=_feature_counts(dishes.attrs['feature_counts'], learn.feature_counts), dropped=dishes.attrs['dropped'],
-                         reload_identical=reload_identical, git_commit=git_commit(),
+                         best_epoch=learn.best_epoch, reload_identical=reload_identical, git_commit=git_commit(),
                          dataset_checksum=dataset_checksum(dishes, cfg.data_dir), params=cfg)
     run.write_metrics(metrics)
     finish_run(metrics.to_dict(), [p for p in map(run.plot, RunFolder.PLOTS) if p.is_file()])

@@ -82,12 +82,12 @@ def dish_dataloaders(table:pd.DataFrame,        # From `dish_table`
                      cfg:TrainConfig,            # Image size and `fit`, `bs`, `augment`, `view`, `seed`, `num_workers`, the outputs and `log_targets`
                      device=None,                # Defaults to `default_device()` (the GPU when there is one)
                     ) -> DataLoaders:
-    "fastai `DataLoaders` of images read every step: the train split (shuffled, augmented with `augment`) and the test split (for monitoring only)."
+    "fastai `DataLoaders` of images read every step: the rows of `table` in split `train` (shuffled, augmented with `augment`), and those in split `valid` as the validation set (`03_train` puts the training dishes it holds out there)."
     def _dl(split, aug, **kw):
         ds = DishDataset(table[table.split == split], image_tfms(aug, cfg.view, cfg.seed if aug else None),
                          cfg.img_size, cfg.fit, target_mean, target_std, cfg.outputs(), cfg.log_targets)
         return DataLoader(ds, bs=cfg.bs, num_workers=cfg.num_workers, device=device or default_device(), **kw)
-    return DataLoaders(_dl('train', cfg.augment, shuffle=True, drop_last=True), _dl('test', False))
+    return DataLoaders(_dl('train', cfg.augment, shuffle=True, drop_last=True), _dl('valid', False))
 
 # %% ../nbs/02a_features.ipynb #71484a28
 AUG_VERSION, PREP_VERSION = 1, 4      # PREP_VERSION 2: area averaging, reduced-scale JPEG decoding, `fit`; 3: transparency; 4: every format reduced like a JPEG
@@ -304,7 +304,7 @@ class FeatureDataset(torch.utils.data.Dataset):
 
 def feature_dataloaders(model:NutritionRegressor, table:pd.DataFrame, cfg:TrainConfig, target_mean, target_std,
                         device=None) -> tuple[DataLoaders, dict]:
-    "fastai `DataLoaders` of (cached features, standardised targets), and how many features were computed/loaded."
+    "fastai `DataLoaders` of (cached features, standardised targets): split `train` of `table` to train on, split `valid` as the validation set; and how many features were computed/loaded."
     cache, device = FeatureCache(cfg.cache_dir), device or default_device()
     def _ds(t, variants):
         feats, n = cached_features(model, t, cache, variants, **_cache_kw(cfg, device))
@@ -312,7 +312,7 @@ def feature_dataloaders(model:NutritionRegressor, table:pd.DataFrame, cfg:TrainC
         return FeatureDataset(feats.view(len(t), variants + 1, -1), y), n
     trn_table = table[table.split == 'train']
     if cfg.all_frames: trn_table = every_image(trn_table)
-    (trn, n1), (val, n2) = _ds(trn_table, cfg.aug_variants if cfg.augment else 0), _ds(table[table.split == 'test'], 0)
+    (trn, n1), (val, n2) = _ds(trn_table, cfg.aug_variants if cfg.augment else 0), _ds(table[table.split == 'valid'], 0)
     set_seed(cfg.seed, reproducible=True)
     dls = DataLoaders(DataLoader(trn, bs=cfg.bs, shuffle=True, drop_last=True, device=device),
                       DataLoader(val, bs=cfg.bs, device=device))

@@ -262,6 +262,7 @@ class RunMetrics:
     atwater_band:list|None = None # (low, high) energy / Atwater estimate the predictions are held to (`physical_limits`)
     tta:dict|None = None         # Several views per test dish (`tta_views`)
     feature_counts:dict|None = None # Backbone features `computed` and `loaded` from the cache
+    best_epoch:int|None = None    # The network's epoch kept (0-based): the best on the training dishes held out (`holdout_share`)
     dropped:dict = field(default_factory=dict) # Dishes left out, by reason (`dish_table`)
     reload_identical:bool|None = None # The saved model reloads to the very same test predictions
     git_commit:str|None = None   # Code that made the run (`-dirty`: with uncommitted changes)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 from .model import NutritionRegressor, TunedFeatures, atwater_band   # before fastai: it imports fastai's layers with their warning filtered
+from fastai.callback.tracker import TrackerCallback
 from fastai.callback.wandb import WandbCallback
 import fastai.callback.wandb as fastai_wandb
 from fastai.data.core import DataLoaders
@@ -27,17 +28,17 @@ from fastai.torch_core import default_device, set_seed
 from fastcore.basics import init_args
 from torch import nn
 
-from .data import (OTHER, TARGETS, UNITS, check_data_dir, dish_groups, every_image, ingredient_grams, ingredient_vocabulary,
+from .data import (OTHER, TARGETS, UNITS, check_data_dir, dish_groups, every_image, grouped_folds, ingredient_grams, ingredient_vocabulary,
                                      n5k_dir, read_all_ingredients, read_all_metadata)
-from .config import TrainConfig, check_for_data, config_dishes
+from .config import ParamsError, TrainConfig, check_for_data, config_dishes
 from .features import (FeatureCache, FeatureDataset, _cache_kw, cached_activations, dish_dataloaders, distributed_rank,
                                           feature_dataloaders, target_stats, tuned_vectors)
 
 # %% auto #0
 __all__ = ['log', 'LOSSES', 'RIDGE_ALPHAS', 'KERNEL_ALPHAS', 'KERNEL_WIDTHS', 'PRESENCE_CS', 'GRAMS_ALPHAS', 'nutrient_mae',
            'SafeWandbCallback', 'start_wandb', 'torch_threads', 'DataParallel', 'fit_projection', 'fit_closed_heads',
-           'plate_vocabulary', 'presence_logits', 'log_loss', 'fit_ingredient_head', 'fit_presence_network', 'train',
-           'ActivationDataset', 'TunedNetwork', 'fine_tune', 'finish_run']
+           'plate_vocabulary', 'presence_logits', 'log_loss', 'fit_ingredient_head', 'fit_presence_network',
+           'holdout_table', 'KeepBestEpoch', 'train', 'ActivationDataset', 'TunedNetwork', 'fine_tune', 'finish_run']
 
 # %% ../nbs/03_train.ipynb #fdb9a5e2
 log = logging.getLogger(__name__)
@@ -220,6 +221,32 @@ def fit_presence_network(model:NutritionRegressor, # Its `ingredient_head.networ
     net.eval()
     return learn
 
+# %% ../nbs/03_train.ipynb #33b5ea98
+def holdout_table(table:pd.DataFrame, # Dishes with a `split` column
+                  cfg:TrainConfig,    # `holdout_share`, `group_gap_s` and `seed`
+                 ) -> pd.DataFrame:
+    "The training dishes of `table`, `split` relabelled for the network: `train` for those it trains on, `valid` for the `holdout_share` held out (one grouped fold) to choose its best epoch; the test split's dishes left out. A `ParamsError` when there are fewer than two groups to split."
+    trn = table[table.split == 'train']
+    n_groups = len(np.unique(dish_groups(trn.dish_id, cfg.group_gap_s)))
+    if n_groups < 2: raise ParamsError(f"parameter holdout_share: the {len(trn)} training dishes make {n_groups} group of near-copies; nothing can be held out")
+    held = grouped_folds(trn, min(n_groups, max(2, round(1 / cfg.holdout_share))), cfg.group_gap_s, cfg.seed) == 0
+    return trn.assign(split=np.where(held, 'valid', 'train'))
+
+class KeepBestEpoch(TrackerCallback):
+    "fastai's `SaveModelCallback` kept in memory: after fitting, the model has its weights of the epoch with the best `monitor` (the validation loss); `best_epoch` says which (0-based)."
+    order = TrackerCallback.order + 1
+    def before_fit(self):
+        super().before_fit()
+        self.best_state, self.best_epoch = None, None
+    def after_epoch(self):
+        super().after_epoch()
+        if self.new_best:
+            m = getattr(self.learn.model, 'module', self.learn.model)         # under `DataParallel`, the wrapped model
+            self.best_state, self.best_epoch = {k: v.detach().clone() for k, v in m.state_dict().items()}, self.epoch
+    def after_fit(self):
+        super().after_fit()
+        if self.best_state is not None: getattr(self.learn.model, 'module', self.learn.model).load_state_dict(self.best_state)
+
 # %% ../nbs/03_train.ipynb #a0e800df
 def train(cfg:TrainConfig,                 # The run's configuration
           table:pd.DataFrame|None=None,    # Dishes (from `dish_table`); read from `cfg` when `None`
@@ -235,17 +262,21 @@ def train(cfg:TrainConfig,                 # The run's configuration
     tm, ts = target_stats(table, cfg.outputs(), cfg.log_targets)
     band = atwater_band(read_all_metadata(check_data_dir(n5k_dir(cfg.data_dir)))) if cfg.atwater_limits else None
     if len(cfg.heads) > 1 or cfg.n_components or cfg.fine_tune or cfg.ingredient_min_dishes: check_for_data(cfg, table)
-    trn_table = every_image(table[table.split == 'train']) if cfg.all_frames else table[table.split == 'train']
+    learning = holdout_table(table, cfg)                       # the network's: the rest of the training dishes, and the held-out ones
+    fit_rows, held_rows = learning[learning.split == 'train'], learning[learning.split == 'valid']
+    trn_table = pd.concat([every_image(fit_rows) if cfg.all_frames else fit_rows, held_rows])   # every training row, in that order
     rows, vocab = plate_vocabulary(cfg, trn_table)
     label_max = table.loc[table.split == 'train', list(cfg.outputs())].max().to_numpy()   # the bounds: `label_bound` x these
     model = NutritionRegressor(cfg.model_config(tm, ts, band, len(trn_table), vocab, label_max), cfg.pretrained, cfg.weights_path).to(device)
     counts = None
-    if cfg.feature_cache: dls, counts = feature_dataloaders(model, table, cfg, tm, ts, device)
+    if cfg.feature_cache:
+        dls, counts = feature_dataloaders(model, learning, cfg, tm, ts, device)
+        data = FeatureDataset(torch.cat([dls.train.dataset.feats[:, :1], dls.valid.dataset.feats]), torch.cat([dls.train.dataset.y, dls.valid.dataset.y]))
     else:
         set_seed(cfg.seed, reproducible=True)
-        if cfg.all_frames: table = pd.concat([every_image(table[table.split == 'train']), table[table.split == 'test']])
-        dls = dish_dataloaders(table, tm, ts, cfg, device)
-    if cfg.n_components: fit_projection(model, dls.train.dataset, cfg.seed)
+        data = None                                # (the projection and the closed-form heads need the cache: `check_for_data`)
+        dls = dish_dataloaders(pd.concat([every_image(fit_rows), held_rows]) if cfg.all_frames else learning, tm, ts, cfg, device)
+    if cfg.n_components: fit_projection(model, data, cfg.seed)
     network = nn.Sequential(model.head[0], model.head[1], model.head[2].mlp)  # what fastai trains: the closed-form heads are fitted after
     learn = Learner(dls, network if cfg.feature_cache else model, loss_func=LOSSES[cfg.loss](),
                     metrics=[nutrient_mae(i, model) for i in range(len(TARGETS))], path=out_dir or '.')
@@ -253,16 +284,16 @@ def train(cfg:TrainConfig,                 # The run's configuration
     cbs = start_wandb(cfg, out_dir) if rank == 0 else []
     if world > 1:                                 # every process takes a slice of each batch; wandb gets the run's results only
         cbs = [DataParallel(sync_bn=torch.device(device).type == 'cuda')]
-    head_only_on_cpu = cfg.feature_cache and torch.device(device).type == 'cpu'
+    head_only_on_cpu, best = cfg.feature_cache and torch.device(device).type == 'cpu', KeepBestEpoch()
     try:
-        with torch_threads(1 if head_only_on_cpu else None): learn.fit_one_cycle(cfg.epochs, cfg.lr, wd=cfg.wd, cbs=cbs)
+        with torch_threads(1 if head_only_on_cpu else None): learn.fit_one_cycle(cfg.epochs, cfg.lr, wd=cfg.wd, cbs=[*cbs, best])
         learn.remove_cbs(cbs)
-        if cfg.fine_tune: learn.tuning = fine_tune(model, dls, table, cfg, device, cbs)
+        learn.best_epoch = best.best_epoch
+        if cfg.fine_tune: learn.tuning = fine_tune(model, dls, learning, cfg, device, cbs)
     finally:
         if rank == 0 and cfg.wandb != 'disabled' and finish_wandb:
             import wandb; wandb.finish()
     learn.remove_cbs(cbs)
-    data = dls.train.dataset
     if cfg.fine_tune: data = FeatureDataset(learn.tuning.train_vectors[:, None], data.y)   # the closed-form heads read the tuned vectors
     learn.closed_heads = fit_closed_heads(model, data, trn_table, cfg) if len(cfg.heads) > 1 else {}
     if vocab:                                     # what is on the plate: the closed-form parts, then the network
@@ -295,11 +326,11 @@ class TunedNetwork(nn.Module):
 # %% ../nbs/03_train.ipynb #e96160f7
 def fine_tune(model:NutritionRegressor, # Trained head; its first backbone's top `fine_tune` units are tuned in place
               dls:DataLoaders,          # The head's cached-feature `DataLoaders` (their frozen vectors and targets)
-              table:pd.DataFrame,       # The dishes, with `split`
+              table:pd.DataFrame,       # The network's dishes (`holdout_table`): `train` to train on, `valid` held out
               cfg:TrainConfig, device=None, cbs:list=()) -> Learner:
-    "Unfreeze the top units and train them with the head as fastai's `fine_tune` does after its frozen epochs; the `Learner` carries `train_vectors`."
+    "Unfreeze the top units and train them with the head as fastai's `fine_tune` does after its frozen epochs, keeping the best epoch on the held-out dishes; the `Learner` carries `train_vectors` (of the dishes trained on, then the held-out ones)."
     cache, kw = FeatureCache(cfg.cache_dir), _cache_kw(cfg, device)
-    trn, val = table[table.split == 'train'], table[table.split == 'test']
+    trn, val = table[table.split == 'train'], table[table.split == 'valid']
     acts = torch.stack([cached_activations(model, trn, cache, mirror, **kw)[0] for mirror in (False, True)], 1)
     val_acts = cached_activations(model, val, cache, **kw)[0][:, None]
     trn_ds, val_ds = dls.train.dataset, dls.valid.dataset
@@ -312,12 +343,13 @@ def fine_tune(model:NutritionRegressor, # Trained head; its first backbone's top
     learn = Learner(tdls, net, loss_func=LOSSES[cfg.loss](), metrics=[nutrient_mae(i, model) for i in range(len(TARGETS))],
                     splitter=lambda n: [[p for m in top for p in m.parameters()], list(n.network.parameters())], path=dls.path)
     learn.unfreeze()
-    try: learn.fit_one_cycle(cfg.fine_tune_epochs, slice(cfg.lr / 200, cfg.lr / 2), pct_start=0.3, div=5., wd=cfg.wd, cbs=list(cbs))
+    best = KeepBestEpoch()
+    try: learn.fit_one_cycle(cfg.fine_tune_epochs, slice(cfg.lr / 200, cfg.lr / 2), pct_start=0.3, div=5., wd=cfg.wd, cbs=[*cbs, best])
     finally:
         for m in top: m.requires_grad_(False)
         learn.remove_cbs(list(cbs))
-    model.tuned = True
-    learn.train_vectors = tuned_vectors(model, acts[:, 0], trn_ds.feats[:, 0], device)
+    model.tuned, learn.best_epoch = True, best.best_epoch
+    learn.train_vectors = tuned_vectors(model, torch.cat([acts[:, 0], val_acts[:, 0]]), torch.cat([trn_ds.feats[:, 0], val_ds.feats[:, 0]]), device)
     return learn
 
 # %% ../nbs/03_train.ipynb #cb0a0423
