@@ -61,9 +61,9 @@ def _multi_view_scores(model, test, preds, truth) -> dict:
         tta.update(mean_views=float(averaged.n_views.mean()), single_view_mae=mae(preds.loc[multi.dish_id], t_multi),
                    tta_mae=mae(averaged.loc[multi.dish_id], t_multi))
     return tta
-def _feature_counts(first:dict, training:dict|None) -> dict:
-    "The run's backbone work: every dish's image first (`readable_dishes`), then what training added (augmented copies, other frames)."
-    return dict(computed=first['computed'] + (training or {}).get('computed', 0), loaded=first['loaded'])
+def _feature_counts(first:dict, training:dict|None, evaluation:dict) -> dict:
+    "The run's backbone work: every dish's image first (`readable_dishes`), then what training added (augmented copies, other frames) and the evaluation (the other view's photos)."
+    return dict(computed=first['computed'] + (training or {}).get('computed', 0) + evaluation.get('computed', 0), loaded=first['loaded'])
 OTHER_VIEW = dict(side='overhead', overhead='side')
 def _guard_flags(pred) -> bool: return pred.guard_reason in (LOW_INFORMATION, UNLIKE_TRAINING)   # the guard's own verdict, not the bound's
 RELOAD_CHECK_DISHES = 8    # test photos predicted from the image by the trained and the reloaded model: the saved files round-trip, or they do not
@@ -71,9 +71,9 @@ CACHED_RTOL = 1e-3         # how far an evaluation from cached features may be f
 def _information(images:list, config) -> np.ndarray:
     "`image_information` of each image, prepared as the model of `config` sees it (decoding only: no backbone pass)."
     return np.concatenate([image_information(model_input(prepare_image(p, config.img_size, config.fit))[None]) for p in images])
-def _flagged(guard:Guard, model, table:pd.DataFrame, cfg:TrainConfig, device) -> np.ndarray:
-    "The guard's own verdict on each image of `table` as `Predictor.verdicts` gives it (too little in it, or unlike training), from the cached features."
-    return guard.unlike(dish_features(model, table, cfg, device)) | low_information(_information(list(table.image), model.config))
+def _flagged(guard:Guard, model, table:pd.DataFrame, cfg:TrainConfig, device, counts:dict|None=None) -> np.ndarray:
+    "The guard's own verdict on each image of `table` as `Predictor.verdicts` gives it (too little in it, or unlike training), from the cached features (their counts added to `counts`)."
+    return guard.unlike(dish_features(model, table, cfg, device, counts)) | low_information(_information(list(table.image), model.config))
 
 # %% ../nbs/04c_experiment.ipynb #235808f6
 def evaluation_predictions(model, table:pd.DataFrame, cfg:TrainConfig, device=None) -> pd.DataFrame:
@@ -96,18 +96,20 @@ def check_reload(model,                  # The trained model
     return True
 
 # %% ../nbs/04c_experiment.ipynb #88083391
-def _other_view(model, guard, cfg:TrainConfig, device, max_dishes:int=200) -> dict:
+def _other_view(model, guard, cfg:TrainConfig, device, counts:dict|None=None, max_dishes:int=200) -> dict:
     "The photos of the view the model was not trained on (another camera), if the data folder has them: flagged share and the model's MAE%."
     try: other = dish_table(cfg.data_dir, view=OTHER_VIEW[cfg.view], camera=cfg.camera, frame=cfg.frame, max_kcal=cfg.max_kcal)
     except DataError: return {}
     other = other.iloc[:max_dishes]
-    flagged = _flagged(guard, model, other, cfg, device)          # their features cached: a rerun costs no backbone pass
+    flagged = _flagged(guard, model, other, cfg, device, counts)  # their features cached: a rerun costs no backbone pass
     values = evaluation_predictions(model, other, cfg, device)
     return dict(other_view=OTHER_VIEW[cfg.view], detection_other_view=float(np.mean(flagged)),
                 n_other_view=len(other), other_view_mae_pct=mae_pct(values, other.set_index('dish_id').loc[values.index]))
 
 # %% ../nbs/04c_experiment.ipynb #23b59e6d
-def fit_guard(model, train_dishes, test_dishes, cfg:TrainConfig, device=None) -> tuple[Guard, GuardScores]:
+def fit_guard(model, train_dishes, test_dishes, cfg:TrainConfig, device=None,
+              counts:dict|None=None, # The other view's feature counts are added here
+             ) -> tuple[Guard, GuardScores]:
     "A `Guard` calibrated on grouped folds of the training dishes; its false alarms on the test dishes, its detections of non-food photos, blank images and another view's photos."
     feats = dish_features(model, train_dishes, cfg, device)
     k = min(5, len(np.unique(dish_groups(train_dishes.dish_id, cfg.group_gap_s))))
@@ -119,7 +121,7 @@ def fit_guard(model, train_dishes, test_dishes, cfg:TrainConfig, device=None) ->
     blank_flags = [p.guard_reason == LOW_INFORMATION for p in predictor.predict_batch(list(blank.values()))]
     return guard, GuardScores(guard.threshold, guard.coverage, float(test_flags.mean()), len(test_dishes), float(np.mean(flagged)),
                               len(flagged), [k for k, f in zip(nonfood, flagged) if not f], float(np.mean(blank_flags)), len(blank),
-                              **_other_view(model, guard, cfg, device))
+                              **_other_view(model, guard, cfg, device, counts))
 def stage(name:str, what:str=''):
     "Say on standard error which stage of a run starts (`train` on the command line shows these lines as they come)."
     print(f"[{time.strftime('%H:%M:%S')}] {name}" + (f": {what}" if what else ''), file=sys.stderr, flush=True)
@@ -154,7 +156,8 @@ def fit_run(cfg:TrainConfig,                      # The run's configuration
     preds.to_csv(run.test_predictions_file)
     reload_identical = check_reload(learn.regressor, run, test.iloc[:RELOAD_CHECK_DISHES], preds, cfg, device)
 
-    guard, guard_scores = fit_guard(learn.regressor, train_dishes, test, cfg, device)
+    evaluation = {}                                            # the backbone work of the evaluation: the other view's photos
+    guard, guard_scores = fit_guard(learn.regressor, train_dishes, test, cfg, device, evaluation)
     guard.save(run.guard_file)
 
     cv = coverage = cv_known = coverage_known = None
@@ -188,7 +191,7 @@ def fit_run(cfg:TrainConfig,                      # The run's configuration
                          ingredients_cv=plate.get('cv'), ingredients_test=plate.get('test'), composed_cv=plate.get('composed'),
                          reconciled_cv=plate.get('reconciled'),
                          atwater_band=list(learn.regressor.config.atwater_band or []) or None,
-                         feature_counts=_feature_counts(dishes.attrs['feature_counts'], learn.feature_counts), dropped=dishes.attrs['dropped'],
+                         feature_counts=_feature_counts(dishes.attrs['feature_counts'], learn.feature_counts, evaluation), dropped=dishes.attrs['dropped'],
                          best_epoch=learn.best_epoch, reload_identical=reload_identical, git_commit=git_commit(),
                          dataset_checksum=dataset_checksum(dishes, cfg.data_dir), params=cfg)
     run.write_metrics(metrics)

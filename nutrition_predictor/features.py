@@ -324,12 +324,18 @@ def tuned_vectors(model:NutritionRegressor, act:torch.Tensor, vec:torch.Tensor, 
     net, device = TunedFeatures(model).eval().to(device or default_device()), device or default_device()
     with torch.inference_mode(): return torch.cat([net(a.to(device), v.to(device)).cpu() for a, v in zip(act.split(bs), vec.split(bs))])
 
-def dish_features(model:NutritionRegressor, table:pd.DataFrame, cfg:TrainConfig, device=None) -> torch.Tensor:
+def dish_features(model:NutritionRegressor, table:pd.DataFrame, cfg:TrainConfig, device=None,
+                  counts:dict|None=None, # The cache's `computed` and `loaded` counts are added to this dict
+                 ) -> torch.Tensor:
     "`[n, n_features]`: the model's feature vectors of `table`'s images, from the feature cache (computed once); a tuned model's from its cached activations."
     cache, kw = FeatureCache(cfg.cache_dir), _cache_kw(cfg, device or default_device())
-    if not model.tuned: return cached_features(model, table, cache, 0, **kw)[0]
+    def _counted(out):
+        for k, v in out[1].items():
+            if counts is not None: counts[k] = counts.get(k, 0) + v
+        return out[0]
+    if not model.tuned: return _counted(cached_features(model, table, cache, 0, **kw))
     frozen = NutritionRegressor(replace(model.config, fine_tune=0), cfg.pretrained, cfg.weights_path)   # its backbones as they were
-    vec, act = cached_features(frozen, table, cache, 0, **kw)[0], cached_activations(model, table, cache, **kw)[0]
+    vec, act = _counted(cached_features(frozen, table, cache, 0, **kw)), _counted(cached_activations(model, table, cache, **kw))
     return tuned_vectors(model, act, vec, kw['device'])
 
 PRESENCE, GRAMS = 'presence:', 'grams:'   # column prefixes of the ingredient head's outputs in a frame of predictions

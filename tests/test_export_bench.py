@@ -39,8 +39,9 @@ def test_bench_quick_smoke(n5k_root, output_dir):
     assert path.parent == out
     res = json.loads(path.read_text())
     n = 12 * len(res['config']['backbone'])                                     # 12 dishes, each through every backbone
-    assert res['quick'] and res['training']['cached']['feature_counts'] == {'computed': 0, 'loaded': n}
-    assert res['training']['cache_build']['counts'] == {'computed': n, 'loaded': 0}
+    n_train = res['training']['n_train'] * len(res['config']['backbone'])       # training reads its training dishes' only
+    assert res['quick'] and res['training']['cached']['feature_counts'] == {'computed': 0, 'loaded': n_train}
+    assert res['training']['cache_build']['counts'] == {'computed': n, 'loaded': 0} and n_train < n
     assert res['inference']['onnx_max_rel_diff'] < 1e-3
     assert res['flops']['backbone_gflop_per_image'] > 0 and res['flops']['matmul_gflops'] > 0
     assert 'batch vs loop' in r.stdout and 'backbone / matmul' in r.stdout
