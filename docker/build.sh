@@ -50,9 +50,10 @@ PLATFORMS=(); for v in $(seq 5 36); do PLATFORMS+=(--platform "manylinux_2_${v}_
 "$PY" -m pip download -q --dest "$CTX/wheelhouse" --only-binary=:all: --python-version "$PYV" --implementation cp \
   --abi cp311 --abi abi3 --abi none "${PLATFORMS[@]}" --platform manylinux2014_x86_64 --platform manylinux1_x86_64 \
   "$CTX"/wheelhouse/nutrition_predictor-*.whl
-echo "model: ONNX export of ${RUN:-the shipped model}"
+echo "model: ${RUN:-the shipped model}, with its ONNX file (the shipped model comes with one; a run without one is exported)"
 cp -r "${RUN:-nutrition_predictor/pretrained}" "$CTX/model"
-"$PY" -c "import sys; from nutrition_predictor.cli import main; sys.exit(main(sys.argv[1:]))" export --onnx --run "$CTX/model"
+[ -f "$CTX/model/model.onnx" ] ||
+  "$PY" -c "import sys; from nutrition_predictor.cli import main; sys.exit(main(sys.argv[1:]))" export --onnx --run "$CTX/model"
 cp docker/Dockerfile "$CTX/Dockerfile"
 
 OLD=$(docker image inspect "$TAG" --format '{{.Id}}' 2>/dev/null || true)

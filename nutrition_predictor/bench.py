@@ -123,7 +123,7 @@ def _as_array(preds) -> np.ndarray: return np.array([p.values() for p in preds])
 def bench_inference(run:str|Path|RunFolder, images:list, reps:int=3, latency_reps:int=20, device=None) -> dict:
     "Images/s of `predict_batch` against a `predict` loop, and torch against ONNX latency, for run folder `run`."
     device = device or default_device()
-    p = Predictor.from_run(run, device)
+    p = Predictor.from_run(run, device, engine='torch')
     res = dict(n_images=len(images), device=str(torch.device(device)), batch_size=p.default_bs())
     for name, fn in (('loop', lambda: [p.predict(i) for i in images]), ('batch', lambda: p.predict_batch(images))):
         with peak_memory() as mem: t, _ = timed(fn, reps)
@@ -138,7 +138,7 @@ def bench_inference(run:str|Path|RunFolder, images:list, reps:int=3, latency_rep
             model_only, _ = timed(lambda: e.infer(x), latency_reps)
         res[name] = dict(latency_ms=1000 * end_to_end['median_s'], model_ms=1000 * model_only['median_s'], memory=mem)
     onnx_dev = engines['onnx'].device
-    torch_ref = p if p.device == onnx_dev else Predictor.from_run(run, onnx_dev)     # same device: no TF32 in the way
+    torch_ref = p if p.device == onnx_dev else Predictor.from_run(run, onnx_dev, engine='torch')   # same device: no TF32 in the way
     ref, got = _as_array(torch_ref.predict_batch(images)), _as_array(engines['onnx'].predict_batch(images))
     res.update(onnx_device=onnx_dev, onnx_max_rel_diff=float((np.abs(got - ref) / np.maximum(np.abs(ref), 1e-3)).max()))   # a 0 clipped stays 0
     res['onnx_vs_torch_latency'] = res['torch']['latency_ms'] / res['onnx']['latency_ms']

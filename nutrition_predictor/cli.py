@@ -89,7 +89,7 @@ def predict(images:Many,         # Image files (JPEG, PNG, WebP, HEIC, AVIF, ...
             run:str=None,        # Run folder with the model (default: the model shipped with the package)
             json:bool=False,     # Print JSON lines (with the ranges and the guard's verdict) instead of a table
             mass_g:float=None,   # The plate's weighed mass in grams, when known: totals become density per gram x mass
-            engine:str='torch',  # `torch`, or `onnx` (onnxruntime; run `export --onnx` first)
+            engine:str='auto',   # `auto` (onnxruntime where the run has its ONNX file: the shipped model has), `torch` or `onnx`
             bs:int=None,         # Batch size (default: 4 on a CPU, 64 on a GPU)
             portion:float=1.,    # The share of the plate eaten (0.5: half): totals, ranges and grams scaled
             kj:bool=False,       # Energy in kJ in the table (`--json` always has kcal and kJ)
@@ -120,7 +120,7 @@ def predict(images:Many,         # Image files (JPEG, PNG, WebP, HEIC, AVIF, ...
 
 # %% ../nbs/09_cli.ipynb #5b1e7a27
 def serve(run:str=None,          # Run folder with the model (default: the model shipped with the package)
-          engine:str='torch',    # `torch`, or `onnx` (run `export --onnx` first)
+          engine:str='auto',     # `auto` (onnxruntime where the run has its ONNX file: the shipped model has), `torch` or `onnx`
           host:str='127.0.0.1',  # Address to listen on (0.0.0.0 for every interface)
           port:int=8000,         # Port
           no_ui:bool=False,      # The REST API only, without the demo at /
@@ -140,7 +140,7 @@ def serve(run:str=None,          # Run folder with the model (default: the model
     return 0
 
 def demo(run:str=None,           # Run folder with the model (default: the model shipped with the package)
-         engine:str='torch',     # `torch`, or `onnx` (run `export --onnx` first)
+         engine:str='auto',      # `auto` (onnxruntime where the run has its ONNX file: the shipped model has), `torch` or `onnx`
          host:str='127.0.0.1',   # Address to listen on (0.0.0.0 for every interface)
          port:int=7860,          # Port
          share:bool=False,       # Also ask Gradio for a public share link
@@ -155,11 +155,12 @@ def demo(run:str=None,           # Run folder with the model (default: the model
     return 0
 
 # %% ../nbs/09_cli.ipynb #5b1e7a28
-def export(run:str=None,    # Run folder with model.pth + model.json (default: the model shipped with the package)
+def export(run:str=None,    # Run folder with model.pth + model.json (the shipped model comes exported)
            onnx:bool=False, # Write <run>/model.onnx (the one format for now, so required)
           ) -> int:
     "Export a run's model (backbone + head + unit conversion) to ONNX."
     if not onnx: return _fail("say which format: --onnx (the one format for now)")
+    if run is None: return _fail("say which run: --run DIR (the shipped model comes with its ONNX file)")
     try: from nutrition_predictor.export import export_run
     except ModuleNotFoundError as e: return _needs_training(e)
     try: print(f"Wrote {export_run(run)}")

@@ -201,7 +201,7 @@ def correct_fn(predictor:Predictor, typical:NutritionPrediction, mae:dict|None):
 def build_demo(run:str|Path|RunFolder|None=None, # Run folder with the model (and its metrics.json); `None`: the shipped model
                data_dir:str|Path|None=None,  # Nutrition5k root for example images (`None`: the run's, see `n5k_dir`)
                n_examples:int=8,             # How many test-split dishes to offer as examples
-               engine:str='torch',           # `torch`, or `onnx` (the run's exported model on onnxruntime)
+               engine:str='auto',            # `auto` (`predict.choose_engine`: onnxruntime where the run has its ONNX file), `torch` or `onnx`
                predictor:Predictor|None=None, # Use this predictor instead of loading `run`'s
                batcher:BatchQueue|None=None,  # Share this batching queue (`serve` shares the REST API's)
                delete_cache:tuple=(600, 600), # Uploads older than this many seconds are deleted this often (and all at shutdown)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from .runs import RunFolder, as_run
+from .runs import RunFolder, as_run, pretrained_run
 from .model import NutritionRegressor, UnitsModel, load_model, save_model
 
 # %% auto #0
@@ -34,9 +34,11 @@ def export_onnx(model:NutritionRegressor, # A trained model
                           dynamo=True, external_data=False, verbose=False)
     return path
 
-def export_run(run:str|Path|RunFolder|None) -> Path:
-    "Export the model of run folder `run` (a finished run, or a bare model; `None`: the shipped model) into its ONNX file, and seal the run again with it."
+def export_run(run:str|Path|RunFolder) -> Path:
+    "Export the model of run folder `run` (a finished run, or a bare model) into its ONNX file, and seal the run again with it; a `ValueError` for the shipped model, which comes exported."
     run = as_run(run).check()
+    if run.path == pretrained_run().path:
+        raise ValueError(f"The shipped model comes with its ONNX file ({run.onnx_file}): `export --onnx --run DIR` exports a run of yours")
     path = export_onnx(load_model(run, 'cpu'), run.onnx_file)
     if run.record_file.is_file(): run.seal()
     return path
@@ -45,10 +47,12 @@ def export_run(run:str|Path|RunFolder|None) -> Path:
 def ship_run(run:str|Path|RunFolder,           # A finished run folder
              dest:str|Path|RunFolder|None=None, # Defaults to the package's `pretrained/`
             ) -> RunFolder:
-    "Copy what predicting needs from `run` into `dest`: the head's weights, config, ranges, guard, ingredient list, params and metrics."
+    "Copy what predicting needs from `run` into `dest`: the head's weights, config, ranges, guard, ingredient list, params and metrics, and its ONNX export."
     run, dest = RunFolder(run).check(), as_run(dest).create()
     for f in dest.files() + [dest.record_file]: f.unlink(missing_ok=True)           # nothing of the model shipped before
-    save_model(load_model(run, 'cpu'), dest, backbone=False)
+    model = load_model(run, 'cpu')
+    save_model(model, dest, backbone=False)
+    export_onnx(model, dest.onnx_file)
     for f in (run.intervals_file, run.per_gram_intervals_file, run.guard_file, run.ingredients_file, run.params_file, run.metrics_file):
         if f.is_file(): shutil.copyfile(f, dest.path/f.name)
     dest.seal()

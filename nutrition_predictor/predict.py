@@ -25,8 +25,8 @@ from .plate import LikelyIngredients, NutritionPrediction, apply_corrections
 from .runs import RunFolder, as_run, weak_model_warning
 
 # %% auto #0
-__all__ = ['ENGINES', 'DECODE_NICENESS', 'BULK_IDLE_S', 'BULK_NICENESS', 'OnnxModel', 'read_model_file', 'Predictor',
-           'BatchQueue', 'PredictionRefused']
+__all__ = ['ENGINES', 'DECODE_NICENESS', 'BULK_IDLE_S', 'BULK_NICENESS', 'OnnxModel', 'choose_engine', 'read_model_file',
+           'Predictor', 'BatchQueue', 'PredictionRefused']
 
 # %% ../nbs/04_predict.ipynb #59c13dd2
 class OnnxModel:
@@ -59,7 +59,14 @@ class OnnxModel:
     def __repr__(self): return f"OnnxModel({self.path}, providers={self.session.get_providers()})"
 
 # %% ../nbs/04_predict.ipynb #0961eb33
-ENGINES = ('torch', 'onnx')
+ENGINES = ('auto', 'torch', 'onnx')
+
+def choose_engine(run:RunFolder,     # The run folder whose model is to run
+                  engine:str='auto', # `auto`, `torch` or `onnx`
+                 ) -> str:
+    "`torch` or `onnx`: `auto` is onnxruntime where the run has its ONNX file (the shipped model always has), torch otherwise; a `ValueError` for an unknown engine."
+    if engine not in ENGINES: raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
+    return engine if engine != 'auto' else 'onnx' if run.onnx_file.is_file() else 'torch'
 
 # %% ../nbs/04_predict.ipynb #dd60529d
 def read_model_file(path:Path,  # The file `load` reads (named in the message)
@@ -96,16 +103,17 @@ class Predictor:
 
     @classmethod
     def from_run(cls, run:str|Path|RunFolder|None=None, # A run folder with a saved model; `None`: the model shipped with the package
-                 device=None, engine:str='torch') -> Predictor:
+                 device=None,
+                 engine:str='auto', # `auto` (`choose_engine`: the ONNX file where the run has one), `torch` or `onnx`
+                ) -> Predictor:
         "The predictor of a finished run folder (`RunFolder.check`; state dict + JSON config, or the ONNX file; nothing is unpickled)."
-        if engine not in ENGINES: raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
         run = as_run(run).check()
-        if engine == 'onnx': model = read_model_file(run.onnx_file, lambda: OnnxModel.from_run(run, device))
+        if choose_engine(run, engine) == 'onnx': model = read_model_file(run.onnx_file, lambda: OnnxModel.from_run(run, device))
         else:
             try: from nutrition_predictor.model import TorchEngine
             except ModuleNotFoundError as e:                  # a serving install: no torch
-                raise ModuleNotFoundError(f"The torch engine needs {e.name}, which this install lacks: use the onnx engine "
-                                          "(after `nutrition-predictor export --onnx`), or install the [train] extra") from e
+                raise ModuleNotFoundError(f"The torch engine needs {e.name}, which this install lacks: export the run "
+                                          "with a training install (`nutrition-predictor export --onnx --run DIR`), or install the [train] extra") from e
             model = read_model_file(run.weights_file, lambda: TorchEngine.from_run(run, device))
         m = read_model_file(run.metrics_file, run.metrics)
         return cls(model, device, read_model_file(run.intervals_file, run.intervals), run, read_model_file(run.guard_file, run.guard),

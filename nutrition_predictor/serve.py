@@ -381,7 +381,7 @@ def serve(app,                          # An ASGI app (`serve_app`), or the impo
 
 # %% ../nbs/05a_serve.ipynb #1a59143e
 def serve_app(run:str|Path|RunFolder|None=None,       # The run folder to serve; `None`: the model shipped with the package
-              engine:str='torch',                     # `torch` or `onnx`
+              engine:str='auto',                      # `auto` (`predict.choose_engine`), `torch` or `onnx`
               data_dir:str|None=None,                 # Nutrition5k root for the demo's example photos
               ui:bool=True,                           # Mount the Gradio demo at `/`
              ) -> FastAPI:

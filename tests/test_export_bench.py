@@ -29,6 +29,19 @@ def test_export_onnx_and_predict_with_onnxruntime(offline_run, test_images, tmp_
     assert np.allclose([direct.to_dict()[f] for f in FIELDS], outs['onnx'][3], rtol=1e-4)      # the CLI's JSON is rounded as `to_dict`
 
 
+EXAMPLES = sorted((ROOT/'nutrition_predictor/pretrained/examples').glob('*.jpg'))
+
+
+def test_the_shipped_onnx_file_is_the_shipped_model():
+    "The package's model.onnx (what `engine='auto'` runs) gives the shipped state dict's numbers on torch, and is part of its sealed run."
+    onnx, torch = Predictor.from_run(), Predictor.from_run(engine='torch')
+    assert (onnx.engine, torch.engine) == ('onnx', 'torch') and onnx.run.problems() == []
+    got, ref = (np.array([p.values() for p in e.predict_batch(EXAMPLES)]) for e in (onnx, torch))
+    assert len(EXAMPLES) == 3 and (np.abs(got - ref) <= 1e-3 * np.abs(ref)).all(), np.abs(got - ref).max()
+    r = subprocess.run([CLI, 'export', '--onnx'], capture_output=True, text=True)     # the shipped model is not rewritten
+    assert r.returncode == 1 and 'comes with its ONNX file' in r.stderr and 'Traceback' not in r.stderr, r.stderr
+
+
 def test_bench_quick_smoke(n5k_root, output_dir):
     "The whole suite on a few images, one repetition: it runs and writes its JSON; the numbers mean nothing."
     out = output_dir/'bench'

@@ -9,9 +9,9 @@ from test_package import PKG, _package_imports
 TRAINING = {'fastai.learner', 'wandb'}
 
 
-def _imported_after(code:str) -> set:
-    "The modules of `TRAINING` that are loaded after running `code` in a fresh interpreter."
-    r = subprocess.run([sys.executable, '-c', code + f"\nimport sys, json; print(json.dumps(sorted(m for m in {sorted(TRAINING)!r} if m in sys.modules)))"],
+def _imported_after(code:str, watched=TRAINING) -> set:
+    "The modules of `watched` that are loaded after running `code` in a fresh interpreter."
+    r = subprocess.run([sys.executable, '-c', code + f"\nimport sys, json; print(json.dumps(sorted(m for m in {sorted(watched)!r} if m in sys.modules)))"],
                        capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-2000:]
     return set(json.loads(r.stdout.splitlines()[-1]))
@@ -26,6 +26,14 @@ def test_predicting_imports_no_training():
     code = ("from nutrition_predictor.predict import Predictor\np = Predictor.from_run()\n"
             "import numpy as np; p.predict(np.full((480, 640, 3), 128, np.uint8))")
     assert _imported_after(code) == set()
+
+
+def test_the_default_engine_imports_no_torch():
+    "The shipped model comes with its ONNX file, so the default engine predicts without torch; asking for torch loads it."
+    code = ("from nutrition_predictor.predict import Predictor\np = Predictor.from_run({})\n"
+            "import numpy as np; p.predict(np.full((480, 640, 3), 128, np.uint8))")
+    assert _imported_after(code.format(''), {'torch'}) == set()
+    assert _imported_after(code.format("engine='torch'"), {'torch'}) == {'torch'}
 
 
 @pytest.mark.parametrize('argv', [['--help'], ['predict', '--help'], ['serve', '--help'], ['download', '--help']])
