@@ -20,7 +20,7 @@ from fastai.torch_core import default_device
 from torch.utils.flop_counter import FlopCounterMode
 
 from .data import TARGETS
-from .images import load_rgb, prepare_image
+from .images import load_rgb, prepare_image, usable_cpus
 from .features import target_stats
 from .evaluate import holdout_scores, predict_dishes
 from .export import export_run
@@ -178,7 +178,7 @@ def machine_info(device=None) -> dict:
     except (OSError, AttributeError): pass
     device = torch.device(device or default_device())
     import onnxruntime
-    return dict(cpu=cpu, cpu_count=os.cpu_count(), torch_threads=torch.get_num_threads(), device=str(device),
+    return dict(cpu=cpu, cpu_count=os.cpu_count(), usable_cpus=usable_cpus(), torch_threads=torch.get_num_threads(), device=str(device),
                 gpu=torch.cuda.get_device_name(device) if device.type == 'cuda' else None,
                 python=platform.python_version(), torch=torch.__version__, onnxruntime=onnxruntime.__version__,
                 git_commit=git_commit())

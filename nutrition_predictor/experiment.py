@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .images import DataError, model_input, prepare_image
+from .images import DataError, model_input, prepare_image, usable_cpus
 from .data import DENSITIES, TARGETS, dataset_checksum, dish_groups, dish_table, grouped_folds
 from .config import TrainConfig, check_for_data, config_dishes, shorten
 from .guard import LOW_INFORMATION, UNLIKE_TRAINING, Guard, blank_images, image_information, low_information, nonfood_images
@@ -207,7 +207,7 @@ def _run_rank(rank:int, cfg:TrainConfig, path:str, world:int, port:int):
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port),
                       ACCELERATE_USE_CPU='false' if cuda else 'true', GLOO_SOCKET_IFNAME='lo')
     if cuda: torch.cuda.set_device(rank)
-    else: torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))   # the cores shared out
+    else: torch.set_num_threads(max(1, usable_cpus() // world))   # the cores shared out
     torch.distributed.init_process_group('nccl' if cuda else 'gloo', rank=rank, world_size=world)
     try:
         with tempfile.TemporaryDirectory() as scratch:

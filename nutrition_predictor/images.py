@@ -6,7 +6,7 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/images.html.md""
 
 # %% ../nbs/00_images.ipynb #caf3585a
 from __future__ import annotations
-import io, os
+import io, math, os
 from collections import deque
 from pathlib import Path
 
@@ -17,9 +17,10 @@ from pillow_heif import register_heif_opener
 
 # %% auto #0
 __all__ = ['FORMATS', 'SUFFIXES', 'MIN_SIDE', 'MAX_PIXELS', 'MAX_UPLOAD', 'MAX_FILES', 'MAX_REQUEST', 'MAX_REQUEST_PIXELS',
-           'BULK_PIXELS', 'ORDINARY_PIXELS', 'MIN_MASS_G', 'MAX_MASS_G', 'PAD_RGB', 'FITS', 'DataError', 'image_files',
-           'check_image_size', 'check_mass', 'reduction', 'pil_to_rgb', 'load_rgb', 'read_image', 'decoded_pixels',
-           'fit_square', 'prepare_image', 'model_input', 'decode_thread_count', 'mapped_ahead']
+           'BULK_PIXELS', 'ORDINARY_PIXELS', 'MIN_MASS_G', 'MAX_MASS_G', 'PAD_RGB', 'FITS', 'THREADS_ENV',
+           'WAIT_POLICY', 'DataError', 'image_files', 'check_image_size', 'check_mass', 'reduction', 'pil_to_rgb',
+           'load_rgb', 'read_image', 'decoded_pixels', 'fit_square', 'prepare_image', 'model_input', 'cgroup_cpu_quota',
+           'usable_cpus', 'compute_threads', 'decode_thread_count', 'mapped_ahead']
 
 # %% ../nbs/00_images.ipynb #d96beb05
 class DataError(ValueError):
@@ -207,11 +208,47 @@ def model_input(img:np.ndarray, # A prepared HxWx3 uint8 image (`prepare_image`)
     "The model's input: `[3, h, w]` float32, RGB on the 0-1 scale (each backbone normalises inside the model)."
     return np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np.float32) / np.float32(255)
 
+# %% ../nbs/00_images.ipynb #fc9ed729
+THREADS_ENV = 'NUTRITION_PREDICTOR_THREADS'   # overrides `compute_threads`
+WAIT_POLICY = ('GOMP_SPINCOUNT', '3000')      # what `nutrition_predictor/__init__.py` sets, unless the environment sets it or OMP_WAIT_POLICY
+
+def cgroup_cpu_quota(root:Path=Path('/sys/fs/cgroup'), # Where the cgroup tree is mounted
+                     own:str|None=None,                # The process's cgroup in it; `None`: this process's (`/proc/self/cgroup`)
+                    ) -> float|None:
+    "The CPUs the tightest cgroup CPU quota over the process allows (its cgroup and every parent; v2, else v1), `None` without one."
+    if own is None:
+        try: own = next(l.split(':', 2)[2].strip() for l in Path('/proc/self/cgroup').read_text().splitlines() if l.startswith('0::'))
+        except (OSError, StopIteration): own = '/'
+    quotas, d = [], root/own.lstrip('/')
+    for d in [d, *d.parents]:
+        if not d.is_relative_to(root): break
+        try: quota, period = (d/'cpu.max').read_text().split()[:2]
+        except (OSError, ValueError): continue
+        if quota != 'max': quotas.append(int(quota) / int(period))
+    try:
+        v1 = [int((root/'cpu'/f'cpu.cfs_{k}_us').read_text()) for k in ('quota', 'period')]
+        if v1[0] > 0: quotas.append(v1[0] / v1[1])
+    except (OSError, ValueError): pass
+    return min(quotas, default=None)
+
+def usable_cpus() -> int:
+    "How many CPUs this process may really use: its affinity mask (`taskset`, a container's cpuset), capped by a cgroup CPU quota (a container's `--cpus`); at least 1."
+    n = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
+    quota = cgroup_cpu_quota()
+    return max(1, min(n, math.ceil(quota)) if quota else n)
+
+def compute_threads() -> int:
+    "Threads for a model's arithmetic on either engine: `$NUTRITION_PREDICTOR_THREADS` when set (a `ValueError` unless a positive integer), else `usable_cpus()`."
+    v = os.environ.get(THREADS_ENV, '').strip()
+    if not v: return usable_cpus()
+    if not v.isdigit() or int(v) < 1: raise ValueError(f"{THREADS_ENV} must be a positive number of threads, not {v!r}")
+    return int(v)
+
 # %% ../nbs/00_images.ipynb #7eafe4e1
 def decode_thread_count(n:int=0, # Threads asked for (`TrainConfig.decode_threads`); 0: the default
                        ) -> int:
-    "How many threads decode images: `n`, or for 0 one per core, at most 8."
-    return n or min(8, os.cpu_count() or 1)
+    "How many threads decode images: `n`, or for 0 one per usable core (`usable_cpus`), at most 8."
+    return n or min(8, usable_cpus())
 
 def mapped_ahead(pool, fn, items, ahead:int=2):
     "`map(fn, items)` in order, computed by `pool` at most `ahead` items in advance (memory stays bounded)."

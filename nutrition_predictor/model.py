@@ -24,6 +24,7 @@ from torch import nn
 from .data import ATWATER, MAX_KCAL_PER_G, TARGETS
 from .config import BACKBONES, ModelConfig
 from .runs import RunFolder
+from .images import compute_threads
 
 # %% auto #0
 __all__ = ['BUILDERS', 'RESNET18_WEIGHTS', 'builds', 'BackboneWeightsError', 'resnet18_cache_file', 'resnet18_state',
@@ -433,6 +434,7 @@ class TorchEngine:
     "A `NutritionRegressor` called like `OnnxModel`: a numpy batch `[n, 3, size, size]` (0-1 scale) in; `UnitsModel`'s outputs out, as numpy arrays."
     def __init__(self, model:NutritionRegressor, device=None, channels_last:bool=True):
         self.device, self.config = torch.device(device or default_device()), model.config
+        if self.device.type == 'cpu': torch.set_num_threads(compute_threads())   # the thread policy of both engines
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net = UnitsModel(model).eval().to(self.device, memory_format=self.memory_format)
 
