@@ -22,9 +22,10 @@ from .images import FITS
 from .data import CAMERAS, DENSITIES, TARGETS, VIEWS, dish_groups, dish_table
 
 # %% auto #0
-__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'LITE_MEAN', 'LITE_STD', 'BACKBONES', 'HEADS', 'PlainName', 'PathText',
-           'MAX_PARAMS_BYTES', 'MAX_BASE_DEPTH', 'BackboneSpec', 'ParamsError', 'shorten', 'Between', 'TrainConfig',
-           'ModelConfig', 'parse_yaml', 'read_params', 'parse_overrides', 'config_dishes', 'check_for_data']
+__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'LITE_MEAN', 'LITE_STD', 'BACKBONES', 'HEADS', 'KERNEL_SUPPORT', 'PlainName',
+           'PathText', 'MAX_PARAMS_BYTES', 'MAX_BASE_DEPTH', 'BackboneSpec', 'ParamsError', 'shorten', 'Between',
+           'TrainConfig', 'ModelConfig', 'parse_yaml', 'read_params', 'parse_overrides', 'config_dishes',
+           'check_for_data']
 
 # %% ../nbs/01_config.ipynb #c0f10006
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +48,7 @@ BACKBONES = {   # revisions: ResNet18 2 and Lite 3 pool maps, not one vector; Li
     'efficientnet_lite2': BackboneSpec(1280, (352, 208, 120), LITE_MEAN, LITE_STD, size=260, revision=3),
 }
 HEADS = ('mlp', 'ridge', 'kernel')   # the fastai network, and the closed-form heads `train` fits with scikit-learn
+KERNEL_SUPPORT = 2000                # the `kernel` head's most support points: past it, a seeded subsample of the rows (`train.fit_closed_heads`)
 
 # %% ../nbs/01_config.ipynb #c0f10009
 class ParamsError(ValueError):
@@ -174,7 +176,7 @@ class ModelConfig:
     dropout:float = _RUN.dropout  # Dropout in the head
     heads:tuple = _RUN.heads  # Names in `HEADS`, averaged (`Ensemble`); the fastai network `mlp` is always one of them
     n_components:int = _RUN.n_components  # Every head reads the features projected on this many principal axes (0: the features themselves)
-    n_support:int = 0             # Training points of the `kernel` head (set when it is fitted)
+    n_support:int = 0             # Support points of the `kernel` head: its training rows, at most `KERNEL_SUPPORT` (set when it is fitted)
     log_targets:bool = _RUN.log_targets  # The head predicts standardised log(1 + value)
     positive:bool = _RUN.positive  # `to_units` clips at 0: no negative kcal or grams
     atwater_band:tuple|None = None # (low, high) energy / Atwater estimate that `to_units` holds values to (`None`: no limits)
@@ -247,7 +249,7 @@ def model_config(self:TrainConfig, target_mean=None, target_std=None, atwater_ba
     "The architecture this config trains, around the training targets' statistics (and the labels' Atwater band, with `atwater_limits`)."
     shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(ModelConfig) if f.name in TrainConfig.keys()}
     shared.update(n_components=min(self.n_components, n_train or self.n_components),
-                  n_support=(n_train or 0) if 'kernel' in self.heads else 0, targets=tuple(self.outputs()),
+                  n_support=min(n_train or 0, KERNEL_SUPPORT) if 'kernel' in self.heads else 0, targets=tuple(self.outputs()),
                   atwater_band=atwater_band if self.atwater_limits else None, target_mean=target_mean, target_std=target_std,
                   upper_bound=None if label_max is None else tuple(self.label_bound * float(v) for v in label_max),
                   ingredients=tuple(ingredients))

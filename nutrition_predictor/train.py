@@ -36,9 +36,10 @@ from .features import (FeatureCache, FeatureDataset, _cache_kw, cached_activatio
 
 # %% auto #0
 __all__ = ['log', 'LOSSES', 'RIDGE_ALPHAS', 'KERNEL_ALPHAS', 'KERNEL_WIDTHS', 'PRESENCE_CS', 'GRAMS_ALPHAS', 'nutrient_mae',
-           'SafeWandbCallback', 'start_wandb', 'torch_threads', 'DataParallel', 'fit_projection', 'fit_closed_heads',
-           'plate_vocabulary', 'presence_logits', 'log_loss', 'fit_ingredient_head', 'fit_presence_network',
-           'holdout_table', 'KeepBestEpoch', 'train', 'ActivationDataset', 'TunedNetwork', 'fine_tune', 'finish_run']
+           'SafeWandbCallback', 'start_wandb', 'torch_threads', 'DataParallel', 'fit_projection', 'rbf_kernel',
+           'subset_kernel_ridge', 'search_subset_kernel', 'fit_kernel_head', 'fit_closed_heads', 'plate_vocabulary',
+           'presence_logits', 'log_loss', 'fit_ingredient_head', 'fit_presence_network', 'holdout_table',
+           'KeepBestEpoch', 'train', 'ActivationDataset', 'TunedNetwork', 'fine_tune', 'finish_run']
 
 # %% ../nbs/03_train.ipynb #fdb9a5e2
 log = logging.getLogger(__name__)
@@ -113,12 +114,56 @@ def fit_projection(model:NutritionRegressor, # Its head's `Projection` is fitted
 RIDGE_ALPHAS = tuple(10. ** np.arange(-1, 5.01, 0.5))       # searched by grouped CV inside the training set
 KERNEL_ALPHAS, KERNEL_WIDTHS = (0.01, 0.03, 0.1, 0.3, 1.), (0.25, 0.5, 1., 2.)   # widths: gamma times the projections' total variance
 
+def rbf_kernel(a:np.ndarray, b:np.ndarray, gamma:float) -> np.ndarray:
+    "`[len(a), len(b)]` RBF kernel `exp(-gamma |a - b|^2)` of rows `a` `[n, k]` and `b` `[m, k]`, as `model.KernelHead` computes it."
+    return np.exp(-gamma * np.clip((a * a).sum(1)[:, None] - 2 * a @ b.T + (b * b).sum(1)[None], 0, None))
+
+def subset_kernel_ridge(z:np.ndarray,       # Rows `[n, k]`
+                        y:np.ndarray,       # Targets `[n, o]`
+                        support:np.ndarray, # Support points `[m, k]`
+                        gamma:float, alphas:list, chunk:int=4096) -> list[np.ndarray]:
+    "Coefficients `[m, o]`, one per alpha, of kernel ridge on `support` fitted on every row (the subset of regressors: minimise `|K_nm c - y|^2 + alpha c' K_mm c`)."
+    m = len(support)
+    gram, cross = np.zeros((m, m)), np.zeros((m, y.shape[1]))
+    for i in range(0, len(z), chunk):
+        kz = rbf_kernel(z[i:i + chunk], support, gamma)
+        gram += kz.T @ kz; cross += kz.T @ y[i:i + chunk]
+    kss, jitter = rbf_kernel(support, support, gamma), 1e-10 * np.trace(gram) / m * np.eye(m)
+    return [np.linalg.solve(gram + a * kss + jitter, cross) for a in alphas]
+
+def search_subset_kernel(z:np.ndarray, y:np.ndarray, folds:list, spread:float, n_support:int, seed:int) -> tuple[dict, np.ndarray, np.ndarray]:
+    "The `KERNEL_ALPHAS` x `KERNEL_WIDTHS` choice of lowest grouped-CV MAE for `subset_kernel_ridge` on `n_support` seeded support rows; then its params, support and coefficients on every row."
+    rng = np.random.default_rng(seed)
+    pick = lambda rows: z[np.sort(rng.choice(rows, min(n_support, len(rows)), replace=False))]
+    gammas, err = [w / spread for w in KERNEL_WIDTHS], np.zeros((len(KERNEL_WIDTHS), len(KERNEL_ALPHAS)))
+    for trn, val in folds:
+        support = pick(trn)
+        for gi, g in enumerate(gammas):
+            kv = rbf_kernel(z[val], support, g)
+            for ai, c in enumerate(subset_kernel_ridge(z[trn], y[trn], support, g, KERNEL_ALPHAS)): err[gi, ai] += np.abs(kv @ c - y[val]).mean()
+    gi, ai = np.unravel_index(err.argmin(), err.shape)
+    support = pick(np.arange(len(z)))
+    return dict(alpha=KERNEL_ALPHAS[ai], gamma=gammas[gi]), support, subset_kernel_ridge(z, y, support, gammas[gi], [KERNEL_ALPHAS[ai]])[0]
+
+def fit_kernel_head(z:np.ndarray,    # Projected features `[n, k]`
+                    y:np.ndarray,    # Centred targets `[n, o]`
+                    folds:list,      # Grouped folds of the rows, for the search
+                    n_support:int,   # Support points (`ModelConfig.n_support`): `n` for kernel ridge itself
+                    seed:int=42) -> tuple[dict, np.ndarray, np.ndarray]:
+    "The kernel head's search and fit: scikit-learn's `KernelRidge` when every row is a support point, else `search_subset_kernel`; its params, support `[m, k]` and coefficients `[m, o]`."
+    from sklearn.kernel_ridge import KernelRidge
+    from sklearn.model_selection import GridSearchCV
+    spread = float(z.var(0).sum())
+    if n_support < len(z): return search_subset_kernel(z, y, folds, spread, n_support, seed)
+    g = GridSearchCV(KernelRidge(kernel='rbf'), dict(alpha=list(KERNEL_ALPHAS), gamma=[w / spread for w in KERNEL_WIDTHS]),
+                     cv=folds, scoring='neg_mean_absolute_error').fit(z, y)
+    return g.best_params_, z, g.best_estimator_.dual_coef_
+
 def fit_closed_heads(model:NutritionRegressor, # Its `Ensemble`'s closed-form heads are fitted in place
                      data:FeatureDataset,      # The training features and their standardised targets
                      table:pd.DataFrame,       # Their dishes (rows aligned): grouped folds for the search
                      cfg:TrainConfig) -> dict:
     "Fit the closed-form heads on the projected features with scikit-learn, each regularisation chosen by grouped CV (MAE); returns what was chosen."
-    from sklearn.kernel_ridge import KernelRidge
     from sklearn.linear_model import Ridge
     from sklearn.model_selection import GridSearchCV, GroupKFold
     closed = model.head[2].closed
@@ -134,11 +179,10 @@ def fit_closed_heads(model:NutritionRegressor, # Its `Ensemble`'s closed-form he
         closed['ridge'].weight.copy_(t(g.best_estimator_.coef_.T)); closed['ridge'].bias.copy_(t(g.best_estimator_.intercept_))
         chosen['ridge'] = g.best_params_
     if 'kernel' in closed:
-        spread, centre = float(z.var(0).sum()), y.mean(0)
-        g = search(KernelRidge(kernel='rbf'), dict(alpha=list(KERNEL_ALPHAS), gamma=[w / spread for w in KERNEL_WIDTHS]), y - centre)
-        k = closed['kernel']
-        k.support.copy_(t(z)); k.dual.copy_(t(g.best_estimator_.dual_coef_)); k.bias.copy_(t(centre)); k.gamma.fill_(g.best_params_['gamma'])
-        chosen['kernel'] = g.best_params_
+        centre, k = y.mean(0), closed['kernel']
+        params, support, dual = fit_kernel_head(z, y - centre, folds, len(k.support), cfg.seed)
+        k.support.copy_(t(support)); k.dual.copy_(t(dual)); k.bias.copy_(t(centre)); k.gamma.fill_(params['gamma'])
+        chosen['kernel'] = params
     return chosen
 
 # %% ../nbs/03_train.ipynb #40433bd9
