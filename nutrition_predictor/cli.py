@@ -6,8 +6,8 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/cli.html.md"""
 
 # %% auto #0
 __all__ = ['Pairs', 'Many', 'DOWNLOAD_DOC', 'COMMANDS', 'SHORT', 'POSITIONAL', 'train', 'table_columns', 'table_header',
-           'format_row', 'format_ingredients', 'predict', 'serve', 'demo', 'export', 'bench', 'sweep', 'leaderboard',
-           'command_parser', 'main_parser', 'main']
+           'format_row', 'format_ingredients', 'predict', 'serve', 'demo', 'export', 'card', 'bench', 'sweep',
+           'leaderboard', 'command_parser', 'main_parser', 'main']
 
 # %% ../nbs/09_cli.ipynb #23e1d5c6
 import argparse, inspect, sys
@@ -167,6 +167,17 @@ def export(run:str=None,    # Run folder with model.pth + model.json (the shippe
     except (FileNotFoundError, ValueError) as e: return _fail(e)
     return 0
 
+def card(run:str=None,      # Run folder (default: the model shipped with the package)
+         out:str=None,      # Write the card to this file (default: print it)
+        ) -> int:
+    "Print a run's model card: Markdown with Hugging Face's YAML metadata, every number read from its metrics.json."
+    from nutrition_predictor.card import model_card
+    try: text = model_card(run)
+    except (FileNotFoundError, ValueError) as e: return _fail(e)
+    if out is None: print(text, end='')
+    else: Path(out).write_text(text); print(f"Wrote {out}", file=sys.stderr)
+    return 0
+
 def bench(params:str=None,     # Params YAML file for backbone and head (e.g. params/offline.yaml)
           param:Pairs=None,    # Override a parameter, `-p KEY VALUE`; repeatable
           reps:int=3,          # Repetitions of each measurement
@@ -250,7 +261,7 @@ def _download_command():
     return download
 
 # %% ../nbs/09_cli.ipynb #5b1e7a2d
-COMMANDS = dict(train=train, predict=predict, serve=serve, demo=demo, download=_download_command, export=export,
+COMMANDS = dict(train=train, predict=predict, serve=serve, demo=demo, download=_download_command, export=export, card=card,
                 bench=bench, sweep=sweep, leaderboard=leaderboard)
 SHORT = {'-p': 'param'}   # short forms; the long option's help names its short form
 POSITIONAL = dict(train=['params'], predict=['images'], bench=['params'], sweep=['sweep'])

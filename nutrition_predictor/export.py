@@ -13,6 +13,7 @@ import torch
 
 from .runs import RunFolder, as_run, pretrained_run
 from .model import NutritionRegressor, UnitsModel, load_model, save_model
+from .card import write_card
 
 # %% auto #0
 __all__ = ['export_onnx', 'export_run', 'ship_run']
@@ -47,7 +48,7 @@ def export_run(run:str|Path|RunFolder) -> Path:
 def ship_run(run:str|Path|RunFolder,           # A finished run folder
              dest:str|Path|RunFolder|None=None, # Defaults to the package's `pretrained/`
             ) -> RunFolder:
-    "Copy what predicting needs from `run` into `dest`: the head's weights, config, ranges, guard, ingredient list, params and metrics, and its ONNX export."
+    "Copy what predicting needs from `run` into `dest`: the head's weights, config, ranges, guard, ingredient list, params and metrics, its ONNX export and its model card."
     run, dest = RunFolder(run).check(), as_run(dest).create()
     for f in dest.files() + [dest.record_file]: f.unlink(missing_ok=True)           # nothing of the model shipped before
     model = load_model(run, 'cpu')
@@ -56,4 +57,5 @@ def ship_run(run:str|Path|RunFolder,           # A finished run folder
     for f in (run.intervals_file, run.per_gram_intervals_file, run.guard_file, run.ingredients_file, run.params_file, run.metrics_file):
         if f.is_file(): shutil.copyfile(f, dest.path/f.name)
     dest.seal()
+    if dest.metrics_file.is_file(): write_card(dest)                              # made from the metrics (outside the seal)
     return dest

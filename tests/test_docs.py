@@ -3,6 +3,7 @@ import json, subprocess, sys
 
 import pytest
 
+from nutrition_predictor.runs import pretrained_run
 from conftest import ROOT
 from test_browser import CHROMIUM, CHROMEDRIVER, browser  # noqa: F401 (the browser fixture)
 
@@ -33,6 +34,8 @@ def test_pages_show_the_api_and_the_outputs(site):
     with_plots = [n for n in NOTEBOOKS if _images(ROOT/'nbs'/f'{n}.ipynb')]
     assert with_plots, "no notebook keeps a plot"
     for n in with_plots: assert (site/f'{n}.html').read_text().count('data:image/png') >= _images(ROOT/'nbs'/f'{n}.ipynb'), n
+    card, m = (site/'01e_card.html').read_text(), pretrained_run().metrics()                 # the shipped model's card renders
+    assert 'Bias, risks and limitations' in card and f"{m.test.mae_pct['calories']:.1f}%" in card
 
 
 @pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason='needs chromium')
