@@ -10,14 +10,13 @@ from pathlib import Path
 
 import yaml
 
-from .data import TARGETS
+from .data import TARGETS, UNITS
 from .runs import RunFolder, RunMetrics, as_run
 
 # %% auto #0
-__all__ = ['UNITS', 'CITATION', 'card_metadata', 'scores_table', 'coverage_table', 'guard_section', 'model_card', 'write_card']
+__all__ = ['CITATION', 'card_metadata', 'scores_markdown', 'coverage_markdown', 'guard_section', 'model_card', 'write_card']
 
 # %% ../nbs/01e_card.ipynb #fa252bb8
-UNITS = dict(calories='kcal', mass='g', fat='g', carb='g', protein='g')   # of each target's MAE
 CITATION = """@inproceedings{thames2021nutrition5k,
   title={Nutrition5k: Towards Automatic Nutritional Understanding of Generic Food},
   author={Thames, Quin and Karpur, Arjun and Norris, Wade and Xia, Fangting and
@@ -41,13 +40,13 @@ def _pct(v:float|None) -> str: return '-' if v is None else f"{v:.1f}%"
 def _share(v:float|None) -> str: return '-' if v is None else f"{100 * v:.0f}%"
 def _ci(ci) -> str: return '' if not ci else f" ({ci[0]:.1f}-{ci[1]:.1f})"
 
-def scores_table(s) -> str:
+def scores_markdown(s) -> str:
     "A Markdown table of a `Scores`: MAE, MAE% with its interval, the mean predictor's MAE% and the ratio, per target."
     rows = [f"| {t} | {s.mae[t]:.1f} {UNITS[t]} | {_pct(s.mae_pct[t])}{_ci(s.mae_pct_ci.get(t))} | {_pct(s.baseline_mae_pct[t])} | {s.vs_baseline[t]:.2f} |"
             for t in TARGETS]
     return '\n'.join(['| nutrient | MAE | MAE% (95% interval) | mean predictor MAE% | ratio |', '|---|---:|---:|---:|---:|', *rows])
 
-def coverage_table(c) -> str:
+def coverage_markdown(c) -> str:
     "A Markdown table of a `Coverage`: each target's share inside its range, overall and by thirds of the true size."
     rows = [f"| {t} | {_share(c.coverage[t])} | " + ' | '.join(map(_share, c.by_size[t])) + f" | {c.mean_width[t]:.0f} {UNITS[t]} |" for t in TARGETS]
     return '\n'.join([f'| nutrient | inside the {c.nominal:.0%} range | smallest third | middle third | largest third | mean width |',
@@ -76,9 +75,9 @@ def model_card(run:str|Path|RunFolder|None=None, # A finished run folder; `None`
     backbones = ', '.join([m.backbone] if isinstance(m.backbone, str) else m.backbone)
     frames = 'every frame of each dish' if p and p.all_frames else 'one frame per dish'
     ranges = (f"Each value comes with a calibrated {m.coverage.nominal:.0%} range. In grouped cross-validation ({m.coverage.n} dishes):\n\n"
-              + coverage_table(m.coverage)) if m.coverage else "This run has no calibrated ranges."
+              + coverage_markdown(m.coverage)) if m.coverage else "This run has no calibrated ranges."
     cv = (f"Grouped {p.cv_folds if p else ''}-fold cross-validation over both splits ({m.cv.n_dishes} dishes in {m.cv.n_groups} groups of near-copies):\n\n"
-          + scores_table(m.cv)) if m.cv else "This run was not cross-validated."
+          + scores_markdown(m.cv)) if m.cv else "This run was not cross-validated."
     plate = (f"On the test split, whether a plate holds each of the {m.ingredients_test.n_common} ingredients found on at least "
              f"{m.ingredients_test.common} dishes is read with a median ROC AUC of {m.ingredients_test.median_auc:.2f}; the list shown has "
              f"precision {_share(m.ingredients_test.precision)} and recall {_share(m.ingredients_test.recall)}.") if m.ingredients_test else \
@@ -128,7 +127,7 @@ regularisation chosen by grouped cross-validation inside the training set. The o
 
 Official test split ({m.test.n_dishes} dishes in {m.test.n_groups} groups of near-copies):
 
-{scores_table(m.test)}
+{scores_markdown(m.test)}
 
 {cv}
 
