@@ -3,9 +3,10 @@ under each fault (brightness -50%, Gaussian blur, JPEG quality 35, downscaled to
 crop), beside the untouched photos, and the share of photos the guard flags under each. No target on the numbers: they
 say what a user can expect (issue: published work on this task found such faults raise errors by 10-55%).
 
-    NUTRITION5K_DIR=... python benchmarks/robustness.py [--run RUN]      # default: the shipped model
+    NUTRITION5K_DIR=... python benchmarks/robustness.py [--run RUN] [--save]      # default: the shipped model
 
-Writes `benchmarks/results/robustness-<time>.json` and prints the table."""
+Writes `benchmarks/results/robustness-<time>.json` and prints the table; `--save` also writes it into the run folder
+(`RunFolder.robustness_file`), where the model card reads it (`card.model_card`)."""
 import argparse, io, json
 from datetime import datetime, timezone
 from pathlib import Path
@@ -45,6 +46,7 @@ FAULTS = {                       # each takes the photo as read (RGB, EXIF appli
 def main():
     a = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     a.add_argument('--run', default=None); a.add_argument('--out', default=str(HERE/'benchmarks/results'))
+    a.add_argument('--save', action='store_true', help="also write it into the run folder, for its model card")
     args = a.parse_args()
     run = as_run(args.run).check()
     cfg = run.config()
@@ -68,7 +70,8 @@ def main():
               + f" | coverage calories {'-' if r['n_ranged'] == 0 else format(r['coverage_of_ranged']['calories'], '.0%')} | flagged {r['flagged']:.0%}", flush=True)
     path = Path(args.out)/f"robustness-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}.json"
     path.parent.mkdir(parents=True, exist_ok=True); path.write_text(json.dumps(res, indent=1))
-    print(f"-> {path}")
+    if args.save: run.robustness_file.write_text(json.dumps(res, indent=1))
+    print(f"-> {path}" + (f" and {run.robustness_file}" if args.save else ''))
 
 
 if __name__ == '__main__': main()

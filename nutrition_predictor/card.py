@@ -6,6 +6,7 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/card.html.md"""
 
 # %% ../nbs/01e_card.ipynb #38af31e6
 from __future__ import annotations
+import json
 from pathlib import Path
 
 import yaml
@@ -14,7 +15,8 @@ from .data import TARGETS, UNITS
 from .runs import RunFolder, RunMetrics, as_run
 
 # %% auto #0
-__all__ = ['CITATION', 'card_metadata', 'scores_markdown', 'coverage_markdown', 'guard_section', 'model_card', 'write_card']
+__all__ = ['CITATION', 'card_metadata', 'scores_markdown', 'coverage_markdown', 'guard_section', 'robustness_section',
+           'model_card', 'write_card']
 
 # %% ../nbs/01e_card.ipynb #fa252bb8
 CITATION = """@inproceedings{thames2021nutrition5k,
@@ -65,6 +67,15 @@ def guard_section(g) -> str:
                        f"- {g.n_blank} blank or nearly blank images: {_share(g.detection_blank)} flagged.", other]).strip()
 
 # %% ../nbs/01e_card.ipynb #d7a06c4f
+def robustness_section(r:dict|None) -> str:
+    "A Markdown table of a run's `robustness.json` (`benchmarks/robustness.py --save`): MAE% per target, the guard's flags and the ranges' coverage under each photo fault."
+    if not r: return "Not measured for this run (`benchmarks/robustness.py --run DIR --save` measures it)."
+    rows = [f"| {name} | " + ' | '.join(_pct(f['mae_pct'][t]) for t in TARGETS) + f" | {_share(f['flagged'])} | "
+            + ('-' if not f['n_ranged'] else _share(f['coverage_of_ranged']['calories'])) + ' |' for name, f in r['faults'].items()]
+    return '\n'.join([f"The official test split's {r['n_photos']} photos, each with the fault applied (MAE% per nutrient; the share the guard flags; "
+                       "how often the calories range held the truth on the photos still given one):", '',
+                       '| fault | ' + ' | '.join(TARGETS) + ' | flagged | calories range held |', '|---|' + '---:|' * (len(TARGETS) + 2), *rows])
+
 def model_card(run:str|Path|RunFolder|None=None, # A finished run folder; `None`: the shipped model
               ) -> str:
     "The run's model card in Markdown, YAML metadata first; a `FileNotFoundError` for a folder without `metrics.json`."
@@ -136,6 +147,10 @@ Official test split ({m.test.n_dishes} dishes in {m.test.n_groups} groups of nea
 ### Out-of-domain photos
 
 {guard_section(m.guard)}
+
+### Ordinary photo faults
+
+{robustness_section(json.loads(run.robustness_file.read_text()) if run.robustness_file.is_file() else None)}
 
 ### What is on the plate
 

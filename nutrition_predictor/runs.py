@@ -45,6 +45,7 @@ class RunFolder:
     ingredients_file = property(lambda self: self.path/'ingredients.json', doc="The `LikelyIngredients`: the list of likely ingredients, the nutrient table")
     metrics_file = property(lambda self: self.path/'metrics.json', doc="The `RunMetrics` record")
     card_file = property(lambda self: self.path/'MODEL_CARD.md', doc="The model card (`01e_card`): made from `metrics.json` at will, so outside the seal")
+    robustness_file = property(lambda self: self.path/'robustness.json', doc="MAE%, coverage and flags under photo faults (`benchmarks/robustness.py --save`): measured after the run, outside the seal")
     test_predictions_file = property(lambda self: self.path/'test_predictions.csv', doc="Test-split predictions")
     cv_predictions_file = property(lambda self: self.path/'cv_predictions.csv', doc="Out-of-fold predictions")
     notebook_file = property(lambda self: self.path/'train.ipynb', doc="The executed experiment notebook")
