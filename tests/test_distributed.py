@@ -24,7 +24,10 @@ def test_two_processes_match_one(tmp_path):
     one, two = runs[1], runs[2]
     assert two.feature_counts['computed'] == one.feature_counts['computed']      # each feature once, over both processes
     # The same training, but not bit for bit: on CPUs each process normalises its own half of each batch (SyncBatchNorm
-    # needs CUDA), so two processes land near one.
+    # needs CUDA), so two processes land near one. Compared in grouped CV over every dish: the synthetic folder's official
+    # test split has a handful of dishes (3), where one dish moves MAE% by tens of points (measured: 89% against 54%,
+    # each run deterministic, while CV agreed within 3%).
+    assert one.test.n_dishes < 10 <= one.cv.n_dishes
     for t in ('calories', 'mass'):
-        assert two.test.mae_pct[t] == pytest.approx(one.test.mae_pct[t], rel=0.25), t
         assert two.cv.mae_pct[t] == pytest.approx(one.cv.mae_pct[t], rel=0.25), t
+        assert two.cv.vs_baseline[t] < 1 and one.cv.vs_baseline[t] < 1, t          # both learned: each beats the mean in CV
