@@ -320,6 +320,8 @@ def train(cfg:TrainConfig,                 # The run's configuration
         set_seed(cfg.seed, reproducible=True)
         data = None                                # (the projection and the closed-form heads need the cache: `check_for_data`)
         dls = dish_dataloaders(pd.concat([every_image(fit_rows), held_rows]) if cfg.all_frames else learning, tm, ts, cfg, device)
+    if len(dls.train) == 0: raise ParamsError(f"parameter bs: {cfg.bs} is more than the {len(fit_rows)} dishes the network trains on "
+                                              f"(the training split less the {cfg.holdout_share:.0%} held out): no batch would train")
     if cfg.n_components: fit_projection(model, data, cfg.seed)
     network = nn.Sequential(model.head[0], model.head[1], model.head[2].mlp)  # what fastai trains: the closed-form heads are fitted after
     learn = Learner(dls, network if cfg.feature_cache else model, loss_func=LOSSES[cfg.loss](),
