@@ -5,6 +5,7 @@ from conftest import CLI, ROOT
 from nutrition_predictor.runs import RunFolder
 from nutrition_predictor.synthetic import synthetic_n5k
 from nutrition_predictor.config import TrainConfig, config_dishes
+from nutrition_predictor.data import dish_table
 
 
 def _env(**kw):
@@ -36,7 +37,10 @@ def test_side_view_run_on_a_synthetic_folder(tmp_path):
     assert m.tta['n_dishes'] == n_multi
     n_train_images = dishes[dishes.split == 'train'].images.map(len).sum()
     n_backbones = len(run.params().backbone)
-    assert m.feature_counts['computed'] == n_backbones * (n_train_images + (dishes.split == 'test').sum())   # every frame of a training dish, by each backbone
+    n_other = min(200, len(dish_table(root, view='overhead', camera='A', frame=2, max_kcal=3000.)))   # the guard's other-camera photos
+    assert m.guard.n_other_view == n_other
+    # by each backbone: every frame of a training dish, each test dish, and the other camera's photos the evaluation reads
+    assert m.feature_counts['computed'] == n_backbones * (n_train_images + (dishes.split == 'test').sum() + n_other)
     assert run.missing() == [] and run.intervals_file.is_file() and run.cv_predictions_file.is_file()
 
 
