@@ -160,7 +160,6 @@ def export(run:str=None,    # Run folder with model.pth + model.json (the shippe
           ) -> int:
     "Export a run's model (backbone + head + unit conversion) to ONNX."
     if not onnx: return _fail("say which format: --onnx (the one format for now)")
-    if run is None: return _fail("say which run: --run DIR (the shipped model comes with its ONNX file)")
     try: from nutrition_predictor.export import export_run
     except ModuleNotFoundError as e: return _needs_training(e)
     try: print(f"Wrote {export_run(run)}")
