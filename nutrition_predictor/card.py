@@ -15,8 +15,8 @@ from .data import TARGETS, UNITS
 from .runs import RunFolder, RunMetrics, as_run
 
 # %% auto #0
-__all__ = ['CITATION', 'card_metadata', 'scores_markdown', 'coverage_markdown', 'guard_section', 'robustness_section',
-           'model_card', 'write_card']
+__all__ = ['CITATION', 'card_metadata', 'scores_markdown', 'coverage_markdown', 'guard_section', 'drift_lines',
+           'robustness_section', 'model_card', 'write_card']
 
 # %% ../nbs/01e_card.ipynb #fa252bb8
 CITATION = """@inproceedings{thames2021nutrition5k,
@@ -64,7 +64,19 @@ def guard_section(g) -> str:
     return '\n'.join([f"The guard flags a photo whose score is above {g.threshold:.2f}, calibrated to pass {_share(g.coverage)} of held-out real dishes.",
                        '', f"- {g.n_test} official test photos: {_share(g.false_alarm_test)} flagged (false alarms).",
                        f"- {g.n_nonfood} photos that are not food: {_share(g.detection_nonfood)} flagged.",
-                       f"- {g.n_blank} blank or nearly blank images: {_share(g.detection_blank)} flagged.", other]).strip()
+                       f"- {g.n_blank} blank or nearly blank images: {_share(g.detection_blank)} flagged.", other, drift_lines(g)]).strip()
+
+def drift_lines(g) -> str:
+    "What the drift reference said of the test split's and the other camera's photos, in windows (`01ba_drift`); empty without one."
+    if not g.drift_window: return ''
+    said = lambda r, what: (f"- {what}: {r['windows_drifted']} of {r['n_windows']} windows of {r['window']} drifted (squared MMD "
+                            + ', '.join(f"{s:.3f}" for s in r['statistics']) + ').') if r else ''
+    return '\n' + '\n'.join(filter(None, [f"A server also watches its last {g.drift_window} photos as a population (`/metrics`, "
+                                    f"`nutrition-predictor drift`): a window whose squared MMD against the training photos is above "
+                                    f"{g.drift_threshold:.4f} has drifted (calibrated so that at most {_share(g.drift_test['false_alarm'])} "
+                                    "of held-out windows of real dishes are).",
+                                    said(g.drift_test, "The official test photos in scan order"),
+                                    said(g.drift_other_view, f"The {g.other_view} camera's photos")]))
 
 # %% ../nbs/01e_card.ipynb #d7a06c4f
 def robustness_section(r:dict|None) -> str:

@@ -1,4 +1,4 @@
-"""`nutrition-predictor train` runs the experiment notebook through papermill into a run folder; `predict` prints the five values for images; `serve` serves the REST API and the demo; `demo` the Gradio app alone; `download` gets the dataset; `export` writes ONNX; `bench` measures speed; `sweep` and `leaderboard` compare runs.
+"""`nutrition-predictor train` runs the experiment notebook through papermill into a run folder; `predict` prints the five values for images; `serve` serves the REST API and the demo; `demo` the Gradio app alone; `download` gets the dataset; `export` writes ONNX; `card` prints the model card; `drift` compares a folder of photos with the training photos; `space` writes a Hugging Face Space of the demo; `bench` measures speed; `sweep` and `leaderboard` compare runs.
 
 Docs: https://nutrition-predictor.github.io/nutrition-predictor/cli.html.md"""
 
@@ -6,8 +6,8 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/cli.html.md"""
 
 # %% auto #0
 __all__ = ['Pairs', 'Many', 'DOWNLOAD_DOC', 'COMMANDS', 'SHORT', 'POSITIONAL', 'train', 'table_columns', 'table_header',
-           'format_row', 'format_ingredients', 'predict', 'serve', 'demo', 'export', 'card', 'bench', 'sweep',
-           'leaderboard', 'command_parser', 'main_parser', 'main']
+           'format_row', 'format_ingredients', 'predict', 'serve', 'demo', 'export', 'card', 'drift', 'space', 'bench',
+           'sweep', 'leaderboard', 'command_parser', 'main_parser', 'main']
 
 # %% ../nbs/09_cli.ipynb #23e1d5c6
 import argparse, inspect, sys
@@ -177,6 +177,42 @@ def card(run:str=None,      # Run folder (default: the model shipped with the pa
     else: Path(out).write_text(text); print(f"Wrote {out}", file=sys.stderr)
     return 0
 
+def drift(folder:str,           # A folder of photos, in the order they came (file names sorted)
+          run:str=None,         # Run folder with the model (default: the model shipped with the package)
+          out:str=None,         # Folder for drift.json and drift.png (default: ./drift-<folder's name>)
+          engine:str='auto',    # `auto` (onnxruntime where the run has its ONNX file: the shipped model has), `torch` or `onnx`
+          bs:int=None,          # Batch size (default: 4 on a CPU, 64 on a GPU)
+         ) -> int:
+    "Have a folder's photos drifted from the training photos? The server's drift test on windows of the folder (exit 1 if any drifted)."
+    from nutrition_predictor.drift import write_drift_report
+    from nutrition_predictor.images import image_files
+    from nutrition_predictor.predict import Predictor
+    try: predictor = Predictor.from_run(run, engine=engine)
+    except (FileNotFoundError, ValueError, ModuleNotFoundError) as e: return _fail(e)
+    if predictor.drift is None: return _fail(f"{predictor.run.path} has no drift reference ({predictor.run.drift_file.name}): "
+                                             "a run of an earlier version, or too few dishes; train it again with this version")
+    if not (files := image_files([folder])): return _fail(f"no photos in {folder}")
+    preds = [(f, p, err) for f, (p, err) in zip(files, predictor.predictions(files, bs, progress=True))]
+    for f, _, err in preds:
+        if err: print(f"error: {err}", file=sys.stderr)
+    ok = [p for _, p, _ in preds if p is not None]
+    out = Path(out or f"drift-{Path(folder).resolve().name}")
+    rep = write_drift_report([p.drift_summary for p in ok], [p.unlike_training for p in ok], predictor.drift, out)
+    stats = ', '.join(f"{s:.4f}" for s in rep['statistics']) or f"none: fewer than {rep['window']} photos"
+    print(f"{len(ok)} photos, {rep['flagged_share']:.0%} flagged by the guard; windows of {rep['window']}: squared MMD {stats} "
+          f"(threshold {rep['threshold']:.4f}): {'DRIFTED' if rep['drifted'] else 'no drift'}. Report in {out}")
+    return 1 if rep['drifted'] else 0
+
+def space(out:str,              # A new folder for the Space
+         ) -> int:
+    "Write a Hugging Face Space of the demo (the shipped model on onnxruntime): app.py, pinned requirements, README with the Space's YAML."
+    from nutrition_predictor.space import write_space
+    try: path = write_space(out)
+    except FileExistsError as e: return _fail(e)
+    print(f"Wrote the Space to {path}: `pip install -r requirements.txt && python app.py` there runs it on http://127.0.0.1:7860; "
+          "upload the folder to a Gradio Space (huggingface.co/new-space) to publish it")
+    return 0
+
 def bench(params:str=None,     # Params YAML file for backbone and head (e.g. params/offline.yaml)
           param:Pairs=None,    # Override a parameter, `-p KEY VALUE`; repeatable
           reps:int=3,          # Repetitions of each measurement
@@ -260,10 +296,10 @@ def _download_command():
     return download
 
 # %% ../nbs/09_cli.ipynb #5b1e7a2d
-COMMANDS = dict(train=train, predict=predict, serve=serve, demo=demo, download=_download_command, export=export, card=card,
+COMMANDS = dict(train=train, predict=predict, serve=serve, demo=demo, download=_download_command, export=export, card=card, drift=drift, space=space,
                 bench=bench, sweep=sweep, leaderboard=leaderboard)
 SHORT = {'-p': 'param'}   # short forms; the long option's help names its short form
-POSITIONAL = dict(train=['params'], predict=['images'], bench=['params'], sweep=['sweep'])
+POSITIONAL = dict(train=['params'], predict=['images'], bench=['params'], sweep=['sweep'], drift=['folder'], space=['out'])
 
 def _command(name:str):
     "The function of command `name`."

@@ -20,8 +20,8 @@ __all__ = ['log', 'TARGETS', 'UNITS', 'PER_GRAM_OF', 'DENSITIES', 'ATWATER', 'MA
            'EXCLUDED_DISHES', 'OTHER', 'project_dir', 'n5k_dir', 'is_nutrition5k', 'check_data_dir',
            'read_dish_metadata', 'read_all_metadata', 'read_dish_ingredients', 'read_all_ingredients', 'ingredient_id',
            'read_nutrient_table', 'read_split_ids', 'view_dir', 'image_path', 'view_images', 'dish_table',
-           'every_image', 'ingredient_vocabulary', 'ingredient_grams', 'sha256_file', 'dataset_checksum', 'dish_groups',
-           'grouped_folds']
+           'every_image', 'ingredient_vocabulary', 'ingredient_grams', 'sha256_file', 'dataset_checksum', 'scan_times',
+           'dish_groups', 'grouped_folds']
 
 # %% ../nbs/00a_data.ipynb #7115d02d
 log = logging.getLogger(__name__)
@@ -284,11 +284,16 @@ def dataset_checksum(table:pd.DataFrame,           # Dishes from `dish_table` (t
     return hashlib.sha256(manifest.encode()).hexdigest()
 
 # %% ../nbs/00a_data.ipynb #f097584d
+def scan_times(dish_ids, # Nutrition5k dish ids (`dish_<unix time>`)
+              ) -> np.ndarray:
+    "`[n]` int64: when each dish was scanned, in Unix seconds (the number its id ends with)."
+    return pd.Series(list(dish_ids), dtype=object).str.extract(r'(\d+)$')[0].astype('int64').to_numpy()
+
 def dish_groups(dish_ids, # Nutrition5k dish ids (`dish_<unix time>`)
                 gap_s:float, # Dishes less than this many seconds after the previous one join its group (`TrainConfig.group_gap_s`)
                ) -> np.ndarray:
     "Group number of each dish: runs of dishes scanned within `gap_s` seconds of each other."
-    t = pd.Series(list(dish_ids)).str.extract(r'(\d+)$')[0].astype('int64')
+    t = pd.Series(scan_times(dish_ids))
     order = t.sort_values()
     return (order.diff() > gap_s).cumsum().reindex(t.index).to_numpy()
 

@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 
 from .images import DataError, model_input, prepare_image, usable_cpus
-from .data import DENSITIES, TARGETS, dataset_checksum, dish_groups, dish_table, grouped_folds
+from .data import DENSITIES, TARGETS, dataset_checksum, dish_groups, dish_table, grouped_folds, scan_times
 from .config import TrainConfig, check_for_data, config_dishes, shorten
 from .guard import LOW_INFORMATION, UNLIKE_TRAINING, Guard, blank_images, image_information, low_information, nonfood_images
+from .drift import DriftReference, drift_report
 from .intervals import Intervals, cross_conformal_coverage
 from .runs import Coverage, GuardScores, RunFolder, RunMetrics, git_commit
 from .model import load_model, save_model
@@ -30,8 +31,8 @@ from .ingredients import ingredient_report
 
 # %% auto #0
 __all__ = ['OTHER_VIEW', 'RELOAD_CHECK_DISHES', 'CACHED_RTOL', 'cross_validate', 'evaluation_predictions', 'check_reload',
-           'fit_guard', 'stage', 'fit_run', 'fit_run_distributed', 'ablation', 'experiment_notebook', 'run_experiment',
-           'RunFailed']
+           'guard_folds', 'fit_guard', 'fit_drift', 'stage', 'fit_run', 'fit_run_distributed', 'ablation',
+           'experiment_notebook', 'run_experiment', 'RunFailed']
 
 # %% ../nbs/04c_experiment.ipynb #cv5e0002
 def cross_validate(cfg:TrainConfig,       # The run's configuration: `cv_folds` folds, grouped by `group_gap_s` (wandb off for the fold models)
@@ -96,24 +97,30 @@ def check_reload(model,                  # The trained model
     return True
 
 # %% ../nbs/04c_experiment.ipynb #88083391
-def _other_view(model, guard, cfg:TrainConfig, device, counts:dict|None=None, max_dishes:int=200) -> dict:
-    "The photos of the view the model was not trained on (another camera), if the data folder has them: flagged share and the model's MAE%."
-    try: other = dish_table(cfg.data_dir, view=OTHER_VIEW[cfg.view], camera=cfg.camera, frame=cfg.frame, max_kcal=cfg.max_kcal)
-    except DataError: return {}
-    other = other.iloc[:max_dishes]
+def _other_view_dishes(cfg:TrainConfig, max_dishes:int=200) -> pd.DataFrame|None:
+    "Up to `max_dishes` dishes of the view the model was not trained on (another camera), or `None` when the data folder has none."
+    try: return dish_table(cfg.data_dir, view=OTHER_VIEW[cfg.view], camera=cfg.camera, frame=cfg.frame, max_kcal=cfg.max_kcal).iloc[:max_dishes]
+    except DataError: return None
+
+def _other_view(model, guard, cfg:TrainConfig, device, counts:dict|None=None) -> dict:
+    "The photos of the view the model was not trained on, if the data folder has them: flagged share and the model's MAE%."
+    if (other := _other_view_dishes(cfg)) is None: return {}
     flagged = _flagged(guard, model, other, cfg, device, counts)  # their features cached: a rerun costs no backbone pass
     values = evaluation_predictions(model, other, cfg, device)
     return dict(other_view=OTHER_VIEW[cfg.view], detection_other_view=float(np.mean(flagged)),
                 n_other_view=len(other), other_view_mae_pct=mae_pct(values, other.set_index('dish_id').loc[values.index]))
 
 # %% ../nbs/04c_experiment.ipynb #23b59e6d
+def guard_folds(train_dishes:pd.DataFrame, cfg:TrainConfig) -> np.ndarray:
+    "The grouped folds (up to 5) of the training dishes the guard and the drift reference are calibrated on."
+    return grouped_folds(train_dishes, min(5, len(np.unique(dish_groups(train_dishes.dish_id, cfg.group_gap_s)))), cfg.group_gap_s, cfg.seed)
+
 def fit_guard(model, train_dishes, test_dishes, cfg:TrainConfig, device=None,
               counts:dict|None=None, # The other view's feature counts are added here
              ) -> tuple[Guard, GuardScores]:
     "A `Guard` calibrated on grouped folds of the training dishes; its false alarms on the test dishes, its detections of non-food photos, blank images and another view's photos."
     feats = dish_features(model, train_dishes, cfg, device)
-    k = min(5, len(np.unique(dish_groups(train_dishes.dish_id, cfg.group_gap_s))))
-    guard = Guard.calibrate(feats, grouped_folds(train_dishes, k, cfg.group_gap_s, cfg.seed), model.config, cfg.guard_coverage)
+    guard = Guard.calibrate(feats, guard_folds(train_dishes, cfg), model.config, cfg.guard_coverage)
     test_flags = _flagged(guard, model, test_dishes, cfg, device)
     predictor = Predictor(model, device, guard=guard)            # the made-up photos are arrays, not files: no cache, a backbone pass
     nonfood, blank = nonfood_images(), blank_images()
@@ -122,6 +129,18 @@ def fit_guard(model, train_dishes, test_dishes, cfg:TrainConfig, device=None,
     return guard, GuardScores(guard.threshold, guard.coverage, float(test_flags.mean()), len(test_dishes), float(np.mean(flagged)),
                               len(flagged), [k for k, f in zip(nonfood, flagged) if not f], float(np.mean(blank_flags)), len(blank),
                               **_other_view(model, guard, cfg, device, counts))
+
+def fit_drift(model, train_dishes, test_dishes, guard:Guard, cfg:TrainConfig, device=None) -> tuple[DriftReference|None, dict]:
+    "A `DriftReference` calibrated on the guard's folds (`None`: too few dishes), and its reports on the test split's and another view's photos in scan order (`GuardScores`' drift fields)."
+    drift = DriftReference.calibrate(dish_features(model, train_dishes, cfg, device), guard_folds(train_dishes, cfg),
+                                     scan_times(train_dishes.dish_id), model.config)
+    if drift is None: return None, {}
+    def report(table):
+        table = table.iloc[np.argsort(scan_times(table.dish_id), kind='stable')]
+        return drift_report(drift.summarize(dish_features(model, table, cfg, device)), _flagged(guard, model, table, cfg, device), drift)
+    other = _other_view_dishes(cfg)
+    return drift, dict(drift_window=drift.window, drift_threshold=drift.threshold, drift_test=report(test_dishes),
+                       drift_other_view=None if other is None else report(other))
 def stage(name:str, what:str=''):
     "Say on standard error which stage of a run starts (`train` on the command line shows these lines as they come)."
     print(f"[{time.strftime('%H:%M:%S')}] {name}" + (f": {what}" if what else ''), file=sys.stderr, flush=True)
@@ -159,6 +178,9 @@ def fit_run(cfg:TrainConfig,                      # The run's configuration
     evaluation = {}                                            # the backbone work of the evaluation: the other view's photos
     guard, guard_scores = fit_guard(learn.regressor, train_dishes, test, cfg, device, evaluation)
     guard.save(run.guard_file)
+    drift, drift_scores = fit_drift(learn.regressor, train_dishes, test, guard, cfg, device)
+    if drift: drift.save(run.drift_file)
+    guard_scores = replace(guard_scores, **drift_scores)
 
     cv = coverage = cv_known = coverage_known = None
     plate = {}

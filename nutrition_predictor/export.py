@@ -48,13 +48,13 @@ def export_run(run:str|Path|RunFolder) -> Path:
 def ship_run(run:str|Path|RunFolder,           # A finished run folder
              dest:str|Path|RunFolder|None=None, # Defaults to the package's `pretrained/`
             ) -> RunFolder:
-    "Copy what predicting needs from `run` into `dest`: the head's weights, config, ranges, guard, ingredient list, params and metrics, its ONNX export and its model card."
+    "Copy what predicting needs from `run` into `dest`: the head's weights, config, ranges, guard, drift reference, ingredient list, params and metrics, its ONNX export and its model card."
     run, dest = RunFolder(run).check(), as_run(dest).create()
     for f in dest.files() + [dest.record_file, dest.card_file, dest.robustness_file]: f.unlink(missing_ok=True)   # nothing of the model shipped before
     model = load_model(run, 'cpu')
     save_model(model, dest, backbone=False)
     export_onnx(model, dest.onnx_file)
-    for f in (run.intervals_file, run.per_gram_intervals_file, run.guard_file, run.ingredients_file, run.params_file, run.metrics_file,
+    for f in (run.intervals_file, run.per_gram_intervals_file, run.guard_file, run.drift_file, run.ingredients_file, run.params_file, run.metrics_file,
               run.robustness_file):
         if f.is_file(): shutil.copyfile(f, dest.path/f.name)
     dest.seal()

@@ -110,6 +110,7 @@ class NutritionPrediction:
     corrected: bool = False             # A person changed the ingredients: the totals moved by exactly what they changed
     held_to_limits: bool = False        # A correction would have made a value impossible, and it was held to `hold_to_limits`
     guard_threshold: float|None = None  # The guard's scale: a `guard_score` above it flags the photo (`None`: the run has no guard)
+    drift_summary: tuple|None = None    # The photo's few numbers a server's drift window compares (`drift.DriftReference.summarize`; not in answers)
 
     def __getattr__(self, name:str):
         "A total by its field name: `pred.calories_kcal`."
@@ -124,11 +125,12 @@ def _floats(vs): return None if vs is None else tuple(float(v) for v in vs)
 @patch(cls_method=True)
 def from_values(cls:NutritionPrediction, values, # The totals in `TARGETS` order
                  low=None, high=None, guard_score=None, unlike_training=False, guard_reason=None, per_gram=None,
-                 mass_known=False, ingredients=(), guard_threshold=None) -> NutritionPrediction:
+                 mass_known=False, ingredients=(), guard_threshold=None, drift_summary=None) -> NutritionPrediction:
     "From numbers in `TARGETS` order (numpy or not), the ends of their ranges, the guard's score, verdict and reason, the densities and ingredients."
     return cls(_floats(values), low=_floats(low), high=_floats(high), guard_score=None if guard_score is None else float(guard_score),
                unlike_training=bool(unlike_training), guard_reason=guard_reason, per_gram=_floats(per_gram),
-               mass_known=bool(mass_known), ingredients=tuple(ingredients), guard_threshold=None if guard_threshold is None else float(guard_threshold))
+               mass_known=bool(mass_known), ingredients=tuple(ingredients), guard_threshold=None if guard_threshold is None else float(guard_threshold),
+               drift_summary=_floats(drift_summary))
 
 # %% ../nbs/01c_plate.ipynb #d048e094
 @patch

@@ -20,6 +20,7 @@ from .images import BULK_PIXELS, DataError, check_mass, compute_threads, decode_
 from .data import PER_GRAM_OF, TARGETS
 from .config import ModelConfig
 from .guard import BEYOND_TRAINING, LOW_INFORMATION, UNLIKE_TRAINING, Guard, image_information, low_information
+from .drift import DriftReference
 from .intervals import Intervals
 from .plate import LikelyIngredients, NutritionPrediction, apply_corrections
 from .runs import RunFolder, as_run, weak_model_warning
@@ -92,8 +93,9 @@ class Predictor:
                  per_gram_intervals:Intervals|None=None,   # Calibrated ranges of the per-gram densities (for a known mass)
                  ingredients:LikelyIngredients|None=None,  # Turns the ingredient head's outputs into the list of likely ingredients
                  worse_than_mean:list=(),                  # Nutrients the model does not beat predicting the training mean for (`RunMetrics.worse_than_baseline`)
+                 drift:DriftReference|None=None,           # Summarises each photo for a server's drift window (`drift_summary`)
                 ):
-        self.model, self.intervals, self.run, self.guard = model, intervals, run, guard
+        self.model, self.intervals, self.run, self.guard, self.drift = model, intervals, run, guard, drift
         self.per_gram_intervals, self.ingredients, self.worse_than_mean = per_gram_intervals, ingredients, list(worse_than_mean)
         if ingredients and list(ingredients.vocabulary) != list(model.config.ingredients):
             raise ValueError(f"the ingredient list ({len(ingredients.vocabulary)} entries) is not this model's ({len(model.config.ingredients)}): "
@@ -121,7 +123,8 @@ class Predictor:
         m = read_model_file(run.metrics_file, run.metrics)
         return cls(model, device, read_model_file(run.intervals_file, run.intervals), run, read_model_file(run.guard_file, run.guard),
                    read_model_file(run.per_gram_intervals_file, run.per_gram_intervals),
-                   read_model_file(run.ingredients_file, run.likely_ingredients), m.worse_than_baseline() if m else [])
+                   read_model_file(run.ingredients_file, run.likely_ingredients), m.worse_than_baseline() if m else [],
+                   read_model_file(run.drift_file, run.drift))
 
     def typical(self) -> NutritionPrediction:
         "The mean training dish of the model (from its config: either engine)."
@@ -218,10 +221,11 @@ def _results(self:Predictor, xb:np.ndarray, ys:np.ndarray, feats:np.ndarray, *pl
     per_gram = ys[:, len(TARGETS):] if ys.shape[1] > len(TARGETS) else [None] * n
     listed = self.ingredients is not None and len(plate) == 2
     trusted = lambda e, i: None if e is None or unlike[i] else e[i]          # a flagged photo gets no range and no list
+    summaries = self.drift.summarize(feats) if self.drift else [None] * n
     return [NutritionPrediction.from_values(totals[i], trusted(lows, i), trusted(highs, i), None if scores is None else scores[i],
                                             unlike[i], reasons[i], per_gram[i],
                                             ingredients=self.ingredients.lines(plate[0][i], plate[1][i]) if listed and not unlike[i] else (),
-                                            guard_threshold=self.guard.threshold if self.guard else None)
+                                            guard_threshold=self.guard.threshold if self.guard else None, drift_summary=summaries[i])
             for i in range(n)]
 
 @patch
@@ -257,9 +261,10 @@ def _yield_to_the_model():
 
 class BatchQueue:
     "Batch the images of concurrent requests through one `Predictor`: wait at most `max_wait_ms` for up to `max_batch`."
-    def __init__(self, predictor:Predictor, max_batch:int|None=None, max_wait_ms:float=5., on_batch=None):
+    def __init__(self, predictor:Predictor, max_batch:int|None=None, max_wait_ms:float=5., on_batch=None, on_prediction=None):
         self.predictor, self.max_batch, self.max_wait = predictor, max_batch or predictor.default_bs(), max_wait_ms / 1000
         self.on_batch = on_batch or (lambda n: None)                # called with each batch's size (metrics)
+        self.on_prediction = on_prediction or (lambda pred: None)   # called with each photo's prediction (a server's drift window)
         self.decoders = ThreadPoolExecutor(decode_thread_count(), thread_name_prefix='decode', initializer=_yield_to_the_model)
         self.model_thread = ThreadPoolExecutor(1, thread_name_prefix='model')
         self.queue, self.task = None, None
@@ -377,6 +382,7 @@ async def admit(self:BatchQueue, source, name:str|None=None, mass_g:float|str|No
 async def complete(self:BatchQueue, x:np.ndarray, mass:float|None=None, bulk:bool=False) -> NutritionPrediction:
     "The second half of `predict_one`: the prepared photo predicted in a batch (`bulk`: in the bulk lane), then, with a mass, density x mass."
     pred = await self.predict(x, bulk)
+    self.on_prediction(pred)
     return pred if mass is None else self.predictor.with_mass(pred, mass)
 
 @patch

@@ -17,6 +17,7 @@ from fastcore.basics import patch
 from .data import TARGETS, sha256_file
 from .config import ModelConfig, TrainConfig, read_params
 from .guard import Guard
+from .drift import DriftReference
 from .intervals import Intervals
 from .plate import LikelyIngredients
 
@@ -42,6 +43,7 @@ class RunFolder:
     intervals_file = property(lambda self: self.path/'intervals.json', doc="The calibrated ranges")
     per_gram_intervals_file = property(lambda self: self.path/'intervals_per_g.json', doc="Ranges of the per-gram densities")
     guard_file = property(lambda self: self.path/'guard.npz', doc="The `Guard` against photos unlike the training ones")
+    drift_file = property(lambda self: self.path/'drift.npz', doc="The `DriftReference` a server's window of photos is compared with")
     ingredients_file = property(lambda self: self.path/'ingredients.json', doc="The `LikelyIngredients`: the list of likely ingredients, the nutrient table")
     metrics_file = property(lambda self: self.path/'metrics.json', doc="The `RunMetrics` record")
     card_file = property(lambda self: self.path/'MODEL_CARD.md', doc="The model card (`01e_card`): made from `metrics.json` at will, so outside the seal")
@@ -78,6 +80,10 @@ class RunFolder:
         "The run's guard, or `None` when it has none (a run of an earlier version)."
         return Guard.load(self.guard_file) if self.guard_file.is_file() else None
 
+    def drift(self) -> DriftReference|None:
+        "The run's drift reference, or `None` when it has none (a run of an earlier version, or too few dishes to calibrate one)."
+        return DriftReference.load(self.drift_file) if self.drift_file.is_file() else None
+
     def likely_ingredients(self) -> LikelyIngredients|None:
         "What turns the model's ingredient outputs into a list, with the nutrient table; `None` when the run has none."
         return LikelyIngredients.load(self.ingredients_file) if self.ingredients_file.is_file() else None
@@ -99,7 +105,7 @@ class RunFolder:
     def files(self) -> list[Path]:
         "Every file of the run this folder has, among those `RunFolder` names."
         named = [self.params_file, self.weights_file, self.model_config_file, self.onnx_file, self.intervals_file, self.per_gram_intervals_file,
-                 self.guard_file, self.ingredients_file, self.metrics_file, self.test_predictions_file, self.cv_predictions_file, self.notebook_file,
+                 self.guard_file, self.drift_file, self.ingredients_file, self.metrics_file, self.test_predictions_file, self.cv_predictions_file, self.notebook_file,
                  *map(self.plot, self.PLOTS)]
         return [p for p in named if p.is_file()]
 
@@ -116,7 +122,7 @@ PARTIAL = '.partial'          # the marker of a run folder being written
 def model_files(self:RunFolder) -> list[Path]:
     "The files a reader of the run uses (the rest are reports: predictions, plots, the executed notebook)."
     return [self.params_file, self.weights_file, self.model_config_file, self.onnx_file, self.intervals_file, self.per_gram_intervals_file,
-            self.guard_file, self.ingredients_file, self.metrics_file]
+            self.guard_file, self.drift_file, self.ingredients_file, self.metrics_file]
 
 @patch(as_prop=True)
 def record_file(self:RunFolder) -> Path:
@@ -224,6 +230,10 @@ class GuardScores:
     detection_other_view:float|None = None # Share of that view's photos flagged
     n_other_view:int = 0
     other_view_mae_pct:dict|None = None # Nutrient -> the model's MAE% on that view's photos: what flagging them saves people from
+    drift_window:int|None = None # Photos per window of the run's `DriftReference` (`None`: the run has none)
+    drift_threshold:float|None = None # A window's squared MMD above it has drifted from the training photos
+    drift_test:dict|None = None  # `drift.drift_report` of the test split's photos in scan order: each window's statistic, how many drifted
+    drift_other_view:dict|None = None # The same for the other view's photos
 
 # %% ../nbs/01d_runs.ipynb #319bf362
 @dataclass

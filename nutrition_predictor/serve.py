@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi_offline import FastAPIOffline
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import BaseModel, ConfigDict, create_model
 from starlette.formparsers import parse_options_header
 from starlette.requests import ClientDisconnect
@@ -26,6 +26,7 @@ import nutrition_predictor
 from .images import BULK_PIXELS, MAX_FILES, MAX_REQUEST, MAX_REQUEST_PIXELS, MAX_UPLOAD, ORDINARY_PIXELS, decoded_pixels
 from .data import PER_GRAM_OF
 from .plate import CorrectionError, NutritionPrediction, answer_model
+from .drift import DriftWindow
 from .predict import BatchQueue, PredictionRefused, Predictor
 from .runs import RunFolder
 
@@ -142,6 +143,17 @@ def _metrics(registry:CollectorRegistry) -> dict:
         flags=Counter('nutrition_guard_flags', 'Predictions the guard flagged', ['reason'], registry=registry),
         bulk=Counter('nutrition_bulk_lane_images', 'Photos sent to the bulk lane', registry=registry))
 
+def _drift_gauges(registry:CollectorRegistry, window:DriftWindow):
+    "The drift window on `/metrics`, read at each scrape: its photos, the share flagged, the statistic (NaN until full), its threshold, the alarm."
+    ref = window.reference
+    for name, doc, read in (('photos', 'Photos in the drift window (the last answered)', lambda: len(window)),
+                            ('flagged_share', "Share of the window's photos the guard flagged", lambda: window.flagged_share),
+                            ('statistic', "Squared MMD of the full window against the training photos (NaN until full)", lambda: window.statistic),
+                            ('threshold', "Above it the window has drifted (calibrated on held-out real dishes; NaN: the run has no reference)",
+                             lambda: ref.threshold if ref else float('nan')),
+                            ('alarm', "1 when the full window has drifted from the training photos", lambda: float(window.alarm))):
+        Gauge(f'nutrition_drift_{name}', doc, registry=registry).set_function(read)
+
 def health(predictor:Predictor, view:str|None=None) -> dict:
     "What `GET /health` answers."
     return dict(status='ok', model_loaded=True, run=str(predictor.run.path) if predictor.run else None,
@@ -207,6 +219,9 @@ def create_app(predictor:Predictor,          # The model every route shares
     registry = CollectorRegistry()
     m = app.state.metrics = _metrics(registry)
     app.state.batcher = batcher = batcher or BatchQueue(predictor, on_batch=m['batch'].observe)
+    window = app.state.drift = DriftWindow(predictor.drift)     # every photo the batcher answers (the API's and the demo's)
+    batcher.on_prediction = lambda pred: window.add(pred.drift_summary, pred.unlike_training)
+    _drift_gauges(registry, window)
 
     @app.middleware('http')
     async def _count(request:Request, call_next):
