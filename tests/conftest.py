@@ -1,4 +1,4 @@
-import os, subprocess, sys
+import contextlib, os, subprocess, sys
 from pathlib import Path
 
 import numpy as np
@@ -88,3 +88,18 @@ def test_images(n5k_root, offline_run) -> list:
 def approx_values(d:dict, rel:float=1e-4, abs:float=1e-4) -> dict:
     "`d` with each number wrapped in `pytest.approx`: compare a prediction's dict where the other fields (reason, flags) must be equal."
     return {k: pytest.approx(v, rel=rel, abs=abs) if isinstance(v, float) else v for k, v in d.items()}
+
+
+@contextlib.contextmanager
+def loopback_server(app):
+    "Serve the ASGI `app` with uvicorn on a free loopback port, in a thread: yields its base URL; stopped on exit."
+    import threading, time
+    import uvicorn
+    server = uvicorn.Server(uvicorn.Config(app, host='127.0.0.1', port=0, log_level='warning'))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started: time.sleep(0.05)
+    try: yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)

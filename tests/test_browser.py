@@ -120,21 +120,16 @@ def test_correcting_the_plate_recomputes_the_totals(browser, demo_url, offline_r
 def test_api_docs_render_without_the_network(tmp_path, output_dir):
     """`/docs` of `serve` (the shipped model, the API alone) in a browser whose every request outside this machine goes to a
     dead proxy: Swagger UI's files are served by the app itself, and the page lists the API's operations."""
-    import threading, time
-    import uvicorn
     from selenium.webdriver.support.ui import WebDriverWait
+    from conftest import loopback_server
     from nutrition_predictor.serve import serve_app
-    server = uvicorn.Server(uvicorn.Config(serve_app(None, ui=False), host='127.0.0.1', port=0, log_level='warning'))
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started: time.sleep(0.05)
-    url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}/docs"
-    driver = _chromium(tmp_path, '--proxy-server=http://127.0.0.1:9')   # a dead proxy for all but loopback (Chromium's default bypass)
-    try:
-        driver.get(url)
-        WebDriverWait(driver, 120).until(lambda d: d.find_elements('css selector', '.opblock-summary-path'))
-        paths = {e.text.replace('\u200b', '') for e in driver.find_elements('css selector', '.opblock-summary-path')}
-        driver.save_screenshot(str(output_dir/'api_docs_offline.png'))
-        assert {'/v1/predict', '/v1/correct', '/health'} <= paths, paths
-        assert 'cdn' not in driver.page_source.lower()
-    finally:
-        driver.quit(); server.should_exit = True
+    with loopback_server(serve_app(None, ui=False)) as base:
+        driver = _chromium(tmp_path, '--proxy-server=http://127.0.0.1:9')   # a dead proxy for all but loopback (Chromium's default bypass)
+        try:
+            driver.get(f'{base}/docs')
+            WebDriverWait(driver, 120).until(lambda d: d.find_elements('css selector', '.opblock-summary-path'))
+            paths = {e.text.replace('\u200b', '') for e in driver.find_elements('css selector', '.opblock-summary-path')}
+            driver.save_screenshot(str(output_dir/'api_docs_offline.png'))
+            assert {'/v1/predict', '/v1/correct', '/health'} <= paths, paths
+            assert 'cdn' not in driver.page_source.lower()
+        finally: driver.quit()

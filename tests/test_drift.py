@@ -1,11 +1,11 @@
 "Drift of what the server sees: 50 official test photos leave `/metrics`' alarm off, 50 overhead photos (another camera) turn it on, and `drift` on the same two folders agrees, statistic for statistic."
-import os, subprocess, threading, time
+import json, os, subprocess
 
 import httpx
 import numpy as np
 import pytest
 
-from conftest import CLI
+from conftest import CLI, loopback_server
 from nutrition_predictor.config import TrainConfig, config_dishes
 from nutrition_predictor.data import dish_table, scan_times
 from nutrition_predictor.runs import pretrained_run
@@ -31,15 +31,8 @@ def folders(n5k_root, tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def url():
-    import uvicorn
     from nutrition_predictor.serve import serve_app
-    server = uvicorn.Server(uvicorn.Config(serve_app(None, 'onnx', ui=False), host='127.0.0.1', port=0, log_level='warning'))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started: time.sleep(0.05)
-    yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    server.should_exit = True
-    thread.join(10)
+    with loopback_server(serve_app(None, 'onnx', ui=False)) as url: yield url
 
 
 def _post_all(url, folder) -> str:
@@ -68,7 +61,6 @@ def test_the_window_alarms_on_another_camera_and_drift_agrees(url, folders, tmp_
     for name, rc in (('test', 0), ('overhead', 1)):               # the command on the same folders: the same numbers
         r = subprocess.run([CLI, 'drift', str(folders[name]), '--out', str(tmp_path/name)], capture_output=True, text=True, timeout=600)
         assert r.returncode == rc, r.stderr
-        import json
         rep = json.loads((tmp_path/name/'drift.json').read_text())
         assert rep['n_windows'] == 1 and rep['drifted'] == bool(rc)
         assert rep['statistics'][0] == pytest.approx(seen[name]['statistic'], rel=1e-4, abs=1e-6)

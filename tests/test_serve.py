@@ -1,27 +1,20 @@
 "`nutrition-predictor serve`'s app on a loopback port: the REST API with curl and httpx, every bad input, health, metrics, 16 concurrent clients, and the demo mounted at /."
-import json, shutil, subprocess, threading, time
+import json, shutil, subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
 from bad_inputs import make_bad_inputs
-from conftest import approx_values
+from conftest import approx_values, loopback_server
 from nutrition_predictor.plate import FIELDS
 from nutrition_predictor.predict import Predictor
 
 
 @pytest.fixture(scope='module')
 def url(offline_run):
-    import uvicorn
     from nutrition_predictor.serve import serve_app
-    server = uvicorn.Server(uvicorn.Config(serve_app(offline_run), host='127.0.0.1', port=0, log_level='warning'))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started: time.sleep(0.05)
-    yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    server.should_exit = True
-    thread.join(10)
+    with loopback_server(serve_app(offline_run)) as url: yield url
 
 
 def _post(url, *paths):
