@@ -43,6 +43,7 @@ def train(params:str=None,    # Params YAML file (default: `TrainConfig`'s defau
          ) -> int:
     "Train and evaluate one run through the experiment notebook (papermill)."
     from nutrition_predictor.config import check_for_data, config_dishes, parse_overrides, read_params
+    from nutrition_predictor.data import CannotWrite
     from nutrition_predictor.runs import RunBusy, weak_model_warning
     if e := _training_installed(): return _needs_training(e)
     try:
@@ -52,7 +53,7 @@ def train(params:str=None,    # Params YAML file (default: `TrainConfig`'s defau
     try: from nutrition_predictor.experiment import RunFailed, fit_run_distributed, run_experiment
     except ModuleNotFoundError as e: return _needs_training(e)
     try: run = fit_run_distributed(cfg, out, processes) if processes > 1 else run_experiment(cfg, out)
-    except (FileNotFoundError, ValueError, RunBusy, RunFailed) as e: return _fail(e)
+    except (FileNotFoundError, ValueError, RunBusy, RunFailed, CannotWrite) as e: return _fail(e)
     print(f"Run written to {run.path}")
     if m := run.metrics():
         print(m.headline())
@@ -162,8 +163,9 @@ def export(run:str=None,    # Run folder with model.pth + model.json (the shippe
     if not onnx: return _fail("say which format: --onnx (the one format for now)")
     try: from nutrition_predictor.export import export_run
     except ModuleNotFoundError as e: return _needs_training(e)
+    from nutrition_predictor.data import CannotWrite
     try: print(f"Wrote {export_run(run)}")
-    except (FileNotFoundError, ValueError) as e: return _fail(e)
+    except (FileNotFoundError, ValueError, CannotWrite) as e: return _fail(e)
     return 0
 
 def card(run:str=None,      # Run folder (default: the model shipped with the package)
@@ -264,6 +266,7 @@ DOWNLOAD_DOC = "Download Nutrition5k (or install it from a local copy), with sha
 def _download_command():
     "The `download` command, its options delegated to `download.download` (imported now)."
     from nutrition_predictor import download as d
+    from nutrition_predictor.images import DataError
     @delegates(d.download, but=['fetch_kw'])
     def download(extract_only:bool=False, # Only extract frames from the side-angle videos already in `--dest`
                  verify:bool=False,       # Only check the files in `--dest` against its manifest (and `--source`'s, if given)
@@ -282,7 +285,8 @@ def _download_command():
             print(f"{n} frames extracted, {len(errors)} videos failed")
             return 1 if errors else 0
         if set(kw['views']) - {'overhead', 'side'}: return _fail(f"--views takes overhead and/or side, not {' '.join(kw['views'])!r}")
-        s = d.download(**{k: v for k, v in kw.items() if k not in ('extract_only', 'verify')})
+        try: s = d.download(**{k: v for k, v in kw.items() if k not in ('extract_only', 'verify')})
+        except (DataError, d.CannotWrite) as e: return _fail(e)
         for owner, errs in s.failed.items():
             for rel, err in errs.items(): print(f"failed: {rel}: {err}", file=sys.stderr)
         for what, why in s.refused.items(): print(f"refused: {why}", file=sys.stderr)

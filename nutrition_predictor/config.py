@@ -6,7 +6,8 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/config.html.md""
 
 # %% ../nbs/01_config.ipynb #c0f10003
 from __future__ import annotations
-import dataclasses
+import dataclasses, re, unicodedata
+from collections.abc import Hashable
 from itertools import accumulate
 from pathlib import Path
 from typing import Annotated, Literal
@@ -24,8 +25,8 @@ from .data import CAMERAS, DENSITIES, TARGETS, VIEWS, dish_groups, dish_table
 # %% auto #0
 __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'LITE_MEAN', 'LITE_STD', 'BACKBONES', 'HEADS', 'KERNEL_SUPPORT', 'PlainName',
            'PathText', 'MAX_PARAMS_BYTES', 'MAX_BASE_DEPTH', 'BackboneSpec', 'ParamsError', 'shorten', 'Between',
-           'TrainConfig', 'ModelConfig', 'parse_yaml', 'read_params', 'parse_overrides', 'config_dishes',
-           'check_for_data']
+           'TrainConfig', 'ModelConfig', 'parse_yaml', 'name_from_file', 'read_params', 'parse_overrides',
+           'config_dishes', 'check_for_data']
 
 # %% ../nbs/01_config.ipynb #c0f10006
 @dataclasses.dataclass(frozen=True)
@@ -265,6 +266,16 @@ class _PlainLoader(yaml.SafeLoader):
             raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed here", self.peek_event().start_mark)
         return super().compose_node(parent, index)
 
+    def construct_mapping(self, node, deep=False):
+        "A mapping whose keys are each given once (YAML says so; PyYAML would keep the last of two silently)."
+        seen = {}
+        for key, _ in node.value:
+            k = self.construct_object(key, deep=True)
+            if k in seen: raise yaml.constructor.ConstructorError(
+                None, None, f"{shorten(k, 40)} is given twice (first at line {seen[k] + 1})", key.start_mark)
+            if isinstance(k, Hashable): seen[k] = key.start_mark.line
+        return super().construct_mapping(node, deep)
+
 def parse_yaml(text:str, where:str):
     "`text` read as YAML with `_PlainLoader`, or a one-line `ParamsError` naming `where`."
     try: return yaml.load(text, _PlainLoader)
@@ -294,13 +305,21 @@ def _params_file(path:Path, seen:tuple=()) -> dict:
     if base is not None and not isinstance(base, str): raise ParamsError(f"{path}: base must be a file name, not {shorten(base)}")
     return {**(_params_file(path.parent/base, (*seen, path.resolve())) if base else {}), **params}
 
+def name_from_file(path:str|Path) -> str:
+    "A run name (`PlainName`) from params file `path`'s name: accents dropped, every other run of characters a name cannot hold made `-`; a `ParamsError` naming the file when nothing is left."
+    ascii = unicodedata.normalize('NFKD', Path(path).stem).encode('ascii', 'ignore').decode()
+    name = re.sub(r'[^A-Za-z0-9._-]+', '-', ascii).lstrip('._-')[:100].rstrip('-')
+    if not name: raise ParamsError(f"{path}: no run name can be made from this file's name; give one with -p name NAME")
+    return name
+
 def read_params(path:str|Path|None=None,  # A params YAML file, or `None` for the defaults
                 overrides:dict|None=None, # Keys to change
                ) -> TrainConfig:
     "A checked `TrainConfig` from a params file (on top of its `base`) plus overrides; any problem is a one-line `ParamsError`."
     params = {}
     if path is not None:
-        params = {'name': Path(path).stem, **_params_file(Path(path))}
+        params = _params_file(Path(path))
+        if 'name' not in params and 'name' not in (overrides or {}): params['name'] = name_from_file(path)
     params.update(overrides or {})
     if isinstance(params.get('data_dir'), str) and params['data_dir']:
         params['data_dir'] = str(Path(params['data_dir']).expanduser().resolve())

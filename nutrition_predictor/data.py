@@ -6,7 +6,7 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/data.html.md"""
 
 # %% ../nbs/00a_data.ipynb #caf3585a
 from __future__ import annotations
-import hashlib, logging, os, tomllib
+import errno, hashlib, logging, os, re, shutil, tempfile, tomllib
 from pathlib import Path
 
 import numpy as np
@@ -16,12 +16,14 @@ from .images import DataError
 
 # %% auto #0
 __all__ = ['log', 'TARGETS', 'UNITS', 'PER_GRAM_OF', 'DENSITIES', 'ATWATER', 'MAX_KCAL_PER_G', 'DATA_HOME', 'DISH_FIELDS',
-           'INGREDIENT_FIELDS', 'METADATA_FILES', 'NUTRIENT_TABLE', 'SPLITS', 'VIEWS', 'CAMERAS', 'FRAMES',
-           'EXCLUDED_DISHES', 'OTHER', 'project_dir', 'n5k_dir', 'is_nutrition5k', 'check_data_dir',
-           'read_dish_metadata', 'read_all_metadata', 'read_dish_ingredients', 'read_all_ingredients', 'ingredient_id',
-           'read_nutrient_table', 'read_split_ids', 'view_dir', 'image_path', 'view_images', 'dish_table',
-           'every_image', 'ingredient_vocabulary', 'ingredient_grams', 'sha256_file', 'dataset_checksum', 'scan_times',
-           'dish_groups', 'grouped_folds']
+           'INGREDIENT_FIELDS', 'METADATA_FILES', 'MAX_DISH_MASS_G', 'NUTRIENT_TABLE', 'SPLITS', 'DISH_ID', 'ALL_IDS',
+           'ID_FILES', 'OFFICIAL_ID_COUNTS', 'VIEWS', 'CAMERAS', 'FRAMES', 'EXCLUDED_DISHES', 'OTHER', 'WHY_NOT',
+           'FULL_BELOW', 'project_dir', 'n5k_dir', 'is_nutrition5k', 'check_data_dir', 'read_dish_metadata',
+           'read_all_metadata', 'label_problems', 'checked_labels', 'read_dish_ingredients', 'read_all_ingredients',
+           'ingredient_id', 'read_nutrient_table', 'id_file_problems', 'read_split_ids', 'view_dir', 'image_path',
+           'view_images', 'dish_table', 'every_image', 'ingredient_vocabulary', 'ingredient_grams', 'sha256_file',
+           'CannotWrite', 'cannot_write', 'check_writable', 'dataset_checksum', 'scan_times', 'dish_groups',
+           'grouped_folds']
 
 # %% ../nbs/00a_data.ipynb #7115d02d
 log = logging.getLogger(__name__)
@@ -86,13 +88,15 @@ def _check_shape(n_fields:pd.Series, path:Path):
                         f"ingredient fields, got {n_fields[line]} fields (truncated or malformed line?)")
 
 # %% ../nbs/00a_data.ipynb #6d982224
-def _to_numbers(col:pd.Series, name:str, path:Path) -> pd.Series:
-    "`col` as floats, or a `DataError` naming the first line where `name` is not a non-negative number."
+def _to_numbers(col:pd.Series, name:str, path:Path,
+                non_negative:bool=True, # Also refuse negative numbers (the dish totals are checked as labels instead: `label_problems`)
+               ) -> pd.Series:
+    "`col` as floats, or a `DataError` naming the first line where `name` is not a (non-negative) number."
     num = pd.to_numeric(col, errors='coerce')
-    bad = num.isna() | num.lt(0)
+    bad = num.isna() | (num.lt(0) if non_negative else False)
     if bad.any():
         first = int(bad.to_numpy().argmax())                           # rows are indexed by line; a line may hold several
-        raise DataError(f"{path}, line {col.index[first]}: {name} is {col.iloc[first]!r}, not a non-negative number")
+        raise DataError(f"{path}, line {col.index[first]}: {name} is {col.iloc[first]!r}, not a{' non-negative' if non_negative else ''} number")
     return num
 
 def _ragged_fields(path:Path) -> pd.DataFrame:
@@ -109,19 +113,42 @@ def _ragged_fields(path:Path) -> pd.DataFrame:
 # %% ../nbs/00a_data.ipynb #41b4df8e
 def read_dish_metadata(path:str|Path, # A `dish_metadata_cafe*.csv` file
                       ) -> pd.DataFrame:
-    "One row per dish: its id and five totals (kcal, g); a `DataError` names a malformed line."
+    "One row per line: the dish id, its five totals (kcal, g) as written (checked by `label_problems`) and the line number; a `DataError` names a malformed line."
     path = Path(path)
     raw = _ragged_fields(path)
     df = pd.DataFrame({'dish_id': raw[0]})
-    for i, name in enumerate(DISH_FIELDS[1:], 1): df[name] = _to_numbers(raw[i], f'total_{name}', path)
-    return df.reset_index(drop=True)
+    for i, name in enumerate(DISH_FIELDS[1:], 1): df[name] = _to_numbers(raw[i], f'total_{name}', path, non_negative=False)
+    return df.assign(line=df.index).reset_index(drop=True)
 
 # %% ../nbs/00a_data.ipynb #19bfeb0e
 METADATA_FILES = ['metadata/dish_metadata_cafe1.csv', 'metadata/dish_metadata_cafe2.csv']
 
 def read_all_metadata(root:Path) -> pd.DataFrame:
-    "Labels of every dish of both cafeterias."
-    return pd.concat([read_dish_metadata(root/f) for f in METADATA_FILES], ignore_index=True)
+    "Labels of every dish of both cafeterias as written, with the `file` (relative to `root`) and `line` each comes from."
+    return pd.concat([read_dish_metadata(root/f).assign(file=f) for f in METADATA_FILES], ignore_index=True)
+
+# %% ../nbs/00a_data.ipynb #96d0bba6
+MAX_DISH_MASS_G = 10_000.   # a labelled dish's mass: the official labels' heaviest is 7,975 g; more is a slip (a digit, an exponent)
+
+def label_problems(meta:pd.DataFrame, # Label rows (`read_all_metadata`)
+                  ) -> pd.Series:
+    "Why each row's label cannot be a plate's (`None`: it can), row for row: not finite, negative, too heavy, impossible, or its dish id labelled twice differently."
+    vals = meta[list(DISH_FIELDS[1:])].astype(float)
+    why = pd.Series([None] * len(meta), index=meta.index, dtype=object)
+    def flag(mask, reason): why[mask & why.isna()] = reason
+    flag(~np.isfinite(vals.to_numpy()).all(1), 'a label that is not a finite number')
+    flag(vals.lt(0).any(axis=1), 'a negative label')
+    flag(vals.mass.gt(MAX_DISH_MASS_G), f'a mass over {MAX_DISH_MASS_G:,.0f} g')
+    flag(vals.fat + vals.carb + vals.protein > vals.mass, 'fat, carbohydrate and protein heavier than the dish')
+    flag(vals.calories > MAX_KCAL_PER_G * vals.mass, f'more than {MAX_KCAL_PER_G:g} kcal per gram')
+    twice = meta.assign(**vals).groupby('dish_id')[list(DISH_FIELDS[1:])].transform('nunique').gt(1).any(axis=1)
+    flag(twice, 'the dish id is labelled twice, differently')
+    return why
+
+def checked_labels(meta:pd.DataFrame, # Label rows (`read_all_metadata`)
+                  ) -> pd.DataFrame:
+    "The rows of `meta` whose label can be a plate's (`label_problems`), one per dish id: what everything learns from."
+    return meta[label_problems(meta).isna()].drop_duplicates('dish_id')
 
 # %% ../nbs/00a_data.ipynb #bdfac799
 def read_dish_ingredients(path:str|Path, # A `dish_metadata_cafe*.csv` file
@@ -164,12 +191,39 @@ def read_nutrient_table(root:Path) -> pd.DataFrame:
 
 # %% ../nbs/00a_data.ipynb #3f08e30e
 SPLITS = ('train', 'test')
+DISH_ID = re.compile(r'dish_\d+')      # what a Nutrition5k dish id looks like (`dish_<unix time>`)
+ALL_IDS = 'dish_ids/dish_ids_all.txt'
+ID_FILES = [ALL_IDS, 'dish_ids/dish_ids_cafe1.txt', 'dish_ids/dish_ids_cafe2.txt',
+            *[f'dish_ids/splits/{k}_{s}_ids.txt' for k in ('rgb', 'depth') for s in SPLITS]]
+OFFICIAL_ID_COUNTS = dict(zip(ID_FILES, (5006, 4768, 238, 4059, 709, 2758, 507)))   # ids per file of the official release
+# (google-research-datasets/Nutrition5k, nutrition5k_dataset/dish_ids; its README: 5,006 dishes, splits of 4,059/709 RGB)
+
+def id_file_problems(root:Path) -> dict:
+    "`{file: problem}` for the id files under `root` that are not whole: a line not a dish id, a last line not ended, an id `dish_ids_all.txt` lacks, or (the official release) another count than it publishes."
+    ids, out = {}, {}
+    for rel in ID_FILES:
+        if not (root/rel).is_file(): continue
+        text = (root/rel).read_text(errors='replace')
+        lines = text.splitlines()
+        if (bad := next((i for i, l in enumerate(lines, 1) if l.strip() and not DISH_ID.fullmatch(l.strip())), None)):
+            out[rel] = f"line {bad} is not a dish id ({lines[bad - 1][:40]!r})"
+        elif text and not text.endswith('\n'): out[rel] = f"cut short: its last line ({lines[-1][:40]!r}) has no end"
+        else: ids[rel] = {l.strip() for l in lines if l.strip()}
+    every = ids.get(ALL_IDS)
+    official = every is not None and len(every) == OFFICIAL_ID_COUNTS[ALL_IDS]
+    for rel, s in ids.items():
+        if official and len(s) != OFFICIAL_ID_COUNTS[rel]:
+            out[rel] = f"{len(s)} dish ids where the official release has {OFFICIAL_ID_COUNTS[rel]} (cut short?)"
+        elif every is not None and not s <= every: out[rel] = f"lists {len(s - every)} dish ids that {ALL_IDS} lacks (e.g. {min(s - every)})"
+    return out
 
 def read_split_ids(root:Path, split:str='train') -> list[str]:
-    "Dish ids of an official RGB split (`train` or `test`)."
-    path = root/f'dish_ids/splits/rgb_{split}_ids.txt'
-    if not path.is_file(): raise DataError(f"Split file not found: {path}")
-    return path.read_text().split()
+    "Dish ids of an official RGB split (`train` or `test`); a `DataError` when the file is missing or not whole (`id_file_problems`)."
+    rel = f'dish_ids/splits/rgb_{split}_ids.txt'
+    if not (root/rel).is_file(): raise DataError(f"Split file not found: {root/rel}")
+    if why := id_file_problems(root).get(rel):
+        raise DataError(f"{root/rel}: {why}; get it again with `nutrition-predictor download --dest {root}`")
+    return (root/rel).read_text().split()
 
 # %% ../nbs/00a_data.ipynb #c59c8d85
 VIEWS = ('overhead', 'side')
@@ -213,7 +267,8 @@ def dish_table(data_dir:str|Path|None,     # Nutrition5k root (see `n5k_dir`)
     folder = view_dir(root, view)
     get = f"get them with `nutrition-predictor download --views {view} --dest {root}`"
     if not folder.is_dir(): raise DataError(f"Image folder for view={view!r} not found: {folder}; {get}")
-    meta = read_all_metadata(root).set_index('dish_id')
+    meta = read_all_metadata(root)
+    why = label_problems(meta)
     split = pd.Series({i: s for s in SPLITS for i in read_split_ids(root, s)}, name='split')
     df = pd.DataFrame({'dish_id': sorted(p.name for p in folder.iterdir() if p.is_dir())})
     df['image'] = [image_path(root, i, view, camera, frame) for i in df.dish_id]
@@ -225,11 +280,14 @@ def dish_table(data_dir:str|Path|None,     # Nutrition5k root (see `n5k_dir`)
         df = df[keep]
     _drop(df.image.map(Path.is_file), f'no {view} image file')
     _drop(df.dish_id.isin(split.index), 'not in the official rgb train/test split')
+    bad = meta[why.notna() & meta.dish_id.isin(df.dish_id)]
+    for r in bad.itertuples(): log.warning(f"{root/r.file}, line {r.line}: {r.dish_id} dropped: {why[r.Index]}")
+    _drop(~df.dish_id.isin(bad.dish_id), 'a label that cannot be a plate (each named above with its file and line)')
+    meta = checked_labels(meta).set_index('dish_id')[list(DISH_FIELDS[1:])]
     _drop(df.dish_id.isin(meta.index), 'no label in the metadata')
     df = df.join(split, on='dish_id').join(meta, on='dish_id')
     _drop(df.calories.gt(0) & df.mass.gt(0), 'labelled 0 kcal or 0 g')
     _drop(df.calories.le(max_kcal), f'above max_kcal={max_kcal:g}')
-    _drop((df.fat + df.carb + df.protein <= df.mass) & (df.calories <= MAX_KCAL_PER_G * df.mass), f'labelled impossibly (macronutrients > mass, or > {MAX_KCAL_PER_G:g} kcal/g)')
     _drop(~df.dish_id.isin(EXCLUDED_DISHES), 'reported upstream as not food or mislabelled (EXCLUDED_DISHES)')
     if df.empty: raise DataError(f"No usable dishes with a {view} image under {folder}; {get}")
     df['images'] = [[p, *(o for o in view_images(root, d, view) if o != p)] for d, p in zip(df.dish_id, df.image)]
@@ -271,6 +329,41 @@ def sha256_file(path:str|Path, chunk:int=1<<20) -> str:
     with open(path, 'rb') as f:
         while b := f.read(chunk): h.update(b)
     return h.hexdigest()
+
+# %% ../nbs/00a_data.ipynb #729a955f
+WHY_NOT = {errno.ENOSPC: 'the disk is full', errno.EDQUOT: 'the disk quota is used up', errno.EROFS: 'the file system is read-only',
+           errno.EACCES: 'permission denied', errno.EPERM: 'permission denied'}
+FULL_BELOW = 1 << 20   # bytes: a file system with less free space than this is full (a writer that failed there ran out of room)
+
+class CannotWrite(OSError):
+    "A destination the machine will not let us write (full, read-only, not ours); the message is one line naming the path and what to do."
+
+def cannot_write(e:BaseException,          # What a writer raised
+                 path:str|Path|None=None,  # Where it was writing (default: the error's file name)
+                ) -> CannotWrite|None:
+    "`e` as a one-line `CannotWrite` when it is the machine refusing a write (`WHY_NOT`, or any error where `path`'s disk is full), else `None`."
+    where = getattr(e, 'filename', None) or path
+    code = getattr(e, 'errno', None)
+    if code not in WHY_NOT:                                          # e.g. torch's zip writer: a RuntimeError, no errno
+        try: full = where is not None and shutil.disk_usage(next(p for p in (Path(where), *Path(where).parents) if p.exists())).free < FULL_BELOW
+        except (OSError, StopIteration): full = False
+        if not full: return None
+        code = errno.ENOSPC
+    return CannotWrite(code, f"cannot write {where}: {WHY_NOT[code]}; free some space or choose a folder you can write, then run it again")
+
+def check_writable(folder:str|Path,   # A folder to write in (made if missing)
+                   need:int=0,        # Bytes the work will write there
+                  ) -> Path:
+    "`folder`, or a `CannotWrite` when no file can be made in it or it has less than `need` bytes free."
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix='.write-test-'): pass
+    except OSError as e: raise cannot_write(e, folder) or e
+    if (free := shutil.disk_usage(folder).free) < need:
+        raise CannotWrite(errno.ENOSPC, f"cannot write {folder}: {free / 2**20:.0f} MB free, about {need / 2**20:.0f} MB needed; "
+                                        "free some space or choose another folder")
+    return folder
 
 # %% ../nbs/00a_data.ipynb #1683e07e
 def dataset_checksum(table:pd.DataFrame,           # Dishes from `dish_table` (their `image` column)

@@ -6,7 +6,7 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/demo.html.md"""
 
 # %% ../nbs/05_demo.ipynb #ec01f86d
 from __future__ import annotations
-import html, logging
+import html, logging, os, shutil, tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,9 +22,9 @@ from .predict import BatchQueue, PredictionRefused, Predictor
 from .runs import RunFolder, pretrained_run
 
 # %% auto #0
-__all__ = ['log', 'NAMES', 'PLATE_COLUMNS', 'VIEW_WORDS', 'shown_units', 'result_markdown', 'result_chart', 'uploaded_image',
-           'plate_rows', 'ingredient_names', 'corrections_from_rows', 'add_row', 'view_note', 'predict_fn', 'editor_fn',
-           'correct_fn', 'build_demo', 'launch_demo']
+__all__ = ['log', 'NAMES', 'PLATE_COLUMNS', 'UPLOADS', 'VIEW_WORDS', 'shown_units', 'result_markdown', 'result_chart',
+           'uploaded_image', 'plate_rows', 'ingredient_names', 'corrections_from_rows', 'add_row', 'upload_folder',
+           'delete_dead_uploads', 'view_note', 'predict_fn', 'editor_fn', 'correct_fn', 'build_demo', 'launch_demo']
 
 # %% ../nbs/05_demo.ipynb #05c856fb
 log = logging.getLogger(__name__)
@@ -155,6 +155,26 @@ def _table(rows) -> list[list]:
     rows = rows.values.tolist() if hasattr(rows, 'values') else list(rows or [])
     return [list(r) for r in rows if len(r) > 1 and r[1]]
 
+# %% ../nbs/05_demo.ipynb #9baa0160
+UPLOADS = 'nutrition-predictor-uploads'   # the folder, in Gradio's temporary folder, of each server process's uploads
+
+def _alive(pid:int) -> bool:
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True                        # someone else's process: alive
+    return True
+
+def upload_folder(root:str|Path|None=None) -> Path:
+    "This process's upload folder: `<root>/nutrition-predictor-uploads/<pid>` (`root`: `$GRADIO_TEMP_DIR`, else Gradio's default)."
+    root = Path(root or os.environ.get('GRADIO_TEMP_DIR') or Path(tempfile.gettempdir())/'gradio')
+    return root/UPLOADS/str(os.getpid()) if root.name != str(os.getpid()) else root
+
+def delete_dead_uploads(folder:Path) -> list[Path]:
+    "Delete the upload folders beside `folder` (an `upload_folder`) whose process is gone; the folders deleted."
+    gone = [d for d in folder.parent.glob('[0-9]*') if d != folder and d.name.isdigit() and not _alive(int(d.name))]
+    for d in gone: shutil.rmtree(d, ignore_errors=True)
+    return gone
+
 # %% ../nbs/05_demo.ipynb #5794526f
 VIEW_WORDS = dict(overhead='taken from straight above', side='taken from the side, at an angle, with the whole plate in view')
 def view_note(view:str) -> str:
@@ -209,6 +229,9 @@ def build_demo(run:str|Path|RunFolder|None=None, # Run folder with the model (an
     "The Gradio app for the model of `run`."
     predictor = predictor or Predictor.from_run(run, engine=engine)
     run = predictor.run or (RunFolder(run) if run is not None else None)
+    uploads = upload_folder()                                  # Gradio reads it when the app and its server are made
+    os.environ['GRADIO_TEMP_DIR'] = str(uploads)
+    delete_dead_uploads(uploads)
     metrics, cfg = (run.metrics(), run.config()) if run else (None, TrainConfig())
     mae, typical, view = metrics.test.mae if metrics else None, predictor.typical(), cfg.view
     try:

@@ -6,7 +6,7 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/download.html.md
 
 # %% ../nbs/06_download.ipynb #c94c52d5
 from __future__ import annotations
-import hashlib, json, logging, os, random, re, threading, time, urllib.error, urllib.request
+import contextlib, hashlib, json, logging, os, random, re, threading, time, urllib.error, urllib.request
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,24 +14,22 @@ from pathlib import Path
 from fastprogress.fastprogress import progress_bar
 from PIL import Image
 
-from .data import (CAMERAS, FRAMES, METADATA_FILES, NUTRIENT_TABLE, image_path, n5k_dir, read_dish_metadata, sha256_file,
-                                      view_images)
+from .data import (CAMERAS, DISH_ID, FRAMES, ID_FILES, METADATA_FILES, NUTRIENT_TABLE, CannotWrite, cannot_write,
+                                      check_writable, id_file_problems, image_path, n5k_dir, read_dish_metadata, sha256_file, view_images)
 from .images import DataError
 from .config import TrainConfig
 
 # %% auto #0
-__all__ = ['log', 'OFFICIAL_URL', 'ID_FILES', 'LABEL_FILES', 'MANIFEST', 'DISH_ID', 'side_video', 'dish_files', 'UnsafePath',
-           'check_dish_id', 'inside', 'parse_manifest', 'read_manifest', 'write_manifest', 'append_manifest',
-           'ContentError', 'check_content', 'MissingFile', 'fetch', 'source_manifest', 'VideoError', 'frame_name',
-           'extract_frames', 'extract_side_frames', 'DownloadSummary', 'select_dishes', 'download', 'verify']
+__all__ = ['log', 'OFFICIAL_URL', 'LABEL_FILES', 'MANIFEST', 'side_video', 'dish_files', 'UnsafePath', 'check_dish_id', 'inside',
+           'parse_manifest', 'read_manifest', 'write_manifest', 'append_manifest', 'ContentError', 'check_content',
+           'MissingFile', 'fetch', 'source_manifest', 'VideoError', 'frame_name', 'extract_frames',
+           'extract_side_frames', 'DownloadSummary', 'select_dishes', 'download', 'verify']
 
 # %% ../nbs/06_download.ipynb #778456ac
 log = logging.getLogger(__name__)
 
 # %% ../nbs/06_download.ipynb #e220b693
 OFFICIAL_URL = 'https://storage.googleapis.com/nutrition5k_dataset/nutrition5k_dataset/'
-ID_FILES = ['dish_ids/dish_ids_all.txt', 'dish_ids/dish_ids_cafe1.txt', 'dish_ids/dish_ids_cafe2.txt',
-            *[f'dish_ids/splits/{k}_{s}_ids.txt' for k in ('rgb', 'depth') for s in ('train', 'test')]]
 LABEL_FILES = [*METADATA_FILES, NUTRIENT_TABLE, *ID_FILES]
 MANIFEST = 'MANIFEST.sha256'
 
@@ -51,8 +49,6 @@ def dish_files(dish_id:str, views=('overhead',),
     return [p.as_posix() for p in files]
 
 # %% ../nbs/06_download.ipynb #62d4b12f
-DISH_ID = re.compile(r'dish_\d+')
-
 class UnsafePath(ValueError):
     "A dish id or path that would leave the data folder (or is not of the official form)."
 
@@ -88,12 +84,18 @@ def read_manifest(path:Path) -> dict:
 def write_manifest(path:Path, entries:dict):
     "Write `{relative path: sha256}` as a `sha256sum`-style file, atomically."
     tmp = Path(f'{path}.{os.getpid()}.part')
-    tmp.write_text(''.join(f'{d}  {rel}\n' for rel, d in sorted(entries.items())))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(''.join(f'{d}  {rel}\n' for rel, d in sorted(entries.items())))
+        os.replace(tmp, path)
+    except OSError as e: raise cannot_write(e, path) or e
+    finally:
+        with contextlib.suppress(OSError): tmp.unlink(missing_ok=True)
 
 def append_manifest(path:Path, rel:str, digest:str):
     "Add one file's line to the manifest, in one append flushed to disk."
-    with open(path, 'a') as f: f.write(f'{digest}  {rel}\n'); f.flush(); os.fsync(f.fileno())
+    try:
+        with open(path, 'a') as f: f.write(f'{digest}  {rel}\n'); f.flush(); os.fsync(f.fileno())
+    except OSError as e: raise cannot_write(e, path) or e
 
 # %% ../nbs/06_download.ipynb #3d9e1a40
 class ContentError(ValueError):
@@ -135,8 +137,10 @@ def _stream_to(dest:Path, rel:str, chunks, expected:str|None=None) -> str:
     dest.parent.mkdir(parents=True, exist_ok=True)
     part, h = Path(f'{dest}.{os.getpid()}-{threading.get_ident()}.part'), hashlib.sha256()
     try:
-        with open(part, 'wb') as f:
-            for c in chunks: f.write(c); h.update(c)
+        try:
+            with open(part, 'wb') as f:
+                for c in chunks: f.write(c); h.update(c)
+        except OSError as e: raise cannot_write(e, dest) or e   # a full or read-only disk: one line, not a retry
         check_content(part, rel)
         if expected and h.hexdigest() != expected:
             raise ContentError(f"{rel}: its sha256 differs from the source's manifest (a changed or corrupted copy)")
@@ -181,7 +185,7 @@ def fetch(source:str,          # Base URL (ending in /) or local folder
     url = source + rel
     for attempt in range(retries + 1):
         try: return _stream_to(dest, rel, _http_chunks(url, timeout), expected)
-        except MissingFile: raise
+        except (MissingFile, CannotWrite): raise
         except (urllib.error.URLError, ConnectionError, TimeoutError, OSError, ContentError) as e:
             if attempt == retries or (isinstance(e, urllib.error.HTTPError) and e.code < 500): raise
             log.info(f"{rel}: {e}; retrying in {backoff * 2**attempt:g}s")
@@ -298,8 +302,8 @@ def download(dest:str|Path|None=None,          # Where the data root goes (`None
              workers:int=8,                    # Parallel downloads
              link:bool=False,                  # Local source: hard-link instead of copy
              **fetch_kw) -> DownloadSummary:
-    "Download (or install from a local copy) Nutrition5k into `dest`; resumable, with a sha256 manifest."
-    dest = n5k_dir(dest); dest.mkdir(parents=True, exist_ok=True)
+    "Download (or install from a local copy) Nutrition5k into `dest`; resumable, with a sha256 manifest; a `CannotWrite` stops it at once (a full or read-only disk)."
+    dest = check_writable(n5k_dir(dest))
     source = source or os.environ.get('NUTRITION5K_URL') or OFFICIAL_URL
     if source.startswith(('http://', 'https://')) and not source.endswith('/'): source += '/'
     if side_source and side_source.startswith(('http://', 'https://')) and not side_source.endswith('/'): side_source += '/'
@@ -324,14 +328,19 @@ def download(dest:str|Path|None=None,          # Where the data root goes (`None
                     summary.missing.setdefault(owner, []).append(rel)
                     with lock: manifest.pop(rel, None)
                 except UnsafePath as e: summary.refused[rel] = str(e)
+                except CannotWrite: raise                       # every other file would fail alike: stop, in one line
                 except Exception as e:
                     summary.failed.setdefault(owner, {})[rel] = str(e)
                     with lock: manifest.pop(rel, None)
     try:
         run([(rel, source) for rel in LABEL_FILES], lambda rel: rel, 'labels')
+        for rel, why in id_file_problems(dest).items():           # a list cut at a line boundary passes every per-file check
+            summary.failed.setdefault(rel, {})[rel] = why
+            with lock: manifest.pop(rel, None)
         needed = [f'dish_ids/splits/{s}_ids.txt' for s in splits]
         bad = [f for f in needed if f in summary.missing or f in summary.failed]
-        if bad: raise RuntimeError(f"Cannot read the split files {bad} from {source}: {summary}")
+        if bad: raise DataError(f"cannot use the split files from {source}: " + '; '.join(
+            f"{f}: {summary.failed.get(f, {}).get(f) or 'the source does not have it'}" for f in bad))
         dishes = sorted(dishes) if dishes else select_dishes(dest, splits, sample, seed)
         for d in dishes:
             try: check_dish_id(d)
@@ -345,7 +354,10 @@ def download(dest:str|Path|None=None,          # Where the data root goes (`None
             for rel, err in errors.items(): summary.failed.setdefault(rel.split('/')[-2], {})[rel] = err
         summary.complete = [d for d in dishes if d not in summary.missing and d not in summary.failed]
         summary.usable = {v: sum(bool(view_images(dest, d, v)) for d in dishes) for v in views}
-    finally: write_manifest(dest/MANIFEST, {k: v for k, v in manifest.items() if (dest/k).is_file()})
+    except BaseException:                                    # the appended lines are the record; rewriting them may fail on a full disk
+        with contextlib.suppress(OSError): write_manifest(dest/MANIFEST, {k: v for k, v in manifest.items() if (dest/k).is_file()})
+        raise
+    write_manifest(dest/MANIFEST, {k: v for k, v in manifest.items() if (dest/k).is_file()})
     log.info(str(summary))
     return summary
 
@@ -353,7 +365,7 @@ def download(dest:str|Path|None=None,          # Where the data root goes (`None
 def verify(dest:str|Path|None,       # The data root with its `MANIFEST.sha256` (`None`: `n5k_dir()`)
            source:str|None=None,     # Also compare with the checksums this source publishes (a folder or base URL)
           ) -> dict:
-    "`{relative path: problem}` for every manifest file that is missing, changed, not of its kind, or not the source's."
+    "`{relative path: problem}` for every manifest file that is missing, changed, not of its kind, or not the source's, and every id file that is not whole (`data.id_file_problems`)."
     dest = n5k_dir(dest)
     manifest = read_manifest(dest/MANIFEST)
     if not manifest: raise FileNotFoundError(f"No manifest to verify against: {dest/MANIFEST}")
@@ -366,4 +378,4 @@ def verify(dest:str|Path|None,       # The data root with its `MANIFEST.sha256` 
         if rel in published and published[rel] != digest: problems[rel] = "checksum differs from the source's"; continue
         try: check_content(dest/rel, rel)
         except ContentError as e: problems[rel] = str(e)
-    return problems
+    return problems | id_file_problems(dest)

@@ -6,7 +6,7 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/experiment.html.
 
 # %% ../nbs/04c_experiment.ipynb #1dc24fbe
 from __future__ import annotations
-import importlib.resources, json, os, sys, time
+import importlib.resources, json, os, re, shutil, sys, time
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -15,14 +15,15 @@ import numpy as np
 import pandas as pd
 
 from .images import DataError, model_input, prepare_image, usable_cpus
-from .data import DENSITIES, TARGETS, dataset_checksum, dish_groups, dish_table, grouped_folds, scan_times
+from .data import (DENSITIES, TARGETS, CannotWrite, cannot_write, check_writable, dataset_checksum, dish_groups, dish_table, grouped_folds,
+                                      scan_times)
 from .config import TrainConfig, check_for_data, config_dishes, shorten
 from .guard import LOW_INFORMATION, UNLIKE_TRAINING, Guard, blank_images, image_information, low_information, nonfood_images
 from .drift import DriftReference, drift_report
 from .intervals import Intervals, cross_conformal_coverage
 from .runs import Coverage, GuardScores, RunFolder, RunMetrics, git_commit
 from .model import load_model, save_model
-from .features import cached_predictions, dish_features, readable_dishes
+from .features import cached_predictions, default_cache_dir, dish_features, readable_dishes
 from .train import finish_run, train
 from .predict import Predictor
 from .evaluate import (cv_known_mass_scores, cv_scores, holdout_scores, mae, mae_pct, mean_baseline,
@@ -289,14 +290,31 @@ def run_experiment(cfg:TrainConfig,                   # The run's configuration
                   ) -> RunFolder:
     "Execute the experiment notebook for `cfg` with papermill into the run folder, whole or not at all (`RunFolder.writing`)."
     import papermill as pm
-    run = RunFolder(Path(run or Path('runs')/cfg.name).resolve())
+    run = RunFolder(Path(run or Path('runs')/cfg.name).resolve()).check_room()   # a full or read-only disk: one line, before any work
+    if cfg.feature_cache: check_writable(_cache_root(cfg))
     params = json.loads(json.dumps(asdict(cfg)))                     # tuples as lists, as papermill writes them
     with run.writing() as partial:
         try: pm.execute_notebook(experiment_notebook(), partial.notebook_file, parameters=dict(config=params, out_dir=str(partial.path)),
                                  kernel_name='python3', progress_bar=progress, cwd=os.getcwd(),
                                  stderr_file=sys.stderr if progress else None)    # the stages of `fit_run`, as they come
-        except pm.PapermillExecutionError as e: raise RunFailed(e, partial) from None
+        except (pm.PapermillExecutionError, OSError) as e:
+            if refused := _machine_refused(e, partial, cfg):
+                shutil.rmtree(partial.path, ignore_errors=True)        # nothing partial left on a full disk
+                raise refused from None
+            if isinstance(e, OSError): raise
+            raise RunFailed(e, partial) from None
     return run
+
+def _machine_refused(e:Exception, partial:RunFolder, cfg:TrainConfig) -> CannotWrite|None:
+    "The one-line `CannotWrite` when the run (in papermill's kernel or around it) failed on a full, read-only or foreign disk: the run folder's or the cache's."
+    if isinstance(e, OSError): err = e
+    else:                                                            # the kernel's exception, as text: its errno and file when it had them
+        m = re.search(r"\[Errno (\d+)\] ([^:]*)(?::\s*'([^']+)')?", str(e.evalue))
+        if m and m[2].startswith('cannot write '): return CannotWrite(int(m[1]), str(e.evalue).split('] ', 1)[1])   # said already, by the writer
+        err = OSError(int(m[1]), str(e.evalue), m[3]) if m else RuntimeError(str(e.evalue))
+    return cannot_write(err, partial.path) or cannot_write(err, _cache_root(cfg))
+
+def _cache_root(cfg:TrainConfig) -> Path: return Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
 
 class RunFailed(RuntimeError):
     "The experiment notebook failed: which cell and why, and where its executed copy is."

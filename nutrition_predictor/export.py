@@ -6,11 +6,13 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/export.html.md""
 
 # %% ../nbs/03a_export.ipynb #8a36cad7
 from __future__ import annotations
-import shutil, warnings
+import contextlib, os, shutil, warnings
 from pathlib import Path
 
+import onnx
 import torch
 
+from .data import cannot_write, check_writable
 from .runs import RunFolder, as_run, pretrained_run
 from .model import NutritionRegressor, UnitsModel, load_model, save_model
 from .card import write_card
@@ -36,13 +38,24 @@ def export_onnx(model:NutritionRegressor, # A trained model
     return path
 
 def export_run(run:str|Path|RunFolder) -> Path:
-    "Export the model of run folder `run` (a finished run, or a bare model) into its ONNX file, and seal the run again with it; a `ValueError` for the shipped model, which comes exported."
+    """Export the model of run folder `run` (a finished run, or a bare model) into its ONNX file, and seal the run again with it
+    once the file is written and checked; a `ValueError` for the shipped model (it comes exported) and for a link in place of
+    the file (a write through it would land outside the run)."""
     run = as_run(run).check()
     if run.path == pretrained_run().path:
         raise ValueError(f"The shipped model comes with its ONNX file ({run.onnx_file}): `export --onnx --run DIR` exports a run of yours")
-    path = export_onnx(load_model(run, 'cpu'), run.onnx_file)
+    if run.onnx_file.is_symlink():
+        raise ValueError(f"{run.onnx_file} is a link (to {os.readlink(run.onnx_file)}): an export writes only inside the run folder; remove the link")
+    tmp = check_writable(run.path)/f'.{run.onnx_file.name}.{os.getpid()}.partial'   # a read-only run folder: one line, before the work
+    try:
+        export_onnx(load_model(run, 'cpu'), tmp)
+        onnx.checker.check_model(str(tmp))                     # a whole, valid model before it replaces anything
+        os.replace(tmp, run.onnx_file)
+    except Exception as e: raise cannot_write(e, tmp) or e     # a full or read-only disk: one line
+    finally:
+        with contextlib.suppress(OSError): tmp.unlink(missing_ok=True)
     if run.record_file.is_file(): run.seal()
-    return path
+    return run.onnx_file
 
 # %% ../nbs/03a_export.ipynb #e5b1c001
 def ship_run(run:str|Path|RunFolder,           # A finished run folder

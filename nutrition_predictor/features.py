@@ -6,7 +6,7 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/features.html.md
 
 # %% ../nbs/02a_features.ipynb #4c711c4a
 from __future__ import annotations
-import functools, hashlib, json, logging, os, threading, uuid
+import contextlib, functools, hashlib, json, logging, os, threading, uuid
 from dataclasses import replace
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,7 +24,7 @@ from fastcore.basics import chunked
 from fastprogress.fastprogress import progress_bar
 
 from .images import FITS, PAD_RGB, DataError, decode_thread_count, mapped_ahead, model_input, prepare_image
-from .data import TARGETS, every_image, sha256_file
+from .data import TARGETS, cannot_write, every_image, sha256_file
 from .config import BACKBONES, ModelConfig, TrainConfig
 
 # %% auto #0
@@ -150,7 +150,9 @@ class FeatureCache:
         try:
             torch.save({'key': key, 'features': f, 'sha256': _values_sha(f)}, tmp)
             os.replace(tmp, p)
-        finally: tmp.unlink(missing_ok=True)
+        except Exception as e: raise cannot_write(e, p) or e       # a full disk (torch says "unexpected pos"), a read-only cache
+        finally:
+            with contextlib.suppress(OSError): tmp.unlink(missing_ok=True)
 
 def _values_sha(f:torch.Tensor) -> str: return hashlib.sha256(f.numpy().tobytes()).hexdigest()
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 from fastcore.basics import patch
 
-from .data import TARGETS, sha256_file
+from .data import TARGETS, check_writable, sha256_file
 from .config import ModelConfig, TrainConfig, read_params
 from .guard import Guard
 from .drift import DriftReference
@@ -22,8 +22,8 @@ from .intervals import Intervals
 from .plate import LikelyIngredients
 
 # %% auto #0
-__all__ = ['PARTIAL', 'RunFolder', 'IncompleteRun', 'RunBusy', 'Scores', 'Coverage', 'GuardScores', 'IngredientScores',
-           'RunMetrics', 'weak_model_warning', 'git_commit', 'pretrained_run', 'as_run']
+__all__ = ['PARTIAL', 'RUN_BYTES', 'RunFolder', 'IncompleteRun', 'RunBusy', 'Scores', 'Coverage', 'GuardScores',
+           'IngredientScores', 'RunMetrics', 'weak_model_warning', 'git_commit', 'pretrained_run', 'as_run']
 
 # %% ../nbs/01d_runs.ipynb #0c20b75e
 class RunFolder:
@@ -131,6 +131,14 @@ def record_file(self:RunFolder) -> Path:
 
 @patch
 def is_partial(self:RunFolder) -> bool: return (self.path/PARTIAL).is_file()
+
+RUN_BYTES = 64 * 2**20        # room a run needs beside its folder: its model, plots and executed notebook (tens of MB)
+
+@patch
+def check_room(self:RunFolder, need:int=RUN_BYTES) -> RunFolder:
+    "`self`, or a one-line `data.CannotWrite` when its parent folder cannot be written or has less than `need` bytes free (asked before any work)."
+    check_writable(self.path.parent, need)
+    return self
 
 @patch
 def seal(self:RunFolder) -> Path:

@@ -31,11 +31,11 @@ from .predict import BatchQueue, PredictionRefused, Predictor
 from .runs import RunFolder
 
 # %% auto #0
-__all__ = ['log', 'FILE_FIELDS', 'MAX_CONCURRENT', 'MAX_PER_CLIENT', 'CLIENT_CLOSED', 'PREDICT_BODY', 'Prediction',
-           'PREDICT_RESPONSES', 'NutrientRow', 'HEADER_TIMEOUT_S', 'BODY_IDLE_S', 'KEEP_ALIVE_S', 'BODY_GRACE_S',
-           'BODY_MIN_RATE', 'SERVE_SETTINGS', 'UploadRefused', 'Upload', 'read_uploads', 'BodyCap', 'hung_up', 'health',
-           'Refusal', 'RequestRefused', 'Health', 'CorrectionBody', 'CorrectionRequest', 'create_app',
-           'max_connections', 'GuardedProtocol', 'serve', 'serve_app', 'app_from_env']
+__all__ = ['log', 'FILE_FIELDS', 'CLIENT_BYTES_PER_MIN', 'MAX_CONCURRENT', 'MAX_PER_CLIENT', 'CLIENT_CLOSED', 'PREDICT_BODY',
+           'Prediction', 'PREDICT_RESPONSES', 'NutrientRow', 'HEADER_TIMEOUT_S', 'BODY_IDLE_S', 'KEEP_ALIVE_S',
+           'BODY_GRACE_S', 'BODY_MIN_RATE', 'SERVE_SETTINGS', 'UploadRefused', 'Upload', 'read_uploads', 'BodyCap',
+           'hung_up', 'health', 'Refusal', 'RequestRefused', 'Health', 'CorrectionBody', 'CorrectionRequest',
+           'create_app', 'max_connections', 'GuardedProtocol', 'serve', 'serve_app', 'app_from_env']
 
 # %% ../nbs/05a_serve.ipynb #dd70317d
 log = logging.getLogger(__name__)
@@ -98,23 +98,46 @@ async def read_uploads(request:Request,
     except multipart.exceptions.MultipartParseError: raise UploadRefused(422, "the request is not valid multipart/form-data") from None
     return uploads, fields
 
+CLIENT_BYTES_PER_MIN = 4 * MAX_REQUEST   # bytes of request bodies one client address may send in a minute, every route together
+
 class BodyCap:
-    "ASGI middleware: a request body over `cap` bytes gets 413 and `Connection: close`, at once when its length is declared, else when it passes the cap; nothing more of it is read."
-    def __init__(self, app, cap:int=MAX_REQUEST): self.app, self.cap = app, cap
-    async def refuse(self, send):
-        await send(dict(type='http.response.start', status=413, headers=[(b'content-type', b'application/json'), (b'connection', b'close')]))
-        await send(dict(type='http.response.body', body=json.dumps({'error': f"the request is over the cap of {self.cap // 2**20} MB"}).encode()))
+    """ASGI middleware: a request body over `cap` bytes gets 413, and a client address past `per_minute` bytes of bodies in
+    the current minute 429 with `Retry-After`, both with `Connection: close`, at once when the length is declared, else
+    when the cap is passed; nothing more of it is read."""
+    def __init__(self, app, cap:int=MAX_REQUEST, per_minute:int=CLIENT_BYTES_PER_MIN):
+        self.app, self.cap, self.per_minute, self.spent = app, cap, per_minute, {}   # spent: client -> [minute, bytes]
+
+    def left(self, client:str) -> int:
+        "Bytes `client` may still send this minute."
+        minute = int(time.monotonic() // 60)
+        if len(self.spent) > 10_000: self.spent = {c: s for c, s in self.spent.items() if s[0] == minute}   # forget past minutes
+        spent = self.spent.setdefault(client, [minute, 0])
+        if spent[0] != minute: spent[:] = [minute, 0]
+        return self.per_minute - spent[1]
+
+    async def refuse(self, send, status:int=413):
+        error = (f"the request is over the cap of {self.cap // 2**20} MB" if status == 413 else
+                 f"over {self.per_minute // 2**20} MB of uploads from you in a minute; try again in a minute")
+        headers = [(b'content-type', b'application/json'), (b'connection', b'close')]
+        if status == 429: headers.append((b'retry-after', str(60 - int(time.monotonic() % 60)).encode()))
+        await send(dict(type='http.response.start', status=status, headers=headers))
+        await send(dict(type='http.response.body', body=json.dumps({'error': error}).encode()))
+
     async def __call__(self, scope, receive, send):
         if scope['type'] != 'http': return await self.app(scope, receive, send)
+        client = (scope.get('client') or ('?',))[0]
         length = dict(scope['headers']).get(b'content-length', b'')
         if length.isdigit() and int(length) > self.cap: return await self.refuse(send)
+        if self.left(client) <= 0 or (length.isdigit() and int(length) > self.left(client)): return await self.refuse(send, 429)
         read, refused = 0, False
         async def capped():
             nonlocal read, refused
             message = await receive()
-            read += len(message.get('body', b''))
-            if message['type'] == 'http.request' and read > self.cap and not refused:
-                refused = True; await self.refuse(send)
+            n = len(message.get('body', b''))
+            read += n
+            self.spent[client][1] += n
+            if message['type'] == 'http.request' and not refused and (read > self.cap or self.left(client) < 0):
+                refused = True; await self.refuse(send, 413 if read > self.cap else 429)
                 return dict(type='http.disconnect')                 # the app stops reading: its client is gone, for it
             return message
         async def unless_refused(message):
@@ -122,7 +145,7 @@ class BodyCap:
         await self.app(scope, capped, unless_refused)
 
 # %% ../nbs/05a_serve.ipynb #21170196
-MAX_CONCURRENT = 256          # prediction requests in progress; more are answered 503
+MAX_CONCURRENT = 256          # requests being predicted (their photos read); more are answered 503
 MAX_PER_CLIENT = 32           # of them from one client address; more from it are answered 429, so one client cannot take them all
 CLIENT_CLOSED = 499           # the status counted for a request its client hung up on (nginx's "client closed request"): not a server error
 
@@ -257,11 +280,10 @@ def create_app(predictor:Predictor,          # The model every route shares
         if per_client[client] >= MAX_PER_CLIENT:
             return JSONResponse({'error': f'{MAX_PER_CLIENT} of your requests are in progress; try again when one is answered'}, 429,
                                 headers={'Connection': 'close'})
-        if len(in_progress) >= MAX_CONCURRENT: return JSONResponse({'error': 'the server is busy; try again'}, 503)
-        in_progress.append(request); per_client[client] += 1
+        per_client[client] += 1                            # reading and predicting: one client holds at most MAX_PER_CLIENT
         try: return await _predict(request, response)
         finally:
-            in_progress.remove(request); per_client[client] -= 1
+            per_client[client] -= 1
             if per_client[client] <= 0: del per_client[client]
 
     async def _predict(request:Request, response:Response):
@@ -270,6 +292,8 @@ def create_app(predictor:Predictor,          # The model every route shares
             m['errors'].labels('over a cap' if e.status == 413 else 'bad request').inc()
             return JSONResponse(e.body, e.status, headers={'Connection': 'close'})   # uvicorn closes it: the rest of the body is never read
         if not uploads: return JSONResponse({'error': "send one or more photos as multipart files named 'file'"}, 422)
+        if len(in_progress) >= MAX_CONCURRENT: return JSONResponse({'error': 'the server is busy; try again'}, 503)
+        in_progress.append(request)                        # counted once its photos are read: slow senders cannot fill it
         mass_g, answers, pixels, client, mine = fields.get('mass_g'), [], 0, request.client and request.client.host, 0
         try:
             for u in uploads:                              # decoded one at a time: a fair share of the decoding threads
@@ -287,6 +311,7 @@ def create_app(predictor:Predictor,          # The model every route shares
                 answers.append(asyncio.ensure_future(_answer(u.name, batcher.complete(x, mass, bulk))))
             answers = [a if isinstance(a, tuple) else await a for a in answers]
         finally:
+            in_progress.remove(request)
             asked[client] -= mine
             if asked[client] <= 0: del asked[client]
         response.status_code = 200 if any(s == 200 for _, s in answers) else max(s for _, s in answers)
@@ -322,8 +347,12 @@ def create_app(predictor:Predictor,          # The model every route shares
     async def _metrics_route(): return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     for path, allowed in (('/v1/predict', 'POST'), ('/v1/correct', 'POST'), ('/v1/ingredients', 'GET'), ('/health', 'GET'), ('/metrics', 'GET')):
-        others = [v for v in ('GET', 'POST', 'PUT', 'PATCH', 'DELETE') if v != allowed]
-        async def _not_allowed(allowed=allowed): return JSONResponse({'error': f"use {allowed}"}, 405, headers={'Allow': allowed})
+        if allowed == 'GET':                                    # HEAD where GET is: the same answer without its body (uvicorn drops it)
+            get = next(r.endpoint for r in app.routes if getattr(r, 'path', None) == path and 'GET' in getattr(r, 'methods', ()))
+            app.add_api_route(path, get, methods=['HEAD'], include_in_schema=False)
+        allow = 'GET, HEAD' if allowed == 'GET' else allowed
+        others = [v for v in ('GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE') if v not in allow.split(', ')]
+        async def _not_allowed(allow=allow): return JSONResponse({'error': f"use {allow}"}, 405, headers={'Allow': allow})
         app.add_api_route(path, _not_allowed, methods=others, include_in_schema=False)
     return app
 
@@ -341,7 +370,7 @@ class GuardedProtocol(HttpToolsProtocol):
     header_timeout, body_idle = HEADER_TIMEOUT_S, BODY_IDLE_S
     def connection_made(self, transport):
         super().connection_made(transport)
-        self._timer, self._phase = None, None
+        self._timer, self._phase, self._body_bytes = None, None, 0
         self._arm('headers', self.header_timeout)
         if len(self.connections) > max_connections(): self._evict()
 
@@ -359,17 +388,24 @@ class GuardedProtocol(HttpToolsProtocol):
         log.info(f"closed a connection from {self.client}: {self._phase} too slow")
         self.transport.close()
 
+    def _slow(self, now:float) -> bool:
+        "Is this connection sending its headers, or its body slower than `BODY_MIN_RATE` so far (within its grace time too)?"
+        if self._phase == 'headers': return True
+        return self._phase == 'body' and self._body_bytes < BODY_MIN_RATE * max(now - self._since, 1.)
+
     def _evict(self):
-        slow = [c for c in self.connections if c is not self and getattr(c, '_phase', None) == 'headers']
+        "Close the oldest slow connection (`_slow`): a new one always gets its descriptor, and an upload at a real rate is never the one closed."
+        now = self.loop.time()
+        slow = [c for c in self.connections if c is not self and isinstance(c, GuardedProtocol) and c._slow(now)]
         if slow: min(slow, key=lambda c: c._since).transport.close()
 
     def on_message_begin(self):
         super().on_message_begin()
         if self._phase != 'headers': self._arm('headers', self.header_timeout)
     def on_headers_complete(self):
+        self._body_bytes = 0
         super().on_headers_complete()
         self._arm('body', self.body_idle)
-        self._body_bytes = 0
     def on_body(self, body:bytes):
         super().on_body(body)
         if self._phase != 'body': return

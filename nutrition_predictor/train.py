@@ -29,7 +29,7 @@ from fastcore.basics import init_args
 from torch import nn
 
 from .data import (OTHER, TARGETS, UNITS, check_data_dir, dish_groups, every_image, grouped_folds, ingredient_grams, ingredient_vocabulary,
-                                     n5k_dir, read_all_ingredients, read_all_metadata)
+                                     n5k_dir, read_all_ingredients, read_all_metadata, checked_labels)
 from .config import ParamsError, TrainConfig, check_for_data, config_dishes
 from .features import (FeatureCache, FeatureDataset, _cache_kw, cached_activations, dish_dataloaders, distributed_rank,
                                           feature_dataloaders, target_stats, tuned_vectors)
@@ -304,7 +304,7 @@ def train(cfg:TrainConfig,                 # The run's configuration
     if not cfg.pretrained: log.warning(f"{cfg.backbone}: training on random backbone weights (pretrained=False)")
     device = device or default_device()
     tm, ts = target_stats(table, cfg.outputs(), cfg.log_targets)
-    band = atwater_band(read_all_metadata(check_data_dir(n5k_dir(cfg.data_dir)))) if cfg.atwater_limits else None
+    band = atwater_band(checked_labels(read_all_metadata(check_data_dir(n5k_dir(cfg.data_dir))))) if cfg.atwater_limits else None
     if len(cfg.heads) > 1 or cfg.n_components or cfg.fine_tune or cfg.ingredient_min_dishes: check_for_data(cfg, table)
     learning = holdout_table(table, cfg)                       # the network's: the rest of the training dishes, and the held-out ones
     fit_rows, held_rows = learning[learning.split == 'train'], learning[learning.split == 'valid']

@@ -184,3 +184,30 @@ def test_killed_download_resumes_with_what_it_had(server, n5k_root, tmp_path):
     FaultyHandler.delay = 0.
     s = download(dest, server, views=('overhead',), splits=('rgb_test',), backoff=0.01)
     assert s.skipped == len(had) and s.fetched == n - len(had) and not s.failed
+
+
+def test_a_split_file_cut_at_a_line_boundary_is_a_failed_file(n5k_root, tmp_path):
+    "A mirror with no manifest serves `rgb_test_ids.txt` cut after half its lines (each line whole): `download` refuses it by name, `--verify` reports it, and training will not read it."
+    import shutil, sys
+    from conftest import ROOT
+    sys.path.insert(0, str(ROOT/'tools'))
+    from bucket_mirror import serve_mirror
+    from nutrition_predictor.data import DataError, read_split_ids
+    mirror = tmp_path/'mirror'
+    for rel in LABEL_FILES: (mirror/rel).parent.mkdir(parents=True, exist_ok=True); shutil.copyfile(n5k_root/rel, mirror/rel)
+    lines = (mirror/'dish_ids/splits/rgb_test_ids.txt').read_text().splitlines()
+    (mirror/'dish_ids/splits/rgb_test_ids.txt').write_text('\n'.join(lines[:354]) + '\n')
+    assert not (mirror/MANIFEST).exists() and len(lines) == 709
+    srv = serve_mirror(mirror)
+    try:
+        dest = tmp_path/'n5k'
+        r = subprocess.run([CLI, 'download', '--source', f'http://127.0.0.1:{srv.server_port}/', '--dest', str(dest), '--views', 'overhead'],
+                           capture_output=True, text=True, timeout=300)
+    finally: srv.shutdown()
+    why = '354 dish ids where the official release has 709 (cut short?)'
+    assert r.returncode == 1 and 'Traceback' not in r.stderr, r.stderr[-2000:]
+    assert f'dish_ids/splits/rgb_test_ids.txt: {why}' in r.stderr.strip().splitlines()[-1], r.stderr[-2000:]
+    assert 'dish_ids/splits/rgb_test_ids.txt' not in read_manifest(dest/MANIFEST)      # not stored as data
+    v = subprocess.run([CLI, 'download', '--verify', '--dest', str(dest)], capture_output=True, text=True, timeout=300)
+    assert v.returncode == 1 and f'dish_ids/splits/rgb_test_ids.txt: {why}' in v.stderr, (v.stdout, v.stderr)
+    with pytest.raises(DataError, match='cut short'): read_split_ids(dest, 'test')

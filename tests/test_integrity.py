@@ -150,3 +150,19 @@ def test_a_truncated_frame_is_dropped_by_name(n5k, tmp_path):
     dish = frame.parent.name
     assert [reason for reason in runs[0].dropped if dish in reason and 'truncated' in reason]
     assert runs[1].feature_counts['computed'] == 0
+
+
+def test_export_through_a_dangling_link_is_refused(tmp_path):
+    "A run whose model.onnx is a link to a place outside it (dangling): `export` refuses by name, writes nothing there, keeps the seal."
+    import shutil
+    from nutrition_predictor.runs import pretrained_run
+    run = tmp_path/'run'
+    shutil.copytree(pretrained_run().path, run, ignore=shutil.ignore_patterns('*.onnx', 'examples'))
+    RunFolder(run).seal()                                           # a finished run never exported
+    record = (run/'complete.json').read_bytes()
+    outside = tmp_path/'elsewhere/model.onnx'
+    (run/'model.onnx').symlink_to(outside)
+    r = subprocess.run([CLI, 'export', '--onnx', '--run', str(run)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 1 and 'is a link' in r.stderr and 'Traceback' not in r.stderr, r.stderr[-2000:]
+    assert not outside.parent.exists() and (run/'complete.json').read_bytes() == record
+    assert not list(run.glob('.*partial'))

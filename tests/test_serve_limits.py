@@ -69,6 +69,11 @@ def test_wrong_method_is_405(url):
     assert httpx.get(f'{url}/v1/predict').status_code == 405
     assert httpx.post(f'{url}/health').status_code == 405
     assert httpx.get(f'{url}/').status_code == 200                    # the demo is still at /
+    head = httpx.head(f'{url}/health')
+    assert head.status_code == 200 and head.content == b''             # HEAD where GET is
+    for method in ('OPTIONS', 'TRACE'):
+        r = httpx.request(method, f'{url}/v1/predict')
+        assert (r.status_code, r.headers.get('allow')) == (405, 'POST'), (method, r.status_code)
 
 
 def test_one_gib_upload_is_read_no_further_than_the_cap(url):
@@ -304,3 +309,66 @@ def test_demo_uploads_are_cleaned_up(tmp_path):
         assert not uploaded(), uploaded()                                   # ...and are gone
         assert client.predict(handle_file(str(PHOTO)), api_name='/predict')[0]['calories_kcal'] > 0
     finally: proc.terminate(); proc.wait(30)
+
+
+def test_slow_bodies_at_the_descriptor_limit_leave_room_for_normal_requests(url):
+    """1,100 connections from 35 addresses that send their headers, then a byte of body now and then (each closed one opened
+    again), against 1,024 descriptors: for 30 s, at least 90% of normal API requests and demo page loads are answered."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    host, port = url.removeprefix('http://').split(':')
+    head = (f'POST /v1/predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: multipart/form-data; boundary=xx\r\n'
+            f'Content-Length: {2**20}\r\n\r\n--xx\r\n').encode()
+    def connect(i):
+        s = socket.socket(); s.settimeout(2)
+        try: s.bind((f'127.0.0.{2 + i % 35}', 0)); s.connect((host, int(port))); s.sendall(head); s.setblocking(False); return s
+        except OSError: s.close(); return None
+    slow, stop, answers = [connect(i) for i in range(1100)], threading.Event(), []
+    def attack():                                                  # keep 1,100 slow bodies open: trickle a byte, reopen what was closed
+        while not stop.is_set():
+            for i, s in enumerate(slow):
+                try:
+                    if s is not None and s.recv(4096) == b'': raise OSError
+                except BlockingIOError:
+                    try: s.send(b'x')
+                    except OSError: pass
+                    continue
+                except OSError: pass
+                if s is not None: s.close()
+                slow[i] = connect(i)
+                if stop.is_set(): break
+            time.sleep(0.5)
+    t = threading.Thread(target=attack); t.start()
+    try:
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 30:
+            for send in (lambda: _post(url, {'file': (PHOTO.name, PHOTO.read_bytes())}, timeout=10), lambda: httpx.get(f'{url}/', timeout=10)):
+                try: answers.append(send().status_code)
+                except httpx.HTTPError: answers.append(None)
+    finally:
+        stop.set(); t.join()
+        for s in slow:
+            if s is not None: s.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert len(answers) >= 20 and answers.count(200) >= 0.9 * len(answers), answers
+
+
+def test_a_killed_servers_uploads_are_deleted_at_the_next_start(tmp_path):
+    "`kill -9` leaves the demo's uploads on the disk; the next server to start deletes the dead one's folder."
+    from gradio_client import Client, handle_file
+    cache, env = tmp_path/'gradio', {k: v for k, v in os.environ.items() if k != 'NUTRITION5K_DIR'}
+    def start():
+        port = _free_port()
+        proc = subprocess.Popen([CLI, 'serve', '--port', str(port)], env={**env, 'GRADIO_TEMP_DIR': str(cache)},
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _wait(f'http://127.0.0.1:{port}', proc)
+        return proc, f'http://127.0.0.1:{port}/'
+    first, url = start()
+    try:
+        Client(url, verbose=False).predict(handle_file(str(PHOTO)), '', api_name='/predict')
+        dead = cache/'nutrition-predictor-uploads'/str(first.pid)
+        assert [p for p in dead.rglob('*') if p.is_file()], list(cache.rglob('*'))     # the upload is on the disk
+    finally: first.kill(); first.wait(30)
+    second, _ = start()
+    try: assert not dead.exists(), list(dead.rglob('*'))
+    finally: second.terminate(); second.wait(30)
