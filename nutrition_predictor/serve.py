@@ -98,7 +98,7 @@ async def read_uploads(request:Request,
     except multipart.exceptions.MultipartParseError: raise UploadRefused(422, "the request is not valid multipart/form-data") from None
     return uploads, fields
 
-CLIENT_BYTES_PER_MIN = 4 * MAX_REQUEST   # bytes of request bodies one client address may send in a minute, every route together
+CLIENT_BYTES_PER_MIN = 16 * MAX_REQUEST  # bytes of request bodies one client address may send in a minute (1 GiB), every route together
 
 class BodyCap:
     """ASGI middleware: a request body over `cap` bytes gets 413, and a client address past `per_minute` bytes of bodies in

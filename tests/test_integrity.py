@@ -166,3 +166,17 @@ def test_export_through_a_dangling_link_is_refused(tmp_path):
     assert r.returncode == 1 and 'is a link' in r.stderr and 'Traceback' not in r.stderr, r.stderr[-2000:]
     assert not outside.parent.exists() and (run/'complete.json').read_bytes() == record
     assert not list(run.glob('.*partial'))
+
+
+def test_params_file_names_and_duplicate_keys(n5k, tmp_path):
+    "`train \"my params.yaml\"` trains (the run is named my-params); a key given twice is refused in one line naming it."
+    (tmp_path/'my params.yaml').write_text(f"base: {ROOT/'params/offline.yaml'}\n")
+    r = subprocess.run(_quick(n5k, tmp_path/'cache')[:2] + [str(tmp_path/'my params.yaml')] + _quick(n5k, tmp_path/'cache')[3:],
+                       capture_output=True, text=True, timeout=900, cwd=tmp_path, env=_env())
+    assert r.returncode == 0 and RunFolder(tmp_path/'runs/my-params').problems() == [], r.stderr[-3000:]
+    (tmp_path/'twice.yaml').write_text('epochs: 3\nlr: 0.01\nepochs: 7\n')
+    r = subprocess.run([CLI, 'train', str(tmp_path/'twice.yaml'), '-p', 'data_dir', str(n5k)], capture_output=True, text=True, timeout=120,
+                       cwd=tmp_path, env=_env())
+    errors = [l for l in r.stderr.splitlines() if l.startswith('error:')]
+    assert r.returncode == 1 and len(errors) == 1 and "'epochs' is given twice (first at line 1)" in errors[0], r.stderr[-2000:]
+    assert not (tmp_path/'runs/twice').exists()

@@ -25,18 +25,25 @@ def _wait(url, proc, timeout=300):
     for _ in range(int(timeout / 0.2)):
         try: return httpx.get(f'{url}/health', timeout=5).json()
         except httpx.TransportError:
-            if proc.poll() is not None: raise AssertionError(proc.stderr.read().decode()[-2000:])
+            if proc.poll() is not None: raise AssertionError(Path(proc.args_log).read_text()[-2000:])
             time.sleep(0.2)
     raise AssertionError('the server did not start')
 
 
+def _serve(args:list, log:Path, **kw) -> subprocess.Popen:
+    "`nutrition-predictor serve ARGS`, its log in the file `log` (a pipe nobody reads would fill and stop the server's loop)."
+    proc = subprocess.Popen([CLI, 'serve', *args], stdout=subprocess.DEVNULL, stderr=open(log, 'w'), **kw)
+    proc.args_log = str(log)
+    return proc
+
+
 @pytest.fixture(scope='module')
-def url():
+def url(tmp_path_factory):
     "The whole server (API and demo), in a process of its own limited to 1,024 file descriptors."
     port = _free_port()
     limit = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
     env = {k: v for k, v in os.environ.items() if k != 'NUTRITION5K_DIR'}
-    proc = subprocess.Popen([CLI, 'serve', '--port', str(port)], preexec_fn=limit, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = _serve(['--port', str(port)], tmp_path_factory.mktemp('serve')/'server.log', preexec_fn=limit, env=env)
     url = f'http://127.0.0.1:{port}'
     _wait(url, proc)
     SERVER['pid'] = proc.pid
@@ -359,8 +366,7 @@ def test_a_killed_servers_uploads_are_deleted_at_the_next_start(tmp_path):
     cache, env = tmp_path/'gradio', {k: v for k, v in os.environ.items() if k != 'NUTRITION5K_DIR'}
     def start():
         port = _free_port()
-        proc = subprocess.Popen([CLI, 'serve', '--port', str(port)], env={**env, 'GRADIO_TEMP_DIR': str(cache)},
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = _serve(['--port', str(port)], tmp_path/f'server-{port}.log', env={**env, 'GRADIO_TEMP_DIR': str(cache)})
         _wait(f'http://127.0.0.1:{port}', proc)
         return proc, f'http://127.0.0.1:{port}/'
     first, url = start()
