@@ -135,7 +135,7 @@ class BodyCap:
             message = await receive()
             n = len(message.get('body', b''))
             read += n
-            self.spent[client][1] += n
+            self.left(client); self.spent[client][1] += n          # (`left` makes this minute's entry: the table may have been pruned)
             if message['type'] == 'http.request' and not refused and (read > self.cap or self.left(client) < 0):
                 refused = True; await self.refuse(send, 413 if read > self.cap else 429)
                 return dict(type='http.disconnect')                 # the app stops reading: its client is gone, for it
