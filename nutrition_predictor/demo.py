@@ -167,7 +167,8 @@ def _alive(pid:int) -> bool:
 def upload_folder(root:str|Path|None=None) -> Path:
     "This process's upload folder: `<root>/nutrition-predictor-uploads/<pid>` (`root`: `$GRADIO_TEMP_DIR`, else Gradio's default)."
     root = Path(root or os.environ.get('GRADIO_TEMP_DIR') or Path(tempfile.gettempdir())/'gradio')
-    return root/UPLOADS/str(os.getpid()) if root.name != str(os.getpid()) else root
+    mine = Path(UPLOADS)/str(os.getpid())
+    return root if root.parts[-2:] == mine.parts else root/mine          # already ours: a second app in this process
 
 def delete_dead_uploads(folder:Path) -> list[Path]:
     "Delete the upload folders beside `folder` (an `upload_folder`) whose process is gone; the folders deleted."

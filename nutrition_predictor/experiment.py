@@ -73,9 +73,10 @@ CACHED_RTOL = 1e-3         # how far an evaluation from cached features may be f
 def _information(images:list, config) -> np.ndarray:
     "`image_information` of each image, prepared as the model of `config` sees it (decoding only: no backbone pass)."
     return np.concatenate([image_information(model_input(prepare_image(p, config.img_size, config.fit))[None]) for p in images])
-def _flagged(guard:Guard, model, table:pd.DataFrame, cfg:TrainConfig, device, counts:dict|None=None) -> np.ndarray:
-    "The guard's own verdict on each image of `table` as `Predictor.verdicts` gives it (too little in it, or unlike training), from the cached features (their counts added to `counts`)."
-    return guard.unlike(dish_features(model, table, cfg, device, counts)) | low_information(_information(list(table.image), model.config))
+def _verdicts(guard:Guard, model, table:pd.DataFrame, cfg:TrainConfig, device, counts:dict|None=None) -> tuple:
+    "`(features, flagged)` of `table`'s images: the cached features (their counts added to `counts`) and the guard's own verdict as `Predictor.verdicts` gives it (too little in it, or unlike training)."
+    feats = dish_features(model, table, cfg, device, counts)
+    return feats, guard.unlike(feats) | low_information(_information(list(table.image), model.config))
 
 # %% ../nbs/04c_experiment.ipynb #235808f6
 def evaluation_predictions(model, table:pd.DataFrame, cfg:TrainConfig, device=None) -> pd.DataFrame:
@@ -103,13 +104,13 @@ def _other_view_dishes(cfg:TrainConfig, max_dishes:int=200) -> pd.DataFrame|None
     try: return dish_table(cfg.data_dir, view=OTHER_VIEW[cfg.view], camera=cfg.camera, frame=cfg.frame, max_kcal=cfg.max_kcal).iloc[:max_dishes]
     except DataError: return None
 
-def _other_view(model, guard, cfg:TrainConfig, device, counts:dict|None=None) -> dict:
-    "The photos of the view the model was not trained on, if the data folder has them: flagged share and the model's MAE%."
-    if (other := _other_view_dishes(cfg)) is None: return {}
-    flagged = _flagged(guard, model, other, cfg, device, counts)  # their features cached: a rerun costs no backbone pass
+def _other_view(model, guard, cfg:TrainConfig, device, counts:dict|None=None) -> tuple[tuple|None, dict]:
+    "The photos of the view the model was not trained on, if the data folder has them: `(dishes, features, flagged)`, and the flagged share and the model's MAE%."
+    if (other := _other_view_dishes(cfg)) is None: return None, {}
+    feats, flagged = _verdicts(guard, model, other, cfg, device, counts)   # their features cached: a rerun costs no backbone pass
     values = evaluation_predictions(model, other, cfg, device)
-    return dict(other_view=OTHER_VIEW[cfg.view], detection_other_view=float(np.mean(flagged)),
-                n_other_view=len(other), other_view_mae_pct=mae_pct(values, other.set_index('dish_id').loc[values.index]))
+    return (other, feats, flagged), dict(other_view=OTHER_VIEW[cfg.view], detection_other_view=float(np.mean(flagged)), n_other_view=len(other),
+                                         other_view_mae_pct=mae_pct(values, other.set_index('dish_id').loc[values.index]))
 
 # %% ../nbs/04c_experiment.ipynb #23b59e6d
 def guard_folds(train_dishes:pd.DataFrame, cfg:TrainConfig) -> np.ndarray:
@@ -118,30 +119,35 @@ def guard_folds(train_dishes:pd.DataFrame, cfg:TrainConfig) -> np.ndarray:
 
 def fit_guard(model, train_dishes, test_dishes, cfg:TrainConfig, device=None,
               counts:dict|None=None, # The other view's feature counts are added here
-             ) -> tuple[Guard, GuardScores]:
-    "A `Guard` calibrated on grouped folds of the training dishes; its false alarms on the test dishes, its detections of non-food photos, blank images and another view's photos."
-    feats = dish_features(model, train_dishes, cfg, device)
-    guard = Guard.calibrate(feats, guard_folds(train_dishes, cfg), model.config, cfg.guard_coverage)
-    test_flags = _flagged(guard, model, test_dishes, cfg, device)
+             ) -> tuple[Guard, DriftReference|None, GuardScores]:
+    """A `Guard` and a `DriftReference` calibrated on the same grouped folds of the training dishes; the guard's false
+    alarms on the test dishes, its detections of non-food photos, blank images and another view's photos, and the drift
+    reference's windows of the test and the other view's photos (`fit_drift`): each photo read and judged once."""
+    feats, folds = dish_features(model, train_dishes, cfg, device), guard_folds(train_dishes, cfg)
+    guard = Guard.calibrate(feats, folds, model.config, cfg.guard_coverage)
+    test_feats, test_flags = _verdicts(guard, model, test_dishes, cfg, device)
     predictor = Predictor(model, device, guard=guard)            # the made-up photos are arrays, not files: no cache, a backbone pass
     nonfood, blank = nonfood_images(), blank_images()
     flagged = [_guard_flags(p) for p in predictor.predict_batch(list(nonfood.values()))]
     blank_flags = [p.guard_reason == LOW_INFORMATION for p in predictor.predict_batch(list(blank.values()))]
-    return guard, GuardScores(guard.threshold, guard.coverage, float(test_flags.mean()), len(test_dishes), float(np.mean(flagged)),
-                              len(flagged), [k for k, f in zip(nonfood, flagged) if not f], float(np.mean(blank_flags)), len(blank),
-                              **_other_view(model, guard, cfg, device, counts))
+    other, other_scores = _other_view(model, guard, cfg, device, counts)
+    drift, drift_scores = fit_drift(feats, folds, train_dishes, model.config, dict(test=(test_dishes, test_feats, test_flags), other_view=other))
+    return guard, drift, GuardScores(guard.threshold, guard.coverage, float(test_flags.mean()), len(test_dishes), float(np.mean(flagged)),
+                                     len(flagged), [k for k, f in zip(nonfood, flagged) if not f], float(np.mean(blank_flags)), len(blank),
+                                     **other_scores, **drift_scores)
 
-def fit_drift(model, train_dishes, test_dishes, guard:Guard, cfg:TrainConfig, device=None) -> tuple[DriftReference|None, dict]:
-    "A `DriftReference` calibrated on the guard's folds (`None`: too few dishes), and its reports on the test split's and another view's photos in scan order (`GuardScores`' drift fields)."
-    drift = DriftReference.calibrate(dish_features(model, train_dishes, cfg, device), guard_folds(train_dishes, cfg),
-                                     scan_times(train_dishes.dish_id), model.config)
+def fit_drift(feats, folds,        # The training photos' features and the guard's grouped folds of them
+              train_dishes, config, # Their dishes (for the scan order) and the model's `ModelConfig`
+              judged:dict,          # `{'test' or 'other_view': (dishes, features, flagged)}` (or `None`): photos the guard judged
+             ) -> tuple[DriftReference|None, dict]:
+    "A `DriftReference` of the training photos (`None`: too few dishes) and its reports on the `judged` photos in scan order (`GuardScores`' drift fields)."
+    drift = DriftReference.calibrate(feats, folds, scan_times(train_dishes.dish_id), config)
     if drift is None: return None, {}
-    def report(table):
-        table = table.iloc[np.argsort(scan_times(table.dish_id), kind='stable')]
-        return drift_report(drift.summarize(dish_features(model, table, cfg, device)), _flagged(guard, model, table, cfg, device), drift)
-    other = _other_view_dishes(cfg)
-    return drift, dict(drift_window=drift.window, drift_threshold=drift.threshold, drift_test=report(test_dishes),
-                       drift_other_view=None if other is None else report(other))
+    def report(table, f, flagged):
+        order = np.argsort(scan_times(table.dish_id), kind='stable')
+        return drift_report(drift.summarize(np.asarray(f)[order]), np.asarray(flagged)[order], drift)
+    return drift, dict(drift_window=drift.window, drift_threshold=drift.threshold,
+                       **{f'drift_{k}': None if v is None else report(*v) for k, v in judged.items()})
 def stage(name:str, what:str=''):
     "Say on standard error which stage of a run starts (`train` on the command line shows these lines as they come)."
     print(f"[{time.strftime('%H:%M:%S')}] {name}" + (f": {what}" if what else ''), file=sys.stderr, flush=True)
@@ -177,11 +183,9 @@ def fit_run(cfg:TrainConfig,                      # The run's configuration
     reload_identical = check_reload(learn.regressor, run, test.iloc[:RELOAD_CHECK_DISHES], preds, cfg, device)
 
     evaluation = {}                                            # the backbone work of the evaluation: the other view's photos
-    guard, guard_scores = fit_guard(learn.regressor, train_dishes, test, cfg, device, evaluation)
+    guard, drift, guard_scores = fit_guard(learn.regressor, train_dishes, test, cfg, device, evaluation)
     guard.save(run.guard_file)
-    drift, drift_scores = fit_drift(learn.regressor, train_dishes, test, guard, cfg, device)
     if drift: drift.save(run.drift_file)
-    guard_scores = replace(guard_scores, **drift_scores)
 
     cv = coverage = cv_known = coverage_known = None
     plate = {}
