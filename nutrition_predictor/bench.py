@@ -87,8 +87,8 @@ def bench_preparation(model:NutritionRegressor, images:list, reps:int=3, device=
         t, _ = timed(lambda: [gpu_prepare(frames[i:i+64], size, fit, device) for i in range(0, len(frames), 64)], reps)
         res['gpu_nvjpeg_area'] = dict(ms_per_frame=1000 * t['median_s'] / len(frames), **t)
     table = pd.DataFrame({'image': frames})
-    build = lambda: cached_features(model, table, FeatureCache(tempfile.mkdtemp(prefix='np-bench-cache-')), device=device)
-    t, (_, counts) = timed(build, reps=1, warmup=0)
+    with tempfile.TemporaryDirectory(prefix='np-bench-cache-') as d:      # removed after: benchmarks leave no gigabytes behind
+        t, (_, counts) = timed(lambda: cached_features(model, table, FeatureCache(d), device=device), reps=1, warmup=0)
     res['cache_build'] = dict(images_per_s=len(frames) / t['median_s'], counts=counts, device=str(device), **t)
     return res
 
@@ -96,7 +96,9 @@ def bench_preparation(model:NutritionRegressor, images:list, reps:int=3, device=
 def bench_training(cfg:TrainConfig, table:pd.DataFrame, reps:int=3, device=None) -> tuple[dict, NutritionRegressor]:
     "Time `cfg`'s network head trained with and without the feature cache (augmentation off); the results and the uncached model."
     device = device or default_device()
-    cache_dir = tempfile.mkdtemp(prefix='np-bench-cache-')
+    with tempfile.TemporaryDirectory(prefix='np-bench-cache-') as cache_dir: return _bench_training(cfg, table, reps, device, cache_dir)
+
+def _bench_training(cfg, table, reps, device, cache_dir):
     # The network head alone on the backbones' features: the projection and the closed-form and ingredient heads exist only on cached features.
     base = replace(cfg, augment=False, wandb='disabled', cache_dir=cache_dir, heads=('mlp',), n_components=0, ingredient_min_dishes=0)
     cached_cfg, uncached_cfg = replace(base, feature_cache=True), replace(base, feature_cache=False)
@@ -207,8 +209,8 @@ def run_benchmarks(cfg:TrainConfig,                      # Backbone, head and tr
     if 'preparation' in parts: res['preparation'] = bench_preparation(model, list(table.image if quick else table.image[:200]), reps, device)
     if 'training' in parts: res['training'], model = bench_training(cfg, table, reps, device)
     if 'inference' in parts:
-        run = save_model(model, tempfile.mkdtemp(prefix='np-bench-run-'))
-        res['inference'] = bench_inference(run, images, reps, latency_reps, device)
+        with tempfile.TemporaryDirectory(prefix='np-bench-run-') as d:
+            res['inference'] = bench_inference(save_model(model, d), images, reps, latency_reps, device)
     if 'flops' in parts: res['flops'] = bench_flops(model, images, reps, device, matmul_n)
     res['seconds'] = (datetime.now(timezone.utc) - started).total_seconds()
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)

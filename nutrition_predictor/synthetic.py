@@ -6,7 +6,7 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/synthetic.html.m
 
 # %% ../nbs/00b_synthetic.ipynb #b6152ff0
 from __future__ import annotations
-import tempfile
+import atexit, shutil, tempfile
 from pathlib import Path
 
 import numpy as np
@@ -90,7 +90,10 @@ def example_dir() -> Path:
     root = n5k_dir()
     if is_nutrition5k(root): return root
     global _SYNTHETIC
-    if _SYNTHETIC is None: _SYNTHETIC = synthetic_n5k(Path(tempfile.mkdtemp(prefix='n5k-synthetic-'))/'nutrition5k')
+    if _SYNTHETIC is None:
+        tmp = tempfile.mkdtemp(prefix='n5k-synthetic-')
+        atexit.register(shutil.rmtree, tmp, ignore_errors=True)                   # gone when the process ends
+        _SYNTHETIC = synthetic_n5k(Path(tmp)/'nutrition5k')
     return _SYNTHETIC
 _SYNTHETIC = None
 
