@@ -26,7 +26,8 @@ from .evaluate import holdout_scores, predict_dishes
 from .export import export_run
 from .model import NutritionRegressor
 from .predict import Predictor
-from .features import FeatureCache, cached_features, gpu_prepare
+from .feature_cache import FeatureCache
+from .features import cached_features, gpu_prepare
 from .runs import RunFolder, git_commit
 from .model import save_model
 from .config import TrainConfig, config_dishes

@@ -23,7 +23,8 @@ from .drift import DriftReference, drift_report
 from .intervals import Intervals, cross_conformal_coverage
 from .runs import Coverage, GuardScores, RunFolder, RunMetrics, git_commit
 from .model import load_model, save_model
-from .features import cached_predictions, default_cache_dir, dish_features, readable_dishes
+from .feature_cache import default_cache_dir
+from .features import cached_predictions, dish_features, readable_dishes
 from .train import finish_run, train
 from .predict import Predictor
 from .evaluate import (cv_known_mass_scores, cv_scores, holdout_scores, mae, mae_pct, mean_baseline,

@@ -6,7 +6,7 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/features.html.md
 
 # %% ../nbs/02a_features.ipynb #4c711c4a
 from __future__ import annotations
-import contextlib, functools, hashlib, json, logging, os, threading, uuid
+import contextlib, functools, hashlib, json, logging, os
 from dataclasses import replace
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,15 +24,15 @@ from fastcore.basics import chunked
 from fastprogress.fastprogress import progress_bar
 
 from .images import FITS, PAD_RGB, DataError, decode_thread_count, mapped_ahead, model_input, prepare_image
-from .data import TARGETS, cannot_write, every_image, sha256_file
+from .data import TARGETS, every_image, sha256_file
 from .config import BACKBONES, ModelConfig, TrainConfig
+from .feature_cache import FeatureCache
 
 # %% auto #0
 __all__ = ['log', 'AUG_VERSION', 'PREP_VERSION', 'PRESENCE', 'GRAMS', 'image_tfms', 'target_values', 'target_stats',
-           'DishDataset', 'dish_dataloaders', 'feature_key', 'variant_seed', 'image_sha', 'default_cache_dir',
-           'FeatureCache', 'fit_square_tensor', 'gpu_prepare', 'distributed_rank', 'cached_features',
-           'cached_activations', 'weights_id', 'FeatureDataset', 'feature_dataloaders', 'tuned_vectors',
-           'dish_features', 'cached_predictions', 'readable_dishes']
+           'DishDataset', 'dish_dataloaders', 'feature_key', 'variant_seed', 'image_sha', 'fit_square_tensor',
+           'gpu_prepare', 'distributed_rank', 'cached_features', 'cached_activations', 'weights_id', 'FeatureDataset',
+           'feature_dataloaders', 'tuned_vectors', 'dish_features', 'cached_predictions', 'readable_dishes']
 
 # %% ../nbs/02a_features.ipynb #586180c3
 log = logging.getLogger(__name__)
@@ -116,46 +116,6 @@ def image_sha(path) -> str:
     st = os.stat(path)
     return _sha(str(path), st.st_size, st.st_mtime_ns)
 
-# %% ../nbs/02a_features.ipynb #b0cea571
-def default_cache_dir() -> Path:
-    "`$NUTRITION_PREDICTOR_CACHE`, else `~/.cache/nutrition-predictor`."
-    return Path(os.environ.get('NUTRITION_PREDICTOR_CACHE') or Path.home()/'.cache/nutrition-predictor')
-
-class FeatureCache:
-    "Feature vectors on disk, one file per key."
-    def __init__(self, root:str|Path|None=None): self.root = Path(root or default_cache_dir())/'features'
-    def path(self, key:str) -> Path: return self.root/key[:2]/f'{key}.pt'
-
-    def load(self, key:str, n_features:int) -> torch.Tensor|None:
-        "The cached features of `key`, or `None` when absent or unusable (a corrupt file is deleted)."
-        p = self.path(key)
-        try: d = torch.load(p, map_location='cpu', weights_only=True)
-        except FileNotFoundError: return None
-        except Exception as e: return self._corrupt(p, f'unreadable: {e}')
-        f = d.get('features') if isinstance(d, dict) else None
-        if not isinstance(f, torch.Tensor) or d.get('key') != key or f.shape != (n_features,) or f.dtype != torch.float32:
-            return self._corrupt(p, 'wrong key, type or length')
-        if d.get('sha256') != _values_sha(f): return self._corrupt(p, 'its values do not match their checksum')
-        return f
-
-    def _corrupt(self, p:Path, why:str) -> None:
-        log.warning(f"Feature cache file {p} is corrupt ({why}); recomputing it")
-        p.unlink(missing_ok=True)
-
-    def save(self, key:str, features:torch.Tensor):
-        "Store `features` under `key` with the checksum of their values, atomically (safe for concurrent writers)."
-        p = self.path(key); p.parent.mkdir(parents=True, exist_ok=True)
-        f = features.detach().float().cpu().contiguous().clone()
-        tmp = p.with_name(f'{p.name}.{os.getpid()}-{threading.get_ident()}-{uuid.uuid4().hex[:8]}.part')
-        try:
-            torch.save({'key': key, 'features': f, 'sha256': _values_sha(f)}, tmp)
-            os.replace(tmp, p)
-        except Exception as e: raise cannot_write(e, p) or e       # a full disk (torch says "unexpected pos"), a read-only cache
-        finally:
-            with contextlib.suppress(OSError): tmp.unlink(missing_ok=True)
-
-def _values_sha(f:torch.Tensor) -> str: return hashlib.sha256(f.numpy().tobytes()).hexdigest()
-
 # %% ../nbs/02a_features.ipynb #62768438
 def fit_square_tensor(x:torch.Tensor, # A CHW uint8 image
                       size:int, fit:str) -> torch.Tensor:
@@ -188,6 +148,10 @@ def distributed_rank() -> tuple[int, int]:
     return (d.get_rank(), d.get_world_size()) if d.is_available() and d.is_initialized() else (0, 1)
 def _use_gpu_decoding(device, paths) -> bool:
     return torch.device(device).type == 'cuda' and all(str(p).lower().endswith(('.jpg', '.jpeg')) for p in paths)
+def _read_into(feats:list, cache:FeatureCache, keys:list, idx:list, n_feat:int):
+    "Fill `feats[i]` for `i` in `idx` with the cached vector of `keys[i]` (a tensor), where the cache has one."
+    for i, f in zip(idx, cache.load_many([keys[i] for i in idx], n_feat)):
+        if f is not None: feats[i] = torch.from_numpy(f)
 def _vector_length(config:ModelConfig, backbone:str) -> int:
     return sum(n for name, n in config.feature_groups() if name.startswith(f'{backbone}:'))
 
@@ -235,14 +199,16 @@ def cached_features(model:NutritionRegressor, # Its frozen backbones make the fe
     parts, computed = [], 0
     for name, pooled, n_feat, extra in extractors:
         keys = [feature_key(c, name, shas[r], v, seed, view, weights, decoder, extra) for r, v in pairs]
-        feats = [None if pairs[i][0] in bad else cache.load(k, n_feat) for i, k in enumerate(keys)]
+        feats = [None] * len(keys)
+        _read_into(feats, cache, keys, [i for i in range(len(keys)) if pairs[i][0] not in bad], n_feat)
         def _compute(idx):
             nonlocal computed
             if not idx: return
             body = pooled.eval().to(device)
             workers = decode_thread_count(decode_threads)
             batches = list(chunked(idx, bs))
-            with ThreadPoolExecutor(max(1, workers)) as pool, torch.inference_mode():
+            with ThreadPoolExecutor(max(1, workers)) as pool, torch.inference_mode(), contextlib.ExitStack() as done:
+                done.callback(cache.flush)                # what was computed is written, also when a bad image stops the build
                 prepared = mapped_ahead(pool, _batch, batches) if decoder == 'pil' else map(_batch, batches)
                 for ok, xb in progress_bar(prepared, total=len(batches), leave=False):
                     if failed is None and bad: raise DataError(next(iter(bad.values())))
@@ -253,8 +219,7 @@ def cached_features(model:NutritionRegressor, # Its frozen backbones make the fe
         _compute([i for i in todo if i % world == rank])          # with several processes, each computes its share (by index)
         if world > 1:
             torch.distributed.barrier()                           # then reads the others' shares from the cache
-            for i in todo:
-                if feats[i] is None and pairs[i][0] not in bad: feats[i] = cache.load(keys[i], n_feat)
+            _read_into(feats, cache, keys, [i for i in todo if feats[i] is None and pairs[i][0] not in bad], n_feat)
             _compute([i for i in todo if feats[i] is None and pairs[i][0] not in bad])
         parts.append(torch.stack([torch.full((n_feat,), float('nan')) if f is None else f for f in feats]))
     if failed is not None: failed.update(bad)

@@ -31,7 +31,8 @@ from torch import nn
 from .data import (OTHER, TARGETS, UNITS, check_data_dir, dish_groups, every_image, grouped_folds, ingredient_grams, ingredient_vocabulary,
                                      n5k_dir, read_all_ingredients, read_all_metadata, checked_labels)
 from .config import ParamsError, TrainConfig, check_for_data, config_dishes
-from .features import (FeatureCache, FeatureDataset, _cache_kw, cached_activations, dish_dataloaders, distributed_rank,
+from .feature_cache import FeatureCache
+from .features import (FeatureDataset, _cache_kw, cached_activations, dish_dataloaders, distributed_rank,
                                           feature_dataloaders, target_stats, tuned_vectors)
 
 # %% auto #0

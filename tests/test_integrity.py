@@ -99,12 +99,12 @@ def test_two_writers_of_one_run_folder(n5k, tmp_path):
 def _hammer(root, worker, n):
     "Save and load the same 20 entries `n` times; return the corrupt reads seen."
     import torch
-    from nutrition_predictor.features import FeatureCache
+    from nutrition_predictor.feature_cache import FeatureCache
     cache, bad = FeatureCache(root), 0
     for i in range(n):
         k = f'key{i % 20:02d}'
-        cache.save(k, torch.full((64,), float(i % 20)))
-        f = cache.load(k, 64)
+        cache.save(k, torch.full((64,), float(i % 20))); cache.flush()         # each save its own shard: the most files racing
+        f = cache.load_many([k], 64)[0]
         bad += f is not None and not bool((f == float(i % 20)).all())
     return bad
 
@@ -117,7 +117,8 @@ def test_two_processes_writing_one_cache(tmp_path, caplog):
 
 def test_a_changed_cache_value_is_recomputed(n5k, tmp_path):
     "Values changed inside cache files (structure intact): detected, recomputed, and the run's metrics equal a clean run's."
-    import torch
+    from safetensors.numpy import save as safetensors_bytes
+    from nutrition_predictor.feature_cache import read_shard, shard_keys
     from nutrition_predictor.experiment import fit_run
     from nutrition_predictor.config import read_params
     # One head on the features themselves: a recomputed feature differs from the first in its last bits (as from any batch
@@ -126,11 +127,12 @@ def test_a_changed_cache_value_is_recomputed(n5k, tmp_path):
     cfg = read_params(ROOT/'params/offline.yaml', dict(data_dir=str(n5k), img_size=64, epochs=2, bs=4, cv_folds=2, wandb='disabled',
                                                       cache_dir=str(tmp_path/'cache'), heads=['mlp'], n_components=0))
     clean = fit_run(cfg, tmp_path/'clean', device='cpu')
-    files = sorted((tmp_path/'cache').rglob('*.pt'))[:5]
-    for f in files:
-        d = torch.load(f, weights_only=True); d['features'] = d['features'] * 3; torch.save(d, f)
+    shard = sorted((tmp_path/'cache').rglob('*.safetensors'))[0]               # five rows of a shard, their checksums kept
+    vectors, sums = read_shard(shard)
+    vectors = vectors.copy(); vectors[:5] *= 3
+    shard.write_bytes(safetensors_bytes({'vectors': vectors, 'checksums': sums}, metadata={'keys': '\n'.join(shard_keys(shard))}))
     again = fit_run(cfg, tmp_path/'again', device='cpu')
-    assert again.feature_counts['computed'] == len(files)
+    assert again.feature_counts['computed'] == 5
     for name in ('test', 'cv'):                                                  # recomputed: the same features, up to float noise
         assert getattr(again, name).mae == pytest.approx(getattr(clean, name).mae, rel=1e-3), name
 
