@@ -21,8 +21,8 @@ from .data import cannot_write
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'SHARD_VECTORS', 'SHARD_BYTES', 'SUFFIX', 'default_cache_dir', 'row_checksums', 'write_shard', 'shard_keys',
-           'read_shard', 'FeatureCache']
+__all__ = ['log', 'SHARD_VECTORS', 'SHARD_BYTES', 'SUFFIX', 'STALE_PART_S', 'default_cache_dir', 'row_checksums', 'write_shard',
+           'shard_keys', 'read_shard', 'FeatureCache']
 
 # %% ../nbs/01f_feature_cache.ipynb #d58ea795
 def default_cache_dir() -> Path:
@@ -68,6 +68,7 @@ def read_shard(path:str|Path) -> tuple[np.ndarray, np.ndarray]:
 
 # %% ../nbs/01f_feature_cache.ipynb #43a068a9
 SUFFIX = '.safetensors'
+STALE_PART_S = 24 * 3600     # a temporary file this old is a killed writer's: removed
 def _shard_name() -> str: return f'{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}{SUFFIX}'
 
 class FeatureCache:
@@ -86,9 +87,13 @@ class FeatureCache:
     def __repr__(self): return f'FeatureCache({str(self.root)!r})'
 
     def _refresh(self):
-        "Index the shards written since the last look, by this process or any other."
-        try: names = sorted(e.name for e in os.scandir(self.shard_dir) if e.name.endswith(SUFFIX) and not e.name.startswith('.'))
+        "Index the shards written since the last look, by this process or any other; remove what killed writers left."
+        try: entries = list(os.scandir(self.shard_dir))
         except FileNotFoundError: return
+        for e in entries:
+            if e.name.endswith('.part') and time.time() - e.stat().st_mtime > STALE_PART_S:
+                with contextlib.suppress(OSError): os.unlink(e.path)
+        names = sorted(e.name for e in entries if e.name.endswith(SUFFIX) and not e.name.startswith('.'))
         for name in names:
             if name in self._indexed or name in self._dropped: continue
             try: keys = shard_keys(self.shard_dir/name)
