@@ -6,6 +6,8 @@ cache is dropped before each read when this process may (root), so that both rea
 
     python benchmarks/feature_cache.py                     # 400,000 vectors: about 23 GB of disk while it runs
     python benchmarks/feature_cache.py --n 20000           # a smaller run
+    python benchmarks/feature_cache.py --build 48          # also: building the cache of 48 sample photos with the
+                                                           # shipped model's backbones, as `train` does (NUTRITION5K_DIR)
 
 Writes `benchmarks/results/feature-cache-<time>.json`: for each store the write and read wall and CPU seconds, vectors/s,
 bytes on disk and file count, and the read speed-up (with the load average: the machine may be shared). The stores are
@@ -20,6 +22,8 @@ from fastprogress.fastprogress import progress_bar
 
 from nutrition_predictor.feature_cache import FeatureCache
 from nutrition_predictor.runs import pretrained_run
+
+FULL_FRAMES = 400_000            # the paper's protocol on the full release: every 5th frame of 4 side cameras, 5,006 dishes
 
 HERE = Path(__file__).resolve().parents[1]
 CHUNK = 8192                     # vectors made (and read back) at a time: memory stays bounded
@@ -106,10 +110,30 @@ def run(n:int, length:int, where:Path) -> dict:
     return stores
 
 
+def build_rate(n:int) -> dict:
+    "Build the cache of `n` sample photos (test split, fresh cache) with the shipped model's frozen backbones, as `train` does."
+    from fastai.torch_core import default_device
+    from nutrition_predictor.config import config_dishes
+    from nutrition_predictor.features import _cache_kw, cached_features
+    from nutrition_predictor.model import NutritionRegressor
+    cfg = pretrained_run().params()
+    table = config_dishes(cfg)                                   # its data_dir is unset: NUTRITION5K_DIR
+    table = table[table.split == 'test'].head(n)
+    model = NutritionRegressor(cfg.model_config(torch.zeros(5), torch.ones(5)), cfg.pretrained, cfg.weights_path)
+    device = default_device()
+    with tempfile.TemporaryDirectory() as d:
+        t, (_, counts) = timed(lambda: cached_features(model, table, FeatureCache(d), **_cache_kw(cfg, device)))
+    per = t['wall_s'] / len(table)
+    return dict(images=len(table), device=str(device), backbones=list(cfg.backbone), img_size=cfg.img_size, counts=counts, **t,
+                wall_ms_per_image=1000 * per, cpu_ms_per_image=1000 * t['cpu_s'] / len(table),
+                full_dataset_hours=FULL_FRAMES * per / 3600)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--n', type=int, default=400_000, help="vectors (default: 400,000, the full side videos' frames)")
     p.add_argument('--dir', default=None, help="where the two stores are written (default: a temporary folder)")
+    p.add_argument('--build', type=int, default=0, help="also time building the cache of this many sample photos")
     p.add_argument('--out', default=str(HERE/'benchmarks/results'))
     a = p.parse_args()
     length = shipped_length()
@@ -123,6 +147,7 @@ def main():
                machine=dict(cpus=os.cpu_count(), platform=platform.platform(), load_average=os.getloadavg()),
                stores=stores, read_speedup=f['read']['wall_s'] / s['read']['wall_s'],
                write_speedup=f['write']['wall_s'] / s['write']['wall_s'], file_ratio=f['files'] / s['files'])
+    if a.build: res['build'] = build_rate(a.build)
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     path = out/f'feature-cache-{started:%Y%m%d-%H%M%S}.json'
     path.write_text(json.dumps(res, indent=1))
