@@ -6,15 +6,15 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/export.html.md""
 
 # %% ../nbs/03a_export.ipynb #8a36cad7
 from __future__ import annotations
-import contextlib, os, shutil, warnings
+import contextlib, os, shutil
 from pathlib import Path
 
 import onnx
-import torch
 
 from .data import cannot_write, check_writable
 from .runs import RunFolder, as_run, pretrained_run
 from .model import NutritionRegressor, UnitsModel, load_model, save_model
+from .features import ONNX_OPSET, onnx_export
 from .card import write_card
 
 # %% auto #0
@@ -23,19 +23,11 @@ __all__ = ['export_onnx', 'export_run', 'ship_run']
 # %% ../nbs/03a_export.ipynb #c5cfb58d
 def export_onnx(model:NutritionRegressor, # A trained model
                 path:str|Path,            # The `.onnx` file to write
-                opset:int=18,             # ONNX opset
+                opset:int=ONNX_OPSET,     # ONNX opset
                ) -> Path:
-    "Write `model` with its unit conversion (and its ingredient head) to one ONNX file, with a dynamic batch size."
-    path = Path(path)
+    "Write `model` with its unit conversion (and its ingredient head) to one ONNX file, with a dynamic batch size (`features.onnx_export`)."
     outputs = ['nutrition', 'features', *(('presence', 'grams') if model.ingredient_head is not None else ())]
-    size = model.config.img_size
-    net = UnitsModel(model).eval().cpu()
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        torch.onnx.export(net, (torch.rand(2, 3, size, size),), path, input_names=['image'], output_names=outputs,
-                          dynamic_shapes={'x': {0: torch.export.Dim('batch')}}, opset_version=opset,
-                          dynamo=True, external_data=False, verbose=False)
-    return path
+    return onnx_export(UnitsModel(model), model.config.img_size, path, outputs, opset)
 
 def export_run(run:str|Path|RunFolder) -> Path:
     """Export the model of run folder `run` (a finished run, or a bare model) into its ONNX file, and seal the run again with it

@@ -6,7 +6,7 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/features.html.md
 
 # %% ../nbs/02a_features.ipynb #4c711c4a
 from __future__ import annotations
-import contextlib, functools, hashlib, json, logging, os
+import contextlib, functools, hashlib, json, logging, os, threading, warnings
 from dataclasses import replace
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,16 +23,17 @@ from fastai.torch_core import default_device, set_seed
 from fastcore.basics import chunked
 from fastprogress.fastprogress import progress_bar
 
-from .images import FITS, PAD_RGB, DataError, decode_thread_count, mapped_ahead, model_input, prepare_image
-from .data import TARGETS, every_image, sha256_file
+from .images import FITS, PAD_RGB, DataError, decode_thread_count, mapped_ahead, model_input, onnx_session, prepare_image
+from .data import TARGETS, cannot_write, every_image, sha256_file
 from .config import BACKBONES, ModelConfig, TrainConfig
 from .feature_cache import FeatureCache
 
 # %% auto #0
-__all__ = ['log', 'AUG_VERSION', 'PREP_VERSION', 'PRESENCE', 'GRAMS', 'image_tfms', 'target_values', 'target_stats',
+__all__ = ['log', 'AUG_VERSION', 'PREP_VERSION', 'ONNX_OPSET', 'PRESENCE', 'GRAMS', 'image_tfms', 'target_values', 'target_stats',
            'DishDataset', 'dish_dataloaders', 'feature_key', 'variant_seed', 'image_sha', 'fit_square_tensor',
-           'gpu_prepare', 'distributed_rank', 'cached_features', 'cached_activations', 'weights_id', 'FeatureDataset',
-           'feature_dataloaders', 'tuned_vectors', 'dish_features', 'cached_predictions', 'readable_dishes']
+           'gpu_prepare', 'distributed_rank', 'onnx_export', 'extractor_key', 'OnnxExtractor', 'cached_features',
+           'cached_activations', 'weights_id', 'FeatureDataset', 'feature_dataloaders', 'tuned_vectors',
+           'dish_features', 'cached_predictions', 'readable_dishes']
 
 # %% ../nbs/02a_features.ipynb #586180c3
 log = logging.getLogger(__name__)
@@ -152,8 +153,55 @@ def _read_into(feats:list, cache:FeatureCache, keys:list, idx:list, n_feat:int):
     "Fill `feats[i]` for `i` in `idx` with the cached vector of `keys[i]` (a tensor), where the cache has one."
     for i, f in zip(idx, cache.load_many([keys[i] for i in idx], n_feat)):
         if f is not None: feats[i] = torch.from_numpy(f)
+def _extractor(module, extra, size:int, cache:FeatureCache, device, engine:str):
+    "What runs a frozen extractor: onnxruntime for a backbone's pooled vector on a CPU (unless `engine='torch'`), torch otherwise."
+    if engine not in ('auto', 'torch'): raise ValueError(f"engine must be 'auto' or 'torch', not {engine!r}")
+    if engine == 'auto' and extra is None and torch.device(device).type == 'cpu':
+        return OnnxExtractor(module, size, cache.root.parent/'onnx')
+    return module.eval().to(device)
 def _vector_length(config:ModelConfig, backbone:str) -> int:
     return sum(n for name, n in config.feature_groups() if name.startswith(f'{backbone}:'))
+
+# %% ../nbs/02a_features.ipynb #4a8b396c
+ONNX_OPSET = 18
+
+def onnx_export(module:torch.nn.Module, # Called on `[n, 3, size, size]` float images
+                size:int,               # Their side, in pixels
+                path:str|Path,          # The `.onnx` file to write
+                outputs:list[str],      # Names of the module's outputs
+                opset:int=ONNX_OPSET,   # ONNX opset
+               ) -> Path:
+    "Write `module` to one ONNX file (torch's dynamo exporter) with input `image` and a dynamic batch size."
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        torch.onnx.export(module.eval().cpu(), (torch.rand(2, 3, size, size),), path, input_names=['image'], output_names=outputs,
+                          dynamic_shapes={'x': {0: torch.export.Dim('batch')}}, opset_version=opset,
+                          dynamo=True, external_data=False, verbose=False)
+    return Path(path)
+
+def extractor_key(module:torch.nn.Module, size:int) -> str:
+    "sha256 of a feature extractor's structure, input size and weights: the name of its ONNX file in the cache."
+    h = hashlib.sha256(f'{module!r}|{size}|opset {ONNX_OPSET}'.encode())
+    for name, t in module.state_dict().items(): h.update(name.encode()); h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+# %% ../nbs/02a_features.ipynb #da4f9987
+class OnnxExtractor:
+    "A frozen feature extractor exported to ONNX, run by onnxruntime and called like the torch module (`[n, 3, s, s]` in, `[n, d]` out)."
+    def __init__(self, module:torch.nn.Module, size:int, folder:str|Path):
+        self.path = Path(folder)/f'{extractor_key(module, size)}.onnx'
+        if not self.path.is_file():                           # exported once per extractor, size and weights; writers race harmlessly
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(f'.{self.path.name}.{os.getpid()}-{threading.get_ident()}.part')
+            try: os.replace(onnx_export(module, size, tmp, ['features']), self.path)
+            except Exception as e: raise cannot_write(e, self.path) or e
+            finally:
+                with contextlib.suppress(OSError): tmp.unlink(missing_ok=True)
+        self.session = onnx_session(self.path)
+        self.input = self.session.get_inputs()[0].name
+
+    def __call__(self, x:torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.session.run(None, {self.input: x.cpu().numpy()})[0])
 
 # %% ../nbs/02a_features.ipynb #9630896e
 def cached_features(model:NutritionRegressor, # Its frozen backbones make the features
@@ -167,6 +215,7 @@ def cached_features(model:NutritionRegressor, # Its frozen backbones make the fe
                     device=None,
                     failed:dict|None=None,    # Collect unreadable images here (table row -> error; their rows are NaN); `None`: raise the first
                     extractors:list|None=None, # `(backbone, module, length, extra key)` of what to compute; `None`: each backbone's pooled vector
+                    engine:str='auto',        # Runs the backbones: `auto` is onnxruntime on a CPU (`OnnxExtractor`), torch on a GPU; or `torch`
                    ) -> tuple[torch.Tensor, dict]:
     "Features `[n_images*(1+variants), n_features]` (image-major: an image's variants are neighbours), and `{'computed': n, 'loaded': m}`."
     device = device or default_device()
@@ -204,7 +253,7 @@ def cached_features(model:NutritionRegressor, # Its frozen backbones make the fe
         def _compute(idx):
             nonlocal computed
             if not idx: return
-            body = pooled.eval().to(device)
+            body = _extractor(pooled, extra, c.img_size, cache, device, engine)
             workers = decode_thread_count(decode_threads)
             batches = list(chunked(idx, bs))
             with ThreadPoolExecutor(max(1, workers)) as pool, torch.inference_mode(), contextlib.ExitStack() as done:

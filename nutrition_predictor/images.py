@@ -20,7 +20,7 @@ __all__ = ['FORMATS', 'SUFFIXES', 'MIN_SIDE', 'MAX_PIXELS', 'MAX_UPLOAD', 'MAX_F
            'BULK_PIXELS', 'ORDINARY_PIXELS', 'MIN_MASS_G', 'MAX_MASS_G', 'PAD_RGB', 'FITS', 'THREADS_ENV',
            'WAIT_POLICY', 'DataError', 'image_files', 'check_image_size', 'check_mass', 'reduction', 'pil_to_rgb',
            'load_rgb', 'read_image', 'decoded_pixels', 'fit_square', 'prepare_image', 'model_input', 'cgroup_cpu_quota',
-           'usable_cpus', 'compute_threads', 'decode_thread_count', 'mapped_ahead']
+           'usable_cpus', 'compute_threads', 'onnx_session', 'decode_thread_count', 'mapped_ahead']
 
 # %% ../nbs/00_images.ipynb #d96beb05
 class DataError(ValueError):
@@ -243,6 +243,19 @@ def compute_threads() -> int:
     if not v: return usable_cpus()
     if not v.isdigit() or int(v) < 1: raise ValueError(f"{THREADS_ENV} must be a positive number of threads, not {v!r}")
     return int(v)
+
+# %% ../nbs/00_images.ipynb #acb3f6a2
+def onnx_session(path:str|Path, # An `.onnx` file
+                 device=None,   # `cuda...`: onnxruntime's CUDA provider when it is installed, else the CPU
+                ):
+    "An `onnxruntime.InferenceSession` of `path` under the thread policy (`compute_threads` threads, no spinning)."
+    import onnxruntime as ort
+    want = ['CUDAExecutionProvider'] if str(device or '').startswith('cuda') else []
+    providers = [p for p in want if p in ort.get_available_providers()] + ['CPUExecutionProvider']
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads, opts.inter_op_num_threads = compute_threads(), 1
+    opts.add_session_config_entry('session.intra_op.allow_spinning', '0')
+    return ort.InferenceSession(str(path), opts, providers=providers)
 
 # %% ../nbs/00_images.ipynb #7eafe4e1
 def decode_thread_count(n:int=0, # Threads asked for (`TrainConfig.decode_threads`); 0: the default

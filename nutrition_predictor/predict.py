@@ -16,7 +16,8 @@ import numpy as np
 from fastcore.basics import chunked, patch
 from fastprogress.fastprogress import progress_bar
 
-from .images import BULK_PIXELS, DataError, check_mass, compute_threads, decode_thread_count, decoded_pixels, mapped_ahead, model_input, prepare_image
+from .images import (BULK_PIXELS, DataError, check_mass, compute_threads, decode_thread_count, decoded_pixels, mapped_ahead,
+                                        model_input, onnx_session, prepare_image)
 from .data import PER_GRAM_OF, TARGETS
 from .config import ModelConfig
 from .guard import BEYOND_TRAINING, LOW_INFORMATION, UNLIKE_TRAINING, Guard, image_information, low_information
@@ -36,15 +37,9 @@ class OnnxModel:
                  config:ModelConfig,  # The model's config (`model.json`), for the input preparation
                  device=None,         # `cuda` uses onnxruntime's CUDA provider when installed
                 ):
-        import onnxruntime as ort
         if not Path(path).is_file(): raise FileNotFoundError(
             f"No ONNX model at {path}: write one with `nutrition-predictor export --onnx --run {Path(path).parent}`")
-        want = ['CUDAExecutionProvider'] if str(device or '').startswith('cuda') else []
-        providers = [p for p in want if p in ort.get_available_providers()] + ['CPUExecutionProvider']
-        opts = ort.SessionOptions()                             # the thread policy (`images.compute_threads`): its threads, asleep when idle
-        opts.intra_op_num_threads, opts.inter_op_num_threads = compute_threads(), 1
-        opts.add_session_config_entry('session.intra_op.allow_spinning', '0')
-        self.session = ort.InferenceSession(str(path), opts, providers=providers)
+        self.session = onnx_session(path, device)               # the thread policy (`images.compute_threads`)
         self.config, self.path = config, Path(path)
         self.input = self.session.get_inputs()[0].name
 
