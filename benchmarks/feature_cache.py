@@ -110,23 +110,32 @@ def run(n:int, length:int, where:Path) -> dict:
     return stores
 
 
-def build_rate(n:int) -> dict:
-    "Build the cache of `n` sample photos (test split, fresh cache) with the shipped model's frozen backbones, as `train` does."
+def build_rate(n:int, reps:int=2) -> dict:
+    """Build the cache of `n` sample photos (test split, a fresh cache each time) with the shipped model's frozen backbones, as
+    `train` does, on torch and on onnxruntime in turn (`reps` each, interleaved); the ONNX export, once, timed apart."""
     from fastai.torch_core import default_device
     from nutrition_predictor.config import config_dishes
-    from nutrition_predictor.features import _cache_kw, cached_features
+    from nutrition_predictor.features import OnnxExtractor, _cache_kw, cached_features
     from nutrition_predictor.model import NutritionRegressor
     cfg = pretrained_run().params()
     table = config_dishes(cfg)                                   # its data_dir is unset: NUTRITION5K_DIR
     table = table[table.split == 'test'].head(n)
     model = NutritionRegressor(cfg.model_config(torch.zeros(5), torch.ones(5)), cfg.pretrained, cfg.weights_path)
-    device = default_device()
-    with tempfile.TemporaryDirectory() as d:
-        t, (_, counts) = timed(lambda: cached_features(model, table, FeatureCache(d), **_cache_kw(cfg, device)))
-    per = t['wall_s'] / len(table)
-    return dict(images=len(table), device=str(device), backbones=list(cfg.backbone), img_size=cfg.img_size, counts=counts, **t,
-                wall_ms_per_image=1000 * per, cpu_ms_per_image=1000 * t['cpu_s'] / len(table),
-                full_dataset_hours=FULL_FRAMES * per / 3600)
+    device, runs = default_device(), {'torch': [], 'auto': []}
+    with tempfile.TemporaryDirectory() as onnx_cache:
+        export, _ = timed(lambda: [OnnxExtractor(b, cfg.img_size, Path(onnx_cache)/'onnx') for b in model.backbone.bodies])
+        for _ in range(reps):
+            for engine in runs:
+                with tempfile.TemporaryDirectory() as d:
+                    (Path(d)/'onnx').symlink_to(Path(onnx_cache)/'onnx')       # fresh vectors, the exported backbones kept
+                    cache = FeatureCache(d)
+                    t, (_, counts) = timed(lambda: cached_features(model, table, cache, engine=engine, **_cache_kw(cfg, device)))
+                    assert counts['computed'] == len(table) * len(model.backbone.bodies), counts
+                    runs[engine].append(dict(**t, cpu_ms_per_image=1000 * t['cpu_s'] / len(table), wall_ms_per_image=1000 * t['wall_s'] / len(table)))
+    med = {e: {k: float(np.median([r[k] for r in rs])) for k in ('cpu_ms_per_image', 'wall_ms_per_image')} for e, rs in runs.items()}
+    return dict(images=len(table), device=str(device), backbones=list(cfg.backbone), img_size=cfg.img_size, onnx_export_once=export,
+                runs=runs, median=med, cpu_ratio_onnx_over_torch=med['auto']['cpu_ms_per_image'] / med['torch']['cpu_ms_per_image'],
+                full_dataset_hours={e: FULL_FRAMES * m['wall_ms_per_image'] / 3.6e6 for e, m in med.items()})
 
 
 def main():
@@ -148,6 +157,7 @@ def main():
                stores=stores, read_speedup=f['read']['wall_s'] / s['read']['wall_s'],
                write_speedup=f['write']['wall_s'] / s['write']['wall_s'], file_ratio=f['files'] / s['files'])
     if a.build: res['build'] = build_rate(a.build)
+    if a.build: print(f"cache build: onnxruntime {res['build']['cpu_ratio_onnx_over_torch']:.2f}x torch's CPU an image")
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     path = out/f'feature-cache-{started:%Y%m%d-%H%M%S}.json'
     path.write_text(json.dumps(res, indent=1))
