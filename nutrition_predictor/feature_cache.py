@@ -72,7 +72,7 @@ STALE_PART_S = 24 * 3600     # a temporary file this old is a killed writer's: r
 def _shard_name() -> str: return f'{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}{SUFFIX}'
 
 class FeatureCache:
-    "Feature vectors on disk in shards (many vectors per file), each under its key with the sha256 of its values."
+    "Feature vectors on disk in shards (many vectors per file), each under its key with the checksum of its values."
     def __init__(self, root:str|Path|None=None,          # The cache folder; vectors go to `<root>/features/` (default: `default_cache_dir()`)
                  shard_vectors:int=SHARD_VECTORS, shard_bytes:int=SHARD_BYTES):
         self.root = Path(root or default_cache_dir())/'features'
@@ -155,9 +155,12 @@ def load_many(self:FeatureCache, keys:list[str], n_features:int) -> list[np.ndar
             for i, copies in todo.items(): by_shard[copies[0][0]].append(i)
             for name, rows in by_shard.items():
                 got = self._read(name)
-                for i in rows:
-                    row = todo[i].pop(0)[1]
-                    if got is not None: out[i] = self._checked(name, row, *got, n_features)
+                if got is None: continue
+                for i in rows: out[i] = self._checked(name, todo[i][0][1], *got, n_features)
+                if failed := sum(out[i] is None for i in rows):
+                    log.warning(f"Feature cache shard {self.shard_dir/name}: {failed} vector(s) of another length or with values that "
+                                "do not match their checksums: not used (an older copy, else a new computation, takes their place)")
+            for copies in todo.values(): copies.pop(0)
             todo = {i: [c for c in copies if c[0] not in self._dropped] for i, copies in todo.items() if out[i] is None}
             todo = {i: c for i, c in todo.items() if c}
         if self._has_files():
@@ -177,10 +180,8 @@ def _read(self:FeatureCache, name:str):
 
 @patch
 def _checked(self:FeatureCache, name:str, row:int, vectors:np.ndarray, sums:np.ndarray, n_features:int) -> np.ndarray|None:
-    why = ('a vector of another length' if vectors.ndim != 2 or vectors.shape[1] != n_features or row >= len(vectors) else
-           'values that do not match their checksum' if xxhash.xxh3_128_digest(vectors[row]) != sums[row].tobytes() else None)
-    if why is None: return vectors[row]
-    log.warning(f"Feature cache shard {self.shard_dir/name}, row {row}: {why}; recomputing it")
+    ok = vectors.ndim == 2 and vectors.shape[1] == n_features and row < len(vectors)
+    if ok and xxhash.xxh3_128_digest(vectors[row]) == sums[row].tobytes(): return vectors[row]
     self._bad.add((name, row))
 
 # %% ../nbs/01f_feature_cache.ipynb #8612b06d
