@@ -1,8 +1,10 @@
 """The feature cache at the scale of the full side videos: 400,000 vectors of the shipped model's length (random values; no
 images needed) written to and read back from the sharded store (`feature_cache.FeatureCache`), and from the one-file-per-
 vector layout it replaced (`torch.save` of the vector, its key and its sha256, one file each, as the cache wrote before
-shards; read back with `torch.load` and its checksum checked, as it was read). Both in one run, on the same disk; the page
-cache is dropped before each read when this process may (root), so that both reads come from the disk.
+shards; read back with `torch.load` and its checksum checked, as it was read). Both in one run, on the same disk, each read
+right after its write, as a rerun finds a cache the machine has read before (with --cold the page cache is dropped before
+each read: that measures the disk, which both layouts then wait on; this machine's disk slows down after gigabytes of
+writes). The CPU seconds are what the layout costs, whatever the disk.
 
     python benchmarks/feature_cache.py                     # 400,000 vectors: about 23 GB of disk while it runs
     python benchmarks/feature_cache.py --n 20000           # a smaller run
@@ -35,12 +37,14 @@ def shipped_length() -> int:
     return sum(n for _, n in r.params().model_config(torch.zeros(5), torch.ones(5)).feature_groups())
 
 
+def key_chunks(n:int, seed:int=0):
+    "The keys of vectors 0..n, `CHUNK` at a time."
+    for start in range(0, n, CHUNK): yield [hashlib.sha256(f'{seed}-{i}'.encode()).hexdigest() for i in range(start, min(n, start + CHUNK))]
+
 def chunks(n:int, length:int, seed:int=0):
     "`(keys, vectors [m, length] float32)` for vectors 0..n, `CHUNK` at a time, the same on every call."
-    for start in range(0, n, CHUNK):
-        m = min(CHUNK, n - start)
-        rng = np.random.default_rng([seed, start])
-        yield [hashlib.sha256(f'{seed}-{i}'.encode()).hexdigest() for i in range(start, start + m)], rng.standard_normal((m, length), np.float32)
+    for start, keys in zip(range(0, n, CHUNK), key_chunks(n, seed)):
+        yield keys, np.random.default_rng([seed, start]).standard_normal((len(keys), length), np.float32)
 
 
 def per_file_path(root:Path, key:str) -> Path: return root/key[:2]/f'{key}.pt'
@@ -68,12 +72,12 @@ def sharded_write(root:Path, batches):
 
 def sharded_read(root:Path, batches, length:int) -> int:
     c = FeatureCache(root)                                   # a fresh process's view: the index built from the shards' headers
-    return sum(v is not None for keys, _ in batches for v in c.load_many(keys, length))
+    return sum(v is not None for keys in batches for v in c.load_many(keys, length))
 
 
 STORES = dict(sharded=(sharded_write, sharded_read),
               per_file=(lambda root, batches: [per_file_write(root/'features', k, v) for k, v in batches],
-                        lambda root, batches, length: sum(per_file_read(root/'features', k, length) for k, _ in batches)))
+                        lambda root, batches, length: sum(per_file_read(root/'features', k, length) for k in batches)))
 
 
 def drop_page_cache() -> bool:
@@ -94,13 +98,13 @@ def timed(fn) -> tuple[dict, object]:
     return dict(wall_s=time.perf_counter() - t0, cpu_s=time.process_time() - c0), out
 
 
-def run(n:int, length:int, where:Path) -> dict:
+def run(n:int, length:int, where:Path, cold:bool=False) -> dict:
     stores = {}
     for name, (write, read) in STORES.items():
         root = where/name
         w, _ = timed(lambda: write(root, progress_bar(chunks(n, length), total=-(-n // CHUNK), leave=False)))
-        dropped = drop_page_cache()
-        r, found = timed(lambda: read(root, progress_bar(chunks(n, length), total=-(-n // CHUNK), leave=False), length))
+        dropped = cold and drop_page_cache()
+        r, found = timed(lambda: read(root, progress_bar(key_chunks(n), total=-(-n // CHUNK), leave=False), length))
         assert found == n, f"{name}: read back {found} of {n} vectors"
         stores[name] = dict(write=dict(**w, vectors_per_s=n / w['wall_s']), read=dict(**r, vectors_per_s=n / r['wall_s']),
                             page_cache_dropped_before_read=dropped, **on_disk(root))
@@ -142,13 +146,14 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--n', type=int, default=400_000, help="vectors (default: 400,000, the full side videos' frames)")
     p.add_argument('--dir', default=None, help="where the two stores are written (default: a temporary folder)")
+    p.add_argument('--cold', action='store_true', help="drop the page cache before each read (root): the disk's speed, not the layout's")
     p.add_argument('--build', type=int, default=0, help="also time building the cache of this many sample photos")
     p.add_argument('--out', default=str(HERE/'benchmarks/results'))
     a = p.parse_args()
     length = shipped_length()
     started = datetime.now(timezone.utc)
     where = Path(tempfile.mkdtemp(prefix='feature-cache-bench-', dir=a.dir))
-    try: stores = run(a.n, length, where)
+    try: stores = run(a.n, length, where, a.cold)
     finally: shutil.rmtree(where, ignore_errors=True)
     s, f = stores['sharded'], stores['per_file']
     commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True, cwd=HERE).stdout.strip()

@@ -6,14 +6,13 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/feature_cache.ht
 
 # %% ../nbs/01f_feature_cache.ipynb #173a415d
 from __future__ import annotations
-import contextlib, hashlib, logging, os, threading, time, uuid
+import contextlib, hashlib, json, logging, mmap, os, threading, time, uuid
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 import xxhash
 from fastcore.basics import patch
-from safetensors import safe_open
 from safetensors.numpy import save as safetensors_bytes
 
 from .data import cannot_write
@@ -57,14 +56,31 @@ def write_shard(path:str|Path,     # The shard file (`.safetensors`)
         with contextlib.suppress(OSError): tmp.unlink(missing_ok=True)
     return path
 
+def _header(path:str|Path) -> tuple[dict, int]:
+    "A safetensors file's JSON header, and where its arrays begin (the format: the header's length in 8 bytes, then the header)."
+    with open(path, 'rb') as f:
+        n = int.from_bytes(f.read(8), 'little')
+        if not 2 <= n <= 100 << 20: raise ValueError(f"{path} is not a safetensors file")
+        return json.loads(f.read(n)), 8 + n
+
 def shard_keys(path:str|Path) -> list[str]:
     "The keys of shard `path`, in row order (reads only its header)."
-    with safe_open(path, framework='np') as f: keys = (f.metadata() or {})['keys']
+    keys = (_header(path)[0].get('__metadata__') or {})['keys']
     return keys.split('\n') if keys else []
 
+# Pages mapped in one go where the system can (Linux): a fault per 4 KiB page costs more than reading them
+_MAP = (dict(flags=mmap.MAP_SHARED | getattr(mmap, 'MAP_POPULATE', 0), prot=mmap.PROT_READ) if hasattr(mmap, 'PROT_READ')
+        else dict(access=mmap.ACCESS_READ))
+
 def read_shard(path:str|Path) -> tuple[np.ndarray, np.ndarray]:
-    "`(vectors [m, n] float32, checksums [m, 16] uint8)` of shard `path`."
-    with safe_open(path, framework='np') as f: return f.get_tensor('vectors'), f.get_tensor('checksums')
+    "`(vectors [m, n] float32, checksums [m, 16] uint8)` of shard `path`, memory-mapped read-only. A `ValueError` for a damaged file."
+    header, start = _header(path)
+    with open(path, 'rb') as f: m = mmap.mmap(f.fileno(), 0, **_MAP)
+    def mapped(name, dtype, code):
+        t = header[name]; (lo, hi), shape = t['data_offsets'], tuple(t['shape'])
+        if t['dtype'] != code or hi - lo != np.prod(shape) * np.dtype(dtype).itemsize: raise ValueError(f"{path}: {name} is damaged")
+        return np.frombuffer(m, dtype, count=int(np.prod(shape)), offset=start + lo).reshape(shape)
+    return mapped('vectors', np.float32, 'F32'), mapped('checksums', np.uint8, 'U8')
 
 # %% ../nbs/01f_feature_cache.ipynb #43a068a9
 SUFFIX = '.safetensors'
@@ -143,7 +159,7 @@ def migrate(self:FeatureCache) -> int:
 # %% ../nbs/01f_feature_cache.ipynb #f7af832c
 @patch
 def load_many(self:FeatureCache, keys:list[str], n_features:int) -> list[np.ndarray|None]:
-    "The cached `[n_features]` float32 vector of each of `keys`; `None` where absent or unusable (reported)."
+    "The cached `[n_features]` float32 vector of each of `keys` (read-only); `None` where absent or unusable (reported)."
     with self._lock:
         self._refresh()
         out = [self._pending.get(k) for k in keys]
@@ -153,11 +169,12 @@ def load_many(self:FeatureCache, keys:list[str], n_features:int) -> list[np.ndar
         while todo:                                   # each round reads each shard once; a bad copy falls back to an older one
             by_shard = defaultdict(list)
             for i, copies in todo.items(): by_shard[copies[0][0]].append(i)
-            for name, rows in by_shard.items():
+            for name, idx in by_shard.items():
                 got = self._read(name)
                 if got is None: continue
-                for i in rows: out[i] = self._checked(name, todo[i][0][1], *got, n_features)
-                if failed := sum(out[i] is None for i in rows):
+                good = self._verified(name, [todo[i][0][1] for i in idx], *got, n_features)
+                for i in idx: out[i] = good.get(todo[i][0][1])
+                if failed := sum(out[i] is None for i in idx):
                     log.warning(f"Feature cache shard {self.shard_dir/name}: {failed} vector(s) of another length or with values that "
                                 "do not match their checksums: not used (an older copy, else a new computation, takes their place)")
             for copies in todo.values(): copies.pop(0)
@@ -179,10 +196,12 @@ def _read(self:FeatureCache, name:str):
     except Exception as e: self._drop(name, f'unreadable: {e}')
 
 @patch
-def _checked(self:FeatureCache, name:str, row:int, vectors:np.ndarray, sums:np.ndarray, n_features:int) -> np.ndarray|None:
-    ok = vectors.ndim == 2 and vectors.shape[1] == n_features and row < len(vectors)
-    if ok and xxhash.xxh3_128_digest(vectors[row]) == sums[row].tobytes(): return vectors[row]
-    self._bad.add((name, row))
+def _verified(self:FeatureCache, name:str, rows:list[int], vectors:np.ndarray, sums:np.ndarray, n_features:int) -> dict:
+    "`{row: vector}` of the `rows` of a shard that match their checksums (read-only views of its mapping); the others marked bad."
+    if vectors.ndim != 2 or vectors.shape[1] != n_features: ok = []
+    else: ok = [r for r in rows if r < len(vectors) and xxhash.xxh3_128_digest(vectors[r]) == sums[r].tobytes()]
+    self._bad.update((name, r) for r in set(rows) - set(ok))
+    return {r: vectors[r] for r in ok}
 
 # %% ../nbs/01f_feature_cache.ipynb #8612b06d
 @patch

@@ -150,9 +150,9 @@ def distributed_rank() -> tuple[int, int]:
 def _use_gpu_decoding(device, paths) -> bool:
     return torch.device(device).type == 'cuda' and all(str(p).lower().endswith(('.jpg', '.jpeg')) for p in paths)
 def _read_into(feats:list, cache:FeatureCache, keys:list, idx:list, n_feat:int):
-    "Fill `feats[i]` for `i` in `idx` with the cached vector of `keys[i]` (a tensor), where the cache has one."
+    "Fill `feats[i]` for `i` in `idx` with the cached vector of `keys[i]` (a read-only array), where the cache has one."
     for i, f in zip(idx, cache.load_many([keys[i] for i in idx], n_feat)):
-        if f is not None: feats[i] = torch.from_numpy(f)
+        if f is not None: feats[i] = f
 def _extractor(module, extra, size:int, cache:FeatureCache, device, engine:str):
     "What runs a frozen extractor: onnxruntime for a backbone's pooled vector on a CPU (unless `engine='torch'`), torch otherwise."
     if engine not in ('auto', 'torch'): raise ValueError(f"engine must be 'auto' or 'torch', not {engine!r}")
@@ -270,7 +270,7 @@ def cached_features(model:NutritionRegressor, # Its frozen backbones make the fe
             torch.distributed.barrier()                           # then reads the others' shares from the cache
             _read_into(feats, cache, keys, [i for i in todo if feats[i] is None and pairs[i][0] not in bad], n_feat)
             _compute([i for i in todo if feats[i] is None and pairs[i][0] not in bad])
-        parts.append(torch.stack([torch.full((n_feat,), float('nan')) if f is None else f for f in feats]))
+        parts.append(torch.from_numpy(np.stack([np.full(n_feat, np.nan, np.float32) if f is None else np.asarray(f) for f in feats])))
     if failed is not None: failed.update(bad)
     elif bad: raise DataError(next(iter(bad.values())))
     if world > 1:
