@@ -24,7 +24,7 @@ from fastcore.basics import chunked
 from fastprogress.fastprogress import progress_bar
 
 from .images import FITS, PAD_RGB, DataError, decode_thread_count, mapped_ahead, model_input, onnx_session, prepare_image
-from .data import TARGETS, cannot_write, every_image, sha256_file
+from .data import TARGETS, CannotWrite, cannot_write, every_image, sha256_file
 from .config import BACKBONES, ModelConfig, TrainConfig
 from .feature_cache import FeatureCache
 
@@ -271,6 +271,8 @@ def cached_features(model:NutritionRegressor, # Its frozen backbones make the fe
             _read_into(feats, cache, keys, [i for i in todo if feats[i] is None and pairs[i][0] not in bad], n_feat)
             _compute([i for i in todo if feats[i] is None and pairs[i][0] not in bad])
         parts.append(torch.from_numpy(np.stack([np.full(n_feat, np.nan, np.float32) if f is None else np.asarray(f) for f in feats])))
+    try: cache.flush()                                        # what was read from a one-file cache moves into shards
+    except CannotWrite as e: log.warning(f"{e} (the cache's one-file entries stay where they are)")
     if failed is not None: failed.update(bad)
     elif bad: raise DataError(next(iter(bad.values())))
     if world > 1:
