@@ -106,9 +106,9 @@ class FeatureCache:
         "Index the shards written since the last look, by this process or any other; remove what killed writers left."
         try: entries = list(os.scandir(self.shard_dir))
         except FileNotFoundError: return
-        for e in entries:
-            if e.name.endswith('.part') and time.time() - e.stat().st_mtime > STALE_PART_S:
-                with contextlib.suppress(OSError): os.unlink(e.path)
+        for e in entries:                         # another writer may rename its temporary file meanwhile: gone is fine
+            with contextlib.suppress(OSError):
+                if e.name.endswith('.part') and time.time() - e.stat().st_mtime > STALE_PART_S: os.unlink(e.path)
         names = sorted(e.name for e in entries if e.name.endswith(SUFFIX) and not e.name.startswith('.'))
         for name in names:
             if name in self._indexed or name in self._dropped: continue
