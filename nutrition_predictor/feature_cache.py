@@ -207,7 +207,7 @@ def _verified(self:FeatureCache, name:str, rows:list[int], vectors:np.ndarray, s
 @patch
 def save(self:FeatureCache, key:str, features):
     "Gather `features` (`[n]`: an array, or a tensor on any device) under `key`; written as part of a shard by `flush`."
-    v = np.array(features.detach().cpu() if hasattr(features, 'detach') else features, dtype=np.float32).reshape(-1)
+    v = np.array(features.detach().cpu().numpy() if hasattr(features, 'detach') else features, dtype=np.float32).reshape(-1)
     with self._lock:
         old = self._pending.pop(key, None)
         self._pending_bytes += v.nbytes - (0 if old is None else old.nbytes)
