@@ -155,7 +155,6 @@ def _read_into(feats:list, cache:FeatureCache, keys:list, idx:list, n_feat:int):
         if f is not None: feats[i] = f
 def _extractor(module, extra, size:int, cache:FeatureCache, device, engine:str):
     "What runs a frozen extractor: onnxruntime for a backbone's pooled vector on a CPU (unless `engine='torch'`), torch otherwise."
-    if engine not in ('auto', 'torch'): raise ValueError(f"engine must be 'auto' or 'torch', not {engine!r}")
     if engine == 'auto' and extra is None and torch.device(device).type == 'cpu':
         return OnnxExtractor(module, size, cache.root.parent/'onnx')
     return module.eval().to(device)
@@ -221,6 +220,7 @@ def cached_features(model:NutritionRegressor, # Its frozen backbones make the fe
     device = device or default_device()
     c = model.config
     if variants and (seed is None or view is None): raise ValueError("augmented variants need the run's seed and the photos' view")
+    if engine not in ('auto', 'torch'): raise ValueError(f"engine must be 'auto' or 'torch', not {engine!r}")
     if model.tuned and extractors is None:
         raise ValueError("A model with tuned units has features of its own: the cache holds the frozen backbones' (`dish_features` combines them)")
     extractors = extractors or [(name, pooled, _vector_length(c, name), None) for name, pooled in zip(c.backbone, model.backbone.bodies)]
