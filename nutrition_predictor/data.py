@@ -6,7 +6,7 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/data.html.md"""
 
 # %% ../nbs/00a_data.ipynb #caf3585a
 from __future__ import annotations
-import errno, hashlib, logging, os, re, shutil, tempfile, tomllib
+import contextlib, errno, hashlib, logging, os, re, shutil, tempfile, threading, tomllib, uuid
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +22,8 @@ __all__ = ['log', 'TARGETS', 'UNITS', 'PER_GRAM_OF', 'DENSITIES', 'ATWATER', 'MA
            'read_all_metadata', 'label_problems', 'checked_labels', 'read_dish_ingredients', 'read_all_ingredients',
            'ingredient_id', 'read_nutrient_table', 'id_file_problems', 'read_split_ids', 'view_dir', 'image_path',
            'view_images', 'dish_table', 'every_image', 'ingredient_vocabulary', 'ingredient_grams', 'sha256_file',
-           'CannotWrite', 'cannot_write', 'check_writable', 'dataset_checksum', 'scan_times', 'dish_groups',
-           'grouped_folds']
+           'CannotWrite', 'cannot_write', 'check_writable', 'written_whole', 'dataset_checksum', 'scan_times',
+           'dish_groups', 'grouped_folds']
 
 # %% ../nbs/00a_data.ipynb #7115d02d
 log = logging.getLogger(__name__)
@@ -364,6 +364,22 @@ def check_writable(folder:str|Path,   # A folder to write in (made if missing)
         raise CannotWrite(errno.ENOSPC, f"cannot write {folder}: {free / 2**20:.0f} MB free, about {need / 2**20:.0f} MB needed; "
                                         "free some space or choose another folder")
     return folder
+
+# %% ../nbs/00a_data.ipynb #de96ec00
+@contextlib.contextmanager
+def written_whole(path:str|Path,     # The file to write (its folder is made if missing)
+                  suffix:str='.part', # Of the temporary file, `.<name>.<process>-<thread>-<random><suffix>` beside it
+                 ):
+    "A temporary path to write `path`'s new content to, renamed onto `path` when the block ends without error; a refused write is a `CannotWrite` naming `path`, and the temporary file never stays."
+    path = Path(path)
+    tmp = path.with_name(f'.{path.name}.{os.getpid()}-{threading.get_ident()}-{uuid.uuid4().hex[:8]}{suffix}')
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        yield tmp
+        os.replace(tmp, path)
+    except Exception as e: raise cannot_write(e, path) or e
+    finally:
+        with contextlib.suppress(OSError): tmp.unlink(missing_ok=True)
 
 # %% ../nbs/00a_data.ipynb #1683e07e
 def dataset_checksum(table:pd.DataFrame,           # Dishes from `dish_table` (their `image` column)

@@ -15,7 +15,8 @@ from fastprogress.fastprogress import progress_bar
 from PIL import Image
 
 from .data import (CAMERAS, DISH_ID, FRAMES, ID_FILES, METADATA_FILES, NUTRIENT_TABLE, CannotWrite, cannot_write,
-                                      check_writable, id_file_problems, image_path, n5k_dir, read_dish_metadata, sha256_file, view_images)
+                                      check_writable, id_file_problems, image_path, n5k_dir, read_dish_metadata, sha256_file, view_images,
+                                      written_whole)
 from .images import DataError
 from .config import TrainConfig
 
@@ -83,13 +84,7 @@ def read_manifest(path:Path) -> dict:
 
 def write_manifest(path:Path, entries:dict):
     "Write `{relative path: sha256}` as a `sha256sum`-style file, atomically."
-    tmp = Path(f'{path}.{os.getpid()}.part')
-    try:
-        tmp.write_text(''.join(f'{d}  {rel}\n' for rel, d in sorted(entries.items())))
-        os.replace(tmp, path)
-    except OSError as e: raise cannot_write(e, path) or e
-    finally:
-        with contextlib.suppress(OSError): tmp.unlink(missing_ok=True)
+    with written_whole(path) as tmp: tmp.write_text(''.join(f'{d}  {rel}\n' for rel, d in sorted(entries.items())))
 
 def append_manifest(path:Path, rel:str, digest:str):
     "Add one file's line to the manifest, in one append flushed to disk."

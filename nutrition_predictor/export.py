@@ -6,12 +6,12 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/export.html.md""
 
 # %% ../nbs/03a_export.ipynb #8a36cad7
 from __future__ import annotations
-import contextlib, os, shutil
+import os, shutil
 from pathlib import Path
 
 import onnx
 
-from .data import cannot_write, check_writable
+from .data import check_writable, written_whole
 from .runs import RunFolder, as_run, pretrained_run
 from .model import NutritionRegressor, UnitsModel, load_model, save_model
 from .features import ONNX_OPSET, onnx_export
@@ -38,14 +38,10 @@ def export_run(run:str|Path|RunFolder) -> Path:
         raise ValueError(f"The shipped model comes with its ONNX file ({run.onnx_file}): `export --onnx --run DIR` exports a run of yours")
     if run.onnx_file.is_symlink():
         raise ValueError(f"{run.onnx_file} is a link (to {os.readlink(run.onnx_file)}): an export writes only inside the run folder; remove the link")
-    tmp = check_writable(run.path)/f'.{run.onnx_file.name}.{os.getpid()}.partial'   # a read-only run folder: one line, before the work
-    try:
+    check_writable(run.path)                                   # a read-only run folder: one line, before the work
+    with written_whole(run.onnx_file, '.partial') as tmp:      # a full disk: one line, and the old file kept
         export_onnx(load_model(run, 'cpu'), tmp)
         onnx.checker.check_model(str(tmp))                     # a whole, valid model before it replaces anything
-        os.replace(tmp, run.onnx_file)
-    except Exception as e: raise cannot_write(e, tmp) or e     # a full or read-only disk: one line
-    finally:
-        with contextlib.suppress(OSError): tmp.unlink(missing_ok=True)
     if run.record_file.is_file(): run.seal()
     return run.onnx_file
 

@@ -15,7 +15,7 @@ import xxhash
 from fastcore.basics import patch
 from safetensors.numpy import save as safetensors_bytes
 
-from .data import cannot_write
+from .data import written_whole
 
 log = logging.getLogger(__name__)
 
@@ -44,17 +44,10 @@ def write_shard(path:str|Path,     # The shard file (`.safetensors`)
                ) -> Path:
     "Write `keys`, `vectors` and each row's checksum to `path` atomically. Raises `CannotWrite` on a full or read-only disk."
     if any('\n' in k for k in keys): raise ValueError("a feature cache key cannot hold a line break")
-    path = Path(path); tmp = path.with_name(f'.{path.name}.part')
     v = np.ascontiguousarray(vectors, dtype=np.float32)
     data = safetensors_bytes({'vectors': v, 'checksums': row_checksums(v)}, metadata={'keys': '\n'.join(keys)})
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, 'wb') as f: f.write(data)
-        os.replace(tmp, path)
-    except Exception as e: raise cannot_write(e, path) or e
-    finally:
-        with contextlib.suppress(OSError): tmp.unlink(missing_ok=True)
-    return path
+    with written_whole(path) as tmp: tmp.write_bytes(data)
+    return Path(path)
 
 def _header(path:str|Path) -> tuple[dict, int]:
     "A safetensors file's JSON header, and where its arrays begin (the format: the header's length in 8 bytes, then the header)."

@@ -6,7 +6,7 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/features.html.md
 
 # %% ../nbs/02a_features.ipynb #4c711c4a
 from __future__ import annotations
-import contextlib, functools, hashlib, json, logging, os, threading, warnings
+import contextlib, functools, hashlib, json, logging, os, warnings
 from dataclasses import replace
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,7 +24,7 @@ from fastcore.basics import chunked
 from fastprogress.fastprogress import progress_bar
 
 from .images import FITS, PAD_RGB, DataError, decode_thread_count, mapped_ahead, model_input, onnx_session, prepare_image
-from .data import TARGETS, CannotWrite, cannot_write, every_image, sha256_file
+from .data import TARGETS, CannotWrite, every_image, sha256_file, written_whole
 from .config import BACKBONES, ModelConfig, TrainConfig
 from .feature_cache import FeatureCache
 
@@ -190,12 +190,7 @@ class OnnxExtractor:
     def __init__(self, module:torch.nn.Module, size:int, folder:str|Path):
         self.path = Path(folder)/f'{extractor_key(module, size)}.onnx'
         if not self.path.is_file():                           # exported once per extractor, size and weights; writers race harmlessly
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f'.{self.path.name}.{os.getpid()}-{threading.get_ident()}.part')
-            try: os.replace(onnx_export(module, size, tmp, ['features']), self.path)
-            except Exception as e: raise cannot_write(e, self.path) or e
-            finally:
-                with contextlib.suppress(OSError): tmp.unlink(missing_ok=True)
+            with written_whole(self.path) as tmp: onnx_export(module, size, tmp, ['features'])
         self.session = onnx_session(self.path)
         self.input = self.session.get_inputs()[0].name
 
