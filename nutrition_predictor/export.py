@@ -13,8 +13,7 @@ import onnx
 
 from .data import check_writable, written_whole
 from .runs import RunFolder, as_run, pretrained_run
-from .model import NutritionRegressor, UnitsModel, load_model, save_model
-from .features import ONNX_OPSET, onnx_export
+from .model import ONNX_OPSET, NutritionRegressor, UnitsModel, load_model, onnx_export, save_model
 from .card import write_card
 
 # %% auto #0
@@ -25,7 +24,7 @@ def export_onnx(model:NutritionRegressor, # A trained model
                 path:str|Path,            # The `.onnx` file to write
                 opset:int=ONNX_OPSET,     # ONNX opset
                ) -> Path:
-    "Write `model` with its unit conversion (and its ingredient head) to one ONNX file, with a dynamic batch size (`features.onnx_export`)."
+    "Write `model` with its unit conversion (and its ingredient head) to one ONNX file, with a dynamic batch size (`model.onnx_export`)."
     outputs = ['nutrition', 'features', *(('presence', 'grams') if model.ingredient_head is not None else ())]
     return onnx_export(UnitsModel(model), model.config.img_size, path, outputs, opset)
 

@@ -6,7 +6,7 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/features.html.md
 
 # %% ../nbs/02a_features.ipynb #4c711c4a
 from __future__ import annotations
-import contextlib, functools, hashlib, json, logging, os, warnings
+import contextlib, functools, hashlib, json, logging, os
 from dataclasses import replace
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,7 +15,7 @@ import albumentations as A
 import numpy as np
 import pandas as pd
 import torch
-from .model import NutritionRegressor, TunedFeatures   # before fastai: it imports fastai's layers with their warning filtered
+from .model import ONNX_OPSET, NutritionRegressor, TunedFeatures, onnx_export   # before fastai: it imports fastai's layers with their warning filtered
 import torch.nn.functional as F
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
@@ -29,11 +29,11 @@ from .config import BACKBONES, ModelConfig, TrainConfig
 from .feature_cache import FeatureCache
 
 # %% auto #0
-__all__ = ['log', 'AUG_VERSION', 'PREP_VERSION', 'ONNX_OPSET', 'PRESENCE', 'GRAMS', 'image_tfms', 'target_values', 'target_stats',
+__all__ = ['log', 'AUG_VERSION', 'PREP_VERSION', 'PRESENCE', 'GRAMS', 'image_tfms', 'target_values', 'target_stats',
            'DishDataset', 'dish_dataloaders', 'feature_key', 'variant_seed', 'image_sha', 'fit_square_tensor',
-           'gpu_prepare', 'distributed_rank', 'onnx_export', 'extractor_key', 'OnnxExtractor', 'cached_features',
-           'cached_activations', 'weights_id', 'FeatureDataset', 'feature_dataloaders', 'tuned_vectors',
-           'dish_features', 'cached_predictions', 'readable_dishes']
+           'gpu_prepare', 'distributed_rank', 'extractor_key', 'OnnxExtractor', 'cached_features', 'cached_activations',
+           'weights_id', 'FeatureDataset', 'feature_dataloaders', 'tuned_vectors', 'dish_features',
+           'cached_predictions', 'readable_dishes']
 
 # %% ../nbs/02a_features.ipynb #586180c3
 log = logging.getLogger(__name__)
@@ -162,22 +162,6 @@ def _vector_length(config:ModelConfig, backbone:str) -> int:
     return sum(n for name, n in config.feature_groups() if name.startswith(f'{backbone}:'))
 
 # %% ../nbs/02a_features.ipynb #4a8b396c
-ONNX_OPSET = 18
-
-def onnx_export(module:torch.nn.Module, # Called on `[n, 3, size, size]` float images
-                size:int,               # Their side, in pixels
-                path:str|Path,          # The `.onnx` file to write
-                outputs:list[str],      # Names of the module's outputs
-                opset:int=ONNX_OPSET,   # ONNX opset
-               ) -> Path:
-    "Write `module` to one ONNX file (torch's dynamo exporter) with input `image` and a dynamic batch size."
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        torch.onnx.export(module.eval().cpu(), (torch.rand(2, 3, size, size),), path, input_names=['image'], output_names=outputs,
-                          dynamic_shapes={'x': {0: torch.export.Dim('batch')}}, opset_version=opset,
-                          dynamo=True, external_data=False, verbose=False)
-    return Path(path)
-
 def extractor_key(module:torch.nn.Module, size:int) -> str:
     "sha256 of a feature extractor's structure, input size and weights: the name of its ONNX file in the cache."
     h = hashlib.sha256(f'{module!r}|{size}|opset {ONNX_OPSET}'.encode())

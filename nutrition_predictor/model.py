@@ -27,12 +27,13 @@ from .runs import RunFolder
 from .images import compute_threads
 
 # %% auto #0
-__all__ = ['BUILDERS', 'RESNET18_WEIGHTS', 'builds', 'BackboneWeightsError', 'resnet18_cache_file', 'resnet18_state',
-           'StagedBody', 'ResNetMaps', 'resnet18_body', 'LiteMaps', 'efficientnet_lite_body', 'efficientnet_lite0_body',
-           'efficientnet_lite1_body', 'efficientnet_lite2_body', 'grid_pool', 'PooledFeatures', 'FrozenBackbone',
-           'regression_head', 'SplitHead', 'SelectFeatures', 'Projection', 'LinearHead', 'KernelHead', 'Ensemble',
-           'IngredientHead', 'atwater_estimate', 'atwater_band', 'physical_limits', 'NutritionRegressor',
-           'TunedFeatures', 'UnitsModel', 'save_model', 'load_model', 'TorchEngine']
+__all__ = ['BUILDERS', 'RESNET18_WEIGHTS', 'ONNX_OPSET', 'builds', 'BackboneWeightsError', 'resnet18_cache_file',
+           'resnet18_state', 'StagedBody', 'ResNetMaps', 'resnet18_body', 'LiteMaps', 'efficientnet_lite_body',
+           'efficientnet_lite0_body', 'efficientnet_lite1_body', 'efficientnet_lite2_body', 'grid_pool',
+           'PooledFeatures', 'FrozenBackbone', 'regression_head', 'SplitHead', 'SelectFeatures', 'Projection',
+           'LinearHead', 'KernelHead', 'Ensemble', 'IngredientHead', 'atwater_estimate', 'atwater_band',
+           'physical_limits', 'NutritionRegressor', 'TunedFeatures', 'UnitsModel', 'onnx_export', 'save_model',
+           'load_model', 'TorchEngine']
 
 # %% ../nbs/02_model.ipynb #32acd7fc
 BUILDERS: dict[str, Callable] = {}   # backbone name -> (pretrained, weights_path) -> its body, a `StagedBody` (below)
@@ -401,6 +402,23 @@ class UnitsModel(nn.Module):
         z = self.model.head[1](self.model.head[0](feats))
         y = self.model.to_units(self.model.head[2](z))
         return (y, feats) if self.model.ingredient_head is None else (y, feats, *self.model.ingredient_head(z))
+
+# %% ../nbs/02_model.ipynb #6b462aed
+ONNX_OPSET = 18
+
+def onnx_export(module:torch.nn.Module, # Called on `[n, 3, size, size]` float images
+                size:int,               # Their side, in pixels
+                path:str|Path,          # The `.onnx` file to write
+                outputs:list[str],      # Names of the module's outputs
+                opset:int=ONNX_OPSET,   # ONNX opset
+               ) -> Path:
+    "Write `module` to one ONNX file (torch's dynamo exporter) with input `image` and a dynamic batch size."
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        torch.onnx.export(module.eval().cpu(), (torch.rand(2, 3, size, size),), path, input_names=['image'], output_names=outputs,
+                          dynamic_shapes={'x': {0: torch.export.Dim('batch')}}, opset_version=opset,
+                          dynamo=True, external_data=False, verbose=False)
+    return Path(path)
 
 # %% ../nbs/02_model.ipynb #90dac7b0
 def save_model(model:NutritionRegressor, run:str|Path|RunFolder,
