@@ -320,7 +320,8 @@ def test_demo_uploads_are_cleaned_up(tmp_path):
 
 def test_slow_bodies_at_the_descriptor_limit_leave_room_for_normal_requests(url):
     """1,100 connections from 35 addresses that send their headers, then a byte of body now and then (each closed one opened
-    again), against 1,024 descriptors: for 30 s, at least 90% of normal API requests and demo page loads are answered."""
+    again), against 1,024 descriptors: at least 90% of normal API requests and demo page loads are answered. The attack lasts
+    30 s and at least 20 requests (a loaded machine answers fewer in 30 s; how many is not what this test is about)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
     host, port = url.removeprefix('http://').split(':')
@@ -348,7 +349,7 @@ def test_slow_bodies_at_the_descriptor_limit_leave_room_for_normal_requests(url)
     t = threading.Thread(target=attack); t.start()
     try:
         t0 = time.monotonic()
-        while time.monotonic() - t0 < 30:
+        while (time.monotonic() - t0 < 30 or len(answers) < 20) and time.monotonic() - t0 < 300:
             for send in (lambda: _post(url, {'file': (PHOTO.name, PHOTO.read_bytes())}, timeout=10), lambda: httpx.get(f'{url}/', timeout=10)):
                 try: answers.append(send().status_code)
                 except httpx.HTTPError: answers.append(None)
