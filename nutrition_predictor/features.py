@@ -23,7 +23,7 @@ from fastai.torch_core import default_device, set_seed
 from fastcore.basics import chunked
 from fastprogress.fastprogress import progress_bar
 
-from .images import FITS, PAD_RGB, DataError, decode_thread_count, mapped_ahead, model_input, onnx_session, prepare_image
+from .images import FITS, PAD_RGB, DataError, decode_thread_count, mapped_ahead, model_input, onnx_session, prepare_image, square_plan
 from .data import TARGETS, CannotWrite, every_image, sha256_file, written_whole
 from .config import BACKBONES, ModelConfig, TrainConfig
 from .feature_cache import FeatureCache
@@ -120,20 +120,13 @@ def image_sha(path) -> str:
 # %% ../nbs/02a_features.ipynb #62768438
 def fit_square_tensor(x:torch.Tensor, # A CHW uint8 image
                       size:int, fit:str) -> torch.Tensor:
-    "`images.fit_square` for a CHW tensor on any device: squash, centre crop or letterbox, shrunk by area averaging."
-    if fit not in FITS: raise ValueError(f"fit must be one of {FITS}, not {fit!r}")
-    _, h, w = x.shape
-    if fit == 'crop':
-        s = min(h, w); y0, x0 = (h - s) // 2, (w - s) // 2
-        x, h, w = x[:, y0:y0+s, x0:x0+s], s, s
-    scale = size / max(h, w) if fit == 'pad' else None
-    out_hw = (max(1, round(h * scale)), max(1, round(w * scale))) if scale else (size, size)
-    shrink = out_hw[0] < h or out_hw[1] < w
-    y = F.interpolate(x[None].float(), out_hw, mode='area' if shrink else 'bilinear')[0].round().clamp(0, 255).byte()
-    if fit != 'pad': return y
-    nh, nw = out_hw
+    "`images.fit_square` for a CHW tensor on any device: the same `square_plan`, shrunk by area averaging."
+    plan = square_plan(*x.shape[1:], size, fit)
+    (y0, x0, h, w), (nh, nw), (top, _, left, _) = plan
+    y = F.interpolate(x[None, :, y0:y0+h, x0:x0+w].float(), (nh, nw), mode='area' if plan.shrinks else 'bilinear')
+    y = y[0].round().clamp(0, 255).byte()
+    if not any(plan.border): return y
     canvas = torch.tensor(PAD_RGB, dtype=torch.uint8, device=x.device)[:, None, None].repeat(1, size, size)
-    top, left = (size - nh) // 2, (size - nw) // 2
     canvas[:, top:top+nh, left:left+nw] = y
     return canvas
 

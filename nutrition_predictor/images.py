@@ -8,6 +8,7 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/images.html.md""
 from __future__ import annotations
 import io, math, os
 from collections import deque
+from typing import NamedTuple
 from pathlib import Path
 
 import cv2
@@ -19,8 +20,9 @@ from pillow_heif import register_heif_opener
 __all__ = ['FORMATS', 'SUFFIXES', 'MIN_SIDE', 'MAX_PIXELS', 'MAX_UPLOAD', 'MAX_FILES', 'MAX_REQUEST', 'MAX_REQUEST_PIXELS',
            'BULK_PIXELS', 'ORDINARY_PIXELS', 'MIN_MASS_G', 'MAX_MASS_G', 'PAD_RGB', 'FITS', 'THREADS_ENV',
            'WAIT_POLICY', 'DataError', 'image_files', 'check_image_size', 'check_mass', 'reduction', 'pil_to_rgb',
-           'load_rgb', 'read_image', 'decoded_pixels', 'fit_square', 'prepare_image', 'model_input', 'cgroup_cpu_quota',
-           'usable_cpus', 'compute_threads', 'onnx_session', 'decode_thread_count', 'mapped_ahead']
+           'load_rgb', 'read_image', 'decoded_pixels', 'SquarePlan', 'square_plan', 'fit_square', 'prepare_image',
+           'model_input', 'cgroup_cpu_quota', 'usable_cpus', 'compute_threads', 'onnx_session', 'decode_thread_count',
+           'mapped_ahead']
 
 # %% ../nbs/00_images.ipynb #d96beb05
 class DataError(ValueError):
@@ -171,6 +173,27 @@ def decoded_pixels(src,                # A path, bytes or a binary file object
 # %% ../nbs/00_images.ipynb #536965f0
 FITS = ('squash', 'crop', 'pad')   # how a non-square image becomes square
 
+class SquarePlan(NamedTuple):
+    "How an image becomes a square: the part kept, the size it is resized to, the `PAD_RGB` border around it (pixels)."
+    crop:tuple       # (top, left, height, width) of the part of the image kept
+    resized:tuple    # (height, width) the kept part is resized to
+    border:tuple     # (top, bottom, left, right) padding that completes the square
+    @property
+    def shrinks(self) -> bool: return self.resized[0] < self.crop[2] or self.resized[1] < self.crop[3]
+
+def square_plan(h:int, w:int, # The image's height and width
+                size:int,     # Side of the square
+                fit:str,      # `squash`, `crop` (centre square) or `pad` (letterbox), one of `FITS`
+               ) -> SquarePlan:
+    "The one geometry of `fit`: `fit_square` (numpy) and `features.fit_square_tensor` apply it. `ValueError` for an unknown `fit`."
+    if fit not in FITS: raise ValueError(f"fit must be one of {FITS}, not {fit!r}")
+    if fit == 'crop': s = min(h, w); return SquarePlan(((h - s) // 2, (w - s) // 2, s, s), (size, size), (0, 0, 0, 0))
+    if fit == 'squash': return SquarePlan((0, 0, h, w), (size, size), (0, 0, 0, 0))
+    nh, nw = max(1, round(h * size / max(h, w))), max(1, round(w * size / max(h, w)))
+    top, left = (size - nh) // 2, (size - nw) // 2
+    return SquarePlan((0, 0, h, w), (nh, nw), (top, size - nh - top, left, size - nw - left))
+
+# %% ../nbs/00_images.ipynb #f61fe85f
 def _resize(img:np.ndarray, w:int, h:int) -> np.ndarray:
     "`img` at `w` x `h`: area averaging when it shrinks, bilinear when it grows."
     if (img.shape[1], img.shape[0]) == (w, h): return img
@@ -181,18 +204,10 @@ def fit_square(img:np.ndarray,  # An HxWx3 image
                size:int,        # Side of the square
                fit:str,         # `squash`, `crop` (centre square) or `pad` (letterbox), one of `FITS`
               ) -> np.ndarray:
-    "`img` as a `size` x `size` square, shrunk by area averaging."
-    if fit not in FITS: raise ValueError(f"fit must be one of {FITS}, not {fit!r}")
-    h, w = img.shape[:2]
-    if fit == 'crop':
-        s = min(h, w); y, x = (h - s) // 2, (w - s) // 2
-        img = img[y:y+s, x:x+s]
-    if fit != 'pad': return _resize(img, size, size)
-    scale = size / max(h, w)
-    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-    top, left = (size - nh) // 2, (size - nw) // 2
-    return cv2.copyMakeBorder(_resize(img, nw, nh), top, size - nh - top, left, size - nw - left,
-                              cv2.BORDER_CONSTANT, value=PAD_RGB)
+    "`img` as a `size` x `size` square (`square_plan`), shrunk by area averaging."
+    (y, x, h, w), (nh, nw), border = square_plan(*img.shape[:2], size, fit)
+    out = _resize(img[y:y+h, x:x+w], nw, nh)
+    return cv2.copyMakeBorder(out, *border, cv2.BORDER_CONSTANT, value=PAD_RGB) if any(border) else out
 
 # %% ../nbs/00_images.ipynb #7eafe4d8
 def prepare_image(src,                # A path, bytes, a PIL image or an array (see `read_image`)
