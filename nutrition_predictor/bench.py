@@ -111,7 +111,7 @@ def _bench_training(cfg, table, reps, device, cache_dir):
     runs = {}
     for name, c in (('cached', cached_cfg), ('uncached', uncached_cfg)):
         with peak_memory() as mem: t, learn = timed(lambda: train(c, table, device=device), reps=reps, warmup=0)
-        scores = holdout_scores(predict_dishes(learn.regressor, table[table.split == 'test'], device=device), table)
+        scores = holdout_scores(predict_dishes(learn.regressor, table[table.split == 'test'], device=device), table, cfg.group_gap_s)
         runs[name] = dict(**t, memory=mem, feature_counts=learn.feature_counts, test_mae=scores.mae, test_mae_pct=scores.mae_pct)
     c, u = runs['cached'], runs['uncached']
     return dict(epochs=cfg.epochs, n_train=int((table.split == 'train').sum()), augment=False,

@@ -91,7 +91,7 @@ def predict(images:Many,         # Image files (JPEG, PNG, WebP, HEIC, AVIF, ...
             json:bool=False,     # Print JSON lines (with the ranges and the guard's verdict) instead of a table
             mass_g:float=None,   # The plate's weighed mass in grams, when known: totals become density per gram x mass
             engine:str='auto',   # `auto` (onnxruntime where the run has its ONNX file: the shipped model has), `torch` or `onnx`
-            bs:int=None,         # Batch size (default: 4 on a CPU, 64 on a GPU)
+            bs:int=None,         # Batch size (default: images.backbone_batch_size, small on a CPU)
             portion:float=1.,    # The share of the plate eaten (0.5: half): totals, ranges and grams scaled
             kj:bool=False,       # Energy in kJ in the table (`--json` always has kcal and kJ)
            ) -> int:
@@ -183,7 +183,7 @@ def drift(folder:str,           # A folder of photos, in the order they came (fi
           run:str=None,         # Run folder with the model (default: the model shipped with the package)
           out:str=None,         # Folder for drift.json and drift.png (default: ./drift-<folder's name>)
           engine:str='auto',    # `auto` (onnxruntime where the run has its ONNX file: the shipped model has), `torch` or `onnx`
-          bs:int=None,          # Batch size (default: 4 on a CPU, 64 on a GPU)
+          bs:int=None,          # Batch size (default: images.backbone_batch_size, small on a CPU)
          ) -> int:
     "Have a folder's photos drifted from the training photos? The server's drift test on windows of the folder (exit 1 if any drifted)."
     from nutrition_predictor.drift import write_drift_report

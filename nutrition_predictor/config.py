@@ -25,8 +25,8 @@ from .data import CAMERAS, DENSITIES, TARGETS, VIEWS, dish_groups, dish_table
 # %% auto #0
 __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'LITE_MEAN', 'LITE_STD', 'BACKBONES', 'HEADS', 'KERNEL_SUPPORT', 'PlainName',
            'PathText', 'MAX_PARAMS_BYTES', 'MAX_BASE_DEPTH', 'BackboneSpec', 'ParamsError', 'shorten', 'Between',
-           'TrainConfig', 'ModelConfig', 'parse_yaml', 'name_from_file', 'read_params', 'parse_overrides',
-           'config_dishes', 'check_for_data']
+           'check_backbones', 'check_heads', 'check_projection', 'TrainConfig', 'ModelConfig', 'parse_yaml',
+           'name_from_file', 'read_params', 'parse_overrides', 'config_dishes', 'check_for_data']
 
 # %% ../nbs/01_config.ipynb #c0f10006
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +63,27 @@ def shorten(v, n:int=80) -> str:
 def Between(lo, hi, kind=int): return Annotated[kind, Field(ge=lo, le=hi)]
 PlainName = Annotated[str, Field(pattern=r'^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$')]   # a file name that stays inside its folder
 PathText = Annotated[str, Field(max_length=4096)]
+
+# %% ../nbs/01_config.ipynb #32ea50d7
+def check_backbones(names) -> tuple:
+    "`names` (one backbone or several) as a tuple; `ValueError` for none, an unknown one or one named twice."
+    names = (names,) if isinstance(names, str) else tuple(names)
+    unknown = [b for b in names if b not in BACKBONES]
+    if unknown or not names: raise ValueError(f"unknown backbone {shorten(unknown or '(none)')}; choose from {sorted(BACKBONES)}")
+    if len(set(names)) < len(names): raise ValueError(f"each backbone at most once: not {names}")
+    return names
+
+def check_heads(heads) -> tuple:
+    "`heads` as a tuple; `ValueError` unless each is one of `HEADS`, named once, with the network 'mlp' among them."
+    heads = tuple(heads)
+    if 'mlp' not in heads or len(set(heads)) < len(heads) or set(heads) - set(HEADS):
+        raise ValueError(f"heads name each of {HEADS} at most once, and include the network 'mlp': not {heads}")
+    return heads
+
+def check_projection(heads:tuple, n_components:int):
+    "`ValueError` when closed-form heads are asked for without the projection they read (`n_components`)."
+    if len(heads) > 1 and not n_components:
+        raise ValueError("the closed-form heads read a projection of the features: set n_components (e.g. 128)")
 
 # %% ../nbs/01_config.ipynb #c0f1000c
 @checked_dataclass
@@ -121,17 +142,12 @@ class TrainConfig:
     @field_validator('backbone')
     @classmethod
     def _known_backbone(cls, v):
-        names = [v] if isinstance(v, str) else v
-        unknown = [b for b in names if b not in BACKBONES]
-        if unknown or not names: raise ValueError(f"unknown backbone {shorten(unknown or '(none)')}; choose from {sorted(BACKBONES)}")
-        if len(names) > len(BACKBONES) or len(set(names)) < len(names): raise ValueError("each backbone at most once")
+        check_backbones(v)
         return v
 
     @field_validator('heads')
     @classmethod
-    def _with_mlp(cls, v):
-        if 'mlp' not in v or len(set(v)) < len(v): raise ValueError("heads name each head once, and include the network 'mlp'")
-        return tuple(v)
+    def _with_mlp(cls, v): return check_heads(v)
 
     @field_validator('cv_folds')
     @classmethod
@@ -191,16 +207,13 @@ class ModelConfig:
 
     def __post_init__(self):
         fix = lambda k, v: object.__setattr__(self, k, v)
-        fix('backbone', (self.backbone,) if isinstance(self.backbone, str) else tuple(self.backbone))
-        unknown = [b for b in self.backbone if b not in BACKBONES]
-        if unknown or not self.backbone: raise ValueError(f"Unknown backbone {unknown or '(none)'}; choose from {sorted(BACKBONES)}")
+        fix('backbone', check_backbones(self.backbone))
         if self.revision is None: fix('revision', tuple(BACKBONES[b].revision for b in self.backbone))
         for k in ('target_mean', 'target_std', 'atwater_band', 'upper_bound', 'revision', 'grid'):
             v = _floats(getattr(self, k))
             fix(k, v if v is None or k not in ('revision', 'grid') else tuple(int(x) for x in v))
-        fix('targets', tuple(self.targets)); fix('heads', tuple(self.heads)); fix('ingredients', tuple(self.ingredients))
-        if 'mlp' not in self.heads or set(self.heads) - set(HEADS): raise ValueError(f"heads must include 'mlp', from {HEADS}: not {self.heads}")
-        if len(self.heads) > 1 and not self.n_components: raise ValueError("the closed-form heads read a projection: set n_components")
+        fix('targets', tuple(self.targets)); fix('heads', check_heads(self.heads)); fix('ingredients', tuple(self.ingredients))
+        check_projection(self.heads, self.n_components)
         if self.fine_tune < 0: raise ValueError(f"fine_tune counts units: not {self.fine_tune}")
 
 # %% ../nbs/01_config.ipynb #c0f10013
@@ -342,8 +355,8 @@ def check_for_data(cfg:TrainConfig, dishes:pd.DataFrame) -> TrainConfig:
         raise ParamsError("parameter ingredient_min_dishes: the ingredient head is fitted on cached features; set feature_cache: true (or ingredient_min_dishes: 0)")
     if (len(cfg.heads) > 1 or cfg.n_components) and not cfg.feature_cache:
         raise ParamsError("parameters heads, n_components: the projection and the closed-form heads are fitted on cached features; set feature_cache: true")
-    if len(cfg.heads) > 1 and not cfg.n_components:
-        raise ParamsError("parameter heads: the closed-form heads read a projection of the features; set n_components (e.g. 128)")
+    try: check_projection(cfg.heads, cfg.n_components)
+    except ValueError as e: raise ParamsError(f"parameter heads: {e}") from None
     n_train, n_groups = int((dishes.split == 'train').sum()), len(np.unique(dish_groups(dishes.dish_id, cfg.group_gap_s)))
     if cfg.cv_folds > n_groups:
         raise ParamsError(f"parameter cv_folds: {cfg.cv_folds} folds, but the {len(dishes)} dishes make only {n_groups} groups of near-copies")

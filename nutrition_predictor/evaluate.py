@@ -16,7 +16,7 @@ from .predict import Predictor
 from .runs import Scores
 
 # %% auto #0
-__all__ = ['predict_dishes', 'mae', 'mae_pct', 'mean_baseline', 'group_bootstrap_weights', 'ratio_interval', 'score',
+__all__ = ['N_BOOT', 'predict_dishes', 'mae', 'mae_pct', 'mean_baseline', 'group_bootstrap_weights', 'ratio_interval', 'score',
            'holdout_scores', 'scores_table', 'fold_baseline', 'cv_scores', 'known_mass', 'cv_known_mass_scores',
            'ablation_table', 'plot_ablation', 'predict_views', 'plot_predictions', 'plot_residuals']
 
@@ -48,7 +48,9 @@ def mean_baseline(training:pd.DataFrame, # The training dishes
     return pd.DataFrame([training[TARGETS].mean()] * len(test), index=pd.Index(test.dish_id, name='dish_id'))
 
 # %% ../nbs/04a_evaluate.ipynb #92e67f0c
-def group_bootstrap_weights(groups:np.ndarray, n_boot:int=2000, seed:int=0) -> np.ndarray:
+N_BOOT = 2000   # group-bootstrap resamples behind every interval of a `Scores` record
+
+def group_bootstrap_weights(groups:np.ndarray, n_boot:int=N_BOOT, seed:int=0) -> np.ndarray:
     "`[n_boot, n_items]`: how many times each item is drawn in each bootstrap resample of whole groups."
     rng, (ids, inv) = np.random.default_rng(seed), np.unique(groups, return_inverse=True)
     counts = np.stack([np.bincount(rng.choice(len(ids), len(ids)), minlength=len(ids)) for _ in range(n_boot)])
@@ -62,8 +64,8 @@ def ratio_interval(weights:np.ndarray, num:np.ndarray, den:np.ndarray|None=None,
 def score(preds:pd.DataFrame,    # Model predictions, indexed by dish id
           truth:pd.DataFrame,    # True values, rows aligned with `preds`
           baseline:pd.DataFrame, # The baseline's predictions, rows aligned
-          gap_s:float=600,       # Grouping of near-copies for the bootstrap (see `dish_groups`)
-          n_boot:int=2000, seed:int=0,
+          gap_s:float,           # Grouping of near-copies for the bootstrap (`TrainConfig.group_gap_s`, see `dish_groups`)
+          n_boot:int=N_BOOT, seed:int=0,
           k:int|None=None,       # Cross-validation folds, to record
          ) -> Scores:
     "MAE and MAE% per nutrient of `preds` and of `baseline`, each with a 95% group-bootstrap interval."
@@ -80,7 +82,7 @@ def score(preds:pd.DataFrame,    # Model predictions, indexed by dish id
 # %% ../nbs/04a_evaluate.ipynb #659bf7b1
 def holdout_scores(preds:pd.DataFrame, # Model predictions, one row per test dish
                 table:pd.DataFrame, # All dishes (train rows give the baseline, the rows of `preds` the truth)
-                gap_s:float=600, n_boot:int=2000) -> Scores:
+                gap_s:float, n_boot:int=N_BOOT) -> Scores:
     "`Scores` of predictions for the test split, next to predicting the train-split mean."
     truth = table.set_index('dish_id').loc[preds.index, TARGETS]
     return score(preds, truth, mean_baseline(table[table.split == 'train'], truth.reset_index()), gap_s, n_boot)
@@ -103,7 +105,7 @@ def fold_baseline(oof:pd.DataFrame, table:pd.DataFrame, columns=TARGETS) -> pd.D
 
 def cv_scores(oof:pd.DataFrame,   # Out-of-fold predictions with a `fold` column (`cross_validate`)
               table:pd.DataFrame, # Dishes with the true values
-              gap_s:float=600, n_boot:int=2000, seed:int=0) -> Scores:
+              gap_s:float, n_boot:int=N_BOOT, seed:int=0) -> Scores:
     "`Scores` of out-of-fold predictions, next to predicting the mean of the other folds."
     truth = table.set_index('dish_id').loc[oof.index, TARGETS]
     return score(oof, truth, fold_baseline(oof, table), gap_s, n_boot, seed, k=int(oof.fold.nunique()))
@@ -114,7 +116,7 @@ def known_mass(per_gram:pd.DataFrame, # Predicted densities (`<nutrient>_per_g` 
     "The five totals of plates whose mass is known: each predicted density per gram times the mass."
     return pd.DataFrame({t: mass if t == 'mass' else per_gram[f'{t}_per_g'] * mass for t in TARGETS})
 
-def cv_known_mass_scores(oof:pd.DataFrame, table:pd.DataFrame, gap_s:float=600, n_boot:int=2000, seed:int=0) -> Scores:
+def cv_known_mass_scores(oof:pd.DataFrame, table:pd.DataFrame, gap_s:float, n_boot:int=N_BOOT, seed:int=0) -> Scores:
     "`Scores` of out-of-fold densities times each dish's true mass, next to the other folds' mean density times it."
     truth = table.set_index('dish_id').loc[oof.index]
     base = known_mass(fold_baseline(oof, table, DENSITIES), truth.mass)

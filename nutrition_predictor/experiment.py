@@ -159,7 +159,7 @@ def fit_run(cfg:TrainConfig,                      # The run's configuration
             device=None,                          # Defaults to `default_device()`
            ) -> RunMetrics:
     "Train, evaluate, cross-validate and calibrate as `cfg` says, writing every file of the run folder (whole or not at all: `RunFolder.writing`); returns its metrics."
-    run = RunFolder(run or Path('runs')/cfg.name)
+    run = RunFolder(run) if run else RunFolder.for_config(cfg)
     if not run.is_partial():
         with run.writing() as partial: return fit_run(cfg, partial, device)
     run.write_params(cfg)
@@ -250,7 +250,7 @@ def fit_run_distributed(cfg:TrainConfig,                  # The run's configurat
                        ) -> RunFolder:
     "`fit_run` in `processes` processes: the feature cache built in shards, the network trained data-parallel; written whole, as `fit_run`."
     import socket, torch.multiprocessing as tmp
-    run = RunFolder(run or Path('runs')/cfg.name)
+    run = RunFolder(run) if run else RunFolder.for_config(cfg)
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]
     with run.writing() as partial:          # fresh processes: a fork of a process that already ran torch can hang in OpenMP
         tmp.start_processes(_run_rank, args=(cfg, str(partial.path), processes, port), nprocs=processes, start_method='spawn')
@@ -295,7 +295,7 @@ def run_experiment(cfg:TrainConfig,                   # The run's configuration
                   ) -> RunFolder:
     "Execute the experiment notebook for `cfg` with papermill into the run folder, whole or not at all (`RunFolder.writing`)."
     import papermill as pm
-    run = RunFolder(Path(run or Path('runs')/cfg.name).resolve()).check_room()   # a full or read-only disk: one line, before any work
+    run = RunFolder(Path(run or RunFolder.for_config(cfg)).resolve()).check_room()   # a full or read-only disk: one line, before any work
     if cfg.feature_cache: check_writable(_cache_root(cfg))
     params = json.loads(json.dumps(asdict(cfg)))                     # tuples as lists, as papermill writes them
     with run.writing() as partial:

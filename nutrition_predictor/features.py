@@ -23,7 +23,7 @@ from fastai.torch_core import default_device, set_seed
 from fastcore.basics import chunked
 from fastprogress.fastprogress import progress_bar
 
-from .images import FITS, PAD_RGB, DataError, decode_thread_count, mapped_ahead, model_input, onnx_session, prepare_image, square_plan
+from .images import FITS, PAD_RGB, DataError, backbone_batch_size, decode_thread_count, mapped_ahead, model_input, onnx_session, prepare_image, square_plan
 from .data import TARGETS, CannotWrite, every_image, sha256_file, written_whole
 from .config import BACKBONES, ModelConfig, TrainConfig
 from .feature_cache import FeatureCache
@@ -181,7 +181,7 @@ def cached_features(model:NutritionRegressor, # Its frozen backbones make the fe
                     variants:int=0,           # Augmented copies per image, besides the plain one
                     seed:int|None=None, view:str|None=None, # Of the augmented variants: the run's seed, the photos' view (`image_tfms`)
                     weights:str='',
-                    bs:int|None=None,         # Backbone batch size (`None`: 4 on a CPU, where small batches are fastest; 64 on a GPU)
+                    bs:int|None=None,         # Backbone batch size (`None`: `images.backbone_batch_size`)
                     decode_threads:int=0,     # Threads that decode and prepare images (0: `images.decode_thread_count`)
                     device=None,
                     failed:dict|None=None,    # Collect unreadable images here (table row -> error; their rows are NaN); `None`: raise the first
@@ -196,7 +196,7 @@ def cached_features(model:NutritionRegressor, # Its frozen backbones make the fe
     if model.tuned and extractors is None:
         raise ValueError("A model with tuned units has features of its own: the cache holds the frozen backbones' (`dish_features` combines them)")
     extractors = extractors or [(name, pooled, _vector_length(c, name), None) for name, pooled in zip(c.backbone, model.backbone.bodies)]
-    bs = bs or (64 if torch.device(device).type == 'cuda' else 4)
+    bs = bs or backbone_batch_size(torch.device(device).type == 'cuda')
     images = list(table.image)
     decoder = 'nvjpeg' if _use_gpu_decoding(device, images) else 'pil'
     shas = [image_sha(p) for p in images]

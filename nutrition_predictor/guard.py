@@ -93,7 +93,7 @@ class Guard:
     gaussians:list              # A `Gaussian` per group
     scales:list                 # Each group's median score on held-out real dishes
     threshold:float = math.inf  # Fused scores above it are flagged
-    coverage:float = 0.95       # Share of held-out real dishes meant to score at or below the threshold
+    coverage:float = math.nan   # Share of held-out real dishes meant to score at or below the threshold (`calibrate`'s)
     n_fit:int = 0               # Photos the Gaussians were fitted on
     n_calibration:int = 0       # Held-out photos the threshold was calibrated on
 
@@ -108,7 +108,7 @@ class Guard:
     def calibrate(cls, feats,            # `[n, n_features]` features of the training photos
                   folds,                 # Fold number of each row; a fold's rows are scored by Gaussians fitted without it
                   config,                # The model's `ModelConfig`: where each group is in the feature vector
-                  coverage:float=0.95,   # Share of real dishes to pass (1 - the false-alarm rate wanted)
+                  coverage:float,        # Share of real dishes to pass, 1 - the false-alarm rate wanted (`TrainConfig.guard_coverage`)
                   n_axes:int=32) -> Guard:
         "A guard fitted on all `feats`, its threshold the split-conformal quantile of held-out fused scores."
         feats, folds = np.asarray(feats), np.asarray(folds)

@@ -19,10 +19,10 @@ from pillow_heif import register_heif_opener
 # %% auto #0
 __all__ = ['FORMATS', 'SUFFIXES', 'MIN_SIDE', 'MAX_PIXELS', 'MAX_UPLOAD', 'MAX_FILES', 'MAX_REQUEST', 'MAX_REQUEST_PIXELS',
            'BULK_PIXELS', 'ORDINARY_PIXELS', 'MIN_MASS_G', 'MAX_MASS_G', 'PAD_RGB', 'FITS', 'THREADS_ENV',
-           'WAIT_POLICY', 'DataError', 'image_files', 'check_image_size', 'check_mass', 'reduction', 'pil_to_rgb',
-           'load_rgb', 'read_image', 'decoded_pixels', 'SquarePlan', 'square_plan', 'fit_square', 'prepare_image',
-           'model_input', 'cgroup_cpu_quota', 'usable_cpus', 'compute_threads', 'onnx_session', 'decode_thread_count',
-           'mapped_ahead']
+           'WAIT_POLICY', 'CPU_BATCH', 'GPU_BATCH', 'DataError', 'image_files', 'check_image_size', 'check_mass',
+           'reduction', 'pil_to_rgb', 'load_rgb', 'read_image', 'decoded_pixels', 'SquarePlan', 'square_plan',
+           'fit_square', 'prepare_image', 'model_input', 'cgroup_cpu_quota', 'usable_cpus', 'compute_threads',
+           'onnx_session', 'decode_thread_count', 'mapped_ahead', 'backbone_batch_size']
 
 # %% ../nbs/00_images.ipynb #d96beb05
 class DataError(ValueError):
@@ -188,7 +188,7 @@ def square_plan(h:int, w:int, # The image's height and width
     "The one geometry of `fit`: `fit_square` (numpy) and `features.fit_square_tensor` apply it. `ValueError` for an unknown `fit`."
     if fit not in FITS: raise ValueError(f"fit must be one of {FITS}, not {fit!r}")
     if fit == 'crop': s = min(h, w); return SquarePlan(((h - s) // 2, (w - s) // 2, s, s), (size, size), (0, 0, 0, 0))
-    if fit == 'squash': return SquarePlan((0, 0, h, w), (size, size), (0, 0, 0, 0))
+    if fit != 'pad': return SquarePlan((0, 0, h, w), (size, size), (0, 0, 0, 0))          # squash: the whole image
     nh, nw = max(1, round(h * size / max(h, w))), max(1, round(w * size / max(h, w)))
     top, left = (size - nh) // 2, (size - nw) // 2
     return SquarePlan((0, 0, h, w), (nh, nw), (top, size - nh - top, left, size - nw - left))
@@ -285,3 +285,11 @@ def mapped_ahead(pool, fn, items, ahead:int=2):
         pending.append(pool.submit(fn, it))
         if len(pending) > ahead: yield pending.popleft().result()
     while pending: yield pending.popleft().result()
+
+# %% ../nbs/00_images.ipynb #e004e8a0
+CPU_BATCH, GPU_BATCH = 4, 64   # images per backbone pass on a CPU and on a GPU
+
+def backbone_batch_size(gpu:bool, # Do the backbones run on a GPU?
+                       ) -> int:
+    "Images per backbone pass when the caller names no batch size: `GPU_BATCH` on a GPU, `CPU_BATCH` on a CPU."
+    return GPU_BATCH if gpu else CPU_BATCH

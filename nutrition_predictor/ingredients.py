@@ -17,7 +17,7 @@ from .intervals import conformal_quantile
 from .plate import GRAMS_OFFSET, LikelyIngredients, NutrientTable, grams_range
 from .runs import IngredientScores
 from .features import GRAMS, PRESENCE
-from .evaluate import score
+from .evaluate import N_BOOT, score
 
 # %% auto #0
 __all__ = ['THRESHOLDS', 'COMMON_DISHES', 'ingredient_outputs', 'reliability_bins', 'expected_calibration_error',
@@ -172,7 +172,7 @@ def composed_oof(oof:pd.DataFrame,       # Out-of-fold predictions with ingredie
         out.append(pd.DataFrame(likely.composed(*ingredient_outputs(part, vocab)), columns=TARGETS, index=part.index))
     return pd.concat(out).loc[oof.index]
 
-def composed_scores(oof:pd.DataFrame, composed:pd.DataFrame, table:pd.DataFrame, gap_s:float, n_boot:int=2000) -> dict:
+def composed_scores(oof:pd.DataFrame, composed:pd.DataFrame, table:pd.DataFrame, gap_s:float, n_boot:int=N_BOOT) -> dict:
     "`Scores` (as `evaluate.cv_scores`) of the `composed` totals and of the reconciled ones (the mean of direct and composed)."
     from nutrition_predictor.evaluate import fold_baseline
     truth = table.set_index('dish_id').loc[oof.index, TARGETS]

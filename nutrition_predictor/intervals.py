@@ -41,7 +41,7 @@ class Intervals:
     source: str = 'out-of-fold predictions of grouped cross-validation'
 
     @classmethod
-    def calibrate(cls, preds:pd.DataFrame, truth:pd.DataFrame, coverage:float=0.9, targets=TARGETS, **kw) -> Intervals:
+    def calibrate(cls, preds:pd.DataFrame, truth:pd.DataFrame, coverage:float, targets=TARGETS, **kw) -> Intervals:
         "Calibrate on held-out predictions and their true values (rows aligned), for the columns `targets`."
         alpha, off, lo, hi = 1 - coverage, {}, {}, {}
         for t in targets:
@@ -70,7 +70,7 @@ class Intervals:
 # %% ../nbs/01a_intervals.ipynb #eb034be0
 def cross_conformal_coverage(oof:pd.DataFrame,   # Out-of-fold predictions with a `fold` column (`cross_validate`)
                              table:pd.DataFrame, # Dishes with the true values
-                             coverage:float=0.9,
+                             coverage:float,     # Nominal coverage of each range (`TrainConfig.interval_coverage`)
                              targets=TARGETS,    # The columns to check
                             ) -> dict:
     "Empirical coverage (all dishes, and each third by true value) and mean width of each nutrient's range, each fold's range calibrated on the other folds."

@@ -16,7 +16,7 @@ import numpy as np
 from fastcore.basics import chunked, patch
 from fastprogress.fastprogress import progress_bar
 
-from .images import (BULK_PIXELS, DataError, check_mass, compute_threads, decode_thread_count, decoded_pixels, mapped_ahead,
+from .images import (BULK_PIXELS, DataError, backbone_batch_size, check_mass, compute_threads, decode_thread_count, decoded_pixels, mapped_ahead,
                                         model_input, onnx_session, prepare_image)
 from .data import PER_GRAM_OF, TARGETS
 from .config import ModelConfig
@@ -140,7 +140,7 @@ class Predictor:
 
     nutrients = property(lambda self: self.ingredients.nutrients if self.ingredients else None,
                          doc="The run's nutrient table (`NutrientTable`), which corrections read; `None` without one")
-    def default_bs(self) -> int: return 64 if self.net.on_gpu else 4
+    def default_bs(self) -> int: return backbone_batch_size(self.net.on_gpu)
     device = property(lambda self: 'cuda' if self.net.on_gpu else 'cpu', doc="Where the engine runs: `cuda` or `cpu`")
     model_warning = property(lambda self: weak_model_warning(self.worse_than_mean),
                              doc="What every door says of a model that does not beat predicting the training mean (`None`: it does)")
@@ -160,7 +160,7 @@ def _prepared(self:Predictor, srcs:list, workers:int, ahead:int):
 
 @patch
 def predictions(self:Predictor, srcs:list,            # Images: paths, bytes, PIL images or arrays
-                bs:int|None=None,           # Batch size; `None`: 4 on a CPU, 64 on a GPU
+                bs:int|None=None,           # Batch size; `None`: `images.backbone_batch_size`
                 decode_threads:int=0,       # Decoding threads (0: `images.decode_thread_count`'s default)
                 progress:bool=False,        # Show a progress bar
                ):

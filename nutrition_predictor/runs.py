@@ -22,10 +22,12 @@ from .intervals import Intervals
 from .plate import LikelyIngredients
 
 # %% auto #0
-__all__ = ['PARTIAL', 'RUN_BYTES', 'RunFolder', 'IncompleteRun', 'RunBusy', 'Scores', 'Coverage', 'GuardScores',
+__all__ = ['RUNS_HOME', 'PARTIAL', 'RUN_BYTES', 'RunFolder', 'IncompleteRun', 'RunBusy', 'Scores', 'Coverage', 'GuardScores',
            'IngredientScores', 'RunMetrics', 'weak_model_warning', 'git_commit', 'pretrained_run', 'as_run']
 
 # %% ../nbs/01d_runs.ipynb #0c20b75e
+RUNS_HOME = Path('runs')   # where run folders go unless a command names one: relative to the current folder
+
 class RunFolder:
     "A run folder: names every file of a run, and reads and writes them."
     PLOTS = ('loss', 'predictions', 'residuals', 'cv_predictions', 'ingredient_calibration', 'ingredient_auc')
@@ -52,6 +54,11 @@ class RunFolder:
     cv_predictions_file = property(lambda self: self.path/'cv_predictions.csv', doc="Out-of-fold predictions")
     notebook_file = property(lambda self: self.path/'train.ipynb', doc="The executed experiment notebook")
     def plot(self, name:str) -> Path: return self.path/f'{name}.png'
+
+    @classmethod
+    def for_config(cls, cfg:TrainConfig) -> RunFolder:
+        "The run folder a run of `cfg` writes when none is named: `runs/<name>`."
+        return cls(RUNS_HOME/cfg.name)
 
     def create(self) -> RunFolder:
         self.path.mkdir(parents=True, exist_ok=True)

@@ -70,8 +70,8 @@ def test_train_warns_when_the_run_does_not_beat_the_mean(run, monkeypatch, capsy
 def test_model_beats_predicting_the_mean(run, dishes, fresh_preds):
     """Scored here from the saved model and the saved out-of-fold predictions, not read from metrics.json: a head that
     predicts the training mean scores `vs_baseline` 1 on the test split and in cross-validation, and fails."""
-    test = holdout_scores(fresh_preds, dishes, n_boot=100)
-    cv = cv_scores(pd.read_csv(run.cv_predictions_file, index_col='dish_id'), dishes, n_boot=100)
+    test = holdout_scores(fresh_preds, dishes, run.params().group_gap_s, n_boot=100)
+    cv = cv_scores(pd.read_csv(run.cv_predictions_file, index_col='dish_id'), dishes, run.params().group_gap_s, n_boot=100)
     for t in ('calories', 'mass'):
         assert test.vs_baseline[t] < 0.8, (t, test.vs_baseline[t])
         assert cv.vs_baseline[t] < 0.8, (t, cv.vs_baseline[t])

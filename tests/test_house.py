@@ -60,6 +60,16 @@ OWNED = {
     r"4\.184": 'plate.py',                                           # kJ per kcal
     r"^(MAX_KCAL_PER_G|ATWATER)\b.*=": 'data.py',                     # facts about food
     r"ingredient_min_dishes\s*:[^=]*=\s*\d": 'config.py',             # the ingredient vocabulary's cut-off (a declared default)
+    r"coverage\s*(:.*)?=\s*0?\.\d": 'config.py',                         # the ranges' and the guard's coverage (TrainConfig's)
+    r"gap_s\s*(:\s*\w+(\(.*\))?)?\s*=\s*\d": 'config.py',                        # near-copies within this many seconds share a group
+    r"n_boot\s*(:[^=,)]*)?=\s*2000": None,                             # bootstrap resamples: N_BOOT, below
+    r"^N_BOOT\b.*=": 'evaluate.py',
+    r"Path\('runs'\)": 'runs.py',                                        # where run folders go (RunFolder.for_config)
+    r"Path\('data/nutrition5k'\)": 'data.py',                             # where the data goes
+    r"\b64 if\b|\belse 4\)": None,                                       # the backbone batch by device: backbone_batch_size
+    r"^CPU_BATCH, GPU_BATCH\b.*=": 'images.py',
+    r"\bfat\s*=\s*9\b|\b9\.?\s*\*\s*\w*fat": 'data.py',                   # 9 kcal a gram of fat (Atwater; MAX_KCAL_PER_G)
+    r"choose from \{sorted\(BACKBONES\)\}|include the network 'mlp'|set n_components": 'config.py',   # the parts' rules
 }
 
 
