@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fastcore.basics import patch
 from fastprogress.fastprogress import progress_bar
 from PIL import Image
 
@@ -23,8 +24,9 @@ from .config import TrainConfig
 # %% auto #0
 __all__ = ['log', 'OFFICIAL_URL', 'LABEL_FILES', 'MANIFEST', 'side_video', 'dish_files', 'UnsafePath', 'check_dish_id', 'inside',
            'parse_manifest', 'read_manifest', 'write_manifest', 'append_manifest', 'ContentError', 'check_content',
-           'MissingFile', 'fetch', 'source_manifest', 'VideoError', 'frame_name', 'extract_frames',
-           'extract_side_frames', 'DownloadSummary', 'select_dishes', 'download', 'verify']
+           'MissingFile', 'HttpSource', 'FolderSource', 'as_source', 'VideoError', 'frame_name', 'extract_frames',
+           'extract_video', 'extract_side_frames', 'DownloadSummary', 'select_dishes', 'is_current', 'download',
+           'verify']
 
 # %% ../nbs/06_download.ipynb #778456ac
 log = logging.getLogger(__name__)
@@ -156,44 +158,68 @@ def _http_chunks(url:str, timeout:float):
         if expected is not None and got != int(expected): raise ConnectionError(f"{url}: got {got} of {expected} bytes")
 
 # %% ../nbs/06_download.ipynb #3998eec2
-def fetch(source:str,          # Base URL (ending in /) or local folder
-          rel:str,             # Path of the file, relative to the data root
-          dest_root:Path,      # Data root to write into
-          retries:int=4,       # Extra tries after a transient failure
-          backoff:float=0.5,   # Seconds before the first retry; doubles each time
-          timeout:float=60,    # HTTP timeout, seconds
-          link:bool=False,     # Local source: hard-link instead of copying (when on one filesystem)
-          expected:str|None=None, # The source's sha256 of the file, when it publishes one
-         ) -> str:
-    "Fetch `rel` from `source` into `dest_root`, checked; returns its sha256. Raises `MissingFile` if the source lacks it, `ContentError` if it is wrong."
-    dest = inside(dest_root, rel)
-    if not source.startswith(('http://', 'https://')):
-        src = inside(source, rel)
+class HttpSource:
+    "A base URL (the public bucket or a mirror): files streamed over HTTP, transient failures retried with exponential backoff."
+    def __init__(self, url:str,
+                 retries:int=4,       # Extra tries after a transient failure
+                 backoff:float=0.5,   # Seconds before the first retry; doubles each time
+                 timeout:float=60):   # HTTP timeout, seconds
+        self.url, self.retries, self.backoff, self.timeout = url if url.endswith('/') else url + '/', retries, backoff, timeout
+    def __str__(self): return self.url
+
+    def chunks(self, rel:str): return _http_chunks(self.url + rel, self.timeout)
+
+    def manifest(self) -> dict:
+        "The checksums the mirror publishes in its `MANIFEST.sha256`; `{}` when it has none."
+        try:
+            with urllib.request.urlopen(self.url + MANIFEST, timeout=self.timeout) as r: text = r.read(64 << 20).decode('utf-8', 'replace')
+        except (urllib.error.URLError, OSError): return {}
+        return parse_manifest(text, Path('.'))
+
+    def get(self, rel:str, dest_root:Path, expected:str|None=None) -> str:
+        "Fetch `rel` into `dest_root`, checked; its sha256. `MissingFile` (a 404) and `CannotWrite` are not retried."
+        for attempt in range(self.retries + 1):
+            try: return _stream_to(inside(dest_root, rel), rel, self.chunks(rel), expected)
+            except (MissingFile, CannotWrite): raise
+            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError, ContentError) as e:
+                if attempt == self.retries or (isinstance(e, urllib.error.HTTPError) and e.code < 500): raise
+                log.info(f"{rel}: {e}; retrying in {self.backoff * 2**attempt:g}s")
+                time.sleep(self.backoff * 2**attempt)
+
+# %% ../nbs/06_download.ipynb #8c8e9579
+def _file_chunks(path:Path):
+    with open(path, 'rb') as f: yield from iter(lambda: f.read(1 << 20), b'')
+
+class FolderSource:
+    "A local copy in the official layout: its files copied, or hard-linked (`link`) when on one filesystem."
+    def __init__(self, root:str|Path, link:bool=False): self.root, self.link = Path(root), link
+    def __str__(self): return str(self.root)
+
+    def chunks(self, rel:str):
+        src = inside(self.root, rel)
         if not src.is_file(): raise MissingFile(str(src))
-        if link:
+        return _file_chunks(src)
+
+    def manifest(self) -> dict: return read_manifest(self.root/MANIFEST)
+
+    def get(self, rel:str, dest_root:Path, expected:str|None=None) -> str:
+        "Copy (or hard-link) `rel` into `dest_root`, checked; its sha256. `MissingFile` when the copy lacks it."
+        dest = inside(dest_root, rel)
+        if self.link and (src := inside(self.root, rel)).is_file():
             check_content(src, rel)
             if expected and sha256_file(src) != expected: raise ContentError(f"{rel}: its sha256 differs from the source's manifest")
             dest.parent.mkdir(parents=True, exist_ok=True); dest.unlink(missing_ok=True)
             try: os.link(src, dest); return sha256_file(dest)
             except OSError: pass                    # another filesystem: copy instead
-        with open(src, 'rb') as f: return _stream_to(dest, rel, iter(lambda: f.read(1 << 20), b''), expected)
-    url = source + rel
-    for attempt in range(retries + 1):
-        try: return _stream_to(dest, rel, _http_chunks(url, timeout), expected)
-        except (MissingFile, CannotWrite): raise
-        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError, ContentError) as e:
-            if attempt == retries or (isinstance(e, urllib.error.HTTPError) and e.code < 500): raise
-            log.info(f"{rel}: {e}; retrying in {backoff * 2**attempt:g}s")
-            time.sleep(backoff * 2**attempt)
+        return _stream_to(dest, rel, self.chunks(rel), expected)
 
-# %% ../nbs/06_download.ipynb #8c8e9579
-def source_manifest(source:str, timeout:float=60) -> dict:
-    "The checksums the source publishes in its own `MANIFEST.sha256` (a local copy's, or a mirror's over HTTP); `{}` when it has none."
-    if not source.startswith(('http://', 'https://')): return read_manifest(Path(source)/MANIFEST)
-    try:
-        with urllib.request.urlopen(source + MANIFEST, timeout=timeout) as r: text = r.read(64 << 20).decode('utf-8', 'replace')
-    except (urllib.error.URLError, OSError): return {}
-    return parse_manifest(text, Path('.'))
+def as_source(source:str|Path,  # A base URL (`http://`, `https://`) or a local folder
+              link:bool=False,  # A folder: hard-link its files instead of copying them
+              **http_kw,        # A URL: `HttpSource`'s retries, backoff and timeout
+             ) -> HttpSource|FolderSource:
+    "The source a string names: the one place a URL is told apart from a folder."
+    if str(source).startswith(('http://', 'https://')): return HttpSource(str(source), **http_kw)
+    return FolderSource(source, link)
 
 # %% ../nbs/06_download.ipynb #fe7fe077
 class VideoError(RuntimeError):
@@ -228,6 +254,22 @@ def extract_frames(video:str|Path,          # A raw H.264 side-angle video (`cam
 def _frames_record(out_dir:Path, camera:str) -> Path: return Path(out_dir)/f'camera_{camera}.frames.json'
 
 # %% ../nbs/06_download.ipynb #94c251f7
+def extract_video(dest:Path,                # The data root
+                  rel:str,                  # A side-angle video under it (`imagery/side_angles/<dish_id>/camera_<X>.h264`)
+                  every:int=5, max_frames:int|None=5,
+                  sha:str|None=None,        # The video's sha256 when known (the manifest's)
+                 ) -> list[Path]:
+    "The frames of one video, written; `[]` when they already are, with these settings. `VideoError` when it cannot be decoded."
+    v = inside(dest, rel)
+    out_dir, camera = inside(dest, f'side_angle_images/{check_dish_id(v.parent.name)}'), v.stem.removeprefix('camera_')
+    want, rec = dict(video_sha256=sha or sha256_file(v), every=every, max_frames=max_frames), _frames_record(out_dir, camera)
+    if rec.is_file():
+        done = json.loads(rec.read_text())
+        if {k: done.get(k) for k in want} == want and all((out_dir/f).is_file() for f in done['frames']): return []
+    frames = extract_frames(v, out_dir, every, max_frames)
+    rec.write_text(json.dumps({**want, 'frames': [f.name for f in frames]}, indent=1))
+    return frames
+
 def extract_side_frames(dest:str|Path|None,    # Data root with `imagery/side_angles/<dish_id>/camera_<X>.h264` (`None`: `n5k_dir()`)
                         dishes:list|None=None,  # Only these dishes (default: every dish with videos)
                         every:int=5, max_frames:int|None=5,
@@ -241,17 +283,9 @@ def extract_side_frames(dest:str|Path|None,    # Data root with `imagery/side_an
         videos = [v for v in videos if v.parent.name in wanted]
     n_written, errors = 0, {}
     for v in progress_bar(videos, leave=False) if videos else []:
-        rel, dish, camera = v.relative_to(dest).as_posix(), v.parent.name, v.stem.removeprefix('camera_')
-        out_dir = inside(dest, f'side_angle_images/{check_dish_id(dish)}')
-        sha = (manifest or {}).get(rel) or sha256_file(v)
-        want = dict(video_sha256=sha, every=every, max_frames=max_frames)
-        rec = _frames_record(out_dir, camera)
-        if rec.is_file():
-            done = json.loads(rec.read_text())
-            if {k: done.get(k) for k in want} == want and all((out_dir/f).is_file() for f in done['frames']): continue
-        try: frames = extract_frames(v, out_dir, every, max_frames)
+        rel = v.relative_to(dest).as_posix()
+        try: frames = extract_video(dest, rel, every, max_frames, (manifest or {}).get(rel))
         except VideoError as e: errors[rel] = str(e); log.warning(str(e)); continue
-        rec.write_text(json.dumps({**want, 'frames': [f.name for f in frames]}, indent=1))
         n_written += len(frames)
         if manifest is not None:
             for f in frames: manifest[f.relative_to(dest).as_posix()] = sha256_file(f)
@@ -284,6 +318,80 @@ def select_dishes(dest:Path, splits=('rgb_train', 'rgb_test'), sample:int|None=N
     return sorted(random.Random(seed).sample(ids, sample)) if sample and sample < len(ids) else ids
 
 # %% ../nbs/06_download.ipynb #fa351da1
+def is_current(dest:Path, rel:str, manifest:dict, expected:str|None) -> bool:
+    "Is `rel` in `dest` as the manifest records it, and as the source publishes it when it does? Then a download skips it."
+    return rel in manifest and (dest/rel).is_file() and expected in (None, manifest[rel]) and sha256_file(dest/rel) == manifest[rel]
+
+class _Fetcher:
+    "The state of one `download`: where, the manifest it appends to, the sources' checksums, what happened so far."
+    def __init__(self, dest:Path, sources:list, every:int, max_frames:int|None):
+        self.dest, self.every, self.max_frames = dest, every, max_frames
+        self.manifest, self.summary, self.lock = read_manifest(dest/MANIFEST), DownloadSummary(), threading.Lock()
+        self.published = {s: s.manifest() for s in sources}
+
+    def record(self, rel:str, digest:str):
+        with self.lock: self.manifest[rel] = digest; append_manifest(self.dest/MANIFEST, rel, digest)
+
+    def forget(self, owner:str, rel:str, why:str|None):
+        "A file not here after all: missing at the source (`why` None) or failed."
+        with self.lock:
+            self.manifest.pop(rel, None)
+            if why is None: self.summary.missing.setdefault(owner, []).append(rel)
+            else: self.summary.failed.setdefault(owner, {})[rel] = why
+
+    def get(self, rel:str, source, owner:str) -> str:
+        "One file, skipped when current or else fetched; a side-angle video's frames extracted right after it."
+        expected = self.published[source].get(rel)
+        done = 'skipped' if is_current(self.dest, rel, self.manifest, expected) else 'fetched'
+        if done == 'fetched': self.record(rel, source.get(rel, self.dest, expected))
+        if rel.endswith('.h264'):
+            try: frames = extract_video(self.dest, rel, self.every, self.max_frames, self.manifest.get(rel))
+            except VideoError as e:
+                log.warning(str(e))
+                with self.lock: self.summary.failed.setdefault(owner, {})[rel] = str(e)
+                return done
+            for f in frames: self.record(f.relative_to(self.dest).as_posix(), sha256_file(f))
+            with self.lock: self.summary.extracted += len(frames)
+        return done
+
+# %% ../nbs/06_download.ipynb #26f36a9e
+@patch
+def run(self:_Fetcher, jobs:list, owner_of, label:str, workers:int):
+    "Fetch `(rel, source)` jobs on `workers` threads with a progress bar; a `CannotWrite` stops everything at once."
+    with ThreadPoolExecutor(workers) as ex:
+        futs = {ex.submit(self.get, rel, src, owner_of(rel)): rel for rel, src in jobs}
+        pb = progress_bar(as_completed(futs), total=len(futs)); pb.comment = label
+        for fut in pb:
+            rel = futs[fut]
+            try: done = fut.result(); setattr(self.summary, done, getattr(self.summary, done) + 1)
+            except MissingFile: self.forget(owner_of(rel), rel, None)
+            except UnsafePath as e: self.summary.refused[rel] = str(e)
+            except CannotWrite: raise                       # every other file would fail alike: stop, in one line
+            except Exception as e: self.forget(owner_of(rel), rel, str(e))
+
+@patch
+def usable_splits(self:_Fetcher, splits, source):
+    "Check the id files fetched: a list cut at a line boundary passes every per-file check; a needed split file that failed stops the download."
+    for rel, why in id_file_problems(self.dest).items(): self.forget(rel, rel, why)
+    s = self.summary
+    bad = [f for f in (f'dish_ids/splits/{x}_ids.txt' for x in splits) if f in s.missing or f in s.failed]
+    if bad: raise DataError(f"cannot use the split files from {source}: " + '; '.join(
+        f"{f}: {s.failed.get(f, {}).get(f) or 'the source does not have it'}" for f in bad))
+
+@patch
+def accepted(self:_Fetcher, dishes:list) -> list:
+    "`dishes` less the ids that would lead outside the data folder (refused by name)."
+    for d in dishes:
+        try: check_dish_id(d)
+        except UnsafePath as e: self.summary.refused[d] = str(e); log.warning(f"Refused: {e}")
+    return [d for d in dishes if d not in self.summary.refused]
+
+@patch
+def save_manifest(self:_Fetcher):
+    "Rewrite the manifest with every file present (the appended lines are the record while it runs)."
+    write_manifest(self.dest/MANIFEST, {k: v for k, v in self.manifest.items() if (self.dest/k).is_file()})
+
+# %% ../nbs/06_download.ipynb #3675d98a
 def download(dest:str|Path|None=None,          # Where the data root goes (`None`: `n5k_dir()`, the folder `train` reads)
              source:str|None=None,             # Base URL (a mirror), or a local folder in the official layout (a copy to install); default `$NUTRITION5K_URL`, else the public bucket
              views=(TrainConfig().view,),      # `side` (the view `train` reads by default) and/or `overhead`
@@ -299,62 +407,25 @@ def download(dest:str|Path|None=None,          # Where the data root goes (`None
              **fetch_kw) -> DownloadSummary:
     "Download (or install from a local copy) Nutrition5k into `dest`; resumable, with a sha256 manifest; a `CannotWrite` stops it at once (a full or read-only disk)."
     dest = check_writable(n5k_dir(dest))
-    source = source or os.environ.get('NUTRITION5K_URL') or OFFICIAL_URL
-    if source.startswith(('http://', 'https://')) and not source.endswith('/'): source += '/'
-    if side_source and side_source.startswith(('http://', 'https://')) and not side_source.endswith('/'): side_source += '/'
-    manifest, summary, lock = read_manifest(dest/MANIFEST), DownloadSummary(), threading.Lock()
-    published = {src: source_manifest(src) for src in {source, side_source} if src}
-    def get(rel, src):
-        expected = published[src].get(rel)
-        if rel in manifest and (dest/rel).is_file() and expected in (None, manifest[rel]) and sha256_file(dest/rel) == manifest[rel]:
-            return 'skipped'
-        digest = fetch(src, rel, dest, link=link, expected=expected, **fetch_kw)
-        with lock: manifest[rel] = digest; append_manifest(dest/MANIFEST, rel, digest)
-        return 'fetched'
-    def run(jobs, owner_of, label):
-        with ThreadPoolExecutor(workers) as ex:
-            futs = {ex.submit(get, rel, src): rel for rel, src in jobs}
-            pb = progress_bar(as_completed(futs), total=len(futs))
-            pb.comment = label
-            for fut in pb:
-                rel, owner = futs[fut], owner_of(futs[fut])
-                try: setattr(summary, r := fut.result(), getattr(summary, r) + 1)
-                except MissingFile:
-                    summary.missing.setdefault(owner, []).append(rel)
-                    with lock: manifest.pop(rel, None)
-                except UnsafePath as e: summary.refused[rel] = str(e)
-                except CannotWrite: raise                       # every other file would fail alike: stop, in one line
-                except Exception as e:
-                    summary.failed.setdefault(owner, {})[rel] = str(e)
-                    with lock: manifest.pop(rel, None)
+    main = as_source(source or os.environ.get('NUTRITION5K_URL') or OFFICIAL_URL, link, **fetch_kw)
+    frames = as_source(side_source, link, **fetch_kw) if side_source else None
+    f = _Fetcher(dest, [s for s in (main, frames) if s], every, max_frames)
     try:
-        run([(rel, source) for rel in LABEL_FILES], lambda rel: rel, 'labels')
-        for rel, why in id_file_problems(dest).items():           # a list cut at a line boundary passes every per-file check
-            summary.failed.setdefault(rel, {})[rel] = why
-            with lock: manifest.pop(rel, None)
-        needed = [f'dish_ids/splits/{s}_ids.txt' for s in splits]
-        bad = [f for f in needed if f in summary.missing or f in summary.failed]
-        if bad: raise DataError(f"cannot use the split files from {source}: " + '; '.join(
-            f"{f}: {summary.failed.get(f, {}).get(f) or 'the source does not have it'}" for f in bad))
-        dishes = sorted(dishes) if dishes else select_dishes(dest, splits, sample, seed)
-        for d in dishes:
-            try: check_dish_id(d)
-            except UnsafePath as e: summary.refused[d] = str(e); log.warning(f"Refused: {e}")
-        dishes = [d for d in dishes if d not in summary.refused]
-        jobs = [(rel, side_source if side_source and rel.startswith('side_angle') else source)
-                for d in dishes for rel in dish_files(d, views, side_frames=side_source is not None)]
-        run(jobs, lambda rel: rel.split('/')[-2], 'images')
-        if 'side' in views and side_source is None:
-            summary.extracted, errors = extract_side_frames(dest, dishes, every, max_frames, manifest)
-            for rel, err in errors.items(): summary.failed.setdefault(rel.split('/')[-2], {})[rel] = err
-        summary.complete = [d for d in dishes if d not in summary.missing and d not in summary.failed]
-        summary.usable = {v: sum(bool(view_images(dest, d, v)) for d in dishes) for v in views}
+        f.run([(rel, main) for rel in LABEL_FILES], lambda rel: rel, 'labels', workers)
+        f.usable_splits(splits, main)
+        dishes = f.accepted(sorted(dishes) if dishes else select_dishes(dest, splits, sample, seed))
+        jobs = [(rel, frames if frames and rel.startswith('side_angle') else main)
+                for d in dishes for rel in dish_files(d, views, side_frames=frames is not None)]
+        f.run(jobs, lambda rel: rel.split('/')[-2], 'images', workers)
     except BaseException:                                    # the appended lines are the record; rewriting them may fail on a full disk
-        with contextlib.suppress(OSError): write_manifest(dest/MANIFEST, {k: v for k, v in manifest.items() if (dest/k).is_file()})
+        with contextlib.suppress(OSError): f.save_manifest()
         raise
-    write_manifest(dest/MANIFEST, {k: v for k, v in manifest.items() if (dest/k).is_file()})
-    log.info(str(summary))
-    return summary
+    f.save_manifest()
+    s = f.summary
+    s.complete = [d for d in dishes if d not in s.missing and d not in s.failed]
+    s.usable = {v: sum(bool(view_images(dest, d, v)) for d in dishes) for v in views}
+    log.info(str(s))
+    return s
 
 # %% ../nbs/06_download.ipynb #f579e055
 def verify(dest:str|Path|None,       # The data root with its `MANIFEST.sha256` (`None`: `n5k_dir()`)
@@ -364,8 +435,7 @@ def verify(dest:str|Path|None,       # The data root with its `MANIFEST.sha256` 
     dest = n5k_dir(dest)
     manifest = read_manifest(dest/MANIFEST)
     if not manifest: raise FileNotFoundError(f"No manifest to verify against: {dest/MANIFEST}")
-    if source and source.startswith(('http://', 'https://')) and not source.endswith('/'): source += '/'
-    published = source_manifest(source) if source else {}
+    published = as_source(source).manifest() if source else {}
     problems = {}
     for rel, digest in progress_bar(list(manifest.items())):
         if not (dest/rel).is_file(): problems[rel] = 'missing'; continue
