@@ -121,7 +121,7 @@ def main():
         model = NutritionRegressor(cfg.model_config(tm, ts, None, int(trn.sum()), vocab), cfg.pretrained, cfg.weights_path)
         y = (target_values(t, TARGETS, cfg.log_targets) - tm) / ts
         fit_projection(model, FeatureDataset(feats[trn][:, None], y[trn]), cfg.seed)
-        with torch.no_grad(): z = model.head[1](model.head[0](feats))
+        with torch.no_grad(): z = model.project(feats)
         g = ingredient_grams(rows, t.dish_id, list(vocab[:-1]))
         aux = torch.log1p(torch.tensor(g.to_numpy(np.float32)))
         aux = (aux - aux[trn].mean(0)) / (aux[trn].std(0) + 1e-6)

@@ -15,7 +15,7 @@ import pandas as pd
 from .images import DataError
 
 # %% auto #0
-__all__ = ['log', 'TARGETS', 'UNITS', 'PER_GRAM_OF', 'DENSITIES', 'ATWATER', 'MAX_KCAL_PER_G', 'DATA_HOME', 'DISH_FIELDS',
+__all__ = ['TARGETS', 'UNITS', 'PER_GRAM_OF', 'DENSITIES', 'ATWATER', 'MAX_KCAL_PER_G', 'DATA_HOME', 'DISH_FIELDS',
            'INGREDIENT_FIELDS', 'METADATA_FILES', 'MAX_DISH_MASS_G', 'NUTRIENT_TABLE', 'SPLITS', 'DISH_ID', 'ALL_IDS',
            'ID_FILES', 'OFFICIAL_ID_COUNTS', 'VIEWS', 'CAMERAS', 'FRAMES', 'EXCLUDED_DISHES', 'OTHER', 'WHY_NOT',
            'FULL_BELOW', 'project_dir', 'n5k_dir', 'is_nutrition5k', 'check_data_dir', 'read_dish_metadata',
@@ -26,7 +26,7 @@ __all__ = ['log', 'TARGETS', 'UNITS', 'PER_GRAM_OF', 'DENSITIES', 'ATWATER', 'MA
            'dish_groups', 'grouped_folds']
 
 # %% ../nbs/00a_data.ipynb #7115d02d
-log = logging.getLogger(__name__)
+_log = logging.getLogger(__name__)
 
 # %% ../nbs/00a_data.ipynb #a6ab3752
 TARGETS = ['calories', 'mass', 'fat', 'carb', 'protein']
@@ -275,13 +275,13 @@ def dish_table(data_dir:str|Path|None,     # Nutrition5k root (see `n5k_dir`)
     dropped = {}
     def _drop(keep, why):
         nonlocal df
-        if (~keep).sum(): log.warning(f"Dropped {(~keep).sum()} dishes: {why}")
+        if (~keep).sum(): _log.warning(f"Dropped {(~keep).sum()} dishes: {why}")
         dropped[why] = int((~keep).sum())
         df = df[keep]
     _drop(df.image.map(Path.is_file), f'no {view} image file')
     _drop(df.dish_id.isin(split.index), 'not in the official rgb train/test split')
     bad = meta[why.notna() & meta.dish_id.isin(df.dish_id)]
-    for r in bad.itertuples(): log.warning(f"{root/r.file}, line {r.line}: {r.dish_id} dropped: {why[r.Index]}")
+    for r in bad.itertuples(): _log.warning(f"{root/r.file}, line {r.line}: {r.dish_id} dropped: {why[r.Index]}")
     _drop(~df.dish_id.isin(bad.dish_id), 'a label that cannot be a plate (each named above with its file and line)')
     meta = checked_labels(meta).set_index('dish_id')[list(DISH_FIELDS[1:])]
     _drop(df.dish_id.isin(meta.index), 'no label in the metadata')
@@ -294,7 +294,7 @@ def dish_table(data_dir:str|Path|None,     # Nutrition5k root (see `n5k_dir`)
     for t, d in zip(PER_GRAM_OF, DENSITIES): df[d] = df[t] / df.mass
     df = df[['dish_id', 'split', 'image', 'images', *TARGETS, *DENSITIES]].reset_index(drop=True)
     df.attrs['dropped'] = dropped
-    log.info(f"{len(df)} dishes with a {view} image: " + ', '.join(f"{s} {n}" for s, n in df.split.value_counts().items()))
+    _log.info(f"{len(df)} dishes with a {view} image: " + ', '.join(f"{s} {n}" for s, n in df.split.value_counts().items()))
     return df
 
 # %% ../nbs/00a_data.ipynb #9f3e5d72

@@ -22,12 +22,12 @@ from .predict import BatchQueue, PredictionRefused, Predictor
 from .runs import RunFolder, pretrained_run
 
 # %% auto #0
-__all__ = ['log', 'NAMES', 'PLATE_COLUMNS', 'UPLOADS', 'VIEW_WORDS', 'shown_units', 'result_markdown', 'result_chart',
-           'uploaded_image', 'plate_rows', 'ingredient_names', 'corrections_from_rows', 'add_row', 'upload_folder',
-           'delete_dead_uploads', 'view_note', 'predict_fn', 'editor_fn', 'correct_fn', 'build_demo', 'launch_demo']
+__all__ = ['NAMES', 'PLATE_COLUMNS', 'UPLOADS', 'VIEW_WORDS', 'shown_units', 'result_markdown', 'result_chart', 'uploaded_image',
+           'plate_rows', 'ingredient_names', 'corrections_from_rows', 'add_row', 'upload_folder', 'delete_dead_uploads',
+           'view_note', 'predict_fn', 'editor_fn', 'correct_fn', 'build_demo', 'launch_demo']
 
 # %% ../nbs/05_demo.ipynb #05c856fb
-log = logging.getLogger(__name__)
+_log = logging.getLogger(__name__)
 
 # %% ../nbs/05_demo.ipynb #1c5091db
 NAMES = dict(calories='Calories', mass='Mass', fat='Fat', carb='Carbohydrate', protein='Protein')
@@ -190,7 +190,7 @@ def predict_fn(predictor:Predictor, typical:NutritionPrediction, mae:dict|None, 
         try: pred = await batcher.predict_one(path, Path(path).name, mass_g)    # the API's pipeline (`04_predict`)
         except PredictionRefused as e: raise _user_error(str(e))
         except Exception:
-            log.exception(f"prediction failed for {path}")
+            _log.exception(f"prediction failed for {path}")
             raise _user_error("Something went wrong with this image; the server has logged it.")
         coverage = predictor.intervals.coverage if predictor.intervals else None
         return pred.to_dict(), result_markdown(pred, typical, mae, coverage), result_chart(pred, typical, mae), pred.to_dict()
@@ -239,7 +239,7 @@ def build_demo(run:str|Path|RunFolder|None=None, # Run folder with the model (an
         dishes = config_dishes(replace(cfg, data_dir=str(data_dir) if data_dir else cfg.data_dir))
         examples = [[str(p)] for p in dishes.image[dishes.split == 'test'][:n_examples]]
     except (DataError, OSError) as e:
-        log.info(f"No Nutrition5k data for examples ({e}); using the photos shipped with the package")
+        _log.info(f"No Nutrition5k data for examples ({e}); using the photos shipped with the package")
         examples = [[str(p)] for p in sorted((pretrained_run().path/'examples').glob('*.jpg'))[:n_examples]]
     with gr.Blocks(title='Nutrition predictor', delete_cache=delete_cache) as demo:
         gr.Markdown(f"# Nutrition predictor\nUpload a photo of a plate, {VIEW_WORDS.get(view, view)}, to estimate its "

@@ -22,14 +22,14 @@ from .images import DataError
 from .config import TrainConfig
 
 # %% auto #0
-__all__ = ['log', 'OFFICIAL_URL', 'LABEL_FILES', 'MANIFEST', 'side_video', 'dish_files', 'UnsafePath', 'check_dish_id', 'inside',
+__all__ = ['OFFICIAL_URL', 'LABEL_FILES', 'MANIFEST', 'side_video', 'dish_files', 'UnsafePath', 'check_dish_id', 'inside',
            'parse_manifest', 'read_manifest', 'write_manifest', 'append_manifest', 'ContentError', 'check_content',
            'MissingFile', 'HttpSource', 'FolderSource', 'as_source', 'VideoError', 'frame_name', 'extract_frames',
            'extract_video', 'extract_side_frames', 'DownloadSummary', 'select_dishes', 'is_current', 'download',
            'verify']
 
 # %% ../nbs/06_download.ipynb #778456ac
-log = logging.getLogger(__name__)
+_log = logging.getLogger(__name__)
 
 # %% ../nbs/06_download.ipynb #e220b693
 OFFICIAL_URL = 'https://storage.googleapis.com/nutrition5k_dataset/nutrition5k_dataset/'
@@ -77,7 +77,7 @@ def parse_manifest(text:str, root:Path) -> dict:
         parts = line.split(maxsplit=1)
         if len(parts) != 2 or not _SHA256.fullmatch(parts[0]): continue
         try: inside(root, parts[1]); entries[parts[1]] = parts[0]
-        except UnsafePath as e: log.warning(f"manifest entry refused: {e}")
+        except UnsafePath as e: _log.warning(f"manifest entry refused: {e}")
     return entries
 
 def read_manifest(path:Path) -> dict:
@@ -183,7 +183,7 @@ class HttpSource:
             except (MissingFile, CannotWrite): raise
             except (urllib.error.URLError, ConnectionError, TimeoutError, OSError, ContentError) as e:
                 if attempt == self.retries or (isinstance(e, urllib.error.HTTPError) and e.code < 500): raise
-                log.info(f"{rel}: {e}; retrying in {self.backoff * 2**attempt:g}s")
+                _log.info(f"{rel}: {e}; retrying in {self.backoff * 2**attempt:g}s")
                 time.sleep(self.backoff * 2**attempt)
 
 # %% ../nbs/06_download.ipynb #8c8e9579
@@ -285,7 +285,7 @@ def extract_side_frames(dest:str|Path|None,    # Data root with `imagery/side_an
     for v in progress_bar(videos, leave=False) if videos else []:
         rel = v.relative_to(dest).as_posix()
         try: frames = extract_video(dest, rel, every, max_frames, (manifest or {}).get(rel))
-        except VideoError as e: errors[rel] = str(e); log.warning(str(e)); continue
+        except VideoError as e: errors[rel] = str(e); _log.warning(str(e)); continue
         n_written += len(frames)
         if manifest is not None:
             for f in frames: manifest[f.relative_to(dest).as_posix()] = sha256_file(f)
@@ -347,7 +347,7 @@ class _Fetcher:
         if rel.endswith('.h264'):
             try: frames = extract_video(self.dest, rel, self.every, self.max_frames, self.manifest.get(rel))
             except VideoError as e:
-                log.warning(str(e))
+                _log.warning(str(e))
                 with self.lock: self.summary.failed.setdefault(owner, {})[rel] = str(e)
                 return done
             for f in frames: self.record(f.relative_to(self.dest).as_posix(), sha256_file(f))
@@ -383,7 +383,7 @@ def accepted(self:_Fetcher, dishes:list) -> list:
     "`dishes` less the ids that would lead outside the data folder (refused by name)."
     for d in dishes:
         try: check_dish_id(d)
-        except UnsafePath as e: self.summary.refused[d] = str(e); log.warning(f"Refused: {e}")
+        except UnsafePath as e: self.summary.refused[d] = str(e); _log.warning(f"Refused: {e}")
     return [d for d in dishes if d not in self.summary.refused]
 
 @patch
@@ -424,7 +424,7 @@ def download(dest:str|Path|None=None,          # Where the data root goes (`None
     s = f.summary
     s.complete = [d for d in dishes if d not in s.missing and d not in s.failed]
     s.usable = {v: sum(bool(view_images(dest, d, v)) for d in dishes) for v in views}
-    log.info(str(s))
+    _log.info(str(s))
     return s
 
 # %% ../nbs/06_download.ipynb #f579e055

@@ -1,4 +1,4 @@
-"""`export_onnx` writes a trained model as one ONNX file (backbones, head and the conversion to kcal and grams, physical limits included), which `predict.OnnxModel` runs without torch; `ship_run` makes the model shipped with the package.
+"""`export_onnx` writes a trained model as one ONNX file (backbones, head and the conversion to kcal and grams, physical limits included), which `predict.OnnxEngine` runs without torch; `ship_run` makes the model shipped with the package.
 
 Docs: https://nutrition-predictor.github.io/nutrition-predictor/export.html.md"""
 

@@ -17,10 +17,10 @@ from safetensors.numpy import save as safetensors_bytes
 
 from .data import written_whole
 
-log = logging.getLogger(__name__)
+_log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'SHARD_VECTORS', 'SHARD_BYTES', 'SUFFIX', 'STALE_PART_S', 'default_cache_dir', 'row_checksums', 'write_shard',
+__all__ = ['SHARD_VECTORS', 'SHARD_BYTES', 'SUFFIX', 'STALE_PART_S', 'default_cache_dir', 'row_checksums', 'write_shard',
            'shard_keys', 'read_shard', 'FeatureCache']
 
 # %% ../nbs/01f_feature_cache.ipynb #d58ea795
@@ -112,7 +112,7 @@ class FeatureCache:
             for row, k in enumerate(keys): self._index[k].append((name, row))
 
     def _drop(self, name:str, why:str):
-        log.warning(f"Feature cache shard {self.shard_dir/name} is corrupt ({why}); its vectors will be recomputed")
+        _log.warning(f"Feature cache shard {self.shard_dir/name} is corrupt ({why}); its vectors will be recomputed")
         self._dropped.add(name)
         with contextlib.suppress(OSError): (self.shard_dir/name).unlink()
 
@@ -136,7 +136,7 @@ def _load_file(self:FeatureCache, key:str, n_features:int|None) -> np.ndarray|No
     ok = isinstance(f, torch.Tensor) and d.get('key') == key and f.dtype == torch.float32 and f.ndim == 1
     if ok and n_features is not None and len(f) != n_features: return None   # another length: not this caller's
     if not ok or d.get('sha256') != hashlib.sha256(f.numpy().tobytes()).hexdigest():
-        log.warning(f"Feature cache file {p} is corrupt; recomputing it"); p.unlink(missing_ok=True); return None
+        _log.warning(f"Feature cache file {p} is corrupt; recomputing it"); p.unlink(missing_ok=True); return None
     self.save(key, f); self._moved.append(p)
     return f.numpy().copy()
 
@@ -168,7 +168,7 @@ def load_many(self:FeatureCache, keys:list[str], n_features:int) -> list[np.ndar
                 good = self._verified(name, [todo[i][0][1] for i in idx], *got, n_features)
                 for i in idx: out[i] = good.get(todo[i][0][1])
                 if failed := sum(out[i] is None for i in idx):
-                    log.warning(f"Feature cache shard {self.shard_dir/name}: {failed} vector(s) of another length or with values that "
+                    _log.warning(f"Feature cache shard {self.shard_dir/name}: {failed} vector(s) of another length or with values that "
                                 "do not match their checksums: not used (an older copy, else a new computation, takes their place)")
             for copies in todo.values(): copies.pop(0)
             todo = {i: [c for c in copies if c[0] not in self._dropped] for i, copies in todo.items() if out[i] is None}

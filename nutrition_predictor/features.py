@@ -29,14 +29,14 @@ from .config import BACKBONES, ModelConfig, TrainConfig
 from .feature_cache import FeatureCache
 
 # %% auto #0
-__all__ = ['log', 'AUG_VERSION', 'PREP_VERSION', 'PRESENCE', 'GRAMS', 'image_tfms', 'target_values', 'target_stats',
-           'DishDataset', 'dish_dataloaders', 'feature_key', 'variant_seed', 'image_sha', 'fit_square_tensor',
-           'gpu_prepare', 'distributed_rank', 'extractor_key', 'OnnxExtractor', 'cached_features', 'cached_activations',
-           'weights_id', 'FeatureDataset', 'feature_dataloaders', 'tuned_vectors', 'dish_features',
-           'cached_predictions', 'readable_dishes']
+__all__ = ['AUG_VERSION', 'PREP_VERSION', 'PRESENCE', 'GRAMS', 'image_tfms', 'target_values', 'target_stats', 'DishDataset',
+           'dish_dataloaders', 'feature_key', 'variant_seed', 'image_sha', 'fit_square_tensor', 'gpu_prepare',
+           'distributed_rank', 'extractor_key', 'OnnxExtractor', 'cached_features', 'cached_activations', 'weights_id',
+           'FeatureDataset', 'feature_dataloaders', 'tuned_vectors', 'dish_features', 'cached_predictions',
+           'readable_dishes']
 
 # %% ../nbs/02a_features.ipynb #586180c3
-log = logging.getLogger(__name__)
+_log = logging.getLogger(__name__)
 
 # %% ../nbs/02a_features.ipynb #ad153dc9
 def image_tfms(augment:bool,                     # Random training augmentation?
@@ -244,13 +244,13 @@ def cached_features(model:NutritionRegressor, # Its frozen backbones make the fe
             _compute([i for i in todo if feats[i] is None and pairs[i][0] not in bad])
         parts.append(torch.from_numpy(np.stack([np.full(n_feat, np.nan, np.float32) if f is None else np.asarray(f) for f in feats])))
     try: cache.flush()                                        # what was read from a one-file cache moves into shards
-    except CannotWrite as e: log.warning(f"{e} (the cache's one-file entries stay where they are)")
+    except CannotWrite as e: _log.warning(f"{e} (the cache's one-file entries stay where they are)")
     if failed is not None: failed.update(bad)
     elif bad: raise DataError(next(iter(bad.values())))
     if world > 1:
         n = torch.tensor([computed]); torch.distributed.all_reduce(n); computed = int(n)
     total = (len(pairs) - sum(1 for r, _ in pairs if r in bad)) * len(extractors)
-    log.info(f"Feature cache: {computed} computed, {total - computed} loaded, {len(bad)} images unreadable ({cache.root})")
+    _log.info(f"Feature cache: {computed} computed, {total - computed} loaded, {len(bad)} images unreadable ({cache.root})")
     return torch.cat(parts, 1), dict(computed=computed, loaded=total - computed)
 
 # %% ../nbs/02a_features.ipynb #7f3b8a23
@@ -357,5 +357,5 @@ def readable_dishes(cfg:TrainConfig, dishes:pd.DataFrame, device=None) -> pd.Dat
     keep = dishes.drop(index=dishes.index[list(failed)])
     keep.attrs['dropped'] = {**dishes.attrs.get('dropped', {}),
                              **{f"unreadable image of {dishes.dish_id.iloc[r]}: {err}": 1 for r, err in failed.items()}}
-    for r, err in failed.items(): log.warning(f"Dropped {dishes.dish_id.iloc[r]}: {err}")
+    for r, err in failed.items(): _log.warning(f"Dropped {dishes.dish_id.iloc[r]}: {err}")
     return keep.reset_index(drop=True)

@@ -348,10 +348,15 @@ class NutritionRegressor(nn.Module):
         self.register_buffer('upper_bound', torch.tensor(config.upper_bound) if config.upper_bound else None, persistent=False)  # from model.json
         self.tuned = False        # True once its `fine_tune` units were trained: its features are then its own, not the frozen backbones'
 
+    selection = property(lambda self: self.head[0], doc="`SelectFeatures`: the feature groups the heads read")
+    projection = property(lambda self: self.head[1], doc="`Projection` of the selected features (`nn.Identity` without `n_components`)")
+    ensemble = property(lambda self: self.head[2], doc="`Ensemble`: the network and the closed-form heads, averaged")
+    def project(self, feats): return self.projection(self.selection(feats))   # what every head reads, `[n, k]`
+
     def forward(self, x): return self.head(self.backbone(x))
     def ingredients(self, feats) -> tuple[torch.Tensor, torch.Tensor]:
         "`[n, len(config.ingredients)]` probabilities of each vocabulary entry and its grams, from feature vectors `[n, d]`."
-        return self.ingredient_head(self.head[1](self.head[0](feats)))
+        return self.ingredient_head(self.project(feats))
     def to_units(self, y):
         "Standardised outputs in kcal and grams: back from log(1 + value) with `log_targets`, clipped at 0 with `positive`, held to `physical_limits` with an `atwater_band`, and at most `upper_bound`."
         y = y * self.target_std + self.target_mean
@@ -399,8 +404,8 @@ class UnitsModel(nn.Module):
         self.model, self.config = model, model.config
     def forward(self, x):
         feats = self.model.backbone(x)
-        z = self.model.head[1](self.model.head[0](feats))
-        y = self.model.to_units(self.model.head[2](z))
+        z = self.model.project(feats)
+        y = self.model.to_units(self.model.ensemble(z))
         return (y, feats) if self.model.ingredient_head is None else (y, feats, *self.model.ingredient_head(z))
 
 # %% ../nbs/02_model.ipynb #6b462aed
@@ -449,7 +454,7 @@ def load_model(run:str|Path|RunFolder, # A run folder with a saved model
 
 # %% ../nbs/02_model.ipynb #e7a10002
 class TorchEngine:
-    "A `NutritionRegressor` called like `OnnxModel`: a numpy batch `[n, 3, size, size]` (0-1 scale) in; `UnitsModel`'s outputs out, as numpy arrays."
+    "A `NutritionRegressor` called like `OnnxEngine`: a numpy batch `[n, 3, size, size]` (0-1 scale) in; `UnitsModel`'s outputs out, as numpy arrays."
     def __init__(self, model:NutritionRegressor, device=None, channels_last:bool=True):
         self.device, self.config = torch.device(device or default_device()), model.config
         if self.device.type == 'cpu': torch.set_num_threads(compute_threads())   # the thread policy of both engines

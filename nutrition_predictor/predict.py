@@ -27,11 +27,11 @@ from .plate import LikelyIngredients, NutritionPrediction, apply_corrections
 from .runs import RunFolder, as_run, weak_model_warning
 
 # %% auto #0
-__all__ = ['ENGINES', 'DECODE_NICENESS', 'BULK_IDLE_S', 'BULK_NICENESS', 'OnnxModel', 'choose_engine', 'read_model_file',
+__all__ = ['ENGINES', 'DECODE_NICENESS', 'BULK_IDLE_S', 'BULK_NICENESS', 'OnnxEngine', 'choose_engine', 'read_model_file',
            'Predictor', 'BatchQueue', 'PredictionRefused']
 
 # %% ../nbs/04_predict.ipynb #59c13dd2
-class OnnxModel:
+class OnnxEngine:
     "An exported model (`03a_export`) run by onnxruntime: a numpy batch of prepared images in, `UnitsModel`'s outputs out, as `model.TorchEngine`."
     def __init__(self, path:str|Path, # The `.onnx` file
                  config:ModelConfig,  # The model's config (`model.json`), for the input preparation
@@ -44,7 +44,7 @@ class OnnxModel:
         self.input = self.session.get_inputs()[0].name
 
     @classmethod
-    def from_run(cls, run:str|Path|RunFolder, device=None) -> OnnxModel:
+    def from_run(cls, run:str|Path|RunFolder, device=None) -> OnnxEngine:
         "The exported model of run folder `run` (its ONNX file and model config)."
         run = RunFolder(run)
         return cls(run.onnx_file, run.model_config(), device)
@@ -55,7 +55,7 @@ class OnnxModel:
 
     on_gpu = property(lambda self: 'CUDAExecutionProvider' in self.session.get_providers(), doc="Does it run on a GPU?")
 
-    def __repr__(self): return f"OnnxModel({self.path}, providers={self.session.get_providers()})"
+    def __repr__(self): return f"OnnxEngine({self.path}, providers={self.session.get_providers()})"
 
 # %% ../nbs/04_predict.ipynb #0961eb33
 ENGINES = ('auto', 'torch', 'onnx')
@@ -80,7 +80,7 @@ def read_model_file(path:Path,  # The file `load` reads (named in the message)
 
 class Predictor:
     "Predict the five totals of plates from images, with a trained model on torch or its ONNX export on onnxruntime."
-    def __init__(self, model,                              # An engine (`OnnxModel`, `model.TorchEngine`), or a `NutritionRegressor` to run on torch
+    def __init__(self, model,                              # An engine (`OnnxEngine`, `model.TorchEngine`), or a `NutritionRegressor` to run on torch
                  device=None,                              # A `NutritionRegressor`'s device (`None`: the GPU when there is one)
                  intervals:Intervals|None=None,            # Calibrated ranges to attach to predictions
                  run:RunFolder|None=None,                  # The run folder the model came from
@@ -99,7 +99,7 @@ class Predictor:
             from nutrition_predictor.model import TorchEngine
             model = TorchEngine(model, device)
         self.net, self.config = model, model.config
-        self.engine = 'onnx' if isinstance(model, OnnxModel) else 'torch'
+        self.engine = 'onnx' if isinstance(model, OnnxEngine) else 'torch'
 
     @classmethod
     def from_run(cls, run:str|Path|RunFolder|None=None, # A run folder with a saved model; `None`: the model shipped with the package
@@ -108,7 +108,7 @@ class Predictor:
                 ) -> Predictor:
         "The predictor of a finished run folder (`RunFolder.check`; state dict + JSON config, or the ONNX file; nothing is unpickled)."
         run = as_run(run).check()
-        if choose_engine(run, engine) == 'onnx': model = read_model_file(run.onnx_file, lambda: OnnxModel.from_run(run, device))
+        if choose_engine(run, engine) == 'onnx': model = read_model_file(run.onnx_file, lambda: OnnxEngine.from_run(run, device))
         else:
             try: from nutrition_predictor.model import TorchEngine
             except ModuleNotFoundError as e:                  # a serving install: no torch
@@ -272,7 +272,7 @@ class BatchQueue:
         if bulk and self.has_bulk_lane: return await self.in_bulk_lane('prepare', src, name)
         return await asyncio.get_running_loop().run_in_executor(self.decoders, self.predictor.prepare, src, name)
 
-    async def predict(self, x:np.ndarray, bulk:bool=False) -> NutritionPrediction:
+    async def predict_prepared(self, x:np.ndarray, bulk:bool=False) -> NutritionPrediction:
         "The prediction for one prepared image, computed in a batch with whatever else is waiting (`bulk`: alone, in the bulk lane)."
         if bulk and self.has_bulk_lane:
             self.on_batch(1)
@@ -376,7 +376,7 @@ async def admit(self:BatchQueue, source, name:str|None=None, mass_g:float|str|No
 @patch
 async def complete(self:BatchQueue, x:np.ndarray, mass:float|None=None, bulk:bool=False) -> NutritionPrediction:
     "The second half of `predict_one`: the prepared photo predicted in a batch (`bulk`: in the bulk lane), then, with a mass, density x mass."
-    pred = await self.predict(x, bulk)
+    pred = await self.predict_prepared(x, bulk)
     self.on_prediction(pred)
     return pred if mass is None else self.predictor.with_mass(pred, mass)
 

@@ -31,14 +31,14 @@ from .predict import BatchQueue, PredictionRefused, Predictor
 from .runs import RunFolder
 
 # %% auto #0
-__all__ = ['log', 'FILE_FIELDS', 'CLIENT_BYTES_PER_MIN', 'MAX_CONCURRENT', 'MAX_PER_CLIENT', 'CLIENT_CLOSED', 'PREDICT_BODY',
+__all__ = ['FILE_FIELDS', 'CLIENT_BYTES_PER_MIN', 'MAX_CONCURRENT', 'MAX_PER_CLIENT', 'CLIENT_CLOSED', 'PREDICT_BODY',
            'Prediction', 'PREDICT_RESPONSES', 'NutrientRow', 'HEADER_TIMEOUT_S', 'BODY_IDLE_S', 'KEEP_ALIVE_S',
            'BODY_GRACE_S', 'BODY_MIN_RATE', 'SERVE_SETTINGS', 'UploadRefused', 'Upload', 'read_uploads', 'BodyCap',
            'hung_up', 'health', 'Refusal', 'RequestRefused', 'Health', 'CorrectionBody', 'CorrectionRequest',
            'create_app', 'max_connections', 'GuardedProtocol', 'serve', 'serve_app', 'app_from_env']
 
 # %% ../nbs/05a_serve.ipynb #dd70317d
-log = logging.getLogger(__name__)
+_log = logging.getLogger(__name__)
 
 # %% ../nbs/05a_serve.ipynb #3a7e9c15
 FILE_FIELDS = ('file', 'files')
@@ -151,7 +151,7 @@ CLIENT_CLOSED = 499           # the status counted for a request its client hung
 
 async def hung_up(request:Request, exc:ClientDisconnect) -> Response:
     "The API's and the demo's answer to a request whose client hung up: one log line, and `CLIENT_CLOSED` (an alert on 5xx must not fire for it)."
-    log.warning(f"{request.method} {request.url.path}: the client hung up before its request was read")
+    _log.warning(f"{request.method} {request.url.path}: the client hung up before its request was read")
     return Response(status_code=CLIENT_CLOSED)
 
 def _metrics(registry:CollectorRegistry) -> dict:
@@ -251,7 +251,7 @@ def create_app(predictor:Predictor,          # The model every route shares
         t0 = time.perf_counter()
         try: response = await call_next(request)
         except Exception:
-            log.exception(f"{request.method} {request.url.path} failed")
+            _log.exception(f"{request.method} {request.url.path} failed")
             response = JSONResponse({'error': 'internal error; the server has logged it'}, status_code=500)
         route = request.scope.get('route')
         path = route.path if route is not None else 'other'
@@ -385,7 +385,7 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def _too_slow(self):
         self._timer = None
-        log.info(f"closed a connection from {self.client}: {self._phase} too slow")
+        _log.info(f"closed a connection from {self.client}: {self._phase} too slow")
         self.transport.close()
 
     def _slow(self, now:float) -> bool:
@@ -412,7 +412,7 @@ class GuardedProtocol(HttpToolsProtocol):
         self._body_bytes += len(body)
         took = self.loop.time() - self._since
         if took > BODY_GRACE_S and self._body_bytes < BODY_MIN_RATE * took:
-            log.info(f"closed a connection from {self.client}: body slower than {BODY_MIN_RATE} bytes/s"); self._disarm(); self.transport.close()
+            _log.info(f"closed a connection from {self.client}: body slower than {BODY_MIN_RATE} bytes/s"); self._disarm(); self.transport.close()
         else: self._arm('body', self.body_idle)
     def on_message_complete(self):
         super().on_message_complete()

@@ -20,10 +20,10 @@ from .config import read_params
 from .config import TrainConfig
 
 # %% auto #0
-__all__ = ['log', 'SETTINGS', 'read_sweep', 'run_sweep', 'read_runs', 'plot_leaderboard', 'run_leaderboard']
+__all__ = ['SETTINGS', 'read_sweep', 'run_sweep', 'read_runs', 'plot_leaderboard', 'run_leaderboard']
 
 # %% ../nbs/10_sweep.ipynb #7ac1e2d9
-log = logging.getLogger(__name__)
+_log = logging.getLogger(__name__)
 
 # %% ../nbs/10_sweep.ipynb #1b5df812
 def _fmt(v) -> str: return str(v).lower() if isinstance(v, bool) else str(v)
@@ -81,7 +81,7 @@ def read_runs(runs_dir:str|Path='runs') -> pd.DataFrame:
     for run in map(RunFolder, sorted(p for p in Path(runs_dir).iterdir() if p.is_dir() and not p.name.startswith('.'))):
         if not run.metrics_file.is_file(): continue
         if problems := run.problems():
-            log.warning(f"Leaderboard: left out {run.path}: {'; '.join(problems)}"); continue
+            _log.warning(f"Leaderboard: left out {run.path}: {'; '.join(problems)}"); continue
         m = run.metrics()
         row = dict(run=run.path.name, **{k: getattr(m.params, k) for k in SETTINGS})
         row.update({f'test {t} %': m.test.mae_pct[t] for t in TARGETS})

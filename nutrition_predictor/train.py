@@ -36,14 +36,14 @@ from .features import (FeatureDataset, _cache_kw, cached_activations, dish_datal
                                           feature_dataloaders, target_stats, tuned_vectors)
 
 # %% auto #0
-__all__ = ['log', 'LOSSES', 'RIDGE_ALPHAS', 'KERNEL_ALPHAS', 'KERNEL_WIDTHS', 'PRESENCE_CS', 'GRAMS_ALPHAS', 'nutrient_mae',
+__all__ = ['LOSSES', 'RIDGE_ALPHAS', 'KERNEL_ALPHAS', 'KERNEL_WIDTHS', 'PRESENCE_CS', 'GRAMS_ALPHAS', 'nutrient_mae',
            'SafeWandbCallback', 'start_wandb', 'torch_threads', 'DataParallel', 'fit_projection', 'rbf_kernel',
            'subset_kernel_ridge', 'search_subset_kernel', 'fit_kernel_head', 'fit_closed_heads', 'plate_vocabulary',
            'presence_logits', 'log_loss', 'fit_ingredient_head', 'fit_presence_network', 'holdout_table',
            'KeepBestEpoch', 'train', 'ActivationDataset', 'TunedNetwork', 'fine_tune', 'finish_run']
 
 # %% ../nbs/03_train.ipynb #fdb9a5e2
-log = logging.getLogger(__name__)
+_log = logging.getLogger(__name__)
 
 # %% ../nbs/03_train.ipynb #7741ab81
 def nutrient_mae(i:int, model:NutritionRegressor) -> AccumMetric:
@@ -105,7 +105,7 @@ def fit_projection(model:NutritionRegressor, # Its head's `Projection` is fitted
                    seed:int=42) -> None:
     "Fit the head's `Projection` on the training features: their mean and spread, then their leading principal axes (scikit-learn's PCA)."
     from sklearn.decomposition import PCA
-    select, proj = model.head[0], model.head[1]
+    select, proj = model.selection, model.projection
     with torch.no_grad(): x = select(data.feats[:, 0].to(select.index.device)).cpu().numpy().astype(np.float64)
     mean, scale = x.mean(0), x.std(0) + 1e-6
     pca = PCA(proj.axes.shape[1], random_state=seed).fit((x - mean) / scale)
@@ -167,8 +167,8 @@ def fit_closed_heads(model:NutritionRegressor, # Its `Ensemble`'s closed-form he
     "Fit the closed-form heads on the projected features with scikit-learn, each regularisation chosen by grouped CV (MAE); returns what was chosen."
     from sklearn.linear_model import Ridge
     from sklearn.model_selection import GridSearchCV, GroupKFold
-    closed = model.head[2].closed
-    with torch.no_grad(): z = model.head[1](model.head[0](data.feats[:, 0].to(model.head[1].axes.device))).cpu().numpy().astype(np.float64)
+    closed = model.ensemble.closed
+    with torch.no_grad(): z = model.project(data.feats[:, 0].to(model.projection.axes.device)).cpu().numpy().astype(np.float64)
     y = data.y.numpy().astype(np.float64)
     groups = dish_groups(table.dish_id, cfg.group_gap_s)
     folds = list(GroupKFold(min(4, len(np.unique(groups)))).split(z, y, groups))
@@ -223,7 +223,7 @@ def fit_ingredient_head(model:NutritionRegressor, # Its `ingredient_head` is fit
     from sklearn.linear_model import LogisticRegression, RidgeCV
     from sklearn.model_selection import GroupKFold
     head = model.ingredient_head
-    with torch.no_grad(): z = model.head[1](model.head[0](data.feats[:, 0].to(head.weight.device))).cpu().numpy().astype(np.float64)
+    with torch.no_grad(): z = model.project(data.feats[:, 0].to(head.weight.device)).cpu().numpy().astype(np.float64)
     scale = z.std(0) + 1e-6
     z, g = z / scale, grams.to_numpy(np.float64)
     present = (g > 0).astype(int)
@@ -259,7 +259,7 @@ def fit_presence_network(model:NutritionRegressor, # Its `ingredient_head.networ
     ds = FeatureDataset(data.feats, torch.as_tensor(present, dtype=torch.float32))
     set_seed(cfg.seed, reproducible=True)
     dls = DataLoaders(DataLoader(ds, bs=cfg.bs, shuffle=True, drop_last=True, device=device), DataLoader(ds, bs=cfg.bs, device=device))
-    net = nn.Sequential(model.head[0], model.head[1], model.ingredient_head.network)
+    net = nn.Sequential(model.selection, model.projection, model.ingredient_head.network)
     learn = Learner(dls, net, loss_func=nn.BCEWithLogitsLoss())
     with learn.no_bar(), learn.no_logging(), torch_threads(1 if torch.device(device).type == 'cpu' else None):
         learn.fit_one_cycle(cfg.epochs, cfg.lr, wd=cfg.wd)
@@ -302,7 +302,7 @@ def train(cfg:TrainConfig,                 # The run's configuration
     "Train a `NutritionRegressor` as `cfg` says; returns the fitted `Learner`."
     set_seed(cfg.seed, reproducible=True)
     if table is None: table = config_dishes(cfg)
-    if not cfg.pretrained: log.warning(f"{cfg.backbone}: training on random backbone weights (pretrained=False)")
+    if not cfg.pretrained: _log.warning(f"{cfg.backbone}: training on random backbone weights (pretrained=False)")
     device = device or default_device()
     tm, ts = target_stats(table, cfg.outputs(), cfg.log_targets)
     band = atwater_band(checked_labels(read_all_metadata(check_data_dir(n5k_dir(cfg.data_dir))))) if cfg.atwater_limits else None
@@ -324,7 +324,7 @@ def train(cfg:TrainConfig,                 # The run's configuration
     if len(dls.train) == 0: raise ParamsError(f"parameter bs: {cfg.bs} is more than the {len(fit_rows)} dishes the network trains on "
                                               f"(the training split less the {cfg.holdout_share:.0%} held out): no batch would train")
     if cfg.n_components: fit_projection(model, data, cfg.seed)
-    network = nn.Sequential(model.head[0], model.head[1], model.head[2].mlp)  # what fastai trains: the closed-form heads are fitted after
+    network = nn.Sequential(model.selection, model.projection, model.ensemble.mlp)  # what fastai trains: the closed-form heads are fitted after
     learn = Learner(dls, network if cfg.feature_cache else model, loss_func=LOSSES[cfg.loss](),
                     metrics=[nutrient_mae(i, model) for i in range(len(TARGETS))], path=out_dir or '.')
     rank, world = distributed_rank()
@@ -363,7 +363,7 @@ class TunedNetwork(nn.Module):
     "What fine-tuning trains: `TunedFeatures` (the tuned units), then the head's network; BatchNorm statistics stay fixed."
     def __init__(self, model:NutritionRegressor):
         super().__init__()
-        self.features, self.network = TunedFeatures(model), nn.Sequential(model.head[0], model.head[1], model.head[2].mlp)
+        self.features, self.network = TunedFeatures(model), nn.Sequential(model.selection, model.projection, model.ensemble.mlp)
     def forward(self, act, vec): return self.network(self.features(act, vec))
     def train(self, mode:bool=True):
         super().train(mode)

@@ -56,7 +56,7 @@ def test_train_ends_with_the_headline(run):
 def test_train_warns_when_the_run_does_not_beat_the_mean(run, monkeypatch, capsys):
     "The same run with fat scored no better than the mean in cross-validation: `train` says so, naming it."
     import nutrition_predictor.experiment as experiment
-    from nutrition_predictor.cli import train
+    from nutrition_predictor.cli import train_command as train
     m = run.metrics()
     poor = replace(m, cv=replace(m.cv, vs_baseline={**m.cv.vs_baseline, 'fat': 1.02}))
     done = type('Done', (), dict(path=run.path, metrics=staticmethod(lambda: poor)))
