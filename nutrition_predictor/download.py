@@ -256,7 +256,7 @@ def _frames_record(out_dir:Path, camera:str) -> Path: return Path(out_dir)/f'cam
 # %% ../nbs/06_download.ipynb #94c251f7
 def extract_video(dest:Path,                # The data root
                   rel:str,                  # A side-angle video under it (`imagery/side_angles/<dish_id>/camera_<X>.h264`)
-                  every:int=5, max_frames:int|None=5,
+                  every:int, max_frames:int|None, # As `extract_frames`
                   sha:str|None=None,        # The video's sha256 when known (the manifest's)
                  ) -> list[Path]:
     "The frames of one video, written; `[]` when they already are, with these settings. `VideoError` when it cannot be decoded."
