@@ -130,19 +130,14 @@ def check_content(path:Path,  # The file as fetched (possibly still under its te
 class MissingFile(Exception):
     "The source does not have this file."
 def _stream_to(dest:Path, rel:str, chunks, expected:str|None=None) -> str:
-    "Write `chunks` to `dest` through a temporary file, checked (`check_content`, and `expected` sha256) before the rename; returns the sha256."
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part, h = Path(f'{dest}.{os.getpid()}-{threading.get_ident()}.part'), hashlib.sha256()
-    try:
-        try:
-            with open(part, 'wb') as f:
-                for c in chunks: f.write(c); h.update(c)
-        except OSError as e: raise cannot_write(e, dest) or e   # a full or read-only disk: one line, not a retry
+    "Write `chunks` to `dest` through a temporary file (`data.written_whole`), checked (`check_content`, and `expected` sha256) before the rename; returns the sha256."
+    h = hashlib.sha256()
+    with written_whole(dest) as part:                        # a full or read-only disk: one line, not a retry
+        with open(part, 'wb') as f:
+            for c in chunks: f.write(c); h.update(c)
         check_content(part, rel)
         if expected and h.hexdigest() != expected:
             raise ContentError(f"{rel}: its sha256 differs from the source's manifest (a changed or corrupted copy)")
-        os.replace(part, dest)
-    finally: part.unlink(missing_ok=True)
     return h.hexdigest()
 
 # %% ../nbs/06_download.ipynb #64de523d
@@ -207,9 +202,10 @@ class FolderSource:
         dest = inside(dest_root, rel)
         if self.link and (src := inside(self.root, rel)).is_file():
             check_content(src, rel)
-            if expected and sha256_file(src) != expected: raise ContentError(f"{rel}: its sha256 differs from the source's manifest")
+            digest = sha256_file(src)                           # a hard link is the same bytes: hashed once
+            if expected and digest != expected: raise ContentError(f"{rel}: its sha256 differs from the source's manifest")
             dest.parent.mkdir(parents=True, exist_ok=True); dest.unlink(missing_ok=True)
-            try: os.link(src, dest); return sha256_file(dest)
+            try: os.link(src, dest); return digest
             except OSError: pass                    # another filesystem: copy instead
         return _stream_to(dest, rel, self.chunks(rel), expected)
 

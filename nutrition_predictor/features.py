@@ -23,7 +23,7 @@ from fastai.torch_core import default_device, set_seed
 from fastcore.basics import chunked
 from fastprogress.fastprogress import progress_bar
 
-from .images import FITS, PAD_RGB, DataError, backbone_batch_size, decode_thread_count, mapped_ahead, model_input, onnx_session, prepare_image, square_plan
+from .images import PAD_RGB, DataError, backbone_batch_size, decode_thread_count, mapped_ahead, model_input, onnx_session, prepare_image, square_plan
 from .data import TARGETS, CannotWrite, every_image, sha256_file, written_whole
 from .config import BACKBONES, ModelConfig, TrainConfig
 from .feature_cache import FeatureCache
