@@ -15,7 +15,7 @@ import yaml
 
 from .data import TARGETS
 from .experiment import experiment_notebook, run_experiment
-from .runs import RunFolder
+from .runs import RUNS_HOME, RunFolder
 from .config import read_params
 from .config import TrainConfig
 
@@ -55,7 +55,7 @@ def _done(cfg:TrainConfig, folder:Path) -> bool:
     return m is not None and m.params == cfg
 
 def run_sweep(path:str|Path,               # The sweep file
-              runs_dir:str|Path='runs',    # Where the run folders go
+              runs_dir:str|Path=RUNS_HOME, # Where the run folders go
               force:bool=False,            # Run again even where a finished run exists
               progress:bool=True,
              ) -> list[Path]:
@@ -75,7 +75,7 @@ def run_sweep(path:str|Path,               # The sweep file
 # %% ../nbs/10_sweep.ipynb #e4cc878e
 SETTINGS = ['backbone', 'img_size', 'hidden', 'dropout', 'augment', 'feature_cache', 'aug_variants', 'epochs', 'lr', 'wd', 'bs', 'seed']
 
-def read_runs(runs_dir:str|Path='runs') -> pd.DataFrame:
+def read_runs(runs_dir:str|Path=RUNS_HOME) -> pd.DataFrame:
     "One row per run folder of `runs_dir` that has a `metrics.json`, best first."
     rows = []
     for run in map(RunFolder, sorted(p for p in Path(runs_dir).iterdir() if p.is_dir() and not p.name.startswith('.'))):
@@ -108,7 +108,7 @@ def plot_leaderboard(board:pd.DataFrame, fname=None):
     return fig
 
 # %% ../nbs/10_sweep.ipynb #38245cd6
-def run_leaderboard(runs_dir:str|Path='runs', progress:bool=True) -> Path:
+def run_leaderboard(runs_dir:str|Path=RUNS_HOME, progress:bool=True) -> Path:
     "Execute the leaderboard notebook over `runs_dir`; returns its output folder."
     import papermill as pm
     out = (Path(runs_dir)/'leaderboard').resolve()
