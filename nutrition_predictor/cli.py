@@ -278,7 +278,7 @@ def _download_command():
             try: problems = d.verify(kw['dest'], None if kw['source'] in (None, d.OFFICIAL_URL) else kw['source'])
             except FileNotFoundError as e: return _fail(e)
             for rel, why in problems.items(): print(f"{rel}: {why}", file=sys.stderr)
-            print(f"{len(problems)} problem(s) in {kw['dest']}")
+            print(f"{len(problems)} problem(s) in {d.n5k_dir(kw['dest'])}")
             return 1 if problems else 0
         if extract_only:
             n, errors = d.extract_side_frames(kw['dest'], every=kw['every'], max_frames=kw['max_frames'])
