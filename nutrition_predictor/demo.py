@@ -18,7 +18,8 @@ from .config import TrainConfig, config_dishes
 from .guard import warning
 from .plate import (ENERGY, Correction, CorrectionError, NutrientTable, NutritionPrediction,
                                       kilojoules)
-from .predict import BatchQueue, PredictionRefused, Predictor
+from .predict import Predictor
+from .batching import BatchQueue, PredictionRefused
 from .runs import RunFolder, pretrained_run
 
 # %% auto #0
@@ -187,7 +188,7 @@ def predict_fn(predictor:Predictor, typical:NutritionPrediction, mae:dict|None, 
     batcher = batcher or BatchQueue(predictor)
     async def predict(path, mass_g=None):
         if not path: raise _user_error("Upload a photo of a plate first.")
-        try: pred = await batcher.predict_one(path, Path(path).name, mass_g)    # the API's pipeline (`04_predict`)
+        try: pred = await batcher.predict_one(path, Path(path).name, mass_g)    # the API's pipeline (`04d_batching`)
         except PredictionRefused as e: raise _user_error(str(e))
         except Exception:
             _log.exception(f"prediction failed for {path}")

@@ -6,9 +6,8 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/predict.html.md"
 
 # %% ../nbs/04_predict.ipynb #6011df49
 from __future__ import annotations
-import asyncio, ctypes, importlib, math, multiprocessing, os, signal, threading
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,8 +15,8 @@ import numpy as np
 from fastcore.basics import chunked, patch
 from fastprogress.fastprogress import progress_bar
 
-from .images import (BULK_PIXELS, DataError, backbone_batch_size, check_mass, compute_threads, decode_thread_count, decoded_pixels, mapped_ahead,
-                                        model_input, onnx_session, prepare_image)
+from .images import (DataError, backbone_batch_size, check_mass, decode_thread_count, mapped_ahead, model_input, onnx_session,
+                                        prepare_image)
 from .data import PER_GRAM_OF, TARGETS
 from .config import ModelConfig
 from .guard import BEYOND_TRAINING, LOW_INFORMATION, UNLIKE_TRAINING, Guard, image_information, low_information
@@ -27,8 +26,7 @@ from .plate import LikelyIngredients, NutritionPrediction, apply_corrections
 from .runs import RunFolder, as_run, weak_model_warning
 
 # %% auto #0
-__all__ = ['ENGINES', 'DECODE_NICENESS', 'BULK_IDLE_S', 'BULK_NICENESS', 'OnnxEngine', 'choose_engine', 'read_model_file',
-           'Predictor', 'BatchQueue', 'PredictionRefused']
+__all__ = ['ENGINES', 'OnnxEngine', 'choose_engine', 'read_model_file', 'Predictor']
 
 # %% ../nbs/04_predict.ipynb #59c13dd2
 class OnnxEngine:
@@ -244,147 +242,3 @@ def correct(self:Predictor, pred:NutritionPrediction,
            ) -> NutritionPrediction:
     "`pred` after a person's corrections and portion (`plate.apply_corrections`, with this run's nutrient table)."
     return apply_corrections(pred, corrections, portion, self.nutrients)
-
-# %% ../nbs/04_predict.ipynb #f4d9b889
-DECODE_NICENESS = 10   # decoding threads yield the CPU to the model: a flood of heavy uploads cannot starve another request's inference
-BULK_IDLE_S = 60.      # seconds: an idle bulk lane ends (its process holds a second copy of the model)
-
-def _yield_to_the_model():
-    "Lower this (decoding) thread's CPU priority where the system allows it (Linux: a thread's own nice value)."
-    try: os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), DECODE_NICENESS)
-    except (OSError, AttributeError): pass
-
-class BatchQueue:
-    "Batch the images of concurrent requests through one `Predictor`: wait at most `max_wait_ms` for up to `max_batch`."
-    def __init__(self, predictor:Predictor, max_batch:int|None=None, max_wait_ms:float=5., on_batch=None, on_prediction=None):
-        self.predictor, self.max_batch, self.max_wait = predictor, max_batch or predictor.default_bs(), max_wait_ms / 1000
-        self.on_batch = on_batch or (lambda n: None)                # called with each batch's size (metrics)
-        self.on_prediction = on_prediction or (lambda pred: None)   # called with each photo's prediction (a server's drift window)
-        self.decoders = ThreadPoolExecutor(decode_thread_count(), thread_name_prefix='decode', initializer=_yield_to_the_model)
-        self.model_thread = ThreadPoolExecutor(1, thread_name_prefix='model')
-        self.queue, self.task = None, None
-        self.bulk_lane, self.bulk_busy, self.bulk_since, self.bulk_idle_s = None, 0, 0., BULK_IDLE_S   # the bulk lane (below)
-
-    has_bulk_lane = property(lambda self: self.predictor.run is not None, doc="Can it start a bulk lane? (it needs the predictor's run folder)")
-
-    async def prepare(self, src, name:str|None=None, bulk:bool=False) -> np.ndarray:
-        "`Predictor.prepare` in the decoding threads (`bulk`: in the bulk lane); raises `DataError` for an unreadable image."
-        if bulk and self.has_bulk_lane: return await self.in_bulk_lane('prepare', src, name)
-        return await asyncio.get_running_loop().run_in_executor(self.decoders, self.predictor.prepare, src, name)
-
-    async def predict_prepared(self, x:np.ndarray, bulk:bool=False) -> NutritionPrediction:
-        "The prediction for one prepared image, computed in a batch with whatever else is waiting (`bulk`: alone, in the bulk lane)."
-        if bulk and self.has_bulk_lane:
-            self.on_batch(1)
-            return (await self.in_bulk_lane('run_batch', x[None]))[0]
-        if self.task is None or self.task.done():                 # started lazily, on the serving event loop
-            self.queue = asyncio.Queue()
-            self.task = asyncio.get_running_loop().create_task(self._run())
-        fut = asyncio.get_running_loop().create_future()
-        await self.queue.put((x, fut))
-        return await fut
-
-    async def _run(self):
-        loop = asyncio.get_running_loop()
-        while True:
-            batch = [await self.queue.get()]
-            deadline = loop.time() + self.max_wait
-            while len(batch) < self.max_batch and (left := deadline - loop.time()) > 0:
-                try: batch.append(await asyncio.wait_for(self.queue.get(), left))
-                except asyncio.TimeoutError: break
-            while len(batch) < self.max_batch and not self.queue.empty(): batch.append(self.queue.get_nowait())
-            xs = np.stack([x for x, _ in batch])
-            try: preds = await loop.run_in_executor(self.model_thread, self.predictor.run_batch, xs)
-            except Exception as e:
-                for _, fut in batch: fut.done() or fut.set_exception(e)
-                continue
-            self.on_batch(len(batch))
-            for (_, fut), p in zip(batch, preds): fut.done() or fut.set_result(p)
-
-# %% ../nbs/04_predict.ipynb #b7a1c002
-BULK_NICENESS = 19   # the bulk lane's process: the lowest CPU priority
-
-def _die_with_parent():
-    "Have the kernel end this process when the one that started it ends, however it ends (Linux; elsewhere nothing)."
-    try: ctypes.CDLL(None).prctl(1, signal.SIGTERM)           # PR_SET_PDEATHSIG
-    except (OSError, AttributeError): return
-    if os.getppid() == 1: os._exit(0)                          # the parent ended before prctl
-
-def _bulk_start(run:str, engine:str):
-    "Start the bulk lane's process: lowest CPU priority, ended with the server, and its own `Predictor` of `run` on the CPU."
-    global _bulk_predictor
-    _die_with_parent()
-    try: os.setpriority(os.PRIO_PROCESS, 0, BULK_NICENESS)
-    except (OSError, AttributeError): pass
-    _bulk_predictor = Predictor.from_run(run, device='cpu', engine=engine)
-
-def _bulk_call(what:str, *args):
-    "In the bulk lane's process: its predictor's `prepare` or `run_batch`."
-    return getattr(_bulk_predictor, what)(*args)
-
-@patch
-def is_large(self:BatchQueue, src) -> bool:
-    "Does the file `src` (a path or bytes) alone decode to more than `BULK_PIXELS`?"
-    return isinstance(src, (bytes, str, Path)) and (decoded_pixels(src, self.predictor.config.img_size) or 0) > BULK_PIXELS
-
-@patch
-async def in_bulk_lane(self:BatchQueue, what:str, *args):
-    "`Predictor.<what>(*args)` in the bulk lane's process (started on first use, replaced if found dead); a `DataError` if it dies twice."
-    lib = importlib.import_module('nutrition_predictor.predict')   # what the spawned process imports (not a notebook's `__main__`)
-    for attempt in range(2):                                   # a lane found dead is replaced once, by one new lane
-        if self.bulk_lane is None:
-            self.bulk_lane = ProcessPoolExecutor(1, multiprocessing.get_context('spawn'), lib._bulk_start,
-                                                 (str(self.predictor.run.path), self.predictor.engine))
-        lane, loop, self.bulk_busy = self.bulk_lane, asyncio.get_running_loop(), self.bulk_busy + 1
-        try: return await loop.run_in_executor(lane, lib._bulk_call, what, *args)
-        except BrokenProcessPool:                              # every waiter hears it: only the first replaces the lane
-            if self.bulk_lane is lane: self.bulk_lane = None
-        finally:
-            self.bulk_busy -= 1
-            self.bulk_since = loop.time()
-            loop.call_later(self.bulk_idle_s, self._end_if_idle, self.bulk_lane, self.bulk_since)
-    raise DataError(f"the process reading {what == 'prepare' and args[1] or 'a large photo'} stopped (out of memory?)")
-
-@patch
-def _end_if_idle(self:BatchQueue, lane, since:float):
-    "End the bulk lane `lane` if it is still this queue's and nothing has used it since `since` (event-loop time)."
-    if lane is self.bulk_lane and lane is not None and self.bulk_busy == 0 and self.bulk_since <= since:
-        self.bulk_lane = None
-        lane.shutdown(wait=False)
-
-# %% ../nbs/04_predict.ipynb #b9e7f002
-class PredictionRefused(ValueError):
-    "A photo or a mass that cannot be predicted: the message is fit to show a person; `status` is its HTTP status, `reason` its metric label."
-    def __init__(self, msg:str, status:int=422, reason:str='unreadable'):
-        super().__init__(msg)
-        self.status, self.reason = status, reason
-
-@patch
-async def admit(self:BatchQueue, source, name:str|None=None, mass_g:float|str|None=None,
-                bulk:bool=False,                  # Decode it in the bulk lane
-               ) -> tuple[np.ndarray, float|None]:
-    "The first half of `predict_one`: the mass checked, then the photo prepared in the decoding threads; raises `PredictionRefused`."
-    mass = None
-    if mass_g is not None and str(mass_g).strip():
-        try: mass = check_mass(mass_g)
-        except ValueError as e: raise PredictionRefused(str(e), 422, 'invalid mass') from None
-        if 'calories_per_g' not in self.predictor.config.targets:
-            raise PredictionRefused("This model has no per-gram outputs: train it with `per_gram: true`", 422, 'no per-gram outputs')
-    try: return await self.prepare(source, name, bulk), mass
-    except DataError as e: raise PredictionRefused(str(e), 422, 'unreadable') from None
-
-@patch
-async def complete(self:BatchQueue, x:np.ndarray, mass:float|None=None, bulk:bool=False) -> NutritionPrediction:
-    "The second half of `predict_one`: the prepared photo predicted in a batch (`bulk`: in the bulk lane), then, with a mass, density x mass."
-    pred = await self.predict_prepared(x, bulk)
-    self.on_prediction(pred)
-    return pred if mass is None else self.predictor.with_mass(pred, mass)
-
-@patch
-async def predict_one(self:BatchQueue, source,          # The photo: a path, bytes, a PIL image or an array
-                      name:str|None=None,               # How to call it in messages (a file name)
-                      mass_g:float|str|None=None,       # The plate's weighed mass in grams, if known (`None` or blank: not known)
-                     ) -> NutritionPrediction:
-    "The prediction for one uploaded photo, as every door gives it; raises `PredictionRefused`."
-    bulk = self.is_large(source)
-    return await self.complete(*await self.admit(source, name, mass_g, bulk), bulk)

@@ -6,147 +6,39 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/serve.html.md"""
 
 # %% ../nbs/05a_serve.ipynb #06cafd38
 from __future__ import annotations
-import asyncio, collections, json, logging, os, resource, time
-from dataclasses import dataclass
+import asyncio, json, logging, os, time
 from pathlib import Path
 
-import python_multipart as multipart
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
+from fastcore.basics import patch
 from fastapi_offline import FastAPIOffline
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import BaseModel, ConfigDict, create_model
-from starlette.formparsers import parse_options_header
 from starlette.requests import ClientDisconnect
 import uvicorn
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 import nutrition_predictor
-from .images import BULK_PIXELS, MAX_FILES, MAX_REQUEST, MAX_REQUEST_PIXELS, MAX_UPLOAD, ORDINARY_PIXELS, decoded_pixels
+from .images import MAX_FILES, MAX_REQUEST, MAX_UPLOAD, decoded_pixels
 from .data import PER_GRAM_OF
 from .plate import CorrectionError, NutritionPrediction, answer_model
 from .drift import DriftWindow
-from .predict import BatchQueue, PredictionRefused, Predictor
+from .predict import Predictor
+from .batching import BULK, Admission, BatchQueue, PredictionRefused
+from .limits import KEEP_ALIVE_S, BodyCap, GuardedProtocol, Upload, UploadRefused, read_uploads
 from .runs import RunFolder
 
 # %% auto #0
-__all__ = ['FILE_FIELDS', 'CLIENT_BYTES_PER_MIN', 'MAX_CONCURRENT', 'MAX_PER_CLIENT', 'CLIENT_CLOSED', 'PREDICT_BODY',
-           'Prediction', 'PREDICT_RESPONSES', 'NutrientRow', 'HEADER_TIMEOUT_S', 'BODY_IDLE_S', 'KEEP_ALIVE_S',
-           'BODY_GRACE_S', 'BODY_MIN_RATE', 'SERVE_SETTINGS', 'UploadRefused', 'Upload', 'read_uploads', 'BodyCap',
-           'hung_up', 'health', 'Refusal', 'RequestRefused', 'Health', 'CorrectionBody', 'CorrectionRequest',
-           'create_app', 'max_connections', 'GuardedProtocol', 'serve', 'serve_app', 'app_from_env']
+__all__ = ['CLIENT_CLOSED', 'PREDICT_BODY', 'Prediction', 'PREDICT_RESPONSES', 'NutrientRow', 'router', 'EXCEPTION_HANDLERS',
+           'METHODS', 'SERVE_SETTINGS', 'hung_up', 'ServerMetrics', 'health', 'Refusal', 'RequestRefused', 'Health',
+           'CorrectionBody', 'CorrectionRequest', 'predict', 'correct', 'ingredients', 'count_requests',
+           'answer_other_methods', 'create_app', 'serve', 'serve_app', 'app_from_env']
 
 # %% ../nbs/05a_serve.ipynb #dd70317d
 _log = logging.getLogger(__name__)
 
-# %% ../nbs/05a_serve.ipynb #3a7e9c15
-FILE_FIELDS = ('file', 'files')
-
-class UploadRefused(Exception):
-    "An upload the server will not read on: `status` (413, 422) and a JSON-ready `body`."
-    def __init__(self, status:int, error:str, file:str|None=None):
-        super().__init__(error)
-        self.status, self.body = status, [dict(file=file, error=error)] if file else dict(error=error)
-
-@dataclass
-class Upload:
-    "One photo of a request: its file name and bytes."
-    name: str
-    data: bytes
-
-def _part_name(headers:list) -> tuple[str, str|None]:
-    "The field name and file name of a multipart part, from its `Content-Disposition` header."
-    disposition = next((v for k, v in headers if k.lower() == b'content-disposition'), b'')
-    _, options = parse_options_header(disposition)
-    decode = lambda b: b.decode('utf-8', 'replace') if b is not None else None
-    return decode(options.get(b'name', b'')), decode(options.get(b'filename'))
-
-# %% ../nbs/05a_serve.ipynb #7b2f4e60
-async def read_uploads(request:Request,
-                       on_read=None, # Called with the size of each chunk of the body read (a metric)
-                      ) -> tuple[list[Upload], dict]:
-    "The photos and the text fields (`mass_g`) of a multipart request, read as it streams in; an `UploadRefused` as soon as a cap is passed."
-    _, params = parse_options_header(request.headers.get('content-type', ''))
-    if b'boundary' not in params: raise UploadRefused(422, "send the photos as multipart/form-data, in fields named 'file'")
-    uploads, fields, part = [], {}, {}
-    def begin(): part.update(headers=[], field=b'', value=b'', data=bytearray())
-    def header_field(d, a, b): part['field'] += d[a:b]
-    def header_value(d, a, b): part['value'] += d[a:b]
-    def header_end(): part['headers'].append((part['field'], part['value'])); part['field'] = part['value'] = b''
-    def headers_done():
-        part['name'], part['filename'] = _part_name(part['headers'])
-        if part['name'] in FILE_FIELDS and not part['filename']:
-            raise UploadRefused(422, f"field {part['name']!r} must be a file upload with a file name")
-        if part['name'] in FILE_FIELDS and len(uploads) >= MAX_FILES: raise UploadRefused(413, f"at most {MAX_FILES} photos per request")
-    def data(d, a, b):
-        part['data'] += d[a:b]
-        if part.get('filename') is not None and len(part['data']) > MAX_UPLOAD:
-            raise UploadRefused(413, f"{part['filename']} is over the upload cap of {MAX_UPLOAD // 2**20} MB", part['filename'])
-        if part.get('filename') is None and len(part['data']) > 64: raise UploadRefused(422, f"field {part['name'][:40]!r} is too long")
-    def end():
-        if part['name'] in FILE_FIELDS: uploads.append(Upload(part['filename'], bytes(part['data'])))
-        elif part['name'] == 'mass_g': fields['mass_g'] = part['data'].decode('utf-8', 'replace')
-    parser = multipart.MultipartParser(params[b'boundary'], dict(
-        on_part_begin=begin, on_header_field=header_field, on_header_value=header_value, on_header_end=header_end,
-        on_headers_finished=headers_done, on_part_data=data, on_part_end=end))
-    try:
-        async for chunk in request.stream():
-            if on_read: on_read(len(chunk))
-            parser.write(chunk)
-        parser.finalize()
-    except multipart.exceptions.MultipartParseError: raise UploadRefused(422, "the request is not valid multipart/form-data") from None
-    return uploads, fields
-
-CLIENT_BYTES_PER_MIN = 16 * MAX_REQUEST  # bytes of request bodies one client address may send in a minute (1 GiB), every route together
-
-class BodyCap:
-    """ASGI middleware: a request body over `cap` bytes gets 413, and a client address past `per_minute` bytes of bodies in
-    the current minute 429 with `Retry-After`, both with `Connection: close`, at once when the length is declared, else
-    when the cap is passed; nothing more of it is read."""
-    def __init__(self, app, cap:int=MAX_REQUEST, per_minute:int=CLIENT_BYTES_PER_MIN):
-        self.app, self.cap, self.per_minute, self.spent = app, cap, per_minute, {}   # spent: client -> [minute, bytes]
-
-    def left(self, client:str) -> int:
-        "Bytes `client` may still send this minute."
-        minute = int(time.monotonic() // 60)
-        if len(self.spent) > 10_000: self.spent = {c: s for c, s in self.spent.items() if s[0] == minute}   # forget past minutes
-        spent = self.spent.setdefault(client, [minute, 0])
-        if spent[0] != minute: spent[:] = [minute, 0]
-        return self.per_minute - spent[1]
-
-    async def refuse(self, send, status:int=413):
-        error = (f"the request is over the cap of {self.cap // 2**20} MB" if status == 413 else
-                 f"over {self.per_minute // 2**20} MB of uploads from you in a minute; try again in a minute")
-        headers = [(b'content-type', b'application/json'), (b'connection', b'close')]
-        if status == 429: headers.append((b'retry-after', str(60 - int(time.monotonic() % 60)).encode()))
-        await send(dict(type='http.response.start', status=status, headers=headers))
-        await send(dict(type='http.response.body', body=json.dumps({'error': error}).encode()))
-
-    async def __call__(self, scope, receive, send):
-        if scope['type'] != 'http': return await self.app(scope, receive, send)
-        client = (scope.get('client') or ('?',))[0]
-        length = dict(scope['headers']).get(b'content-length', b'')
-        if length.isdigit() and int(length) > self.cap: return await self.refuse(send)
-        if self.left(client) <= 0 or (length.isdigit() and int(length) > self.left(client)): return await self.refuse(send, 429)
-        read, refused = 0, False
-        async def capped():
-            nonlocal read, refused
-            message = await receive()
-            n = len(message.get('body', b''))
-            read += n
-            self.left(client); self.spent[client][1] += n          # (`left` makes this minute's entry: the table may have been pruned)
-            if message['type'] == 'http.request' and not refused and (read > self.cap or self.left(client) < 0):
-                refused = True; await self.refuse(send, 413 if read > self.cap else 429)
-                return dict(type='http.disconnect')                 # the app stops reading: its client is gone, for it
-            return message
-        async def unless_refused(message):
-            if not refused: await send(message)
-        await self.app(scope, capped, unless_refused)
-
 # %% ../nbs/05a_serve.ipynb #21170196
-MAX_CONCURRENT = 256          # requests being predicted (their photos read); more are answered 503
-MAX_PER_CLIENT = 32           # of them from one client address; more from it are answered 429, so one client cannot take them all
 CLIENT_CLOSED = 499           # the status counted for a request its client hung up on (nginx's "client closed request"): not a server error
 
 async def hung_up(request:Request, exc:ClientDisconnect) -> Response:
@@ -154,19 +46,41 @@ async def hung_up(request:Request, exc:ClientDisconnect) -> Response:
     _log.warning(f"{request.method} {request.url.path}: the client hung up before its request was read")
     return Response(status_code=CLIENT_CLOSED)
 
-def _metrics(registry:CollectorRegistry) -> dict:
-    return dict(
-        requests=Counter('nutrition_requests', 'HTTP requests', ['route', 'status'], registry=registry),
-        latency=Histogram('nutrition_request_seconds', 'Request latency', ['route'], registry=registry,
-                          buckets=(.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30)),
-        images=Counter('nutrition_images_predicted', 'Images predicted', registry=registry),
-        batch=Histogram('nutrition_batch_size', 'Images per model batch', registry=registry, buckets=(1, 2, 4, 8, 16, 32, 64, 128)),
-        errors=Counter('nutrition_image_errors', 'Images refused', ['reason'], registry=registry),
-        body=Counter('nutrition_request_body_bytes', 'Bytes of request bodies read', registry=registry),
-        flags=Counter('nutrition_guard_flags', 'Predictions the guard flagged', ['reason'], registry=registry),
-        bulk=Counter('nutrition_bulk_lane_images', 'Photos sent to the bulk lane', registry=registry))
+# %% ../nbs/05a_serve.ipynb #a2b405e6
+class ServerMetrics:
+    "The app's Prometheus metrics, in a registry of its own: a method for each event the app counts; `text` is what `/metrics` answers."
+    def __init__(self):
+        self.registry = r = CollectorRegistry()
+        self._requests = Counter('nutrition_requests', 'HTTP requests', ['route', 'status'], registry=r)
+        self._latency = Histogram('nutrition_request_seconds', 'Request latency', ['route'], registry=r,
+                                  buckets=(.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30))
+        self._images = Counter('nutrition_images_predicted', 'Images predicted', registry=r)
+        self._batch = Histogram('nutrition_batch_size', 'Images per model batch', registry=r, buckets=(1, 2, 4, 8, 16, 32, 64, 128))
+        self._errors = Counter('nutrition_image_errors', 'Images refused', ['reason'], registry=r)
+        self._body = Counter('nutrition_request_body_bytes', 'Bytes of request bodies read', registry=r)
+        self._flags = Counter('nutrition_guard_flags', 'Predictions the guard flagged', ['reason'], registry=r)
+        self._bulk = Counter('nutrition_bulk_lane_images', 'Photos sent to the bulk lane', registry=r)
 
-def _drift_gauges(registry:CollectorRegistry, window:DriftWindow):
+    def request(self, route:str, status:int, seconds:float):
+        "A request to `route` answered with `status` after `seconds`."
+        self._requests.labels(route, str(status)).inc()
+        self._latency.labels(route).observe(seconds)
+
+    def read(self, n:int): self._body.inc(n)                 # bytes of a request's body read
+    def batch(self, n:int): self._batch.observe(n)           # a batch of `n` photos through the model
+    def refused(self, reason:str): self._errors.labels(reason).inc()   # a photo refused (`PredictionRefused.reason`)
+    def to_bulk_lane(self): self._bulk.inc()                 # a photo sent to the bulk lane
+
+    def answered(self, pred:NutritionPrediction):
+        "A photo predicted, and the guard's flag when it raised one."
+        self._images.inc()
+        if pred.unlike_training: self._flags.labels(pred.guard_reason).inc()
+
+    def text(self) -> bytes: return generate_latest(self.registry)
+
+# %% ../nbs/05a_serve.ipynb #5c6d15c9
+@patch
+def watch(self:ServerMetrics, window:DriftWindow):
     "The drift window on `/metrics`, read at each scrape: its photos, the share flagged, the statistic (NaN until full), its threshold, the alarm."
     ref = window.reference
     for name, doc, read in (('photos', 'Photos in the drift window (the last answered)', lambda: len(window)),
@@ -175,8 +89,9 @@ def _drift_gauges(registry:CollectorRegistry, window:DriftWindow):
                             ('threshold', "Above it the window has drifted (calibrated on held-out real dishes; NaN: the run has no reference)",
                              lambda: ref.threshold if ref else float('nan')),
                             ('alarm', "1 when the full window has drifted from the training photos", lambda: float(window.alarm))):
-        Gauge(f'nutrition_drift_{name}', doc, registry=registry).set_function(read)
+        Gauge(f'nutrition_drift_{name}', doc, registry=self.registry).set_function(read)
 
+# %% ../nbs/05a_serve.ipynb #57cbbc53
 def health(predictor:Predictor, view:str|None=None) -> dict:
     "What `GET /health` answers."
     return dict(status='ok', model_loaded=True, run=str(predictor.run.path) if predictor.run else None,
@@ -230,196 +145,127 @@ class CorrectionRequest(BaseModel):
 NutrientRow = create_model('NutrientRow', __doc__="One ingredient of the nutrient table: its id, name, and values per gram.",
                            ingr_id=(str, ...), name=(str, ...), **{f'{t}_per_g': (float, ...) for t in PER_GRAM_OF})
 
+# %% ../nbs/05a_serve.ipynb #24894ddc
+router = APIRouter()
+_client = lambda request: request.client and request.client.host
+
+@router.post('/v1/predict', summary="Predict the nutrition of one or more photos of plates", openapi_extra=PREDICT_BODY,
+             response_model=list[Prediction | Refusal], responses=PREDICT_RESPONSES)
+async def predict(request:Request, response:Response):
+    "One answer per photo, in order: read as they stream in, admitted (`batching.Admission`), predicted in their lanes."
+    s, client = request.app.state, _client(request)
+    with s.admission.client(client):                          # reading and predicting: one client holds at most MAX_PER_CLIENT
+        uploads, fields = await read_uploads(request, s.metrics.read)
+        if not uploads: raise PredictionRefused("send one or more photos as multipart files named 'file'", 422, 'no photo')
+        costs = [decoded_pixels(u.data, s.predictor.config.img_size) or 0 for u in uploads]
+        with s.admission.request(client, [u.name for u in uploads], costs) as lanes:   # counted once its photos are read
+            answers = [await _admit(s, u, lane, fields.get('mass_g')) for u, lane in zip(uploads, lanes)]   # decoded in turn
+            answers = [a if isinstance(a, tuple) else await a for a in answers]
+    response.status_code = 200 if any(status == 200 for _, status in answers) else max(status for _, status in answers)
+    return [a for a, _ in answers]                             # validated against `response_model`
+
+async def _admit(s, upload:Upload, lane, mass_g) -> tuple|asyncio.Future:
+    "One photo: its refusal `(answer, status)`, or, decoded now, the future of its `(answer, 200)` once its batch is predicted."
+    try:
+        if isinstance(lane, PredictionRefused): raise lane
+        if lane == BULK: s.metrics.to_bulk_lane()
+        x, mass = await s.batcher.admit(upload.data, upload.name, mass_g, lane == BULK)   # the demo's pipeline too (`04d_batching`)
+    except PredictionRefused as e:
+        s.metrics.refused(e.reason)
+        return dict(file=upload.name, error=str(e)), e.status
+    return asyncio.ensure_future(_answer(s, upload.name, s.batcher.complete(x, mass, lane == BULK)))
+
+async def _answer(s, name:str, pending) -> tuple[dict, int]:
+    pred = await pending
+    s.metrics.answered(pred)
+    return dict(file=name, **pred.to_dict(), model_warning=s.predictor.model_warning), 200
+
+# %% ../nbs/05a_serve.ipynb #b9d25c65
+@router.post('/v1/correct', summary="Recompute an answer after a person's corrections and portion (no photo)", response_model=Prediction,
+             responses={422: {'model': RequestRefused, 'description': "An unknown ingredient, a bad weight or portion"}})
+async def correct(body:CorrectionRequest, request:Request):
+    s = request.app.state
+    try:
+        pred = NutritionPrediction.from_dict(body.prediction.model_dump(), s.predictor.nutrients)
+        fixed = s.predictor.correct(pred, [(c.ingr_id, c.grams) for c in body.corrections], body.portion)
+    except CorrectionError as e:
+        s.metrics.refused('bad correction')
+        raise PredictionRefused(str(e), 422, 'bad correction') from None
+    return dict(file=body.prediction.file, **fixed.to_dict(), model_warning=s.predictor.model_warning)
+
+@router.get('/v1/ingredients', summary="The nutrient table a correction may add from (names containing `q`)", response_model=list[NutrientRow])
+async def ingredients(request:Request, q:str=''):
+    table = request.app.state.predictor.nutrients
+    if table is None: return []
+    ids = table.matches(q, len(table)) if q else list(table.rows)
+    return [dict(ingr_id=i, name=table.name(i), **{f'{t}_per_g': v for t, v in zip(PER_GRAM_OF, table.per_gram(i))}) for i in ids]
+
+@router.get('/health', summary="Is the model loaded, and which", response_model=Health)
+async def _health(request:Request): return health(request.app.state.predictor, request.app.state.view)
+
+@router.get('/metrics', summary="Prometheus metrics")
+async def _metrics(request:Request): return Response(request.app.state.metrics.text(), media_type=CONTENT_TYPE_LATEST)
+
+# %% ../nbs/05a_serve.ipynb #c7f97226
+async def _request_refused(request:Request, e:PredictionRefused) -> JSONResponse:
+    "A whole request refused (no photo, a busy client or server, a bad correction); a busy client's connection is closed."
+    return JSONResponse({'error': str(e)}, e.status, headers={'Connection': 'close'} if e.status == 429 else None)
+
+async def _upload_refused(request:Request, e:UploadRefused) -> JSONResponse:
+    "An upload over a cap or malformed: uvicorn closes the connection, so the rest of its body is never read."
+    request.app.state.metrics.refused('over a cap' if e.status == 413 else 'bad request')
+    return JSONResponse(e.body, e.status, headers={'Connection': 'close'})
+
+async def _invalid(request:Request, e:RequestValidationError) -> JSONResponse:
+    "A JSON body that does not fit its model: the first error, in one line."
+    err = e.errors()[0]
+    return JSONResponse({'error': f"{'.'.join(map(str, err['loc'][1:])) or 'body'}: {err['msg']}"}, 422)
+
+EXCEPTION_HANDLERS = {PredictionRefused: _request_refused, UploadRefused: _upload_refused, RequestValidationError: _invalid,
+                      ClientDisconnect: hung_up}
+
+# %% ../nbs/05a_serve.ipynb #2b1dd522
+async def count_requests(request:Request, call_next):
+    "Count each request by route and status, with its latency; an error nothing expected becomes a JSON 500 without a traceback (logged)."
+    metrics, t0 = request.app.state.metrics, time.perf_counter()   # (read first: a mounted app, the demo, takes the scope's `app`)
+    try: response = await call_next(request)
+    except Exception:
+        _log.exception(f"{request.method} {request.url.path} failed")
+        response = JSONResponse({'error': 'internal error; the server has logged it'}, status_code=500)
+    route = request.scope.get('route')
+    metrics.request(route.path if route is not None else 'other', response.status_code, time.perf_counter() - t0)
+    return response
+
+METHODS = ('GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE')
+
+def answer_other_methods(app:FastAPI, routes:list):
+    "`HEAD` where `GET` is on `routes` (its answer without the body: uvicorn drops it), and a 405 with `Allow` for every other method."
+    for r in routes:
+        if 'GET' in r.methods: app.add_api_route(r.path, r.endpoint, methods=['HEAD'], include_in_schema=False)
+        allow = ', '.join(m for m in METHODS if m in r.methods or (m == 'HEAD' and 'GET' in r.methods))
+        async def _not_allowed(allow=allow): return JSONResponse({'error': f"use {allow}"}, 405, headers={'Allow': allow})
+        app.add_api_route(r.path, _not_allowed, methods=[m for m in METHODS if m not in allow.split(', ')], include_in_schema=False)
+
 # %% ../nbs/05a_serve.ipynb #5c0d8e31
 def create_app(predictor:Predictor,          # The model every route shares
                view:str|None=None,           # The view it was trained on (`/health`)
                batcher:BatchQueue|None=None, # Defaults to a `BatchQueue` of `predictor`
               ) -> FastAPI:
     "The FastAPI app: `/v1/predict`, `/v1/correct`, `/v1/ingredients`, `/health`, `/metrics` and `/docs` (`serve_app` mounts the demo at `/`)."
-    app = FastAPIOffline(title='Nutrition predictor', version=nutrition_predictor.__version__, exception_handlers={ClientDisconnect: hung_up},
-                  description="Calories, mass, fat, carbohydrate and protein of a plate of food from one photo (Nutrition5k).")
+    app = FastAPIOffline(title='Nutrition predictor', version=nutrition_predictor.__version__, exception_handlers=EXCEPTION_HANDLERS,
+                         description="Calories, mass, fat, carbohydrate and protein of a plate of food from one photo (Nutrition5k).")
     app.add_middleware(BodyCap, cap=MAX_REQUEST)          # every route, the demo's uploads too (Gradio caps each file, not a request)
-    registry = CollectorRegistry()
-    m = app.state.metrics = _metrics(registry)
-    app.state.batcher = batcher = batcher or BatchQueue(predictor, on_batch=m['batch'].observe)
-    window = app.state.drift = DriftWindow(predictor.drift)     # every photo the batcher answers (the API's and the demo's)
+    app.middleware('http')(count_requests)
+    metrics = ServerMetrics()
+    batcher = batcher or BatchQueue(predictor, on_batch=metrics.batch)
+    window = DriftWindow(predictor.drift)                 # every photo the batcher answers (the API's and the demo's)
     batcher.on_prediction = lambda pred: window.add(pred.drift_summary, pred.unlike_training)
-    _drift_gauges(registry, window)
-
-    @app.middleware('http')
-    async def _count(request:Request, call_next):
-        t0 = time.perf_counter()
-        try: response = await call_next(request)
-        except Exception:
-            _log.exception(f"{request.method} {request.url.path} failed")
-            response = JSONResponse({'error': 'internal error; the server has logged it'}, status_code=500)
-        route = request.scope.get('route')
-        path = route.path if route is not None else 'other'
-        m['requests'].labels(path, str(response.status_code)).inc()
-        m['latency'].labels(path).observe(time.perf_counter() - t0)
-        return response
-
-    def _refused(name:str, error:str, status:int, reason:str) -> tuple[dict, int]:
-        m['errors'].labels(reason).inc()
-        return dict(file=name, error=error), status
-
-    async def _answer(name:str, pending) -> tuple[dict, int]:
-        pred = await pending
-        m['images'].inc()
-        if pred.unlike_training: m['flags'].labels(pred.guard_reason).inc()
-        return dict(file=name, **pred.to_dict(), model_warning=predictor.model_warning), 200
-
-    in_progress = []                                       # the prediction requests being answered now
-    per_client = collections.Counter()                     # how many of them each client address has
-    asked = collections.Counter()                          # pixels of larger-than-ordinary photos each client's requests in progress asked for
-
-    @app.post('/v1/predict', summary="Predict the nutrition of one or more photos of plates", openapi_extra=PREDICT_BODY,
-              response_model=list[Prediction | Refusal], responses=PREDICT_RESPONSES)
-    async def predict(request:Request, response:Response):
-        client = request.client and request.client.host
-        if per_client[client] >= MAX_PER_CLIENT:
-            return JSONResponse({'error': f'{MAX_PER_CLIENT} of your requests are in progress; try again when one is answered'}, 429,
-                                headers={'Connection': 'close'})
-        per_client[client] += 1                            # reading and predicting: one client holds at most MAX_PER_CLIENT
-        try: return await _predict(request, response)
-        finally:
-            per_client[client] -= 1
-            if per_client[client] <= 0: del per_client[client]
-
-    async def _predict(request:Request, response:Response):
-        try: uploads, fields = await read_uploads(request, m['body'].inc)
-        except UploadRefused as e:
-            m['errors'].labels('over a cap' if e.status == 413 else 'bad request').inc()
-            return JSONResponse(e.body, e.status, headers={'Connection': 'close'})   # uvicorn closes it: the rest of the body is never read
-        if not uploads: return JSONResponse({'error': "send one or more photos as multipart files named 'file'"}, 422)
-        if len(in_progress) >= MAX_CONCURRENT: return JSONResponse({'error': 'the server is busy; try again'}, 503)
-        in_progress.append(request)                        # counted once its photos are read: slow senders cannot fill it
-        mass_g, answers, pixels, client, mine = fields.get('mass_g'), [], 0, request.client and request.client.host, 0
-        try:
-            for u in uploads:                              # decoded one at a time: a fair share of the decoding threads
-                cost = decoded_pixels(u.data, predictor.config.img_size) or 0
-                if pixels + cost > MAX_REQUEST_PIXELS:
-                    answers.append(_refused(u.name, f"{u.name}: over this request's decoding budget of {MAX_REQUEST_PIXELS / 1e6:g} megapixels; "
-                                            "send it in another request", 413, 'over a cap')); continue
-                pixels += cost
-                larger = cost > ORDINARY_PIXELS
-                if larger: asked[client] += cost; mine += cost
-                bulk = pixels > BULK_PIXELS or (larger and asked[client] > BULK_PIXELS)   # this request, or this client, asked for much
-                if bulk: m['bulk'].inc()
-                try: x, mass = await batcher.admit(u.data, u.name, mass_g, bulk)      # the demo's pipeline too (`04_predict`)
-                except PredictionRefused as e: answers.append(_refused(u.name, str(e), e.status, e.reason)); continue
-                answers.append(asyncio.ensure_future(_answer(u.name, batcher.complete(x, mass, bulk))))
-            answers = [a if isinstance(a, tuple) else await a for a in answers]
-        finally:
-            in_progress.remove(request)
-            asked[client] -= mine
-            if asked[client] <= 0: del asked[client]
-        response.status_code = 200 if any(s == 200 for _, s in answers) else max(s for _, s in answers)
-        return [a for a, _ in answers]                     # validated against `response_model`
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request:Request, e:RequestValidationError):
-        err = e.errors()[0]
-        return JSONResponse({'error': f"{'.'.join(map(str, err['loc'][1:])) or 'body'}: {err['msg']}"}, 422)
-
-    @app.post('/v1/correct', summary="Recompute an answer after a person's corrections and portion (no photo)", response_model=Prediction,
-              responses={422: {'model': RequestRefused, 'description': "An unknown ingredient, a bad weight or portion"}})
-    async def correct(request:CorrectionRequest):
-        try:
-            pred = NutritionPrediction.from_dict(request.prediction.model_dump(), predictor.nutrients)
-            fixed = predictor.correct(pred, [(c.ingr_id, c.grams) for c in request.corrections], request.portion)
-        except CorrectionError as e:
-            m['errors'].labels('bad correction').inc()
-            return JSONResponse({'error': str(e)}, 422)
-        return dict(file=request.prediction.file, **fixed.to_dict(), model_warning=predictor.model_warning)
-
-    @app.get('/v1/ingredients', summary="The nutrient table a correction may add from (names containing `q`)", response_model=list[NutrientRow])
-    async def ingredients(q:str=''):
-        table = predictor.nutrients
-        if table is None: return []
-        ids = table.matches(q, len(table)) if q else list(table.rows)
-        return [dict(ingr_id=i, name=table.name(i), **{f'{t}_per_g': v for t, v in zip(PER_GRAM_OF, table.per_gram(i))}) for i in ids]
-
-    @app.get('/health', summary="Is the model loaded, and which", response_model=Health)
-    async def _health(): return health(predictor, view)
-
-    @app.get('/metrics', summary="Prometheus metrics")
-    async def _metrics_route(): return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
-
-    for path, allowed in (('/v1/predict', 'POST'), ('/v1/correct', 'POST'), ('/v1/ingredients', 'GET'), ('/health', 'GET'), ('/metrics', 'GET')):
-        if allowed == 'GET':                                    # HEAD where GET is: the same answer without its body (uvicorn drops it)
-            get = next(r.endpoint for r in app.routes if getattr(r, 'path', None) == path and 'GET' in getattr(r, 'methods', ()))
-            app.add_api_route(path, get, methods=['HEAD'], include_in_schema=False)
-        allow = 'GET, HEAD' if allowed == 'GET' else allowed
-        others = [v for v in ('GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE') if v not in allow.split(', ')]
-        async def _not_allowed(allow=allow): return JSONResponse({'error': f"use {allow}"}, 405, headers={'Allow': allow})
-        app.add_api_route(path, _not_allowed, methods=others, include_in_schema=False)
+    metrics.watch(window)
+    shared = dict(predictor=predictor, view=view, batcher=batcher, metrics=metrics, drift=window, admission=Admission())
+    for name, value in shared.items(): setattr(app.state, name, value)
+    app.include_router(router)
+    answer_other_methods(app, router.routes)
     return app
-
-# %% ../nbs/05a_serve.ipynb #9d3f1a27
-HEADER_TIMEOUT_S, BODY_IDLE_S, KEEP_ALIVE_S = 10., 30., 5.   # seconds
-BODY_GRACE_S, BODY_MIN_RATE = 10., 8 * 1024                   # seconds, then bytes a second on average (64 kbit/s: a poor mobile link)
-def max_connections() -> int:
-    "Open connections the server keeps: below this process's file-descriptor limit, with room for everything else it opens."
-    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    return max(16, min(4096, (soft if soft != resource.RLIM_INFINITY else 65536) - 200))
-
-# %% ../nbs/05a_serve.ipynb #2b381e80
-class GuardedProtocol(HttpToolsProtocol):
-    "uvicorn's HTTP protocol, with a deadline for a request's headers, an idle timeout for its body, and room kept for new connections."
-    header_timeout, body_idle = HEADER_TIMEOUT_S, BODY_IDLE_S
-    def connection_made(self, transport):
-        super().connection_made(transport)
-        self._timer, self._phase, self._body_bytes = None, None, 0
-        self._arm('headers', self.header_timeout)
-        if len(self.connections) > max_connections(): self._evict()
-
-    def _arm(self, phase:str, seconds:float):
-        if self._timer: self._timer.cancel()
-        if phase != self._phase: self._since = self.loop.time()
-        self._phase, self._timer = phase, self.loop.call_later(seconds, self._too_slow)
-
-    def _disarm(self):
-        if self._timer: self._timer.cancel()
-        self._timer = self._phase = None
-
-    def _too_slow(self):
-        self._timer = None
-        _log.info(f"closed a connection from {self.client}: {self._phase} too slow")
-        self.transport.close()
-
-    def _slow(self, now:float) -> bool:
-        "Is this connection sending its headers, or its body slower than `BODY_MIN_RATE` so far (within its grace time too)?"
-        if self._phase == 'headers': return True
-        return self._phase == 'body' and self._body_bytes < BODY_MIN_RATE * max(now - self._since, 1.)
-
-    def _evict(self):
-        "Close the oldest slow connection (`_slow`): a new one always gets its descriptor, and an upload at a real rate is never the one closed."
-        now = self.loop.time()
-        slow = [c for c in self.connections if c is not self and isinstance(c, GuardedProtocol) and c._slow(now)]
-        if slow: min(slow, key=lambda c: c._since).transport.close()
-
-    def on_message_begin(self):
-        super().on_message_begin()
-        if self._phase != 'headers': self._arm('headers', self.header_timeout)
-    def on_headers_complete(self):
-        self._body_bytes = 0
-        super().on_headers_complete()
-        self._arm('body', self.body_idle)
-    def on_body(self, body:bytes):
-        super().on_body(body)
-        if self._phase != 'body': return
-        self._body_bytes += len(body)
-        took = self.loop.time() - self._since
-        if took > BODY_GRACE_S and self._body_bytes < BODY_MIN_RATE * took:
-            _log.info(f"closed a connection from {self.client}: body slower than {BODY_MIN_RATE} bytes/s"); self._disarm(); self.transport.close()
-        else: self._arm('body', self.body_idle)
-    def on_message_complete(self):
-        super().on_message_complete()
-        self._disarm()
-    def connection_lost(self, exc):
-        self._disarm()
-        super().connection_lost(exc)
 
 # %% ../nbs/05a_serve.ipynb #4b8e2f90
 def serve(app,                          # An ASGI app (`serve_app`), or the import string of an app factory (`app_from_env`)

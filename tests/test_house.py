@@ -70,6 +70,8 @@ OWNED = {
     r"^CPU_BATCH, GPU_BATCH\b.*=": 'images.py',
     r"\bfat\s*=\s*9\b|\b9\.?\s*\*\s*\w*fat": 'data.py',                   # 9 kcal a gram of fat (Atwater; MAX_KCAL_PER_G)
     r"choose from \{sorted\(BACKBONES\)\}|include the network 'mlp'|set n_components": 'config.py',   # the parts' rules
+    r"^(MAX_CONCURRENT|MAX_PER_CLIENT)\b.*=": 'batching.py',               # requests in progress, in all and per client
+    r"decoding budget|> BULK_PIXELS": 'batching.py',                        # the admission policy: refusal and bulk lane
 }
 
 

@@ -153,7 +153,7 @@ def test_slow_bodies_from_one_client_leave_room_for_everyone(url):
     """260 uploads from one client address (127.0.0.2) that send their body a byte a second: the server takes at most
     `MAX_PER_CLIENT` of them (the rest get 429 at once) and closes each within its rate deadline, while normal photos
     from another address (127.0.0.1) are all answered."""
-    from nutrition_predictor.serve import BODY_GRACE_S, BODY_IDLE_S
+    from nutrition_predictor.limits import BODY_GRACE_S, BODY_IDLE_S
     host, port = url.removeprefix('http://').split(':')
     head = (f'POST /v1/predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: multipart/form-data; boundary=xx\r\n'
             f'Content-Length: {2**20}\r\n\r\n--xx\r\nContent-Disposition: form-data; name="file"; filename="slow.jpg"\r\n\r\n').encode()

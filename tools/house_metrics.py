@@ -1,15 +1,15 @@
 """How the rooms read, in numbers (issue 28's yardstick): export cells' code lines (median, largest), the share of export
 cells followed by an example (the next code cell is not exported), lines over the configured length in export cells and
-modules, and the serving modules' sizes. CI prints these; `--check` also fails when a target is missed.
+modules, the serving modules' sizes (under 300 lines each) and `create_app`'s. CI prints these; `--check` also fails when a target is missed.
 
     python tools/house_metrics.py [--check]
 """
-import argparse, json, re, statistics, sys, tomllib
+import argparse, ast, json, re, statistics, sys, tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = dict(median_export_cell_lines=10, max_export_cell_lines=40, share_followed_by_example=0.70, long_lines=0,
-               predict_lines=300, serve_lines=300)
+               predict_lines=299, serve_lines=299, create_app_lines=40)     # at most
 
 
 def code_lines(src:str) -> list[str]:
@@ -32,6 +32,12 @@ def notebook_cells(limit:int) -> tuple[list[int], int, int, list[str]]:
     return sizes, n_export, followed, long
 
 
+def function_lines(path:Path, name:str) -> int:
+    "Lines of the top-level function `name` in the module at `path`, its signature and docstring included."
+    f = next(n for n in ast.parse(path.read_text()).body if isinstance(n, ast.FunctionDef) and n.name == name)
+    return f.end_lineno - f.lineno + 1
+
+
 def main():
     a = argparse.ArgumentParser(description=__doc__.splitlines()[0]); a.add_argument('--check', action='store_true')
     args = a.parse_args()
@@ -42,7 +48,8 @@ def main():
     got = dict(median_export_cell_lines=statistics.median(sizes), max_export_cell_lines=max(sizes),
                share_followed_by_example=round(followed / n_export, 3), long_lines=len(long_cells) + len(long_modules),
                predict_lines=len((ROOT/'nutrition_predictor/predict.py').read_text().splitlines()),
-               serve_lines=len((ROOT/'nutrition_predictor/serve.py').read_text().splitlines()))
+               serve_lines=len((ROOT/'nutrition_predictor/serve.py').read_text().splitlines()),
+               create_app_lines=function_lines(ROOT/'nutrition_predictor/serve.py', 'create_app'))
     missed = [k for k, t in TARGETS.items() if (got[k] < t if k == 'share_followed_by_example' else got[k] > t)]
     print(json.dumps(dict(export_cells=n_export, line_limit=limit, **got, targets=TARGETS, missed=missed), indent=1))
     if args.check and missed: sys.exit(f"house metrics: {', '.join(missed)} miss their targets")
