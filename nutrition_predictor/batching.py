@@ -1,5 +1,4 @@
-"""Requests that arrive together predicted together (`BatchQueue`), large photos in a lane of their own, who is admitted
-and in which lane (`Admission`), and the one upload pipeline every door uses (`BatchQueue.predict_one`).
+"""Serving machinery: concurrent requests batched (`BatchQueue`), large photos in a lane of their own, who is admitted and in which lane (`Admission`), and the one upload pipeline of every door.
 
 Docs: https://nutrition-predictor.github.io/nutrition-predictor/batching.html.md"""
 

@@ -1,6 +1,4 @@
-"""What the server reads of a request and keeps of a connection: uploads read as they stream in, stopped at their caps
-(`read_uploads`); a cap on every request's body and on the bytes one client sends in a minute (`BodyCap`); deadlines
-for slow connections, and room kept for new ones (`GuardedProtocol`). `05a_serve` puts them around the app.
+"""What a client can cost the server: uploads read as they stream in and stopped at their caps (`read_uploads`), a cap per request body and per client a minute (`BodyCap`), deadlines for slow connections (`GuardedProtocol`).
 
 Docs: https://nutrition-predictor.github.io/nutrition-predictor/limits.html.md"""
 
