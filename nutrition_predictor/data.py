@@ -15,15 +15,15 @@ import pandas as pd
 from .images import DataError
 
 # %% auto #0
-__all__ = ['TARGETS', 'UNITS', 'PER_GRAM_OF', 'DENSITIES', 'ATWATER', 'MAX_KCAL_PER_G', 'DATA_HOME', 'DISH_FIELDS',
-           'INGREDIENT_FIELDS', 'METADATA_FILES', 'MAX_DISH_MASS_G', 'NUTRIENT_TABLE', 'SPLITS', 'DISH_ID', 'ALL_IDS',
-           'ID_FILES', 'OFFICIAL_ID_COUNTS', 'VIEWS', 'CAMERAS', 'FRAMES', 'EXCLUDED_DISHES', 'OTHER', 'WHY_NOT',
-           'FULL_BELOW', 'project_dir', 'n5k_dir', 'is_nutrition5k', 'check_data_dir', 'read_dish_metadata',
-           'read_all_metadata', 'label_problems', 'checked_labels', 'read_dish_ingredients', 'read_all_ingredients',
-           'ingredient_id', 'read_nutrient_table', 'id_file_problems', 'read_split_ids', 'view_dir', 'image_path',
-           'view_images', 'dish_table', 'every_image', 'ingredient_vocabulary', 'ingredient_grams', 'sha256_file',
-           'CannotWrite', 'cannot_write', 'check_writable', 'written_whole', 'dataset_checksum', 'scan_times',
-           'dish_groups', 'grouped_folds']
+__all__ = ['TARGETS', 'UNITS', 'PER_GRAM_OF', 'DENSITIES', 'INGREDIENT_NUTRIENTS', 'ATWATER', 'MAX_KCAL_PER_G', 'DATA_HOME',
+           'DISH_FIELDS', 'INGREDIENT_FIELDS', 'METADATA_FILES', 'MAX_DISH_MASS_G', 'NUTRIENT_TABLE', 'SPLITS',
+           'DISH_ID', 'ALL_IDS', 'ID_FILES', 'OFFICIAL_ID_COUNTS', 'VIEWS', 'CAMERAS', 'FRAMES', 'EXCLUDED_DISHES',
+           'OTHER', 'WHY_NOT', 'FULL_BELOW', 'project_dir', 'n5k_dir', 'is_nutrition5k', 'check_data_dir',
+           'read_dish_metadata', 'read_all_metadata', 'label_problems', 'checked_labels', 'read_dish_ingredients',
+           'read_all_ingredients', 'ingredient_id', 'read_nutrient_table', 'id_file_problems', 'read_split_ids',
+           'view_dir', 'image_path', 'view_images', 'dish_table', 'every_image', 'ingredient_vocabulary',
+           'ingredient_grams', 'sha256_file', 'CannotWrite', 'cannot_write', 'check_writable', 'written_whole',
+           'dataset_checksum', 'scan_times', 'dish_groups', 'grouped_folds']
 
 # %% ../nbs/00a_data.ipynb #7115d02d
 _log = logging.getLogger(__name__)
@@ -32,8 +32,9 @@ _log = logging.getLogger(__name__)
 TARGETS = ['calories', 'mass', 'fat', 'carb', 'protein']
 UNITS = dict(calories='kcal', mass='g', fat='g', carb='g', protein='g')
 # Per gram of the dish (the paper's per-gram task): with a known mass, each total is its density times the mass.
-PER_GRAM_OF = ['calories', 'fat', 'carb', 'protein']
+PER_GRAM_OF = [t for t in TARGETS if t != 'mass']               # the totals the model also predicts per gram of the dish
 DENSITIES = [f'{t}_per_g' for t in PER_GRAM_OF]
+INGREDIENT_NUTRIENTS = ['calories', 'fat', 'carb', 'protein']   # what the ingredient table gives per gram of each ingredient
 
 # %% ../nbs/00a_data.ipynb #1f217ad1
 ATWATER = dict(fat=9., carb=4., protein=4.)   # kcal per gram (Atwater general factors; FAO FNP 77, 2003)
@@ -184,10 +185,10 @@ def read_nutrient_table(root:Path) -> pd.DataFrame:
     if missing := set(_NUTRIENT_COLUMNS) - set(df.columns): raise DataError(f"{path}: no column(s) {sorted(missing)}")
     df = df[list(_NUTRIENT_COLUMNS)].rename(columns=_NUTRIENT_COLUMNS)
     df.index += 2                                                       # line numbers (the header is line 1)
-    for c in ('ingr_id', *PER_GRAM_OF): df[c] = _to_numbers(df[c], c, path)
+    for c in ('ingr_id', *INGREDIENT_NUTRIENTS): df[c] = _to_numbers(df[c], c, path)
     df['ingr_id'], df['name'] = df.ingr_id.map(ingredient_id), df.name.str.strip()
     if not df.ingr_id.is_unique: raise DataError(f"{path}: ingredient id {df.ingr_id[df.ingr_id.duplicated()].iloc[0]} is listed twice")
-    return df.set_index('ingr_id')[['name', *PER_GRAM_OF]]
+    return df.set_index('ingr_id')[['name', *INGREDIENT_NUTRIENTS]]
 
 # %% ../nbs/00a_data.ipynb #3f08e30e
 SPLITS = ('train', 'test')

@@ -31,7 +31,7 @@ __all__ = ['NAMES', 'PLATE_COLUMNS', 'UPLOADS', 'VIEW_WORDS', 'shown_units', 're
 _log = logging.getLogger(__name__)
 
 # %% ../nbs/05_demo.ipynb #1c5091db
-NAMES = dict(calories='Calories', mass='Mass', fat='Fat', carb='Carbohydrate', protein='Protein')
+NAMES = {t: t.capitalize() for t in TARGETS} | dict(carb='Carbohydrate')   # each total's name on the page (`carb`: spelled out)
 
 def shown_units(kj:bool=False) -> list[str]:
     "The unit each of `TARGETS` is shown in: `UNITS`, with the energy in kJ when `kj`."

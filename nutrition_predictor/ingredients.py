@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .data import OTHER, PER_GRAM_OF, TARGETS, ingredient_grams
+from .data import INGREDIENT_NUTRIENTS, OTHER, TARGETS, ingredient_grams
 from .config import TrainConfig
 from .intervals import conformal_quantile
 from .plate import GRAMS_OFFSET, LikelyIngredients, NutrientTable, grams_range
@@ -141,7 +141,7 @@ def other_per_gram(rows:pd.DataFrame, dish_ids, vocabulary:list) -> list[float]:
     "kcal, fat, carb and protein per gram of everything outside `vocabulary` on the `dish_ids` plates (0 where there is none)."
     rest = rows[rows.dish_id.isin(set(dish_ids)) & ~rows.ingr_id.isin(set(vocabulary))]
     g = rest.grams.sum()
-    return [float(rest[t].sum() / g) if g > 0 else 0. for t in PER_GRAM_OF]
+    return [float(rest[t].sum() / g) if g > 0 else 0. for t in INGREDIENT_NUTRIENTS]
 
 def fit_likely_ingredients(prob:np.ndarray, grams:np.ndarray, # `[n, v]` out-of-fold probabilities and grams
                            true_grams:pd.DataFrame,           # `[n, v]` true grams, columns the vocabulary (with `OTHER`)
@@ -175,6 +175,8 @@ def composed_oof(oof:pd.DataFrame,       # Out-of-fold predictions with ingredie
 def composed_scores(oof:pd.DataFrame, composed:pd.DataFrame, table:pd.DataFrame, gap_s:float, n_boot:int=N_BOOT) -> dict:
     "`Scores` (as `evaluate.cv_scores`) of the `composed` totals and of the reconciled ones (the mean of direct and composed)."
     from nutrition_predictor.evaluate import fold_baseline
+    lacking = [t for t in TARGETS if t != 'mass' and t not in INGREDIENT_NUTRIENTS]   # no value per gram in the table: the direct one
+    composed = composed.assign(**{t: oof[t] for t in lacking})
     truth = table.set_index('dish_id').loc[oof.index, TARGETS]
     base, k = fold_baseline(oof, table), int(oof.fold.nunique())
     reconciled = (oof[TARGETS] + composed[TARGETS]) / 2

@@ -15,7 +15,7 @@ import numpy as np
 from fastcore.basics import patch
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from .data import MAX_KCAL_PER_G, OTHER, PER_GRAM_OF, TARGETS, UNITS
+from .data import INGREDIENT_NUTRIENTS, MAX_KCAL_PER_G, OTHER, PER_GRAM_OF, TARGETS, UNITS
 from .guard import BEYOND_TRAINING, LOW_INFORMATION, UNLIKE_TRAINING, warning
 
 # %% auto #0
@@ -33,7 +33,7 @@ def kilojoules(kcal:float|None) -> float|None:
 
 # %% ../nbs/01c_plate.ipynb #1aa7ec69
 FIELDS = [f'{t}_{UNITS[t]}' for t in TARGETS]                    # the totals' names: calories_kcal, mass_g, ...
-NUTRIENT_FIELDS = [f'{t}_{UNITS[t]}' for t in PER_GRAM_OF]       # what an ingredient brings: calories_kcal, fat_g, ...
+NUTRIENT_FIELDS = [f'{t}_{UNITS[t]}' for t in INGREDIENT_NUTRIENTS]       # what an ingredient brings: calories_kcal, fat_g, ...
 ENERGY = TARGETS.index('calories')                                 # the total that is also given in kJ
 ROUNDING = dict(total=1, per_gram=4, score=3, probability=3)      # decimals kept in answers
 
@@ -44,13 +44,13 @@ class CorrectionError(ValueError):
     "A correction or portion that cannot be applied: an unknown ingredient, a negative or absurd weight, a portion out of range."
 
 class NutrientTable:
-    "Per gram of each ingredient: its kcal, fat, carb and protein (`PER_GRAM_OF`), and its name; keyed by ingredient id."
+    "Per gram of each ingredient: its kcal, fat, carb and protein (`INGREDIENT_NUTRIENTS`), and its name; keyed by ingredient id."
     def __init__(self, rows:dict): # Ingredient id -> `[name, kcal/g, fat/g, carb/g, protein/g]`
         self.rows = {str(k): (str(v[0]), *(float(x) for x in v[1:])) for k, v in rows.items()}
     @classmethod
     def from_frame(cls, df) -> NutrientTable:
         "From `data.read_nutrient_table`'s frame."
-        return cls({i: [r['name'], *(r[t] for t in PER_GRAM_OF)] for i, r in df.iterrows()})
+        return cls({i: [r['name'], *(r[t] for t in INGREDIENT_NUTRIENTS)] for i, r in df.iterrows()})
     def __len__(self): return len(self.rows)
     def __contains__(self, ingr_id): return ingr_id in self.rows
     def name(self, ingr_id:str) -> str: return self._row(ingr_id)[0]
@@ -76,7 +76,7 @@ class PlateIngredient:
     ingr_id: str
     name: str
     grams: float
-    per_gram: tuple                    # kcal, fat, carb and protein per gram (`PER_GRAM_OF`), from the nutrient table
+    per_gram: tuple                    # kcal, fat, carb and protein per gram (`INGREDIENT_NUTRIENTS`), from the nutrient table
     probability: float|None = None     # How likely the plate holds it (calibrated; `None`: not the model's guess)
     grams_low: float|None = None       # The range of its grams, when present (`None`: no range, e.g. a person's number)
     grams_high: float|None = None
@@ -236,7 +236,7 @@ def _corrected_lines(pred:NutritionPrediction, corrections:list, nutrients:Nutri
         per_gram = old.per_gram if old else nutrients.per_gram(c.ingr_id)
         change = grams - (old.grams if old else 0.)
         delta[TARGETS.index('mass')] += change
-        for t, v in zip(PER_GRAM_OF, per_gram): delta[TARGETS.index(t)] += change * v
+        for t, v in zip(INGREDIENT_NUTRIENTS, per_gram): delta[TARGETS.index(t)] += change * v
         if grams == 0: lines.pop(c.ingr_id, None)
         elif old: lines[c.ingr_id] = replace(old, grams=grams, grams_low=None, grams_high=None, source='person')
         else: lines[c.ingr_id] = PlateIngredient(c.ingr_id, nutrients.name(c.ingr_id), grams, per_gram, source='person')
@@ -311,17 +311,17 @@ class LikelyIngredients:
 # %% ../nbs/01c_plate.ipynb #7d70649f
 @patch
 def per_gram_matrix(self:LikelyIngredients) -> np.ndarray:
-    "`[len(vocabulary), len(PER_GRAM_OF)]`: the values per gram of each output (the pooled rest's for `OTHER`)."
+    "`[len(vocabulary), len(INGREDIENT_NUTRIENTS)]`: the values per gram of each output (the pooled rest's for `OTHER`)."
     rows = [self.other_per_gram if i == OTHER else self.nutrients.per_gram(i) for i in self.vocabulary]
-    return np.array(rows, dtype=float).reshape(len(rows), len(PER_GRAM_OF))
+    return np.array(rows, dtype=float).reshape(len(rows), len(INGREDIENT_NUTRIENTS))
 
 @patch
 def composed(self:LikelyIngredients, probability:np.ndarray, grams:np.ndarray) -> np.ndarray:
-    "`[n, len(TARGETS)]` totals composed from `[n, len(vocabulary)]` probabilities and grams: sum of p x grams x values per gram."
+    "`[n, len(TARGETS)]` totals composed from `[n, len(vocabulary)]` probabilities and grams: sum of p x grams x values per gram (0 for a total the table lacks)."
     expected = np.asarray(probability) * np.asarray(grams)
     out = np.zeros((len(expected), len(TARGETS)))
     out[:, TARGETS.index('mass')] = expected.sum(1)
-    out[:, [TARGETS.index(t) for t in PER_GRAM_OF]] = expected @ self.per_gram_matrix()
+    out[:, [TARGETS.index(t) for t in INGREDIENT_NUTRIENTS]] = expected @ self.per_gram_matrix()
     return out
 
 # %% ../nbs/01c_plate.ipynb #540062fa

@@ -21,7 +21,7 @@ import uvicorn
 
 import nutrition_predictor
 from .images import MAX_FILES, MAX_REQUEST, MAX_UPLOAD, decoded_pixels
-from .data import PER_GRAM_OF
+from .data import INGREDIENT_NUTRIENTS
 from .plate import CorrectionError, NutritionPrediction, answer_model
 from .drift import DriftWindow
 from .predict import Predictor
@@ -143,7 +143,7 @@ class CorrectionRequest(BaseModel):
     portion:float = 1.           # The share of the plate eaten: 0.5 for half (0 < portion <= 1)
 
 NutrientRow = create_model('NutrientRow', __doc__="One ingredient of the nutrient table: its id, name, and values per gram.",
-                           ingr_id=(str, ...), name=(str, ...), **{f'{t}_per_g': (float, ...) for t in PER_GRAM_OF})
+                           ingr_id=(str, ...), name=(str, ...), **{f'{t}_per_g': (float, ...) for t in INGREDIENT_NUTRIENTS})
 
 # %% ../nbs/05a_serve.ipynb #24894ddc
 router = APIRouter()
@@ -198,7 +198,7 @@ async def ingredients(request:Request, q:str=''):
     table = request.app.state.predictor.nutrients
     if table is None: return []
     ids = table.matches(q, len(table)) if q else list(table.rows)
-    return [dict(ingr_id=i, name=table.name(i), **{f'{t}_per_g': v for t, v in zip(PER_GRAM_OF, table.per_gram(i))}) for i in ids]
+    return [dict(ingr_id=i, name=table.name(i), **{f'{t}_per_g': v for t, v in zip(INGREDIENT_NUTRIENTS, table.per_gram(i))}) for i in ids]
 
 @router.get('/health', summary="Is the model loaded, and which", response_model=Health)
 async def _health(request:Request): return health(request.app.state.predictor, request.app.state.view)
