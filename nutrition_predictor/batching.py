@@ -63,22 +63,25 @@ class BatchQueue:
         await self.queue.put((x, fut))
         return await fut
 
-    async def _run(self):
-        loop = asyncio.get_running_loop()
-        while True:
-            batch = [await self.queue.get()]
-            deadline = loop.time() + self.max_wait
-            while len(batch) < self.max_batch and (left := deadline - loop.time()) > 0:
-                try: batch.append(await asyncio.wait_for(self.queue.get(), left))
-                except asyncio.TimeoutError: break
-            while len(batch) < self.max_batch and not self.queue.empty(): batch.append(self.queue.get_nowait())
-            xs = np.stack([x for x, _ in batch])
-            try: preds = await loop.run_in_executor(self.model_thread, self.predictor.run_batch, xs)
-            except Exception as e:
-                for _, fut in batch: fut.done() or fut.set_exception(e)
-                continue
-            self.on_batch(len(batch))
-            for (_, fut), p in zip(batch, preds): fut.done() or fut.set_result(p)
+# %% ../nbs/04d_batching.ipynb #22a910ad
+@patch
+async def _run(self:BatchQueue):
+    "The queue's loop: a batch of what waits (the first photo waits `max_wait` for others, up to `max_batch`), through the model in its thread."
+    loop = asyncio.get_running_loop()
+    while True:
+        batch = [await self.queue.get()]
+        deadline = loop.time() + self.max_wait
+        while len(batch) < self.max_batch and (left := deadline - loop.time()) > 0:
+            try: batch.append(await asyncio.wait_for(self.queue.get(), left))
+            except asyncio.TimeoutError: break
+        while len(batch) < self.max_batch and not self.queue.empty(): batch.append(self.queue.get_nowait())
+        xs = np.stack([x for x, _ in batch])
+        try: preds = await loop.run_in_executor(self.model_thread, self.predictor.run_batch, xs)
+        except Exception as e:
+            for _, fut in batch: fut.done() or fut.set_exception(e)
+            continue
+        self.on_batch(len(batch))
+        for (_, fut), p in zip(batch, preds): fut.done() or fut.set_result(p)
 
 # %% ../nbs/04d_batching.ipynb #b7a1c002
 BULK_NICENESS = 19   # the bulk lane's process: the lowest CPU priority

@@ -73,19 +73,19 @@ def bench_preparation(model:NutritionRegressor, images:list, reps:int=3, device=
     "Milliseconds per 1080p frame to decode and prepare, before and after, and the feature cache build's images/s."
     import albumentations as A, cv2
     device = torch.device(device or default_device())
-    size, fit = model.config.img_size, model.config.fit
+    size, square = model.config.img_size, model.config.square
     sizes = {p: Image.open(p).size for p in images}
     frames = [p for p in images if sizes[p] == (1920, 1080)] or list(images)   # (a folder without 1080p frames: all)
     ways = dict(before_full_decode_bilinear=lambda p: A.Resize(size, size)(image=load_rgb(p))['image'],
                 full_decode_area=lambda p: cv2.resize(load_rgb(p), (size, size), interpolation=cv2.INTER_AREA),
-                after_reduced_decode_area=lambda p: prepare_image(p, size, fit))
-    res = dict(n_frames=len(frames), frame_sizes=sorted({'x'.join(map(str, sizes[p])) for p in frames}), size=size, fit=fit)
+                after_reduced_decode_area=lambda p: prepare_image(p, size, square))
+    res = dict(n_frames=len(frames), frame_sizes=sorted({'x'.join(map(str, sizes[p])) for p in frames}), size=size, square=square)
     for name, fn in ways.items():
         t, _ = timed(lambda: [fn(p) for p in frames], reps)
         res[name] = dict(ms_per_frame=1000 * t['median_s'] / len(frames), **t)
     res['speedup'] = res['before_full_decode_bilinear']['ms_per_frame'] / res['after_reduced_decode_area']['ms_per_frame']
     if device.type == 'cuda':
-        t, _ = timed(lambda: [gpu_prepare(frames[i:i+64], size, fit, device) for i in range(0, len(frames), 64)], reps)
+        t, _ = timed(lambda: [gpu_prepare(frames[i:i+64], size, square, device) for i in range(0, len(frames), 64)], reps)
         res['gpu_nvjpeg_area'] = dict(ms_per_frame=1000 * t['median_s'] / len(frames), **t)
     table = pd.DataFrame({'image': frames})
     with tempfile.TemporaryDirectory(prefix='np-bench-cache-') as d:      # removed after: benchmarks leave no gigabytes behind

@@ -6,7 +6,7 @@ Docs: https://nutrition-predictor.github.io/nutrition-predictor/config.html.md""
 
 # %% ../nbs/01_config.ipynb #c0f10003
 from __future__ import annotations
-import dataclasses, re, unicodedata
+import dataclasses, re, unicodedata, warnings
 from collections.abc import Hashable
 from itertools import accumulate
 from pathlib import Path
@@ -19,14 +19,15 @@ from fastcore.basics import patch
 from pydantic import Field, ValidationError, field_validator
 from pydantic.dataclasses import dataclass as checked_dataclass
 
-from .images import FITS
+from .images import SQUARES
 from .data import CAMERAS, DENSITIES, TARGETS, VIEWS, dish_groups, dish_table
 
 # %% auto #0
 __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'LITE_MEAN', 'LITE_STD', 'BACKBONES', 'HEADS', 'KERNEL_SUPPORT', 'PlainName',
-           'PathText', 'MAX_PARAMS_BYTES', 'MAX_BASE_DEPTH', 'BackboneSpec', 'ParamsError', 'shorten', 'Between',
-           'check_backbones', 'check_heads', 'check_projection', 'TrainConfig', 'ModelConfig', 'parse_yaml',
-           'name_from_file', 'read_params', 'parse_overrides', 'config_dishes', 'check_for_data']
+           'PathText', 'RENAMED', 'MAX_PARAMS_BYTES', 'MAX_BASE_DEPTH', 'BackboneSpec', 'ParamsError', 'shorten',
+           'Between', 'check_backbones', 'check_heads', 'check_projection', 'TrainConfig', 'renamed_keys',
+           'ModelConfig', 'parse_yaml', 'name_from_file', 'read_params', 'parse_overrides', 'config_dishes',
+           'check_for_data']
 
 # %% ../nbs/01_config.ipynb #c0f10006
 @dataclasses.dataclass(frozen=True)
@@ -100,7 +101,7 @@ class TrainConfig:
     pretrained:bool = True        # `False` trains on a randomly initialised backbone, on purpose
     weights_path:PathText|None = None # Local backbone weights file (one backbone)
     img_size:Between(32, 1024) = 320 # Images are made img_size x img_size squares
-    fit:Literal[FITS] = 'squash'  # How a non-square image becomes square: `squash`, `crop` (centre) or `pad` (letterbox)
+    square:Literal[SQUARES] = 'squash'  # How a non-square image becomes square: `squash`, `crop` (centre) or `pad` (letterbox)
     stages:bool = True            # The head also reads each backbone's pooled stages before its final map (`02_model`)
     grid:tuple[Between(1, 8), Between(1, 8)] = (1, 1) # The final maps are also pooled over rows x columns of regions (1x1: not)
     hidden:Between(1, 8192) = 256 # Head's hidden width
@@ -155,6 +156,18 @@ class TrainConfig:
         if v == 1: raise ValueError("cross-validation needs at least 2 folds (0: none)")
         return v
 
+# %% ../nbs/01_config.ipynb #32ee1606
+RENAMED = dict(fit='square')   # old name -> new name of renamed parameters (deprecated: read, with a warning for params)
+
+def renamed_keys(d:dict, warn:bool=False) -> dict:
+    "`d` with each old key of `RENAMED` under its new name (a `FutureWarning` with `warn`); a `ParamsError` when both are given."
+    for old, new in RENAMED.items():
+        if old not in d: continue
+        if new in d: raise ParamsError(f"parameter {new}: given twice, also under its old name {old!r}; keep {new!r}")
+        if warn: warnings.warn(f"parameter {old!r} is now called {new!r}: read as {new!r}; rename it in your params", FutureWarning, stacklevel=3)
+        d = {(new if k == old else k): v for k, v in d.items()}
+    return d
+
 # %% ../nbs/01_config.ipynb #c0f1000e
 @patch(cls_method=True)
 def keys(cls:TrainConfig) -> list[str]:
@@ -164,6 +177,7 @@ def keys(cls:TrainConfig) -> list[str]:
 @patch(cls_method=True)
 def from_dict(cls:TrainConfig, d:dict) -> TrainConfig:
     "A checked config from a dict; a bad key or value raises a one-line `ParamsError` naming the parameter."
+    d = renamed_keys(d, warn=True)
     unknown = set(d) - set(cls.keys())
     if unknown: raise ParamsError(f"unknown parameter(s) {shorten(sorted(map(str, unknown)))}; known: {', '.join(cls.keys())}")
     try: return cls(**d)
@@ -186,7 +200,7 @@ class ModelConfig:
     "A `NutritionRegressor`'s architecture, input preparation and target statistics: what `model.json` holds."
     backbone:tuple = _RUN.backbone  # Names in `BACKBONES` (a name alone is one backbone); their vectors are concatenated
     img_size:int = _RUN.img_size  # Side of the square images the model is fed
-    fit:str = _RUN.fit  # How images are made square (`images.fit_square`); prediction does the same
+    square:str = _RUN.square  # How images are made square (`images.fit_square`); prediction does the same
     stages:bool = _RUN.stages  # The head also reads the pooled stages before each final map
     grid:tuple = _RUN.grid  # The final maps are also pooled over this many rows x columns of regions (1x1: not)
     hidden:int = _RUN.hidden  # Width of the head's hidden layer
@@ -245,7 +259,7 @@ def to_dict(self:ModelConfig) -> dict: return dataclasses.asdict(self)
 @patch(cls_method=True)
 def from_dict(cls:ModelConfig, d:dict) -> ModelConfig:  # noqa: F811 (fastcore @patch: a method of each class)
     "From a `model.json` dict: every key this code knows (`_ADDED` says what older files meant by a key they lack), and no other."
-    names = {f.name for f in dataclasses.fields(cls)}
+    names, d = {f.name for f in dataclasses.fields(cls)}, renamed_keys(d)
     unknown, missing = set(d) - names, names - set(d) - set(_ADDED)
     if unknown: raise ValueError(f"Unknown model config key(s) {sorted(unknown)}: a model of another version? Train it again")
     if missing: raise ValueError(f"model.json lacks {sorted(missing)}: a model of an older version? Train it again")

@@ -73,7 +73,7 @@ RELOAD_CHECK_DISHES = 8    # test photos predicted from the image by the trained
 CACHED_RTOL = 1e-3         # how far an evaluation from cached features may be from the same photo's prediction (other batches, same float32 maths)
 def _information(images:list, config) -> np.ndarray:
     "`image_information` of each image, prepared as the model of `config` sees it (decoding only: no backbone pass)."
-    return np.concatenate([image_information(model_input(prepare_image(p, config.img_size, config.fit))[None]) for p in images])
+    return np.concatenate([image_information(model_input(prepare_image(p, config.img_size, config.square))[None]) for p in images])
 def _verdicts(guard:Guard, model, table:pd.DataFrame, cfg:TrainConfig, device, counts:dict|None=None) -> tuple:
     "`(features, flagged)` of `table`'s images: the cached features (their counts added to `counts`) and the guard's own verdict as `Predictor.verdicts` gives it (too little in it, or unlike training)."
     feats = dish_features(model, table, cfg, device, counts)

@@ -66,34 +66,34 @@ def target_stats(table:pd.DataFrame, columns:list, log:bool) -> tuple[torch.Tens
 
 class DishDataset(torch.utils.data.Dataset):
     "Images of `table`, prepared (`prepare_image`) and through `tfms`, with standardised targets when the table has them."
-    def __init__(self, table:pd.DataFrame, tfms:A.Compose, size:int, fit:str, target_mean=None, target_std=None,
+    def __init__(self, table:pd.DataFrame, tfms:A.Compose, size:int, square:str, target_mean=None, target_std=None,
                  columns:list=TARGETS, log:bool=False):   # (targets as `target_values` gives them; none when the table has no labels)
-        self.images, self.tfms, self.size, self.fit = list(table.image), tfms, size, fit
+        self.images, self.tfms, self.size, self.square = list(table.image), tfms, size, square
         self.y = None
         if set(columns) <= set(table.columns): self.y = (target_values(table, columns, log) - target_mean) / target_std
     def __len__(self): return len(self.images)
     def __getitem__(self, i):
-        x = torch.from_numpy(self.tfms(image=prepare_image(self.images[i], self.size, self.fit))['image'])
+        x = torch.from_numpy(self.tfms(image=prepare_image(self.images[i], self.size, self.square))['image'])
         return (x,) if self.y is None else (x, self.y[i])
 
 # %% ../nbs/02a_features.ipynb #b418b6eb
 def dish_dataloaders(table:pd.DataFrame,        # From `dish_table`
                      target_mean:torch.Tensor,   # Target standardisation (from `target_stats`)
                      target_std:torch.Tensor,
-                     cfg:TrainConfig,            # Image size and `fit`, `bs`, `augment`, `view`, `seed`, `num_workers`, the outputs and `log_targets`
+                     cfg:TrainConfig,            # Image size and `square`, `bs`, `augment`, `view`, `seed`, `num_workers`, the outputs and `log_targets`
                      device=None,                # Defaults to `default_device()` (the GPU when there is one)
                     ) -> DataLoaders:
     "fastai `DataLoaders` of images read every step: the rows of `table` in split `train` (shuffled, augmented with `augment`), and those in split `valid` as the validation set (`03_train` puts the training dishes it holds out there)."
     def _dl(split, aug, **kw):
         ds = DishDataset(table[table.split == split], image_tfms(aug, cfg.view, cfg.seed if aug else None),
-                         cfg.img_size, cfg.fit, target_mean, target_std, cfg.outputs(), cfg.log_targets)
+                         cfg.img_size, cfg.square, target_mean, target_std, cfg.outputs(), cfg.log_targets)
         return DataLoader(ds, bs=cfg.bs, num_workers=cfg.num_workers, device=device or default_device(), **kw)
     return DataLoaders(_dl('train', cfg.augment, shuffle=True, drop_last=True), _dl('valid', False))
 
 # %% ../nbs/02a_features.ipynb #71484a28
 AUG_VERSION, PREP_VERSION = 1, 4      # PREP_VERSION 2: area averaging, reduced-scale JPEG decoding, `fit`; 3: transparency; 4: every format reduced like a JPEG
 
-def feature_key(config:ModelConfig, # The model's config (input size, `fit`, `grid`)
+def feature_key(config:ModelConfig, # The model's config (input size, `square`, `grid`)
                 backbone:str,       # Which of its backbones
                 image_sha:str, variant:int=0, seed:int|None=None, view:str|None=None,   # seed and view: of augmented variants
                 weights:str='', decoder:str='pil',
@@ -101,7 +101,8 @@ def feature_key(config:ModelConfig, # The model's config (input size, `fit`, `gr
                ) -> str:
     "The cache key of one image's features from one backbone (`weights` names its weights: pretrained, or a weights file)."
     parts = dict(backbone=backbone, revision=BACKBONES[backbone].revision, weights=weights, size=config.img_size,
-                 grid=list(config.grid), image=image_sha, fit=config.fit, prep=PREP_VERSION, decoder=decoder, **(extra or {}))
+                 grid=list(config.grid), image=image_sha, fit=config.square, prep=PREP_VERSION, decoder=decoder, **(extra or {}))
+    # (`fit`: the name `square` had before; kept in the key, so the caches written then stay valid)
     if variant: parts.update(variant=variant, seed=seed, view=view, aug=AUG_VERSION)
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
@@ -119,9 +120,9 @@ def image_sha(path) -> str:
 
 # %% ../nbs/02a_features.ipynb #62768438
 def fit_square_tensor(x:torch.Tensor, # A CHW uint8 image
-                      size:int, fit:str) -> torch.Tensor:
+                      size:int, square:str) -> torch.Tensor:
     "`images.fit_square` for a CHW tensor on any device: the same `square_plan`, shrunk by area averaging."
-    plan = square_plan(*x.shape[1:], size, fit)
+    plan = square_plan(*x.shape[1:], size, square)
     (y0, x0, h, w), (nh, nw), (top, _, left, _) = plan
     y = F.interpolate(x[None, :, y0:y0+h, x0:x0+w].float(), (nh, nw), mode='area' if plan.shrinks else 'bilinear')
     y = y[0].round().clamp(0, 255).byte()
@@ -131,11 +132,11 @@ def fit_square_tensor(x:torch.Tensor, # A CHW uint8 image
     return canvas
 
 # %% ../nbs/02a_features.ipynb #fdc976c4
-def gpu_prepare(paths:list, size:int, fit:str, device='cuda') -> list[np.ndarray]:
+def gpu_prepare(paths:list, size:int, square:str, device='cuda') -> list[np.ndarray]:
     "JPEG files decoded on `device` (nvJPEG on a GPU) and made square there; HxWx3 uint8 arrays, as `prepare_image` gives."
     from torchvision.io import decode_jpeg, read_file, ImageReadMode
     imgs = decode_jpeg([read_file(str(p)) for p in paths], mode=ImageReadMode.RGB, device=device)
-    return [fit_square_tensor(x, size, fit).permute(1, 2, 0).cpu().numpy() for x in imgs]
+    return [fit_square_tensor(x, size, square).permute(1, 2, 0).cpu().numpy() for x in imgs]
 def distributed_rank() -> tuple[int, int]:
     "`(rank, world size)` of this process in a `torch.distributed` group (several training processes), `(0, 1)` outside one."
     d = torch.distributed
@@ -205,11 +206,11 @@ def cached_features(model:NutritionRegressor, # Its frozen backbones make the fe
     bad = {}                                      # table row -> why its image cannot be read
     def _squares(rows) -> dict:
         if decoder == 'nvjpeg':
-            try: return dict(zip(rows, gpu_prepare([images[r] for r in rows], c.img_size, c.fit, device)))
+            try: return dict(zip(rows, gpu_prepare([images[r] for r in rows], c.img_size, c.square, device)))
             except RuntimeError: pass             # a JPEG nvJPEG refuses: each image through PIL, to name the bad one
         out = {}
         for r in rows:
-            try: out[r] = prepare_image(images[r], c.img_size, c.fit)
+            try: out[r] = prepare_image(images[r], c.img_size, c.square)
             except DataError as e: bad[r] = str(e)
         return out
     def _batch(idx):                              # the indices of `idx` that could be read, and their prepared images

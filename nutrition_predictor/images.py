@@ -18,7 +18,7 @@ from pillow_heif import register_heif_opener
 
 # %% auto #0
 __all__ = ['FORMATS', 'SUFFIXES', 'MIN_SIDE', 'MAX_PIXELS', 'MAX_UPLOAD', 'MAX_FILES', 'MAX_REQUEST', 'MAX_REQUEST_PIXELS',
-           'BULK_PIXELS', 'ORDINARY_PIXELS', 'MIN_MASS_G', 'MAX_MASS_G', 'PAD_RGB', 'FITS', 'THREADS_ENV',
+           'BULK_PIXELS', 'ORDINARY_PIXELS', 'MIN_MASS_G', 'MAX_MASS_G', 'PAD_RGB', 'SQUARES', 'THREADS_ENV',
            'WAIT_POLICY', 'CPU_BATCH', 'GPU_BATCH', 'DataError', 'image_files', 'check_image_size', 'check_mass',
            'reduction', 'pil_to_rgb', 'load_rgb', 'read_image', 'decoded_pixels', 'SquarePlan', 'square_plan',
            'fit_square', 'prepare_image', 'model_input', 'cgroup_cpu_quota', 'usable_cpus', 'compute_threads',
@@ -171,7 +171,7 @@ def decoded_pixels(src,                # A path, bytes or a binary file object
     except Exception: return None
 
 # %% ../nbs/00_images.ipynb #536965f0
-FITS = ('squash', 'crop', 'pad')   # how a non-square image becomes square
+SQUARES = ('squash', 'crop', 'pad')   # how a non-square image becomes square
 
 class SquarePlan(NamedTuple):
     "How an image becomes a square: the part kept, the size it is resized to, the `PAD_RGB` border around it (pixels)."
@@ -183,12 +183,12 @@ class SquarePlan(NamedTuple):
 
 def square_plan(h:int, w:int, # The image's height and width
                 size:int,     # Side of the square
-                fit:str,      # `squash`, `crop` (centre square) or `pad` (letterbox), one of `FITS`
+                square:str,   # `squash`, `crop` (centre square) or `pad` (letterbox), one of `SQUARES`
                ) -> SquarePlan:
-    "The one geometry of `fit`: `fit_square` (numpy) and `features.fit_square_tensor` apply it. `ValueError` for an unknown `fit`."
-    if fit not in FITS: raise ValueError(f"fit must be one of {FITS}, not {fit!r}")
-    if fit == 'crop': s = min(h, w); return SquarePlan(((h - s) // 2, (w - s) // 2, s, s), (size, size), (0, 0, 0, 0))
-    if fit != 'pad': return SquarePlan((0, 0, h, w), (size, size), (0, 0, 0, 0))          # squash: the whole image
+    "The one geometry of `square`: `fit_square` (numpy) and `features.fit_square_tensor` apply it. `ValueError` for an unknown one."
+    if square not in SQUARES: raise ValueError(f"square must be one of {SQUARES}, not {square!r}")
+    if square == 'crop': s = min(h, w); return SquarePlan(((h - s) // 2, (w - s) // 2, s, s), (size, size), (0, 0, 0, 0))
+    if square != 'pad': return SquarePlan((0, 0, h, w), (size, size), (0, 0, 0, 0))          # squash: the whole image
     nh, nw = max(1, round(h * size / max(h, w))), max(1, round(w * size / max(h, w)))
     top, left = (size - nh) // 2, (size - nw) // 2
     return SquarePlan((0, 0, h, w), (nh, nw), (top, size - nh - top, left, size - nw - left))
@@ -202,21 +202,21 @@ def _resize(img:np.ndarray, w:int, h:int) -> np.ndarray:
 
 def fit_square(img:np.ndarray,  # An HxWx3 image
                size:int,        # Side of the square
-               fit:str,         # `squash`, `crop` (centre square) or `pad` (letterbox), one of `FITS`
+               square:str,      # `squash`, `crop` (centre square) or `pad` (letterbox), one of `SQUARES`
               ) -> np.ndarray:
     "`img` as a `size` x `size` square (`square_plan`), shrunk by area averaging."
-    (y, x, h, w), (nh, nw), border = square_plan(*img.shape[:2], size, fit)
+    (y, x, h, w), (nh, nw), border = square_plan(*img.shape[:2], size, square)
     out = _resize(img[y:y+h, x:x+w], nw, nh)
     return cv2.copyMakeBorder(out, *border, cv2.BORDER_CONSTANT, value=PAD_RGB) if any(border) else out
 
 # %% ../nbs/00_images.ipynb #7eafe4d8
 def prepare_image(src,                # A path, bytes, a PIL image or an array (see `read_image`)
                   size:int,           # Side of the square the model is fed (`ModelConfig.img_size`)
-                  fit:str,            # How a non-square image becomes square (`ModelConfig.fit`, see `fit_square`)
+                  square:str,         # How a non-square image becomes square (`ModelConfig.square`, see `fit_square`)
                   name:str|None=None, # How to call the image in error messages
                  ) -> np.ndarray:
     "The one preparation of an image for the model: read (JPEGs at reduced scale), then fit into a square by area averaging."
-    return fit_square(read_image(src, name, draft=size), size, fit)
+    return fit_square(read_image(src, name, draft=size), size, square)
 
 def model_input(img:np.ndarray, # A prepared HxWx3 uint8 image (`prepare_image`)
                ) -> np.ndarray:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import python_multipart as multipart
 from fastapi import Request
+from fastcore.basics import patch
 from starlette.formparsers import parse_options_header
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -81,6 +82,7 @@ async def read_uploads(request:Request,
     except multipart.exceptions.MultipartParseError: raise UploadRefused(422, "the request is not valid multipart/form-data") from None
     return uploads, fields
 
+# %% ../nbs/04e_limits.ipynb #f1186903
 CLIENT_BYTES_PER_MIN = 16 * MAX_REQUEST  # bytes of request bodies one client address may send in a minute (1 GiB), every route together
 
 class BodyCap:
@@ -106,26 +108,28 @@ class BodyCap:
         await send(dict(type='http.response.start', status=status, headers=headers))
         await send(dict(type='http.response.body', body=json.dumps({'error': error}).encode()))
 
-    async def __call__(self, scope, receive, send):
-        if scope['type'] != 'http': return await self.app(scope, receive, send)
-        client = (scope.get('client') or ('?',))[0]
-        length = dict(scope['headers']).get(b'content-length', b'')
-        if length.isdigit() and int(length) > self.cap: return await self.refuse(send)
-        if self.left(client) <= 0 or (length.isdigit() and int(length) > self.left(client)): return await self.refuse(send, 429)
-        read, refused = 0, False
-        async def capped():
-            nonlocal read, refused
-            message = await receive()
-            n = len(message.get('body', b''))
-            read += n
-            self.left(client); self.spent[client][1] += n          # (`left` makes this minute's entry: the table may have been pruned)
-            if message['type'] == 'http.request' and not refused and (read > self.cap or self.left(client) < 0):
-                refused = True; await self.refuse(send, 413 if read > self.cap else 429)
-                return dict(type='http.disconnect')                 # the app stops reading: its client is gone, for it
-            return message
-        async def unless_refused(message):
-            if not refused: await send(message)
-        await self.app(scope, capped, unless_refused)
+# %% ../nbs/04e_limits.ipynb #35adf499
+@patch
+async def __call__(self:BodyCap, scope, receive, send):
+    if scope['type'] != 'http': return await self.app(scope, receive, send)
+    client = (scope.get('client') or ('?',))[0]
+    length = dict(scope['headers']).get(b'content-length', b'')
+    if length.isdigit() and int(length) > self.cap: return await self.refuse(send)
+    if self.left(client) <= 0 or (length.isdigit() and int(length) > self.left(client)): return await self.refuse(send, 429)
+    read, refused = 0, False
+    async def capped():
+        nonlocal read, refused
+        message = await receive()
+        n = len(message.get('body', b''))
+        read += n
+        self.left(client); self.spent[client][1] += n          # (`left` makes this minute's entry: the table may have been pruned)
+        if message['type'] == 'http.request' and not refused and (read > self.cap or self.left(client) < 0):
+            refused = True; await self.refuse(send, 413 if read > self.cap else 429)
+            return dict(type='http.disconnect')                 # the app stops reading: its client is gone, for it
+        return message
+    async def unless_refused(message):
+        if not refused: await send(message)
+    await self.app(scope, capped, unless_refused)
 
 # %% ../nbs/04e_limits.ipynb #9d3f1a27
 HEADER_TIMEOUT_S, BODY_IDLE_S, KEEP_ALIVE_S = 10., 30., 5.   # seconds

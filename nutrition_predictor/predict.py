@@ -126,7 +126,7 @@ class Predictor:
 
     def prepare(self, src, name:str|None=None) -> np.ndarray:
         "One image as the model's input (`[3, size, size]`, 0-1 scale), prepared exactly as in validation; `name` is for error messages."
-        return model_input(prepare_image(src, self.config.img_size, self.config.fit, name))
+        return model_input(prepare_image(src, self.config.img_size, self.config.square, name))
 
     def infer(self, xb:np.ndarray) -> tuple[np.ndarray, ...]:
         "For a batch of prepared images: the outputs in kcal and grams `[n, len(targets)]`, the feature vectors `[n, d]`, then any ingredient head's probabilities and grams `[n, len(ingredients)]`."

@@ -87,7 +87,7 @@ def test_model_config_takes_its_defaults_from_train_config():
     from nutrition_predictor.config import ModelConfig, TrainConfig
     run, model = TrainConfig(), ModelConfig()
     shared = {f.name for f in dataclasses.fields(ModelConfig)} & {f.name for f in dataclasses.fields(TrainConfig)}
-    assert {'positive', 'fit', 'img_size', 'backbone'} <= shared
+    assert {'positive', 'square', 'img_size', 'backbone'} <= shared
     norm = lambda k, v: (v,) if k == 'backbone' and isinstance(v, str) else v      # a name alone is one backbone
     assert {k: getattr(model, k) for k in shared} == {k: norm(k, getattr(run, k)) for k in shared}
     assert model.positive                                             # examples clip like trained models
