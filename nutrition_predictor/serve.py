@@ -20,7 +20,7 @@ from starlette.requests import ClientDisconnect
 import uvicorn
 
 import nutrition_predictor
-from .images import MAX_FILES, MAX_REQUEST, MAX_UPLOAD, decoded_pixels
+from .images import MAX_FILES, MAX_REQUEST, MAX_UPLOAD
 from .data import INGREDIENT_NUTRIENTS
 from .plate import CorrectionError, NutritionPrediction, answer_model
 from .drift import DriftWindow
@@ -157,7 +157,7 @@ async def predict(request:Request, response:Response):
     with s.admission.client(client):                          # reading and predicting: one client holds at most MAX_PER_CLIENT
         uploads, fields = await read_uploads(request, s.metrics.read)
         if not uploads: raise PredictionRefused("send one or more photos as multipart files named 'file'", 422, 'no photo')
-        costs = [decoded_pixels(u.data, s.predictor.config.img_size) or 0 for u in uploads]
+        costs = [s.batcher.pixels(u.data) for u in uploads]          # what each photo decodes to: its header says
         with s.admission.request(client, [u.name for u in uploads], costs) as lanes:   # counted once its photos are read
             answers = [await _admit(s, u, lane, fields.get('mass_g')) for u, lane in zip(uploads, lanes)]   # decoded in turn
             answers = [a if isinstance(a, tuple) else await a for a in answers]
