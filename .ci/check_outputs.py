@@ -20,7 +20,8 @@ def kinds(nb:dict) -> dict:
 stale = []
 for f in sorted((root/'nbs').glob('*.ipynb')):
     rel = f.relative_to(root).as_posix()
-    committed = json.loads(subprocess.run(['git', 'show', f'HEAD:{rel}'], cwd=root, capture_output=True, text=True, check=True).stdout)
+    committed = json.loads(subprocess.run(['git', 'show', f'HEAD:{rel}'], cwd=root, capture_output=True, text=True,
+                                          check=True).stdout)
     fresh, kept = kinds(json.loads(f.read_text())), kinds(committed)
     stale += [f"{rel} cell {cid}: committed {kept.get(cid)}, now {fresh.get(cid)}" for cid in fresh.keys() | kept.keys()
               if fresh.get(cid) != kept.get(cid)]

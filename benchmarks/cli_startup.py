@@ -17,7 +17,8 @@ DOORS = ('help', 'predict', 'serve_no_ui', 'serve')
 
 
 def timed(cmd:list, cwd:Path) -> dict:
-    "Wall and CPU (user + sys) seconds and peak resident MiB of one run of `cmd` as a child process (`os.wait4`: this child's own)."
+    """Wall and CPU (user + sys) seconds and peak resident MiB of one run of `cmd` as a child process (`os.wait4`: this
+    child's own)."""
     with tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err)
@@ -55,7 +56,8 @@ def free_port() -> int:
 
 def call(repo:Path, argv:list) -> list:
     "`nutrition_predictor.cli.main(argv)` through `python -c` with `repo` first on the path (its package, this environment)."
-    return [sys.executable, '-c', f"import sys; sys.path.insert(0, {str(repo)!r}); from nutrition_predictor.cli import main; sys.exit(main({argv!r}))"]
+    return [sys.executable, '-c', f"import sys; sys.path.insert(0, {str(repo)!r}); from nutrition_predictor.cli "
+                                  f"import main; sys.exit(main({argv!r}))"]
 
 
 def measure(repos:list, runs:int) -> dict:
@@ -73,7 +75,8 @@ def measure(repos:list, runs:int) -> dict:
         rs = {str(repo): [] for repo in repos}
         for _ in range(runs):
             for repo in repos: rs[str(repo)].append(once(repo))
-        out[name] = {repo: dict(runs=r, **{f'median_{k}': statistics.median(x[k] for x in r) for k in ('cpu_s', 'wall_s', 'peak_mib')})
+        out[name] = {repo: dict(runs=r,
+                                **{f'median_{k}': statistics.median(x[k] for x in r) for k in ('cpu_s', 'wall_s', 'peak_mib')})
                      for repo, r in rs.items()}
     return out
 
@@ -101,8 +104,10 @@ if __name__ == '__main__':
     path = Path(a.out)/f"cli-startup-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{mine}.json"
     path.parent.mkdir(parents=True, exist_ok=True); path.write_text(json.dumps(res, indent=1))
     for repo in map(str, repos):
-        print(f"{res['commits'][repo]:>16}: " + '; '.join(f"{d} {res[d][repo]['median_cpu_s']:.2f} s CPU, {res[d][repo]['median_wall_s']:.2f} s wall, "
+        print(f"{res['commits'][repo]:>16}: " + '; '.join(f"{d} {res[d][repo]['median_cpu_s']:.2f} s CPU, "
+                                                          f"{res[d][repo]['median_wall_s']:.2f} s wall, "
                                                         f"{res[d][repo]['median_peak_mib']:.0f} MiB" for d in DOORS))
     for other, r in res.get('ratios', {}).items():
-        print(f"{mine} / {res['commits'][other]}: " + '; '.join(f"{d} CPU {r[d]['cpu_s']:.2f}, wall {r[d]['wall_s']:.2f}, memory {r[d]['peak_mib']:.2f}" for d in DOORS))
+        one = lambda d: f"{d} CPU {r[d]['cpu_s']:.2f}, wall {r[d]['wall_s']:.2f}, memory {r[d]['peak_mib']:.2f}"
+        print(f"{mine} / {res['commits'][other]}: " + '; '.join(one(d) for d in DOORS))
     print(f"-> {path}")

@@ -39,7 +39,8 @@ def shipped_length() -> int:
 
 def key_chunks(n:int, seed:int=0):
     "The keys of vectors 0..n, `CHUNK` at a time."
-    for start in range(0, n, CHUNK): yield [hashlib.sha256(f'{seed}-{i}'.encode()).hexdigest() for i in range(start, min(n, start + CHUNK))]
+    for start in range(0, n, CHUNK):
+        yield [hashlib.sha256(f'{seed}-{i}'.encode()).hexdigest() for i in range(start, min(n, start + CHUNK))]
 
 def chunks(n:int, length:int, seed:int=0):
     "`(keys, vectors [m, length] float32)` for vectors 0..n, `CHUNK` at a time, the same on every call."
@@ -89,7 +90,8 @@ def drop_page_cache() -> bool:
 
 def on_disk(root:Path) -> dict:
     files = [p for p in root.rglob('*') if p.is_file()]
-    return dict(files=len(files), bytes=sum(p.stat().st_size for p in files), disk_bytes=sum(p.stat().st_blocks * 512 for p in files))
+    return dict(files=len(files), bytes=sum(p.stat().st_size for p in files),
+                disk_bytes=sum(p.stat().st_blocks * 512 for p in files))
 
 
 def timed(fn) -> tuple[dict, object]:
@@ -135,10 +137,14 @@ def build_rate(n:int, reps:int=2) -> dict:
                     cache = FeatureCache(d)
                     t, (_, counts) = timed(lambda: cached_features(model, table, cache, engine=engine, **_cache_kw(cfg, device)))
                     assert counts['computed'] == len(table) * len(model.backbone.bodies), counts
-                    runs[engine].append(dict(**t, cpu_ms_per_image=1000 * t['cpu_s'] / len(table), wall_ms_per_image=1000 * t['wall_s'] / len(table)))
-    med = {e: {k: float(np.median([r[k] for r in rs])) for k in ('cpu_ms_per_image', 'wall_ms_per_image')} for e, rs in runs.items()}
-    return dict(images=len(table), device=str(device), backbones=list(cfg.backbone), img_size=cfg.img_size, onnx_export_once=export,
-                runs=runs, median=med, cpu_ratio_onnx_over_torch=med['auto']['cpu_ms_per_image'] / med['torch']['cpu_ms_per_image'],
+                    runs[engine].append(dict(**t, cpu_ms_per_image=1000 * t['cpu_s'] / len(table),
+                                             wall_ms_per_image=1000 * t['wall_s'] / len(table)))
+    med = {e: {k: float(np.median([r[k] for r in rs])) for k in ('cpu_ms_per_image', 'wall_ms_per_image')} for e,
+           rs in runs.items()}
+    return dict(images=len(table), device=str(device), backbones=list(cfg.backbone), img_size=cfg.img_size,
+                onnx_export_once=export,
+                runs=runs, median=med,
+                cpu_ratio_onnx_over_torch=med['auto']['cpu_ms_per_image'] / med['torch']['cpu_ms_per_image'],
                 full_dataset_hours={e: FULL_FRAMES * m['wall_ms_per_image'] / 3.6e6 for e, m in med.items()})
 
 
@@ -146,7 +152,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--n', type=int, default=400_000, help="vectors (default: 400,000, the full side videos' frames)")
     p.add_argument('--dir', default=None, help="where the two stores are written (default: a temporary folder)")
-    p.add_argument('--cold', action='store_true', help="drop the page cache before each read (root): the disk's speed, not the layout's")
+    p.add_argument('--cold', action='store_true',
+                   help="drop the page cache before each read (root): the disk's speed, not the layout's")
     p.add_argument('--build', type=int, default=0, help="also time building the cache of this many sample photos")
     p.add_argument('--out', default=str(HERE/'benchmarks/results'))
     a = p.parse_args()
@@ -166,7 +173,8 @@ def main():
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     path = out/f'feature-cache-{started:%Y%m%d-%H%M%S}.json'
     path.write_text(json.dumps(res, indent=1))
-    print(f"read {res['read_speedup']:.1f}x faster, write {res['write_speedup']:.1f}x, {s['files']} files against {f['files']}: {path}")
+    print(f"read {res['read_speedup']:.1f}x faster, write {res['write_speedup']:.1f}x, {s['files']} files against "
+          f"{f['files']}: {path}")
 
 
 if __name__ == '__main__': main()

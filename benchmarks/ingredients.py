@@ -72,7 +72,8 @@ def _paired(a, b, truth, groups, n_boot=1000):
 
 
 def _paired_presence(probs:dict, there, eligible, common, folds, groups, precision, n_boot=300):
-    "Each method against the first, 95% group-bootstrap intervals of the differences: median ROC AUC (common ingredients), the list's recall and precision."
+    """Each method against the first, 95% group-bootstrap intervals of the differences: median ROC AUC (common
+    ingredients), the list's recall and precision."""
     from sklearn.metrics import roc_auc_score
     w = group_bootstrap_weights(groups, n_boot, seed=1)
     on = there & eligible
@@ -86,12 +87,14 @@ def _paired_presence(probs:dict, there, eligible, common, folds, groups, precisi
     out = {}
     for k in names[1:]:
         d = draws[k] - draws[names[0]]
-        out[k] = {m: [round(float(q), 4) for q in np.quantile(d[:, i], [0.025, 0.975])] for i, m in enumerate(('median_auc', 'recall', 'precision'))}
+        out[k] = {m: [round(float(q), 4) for q in np.quantile(d[:, i], [0.025, 0.975])] for i,
+                  m in enumerate(('median_auc', 'recall', 'precision'))}
     return out
 
 
 def _summary(s):
-    return dict(pct={t: round(v, 2) for t, v in s.mae_pct.items()}, ci={t: [round(a, 2), round(b, 2)] for t, (a, b) in s.mae_pct_ci.items()},
+    return dict(pct={t: round(v, 2) for t, v in s.mae_pct.items()},
+                ci={t: [round(a, 2), round(b, 2)] for t, (a, b) in s.mae_pct_ci.items()},
                 vs_baseline={t: round(v, 3) for t, v in s.vs_baseline.items()})
 
 
@@ -125,11 +128,14 @@ def main():
         g = ingredient_grams(rows, t.dish_id, list(vocab[:-1]))
         aux = torch.log1p(torch.tensor(g.to_numpy(np.float32)))
         aux = (aux - aux[trn].mean(0)) / (aux[trn].std(0) + 1e-6)
-        units = lambda out: pd.DataFrame(torch.expm1(out[:, :len(TARGETS)] * ts + tm).clamp_min(0).detach().numpy() if cfg.log_targets
+        units = lambda out: pd.DataFrame(torch.expm1(out[:,
+                                                         :len(TARGETS)] * ts + tm).clamp_min(0).detach().numpy()
+                                                         if cfg.log_targets
                                          else (out[:, :len(TARGETS)] * ts + tm).clamp_min(0).detach().numpy(),
                                          columns=TARGETS, index=t.dish_id[val])
         n_aux = aux.shape[1]
-        for name, w in (('single', None), ('each grams target as a total', n_aux / len(TARGETS)), ('all grams targets as one total', 1 / len(TARGETS))):
+        for name, w in (('single', None), ('each grams target as a total', n_aux / len(TARGETS)),
+                        ('all grams targets as one total', 1 / len(TARGETS))):
             target = y if w is None else torch.cat([y, aux], 1)
             net = _fit_network(z[trn], target[trn], target.shape[1], cfg, nn.L1Loss() if w is None else _weighted_l1(w))
             with torch.no_grad(): totals[name].append(units(net(z[val])).assign(fold=f))
@@ -139,29 +145,36 @@ def main():
         fit_presence_network(model, data, g[trn].to_numpy() > 0, cfg, 'cpu')
         with torch.no_grad(): p_lr, p_net = (p.numpy() for p in model.ingredient_head.eval().presence(z[val]))
         cols = [c for c in vocab_all if c in vocab]                              # the final vocabulary's entries this fold has
-        frame = lambda p: pd.DataFrame(p, columns=list(vocab), index=t.dish_id[val]).reindex(columns=list(vocab_all), fill_value=0.)
+        frame = lambda p: pd.DataFrame(p, columns=list(vocab), index=t.dish_id[val]).reindex(columns=list(vocab_all),
+                fill_value=0.)
         for name, pr in zip(presence, (p_lr, p_net, (p_lr + p_net) / 2)): presence[name].append(frame(pr))
         print(f"fold {f}: {len(cols)} of {len(vocab_all)} ingredients, {time.perf_counter() - t0:.0f} s", flush=True)
     from sklearn.metrics import roc_auc_score
     truth = dishes.set_index('dish_id')[TARGETS]
     there = truth_grams.to_numpy() > 0
     common = [j for j, i in enumerate(vocab_all[:-1]) if there[:, j].sum() >= COMMON_DISHES]
-    eligible = np.array([i in set(shown_ingredients(rows, dishes.dish_id, list(vocab_all), cfg.shown_min_grams)) for i in vocab_all])
+    eligible = np.array([i in set(shown_ingredients(rows, dishes.dish_id, list(vocab_all),
+                                                    cfg.shown_min_grams)) for i in vocab_all])
     res = dict(what=__doc__.split('\n\n')[0], params=args.params, n_dishes=len(dishes), folds=cfg.cv_folds,
                vocabulary=len(vocab_all), git_commit=git_commit(),
-               machine=f"{platform.machine()}, {__import__('os').cpu_count()} cores, {'CUDA' if torch.cuda.is_available() else 'CPU only'}")
+               machine=f"{platform.machine()}, {__import__('os').cpu_count()} cores, "
+                       f"{'CUDA' if torch.cuda.is_available() else 'CPU only'}")
     res['presence'], probs = {}, {}
     for name, parts in presence.items():
         prob = probs[name] = pd.concat(parts).loc[dishes.dish_id].to_numpy()
         lists = cross_fitted_list(prob, there, eligible, folds, cfg.shown_precision)
-        res['presence'][name] = dict(median_auc=round(float(np.median([roc_auc_score(there[:, j], prob[:, j]) for j in common])), 4),
-                                     ece=round(expected_calibration_error(prob, there), 4), **{k: round(v, 3) for k, v in lists.items()})
+        res['presence'][name] = dict(median_auc=round(float(np.median([roc_auc_score(there[:, j],
+                prob[:, j]) for j in common])), 4),
+                                     ece=round(expected_calibration_error(prob, there), 4),
+                                     **{k: round(v, 3) for k, v in lists.items()})
     answered = probs['both averaged']
     res['presence_minus_closed_form'] = _paired_presence(probs, there, eligible, common, folds, groups, cfg.shown_precision)
     oof = {k: pd.concat(v).loc[dishes.dish_id] for k, v in totals.items()}
     base = fold_baseline(oof['single'], dishes)
-    res['multitask'] = {k: _summary(score(o[TARGETS], truth.loc[o.index], base, cfg.group_gap_s, 1000, k=cfg.cv_folds)) for k, o in oof.items()}
-    res['multitask_minus_single'] = {k: _paired(o, oof['single'], truth.loc[o.index], groups) for k, o in oof.items() if k != 'single'}
+    res['multitask'] = {k: _summary(score(o[TARGETS], truth.loc[o.index], base, cfg.group_gap_s, 1000,
+                                          k=cfg.cv_folds)) for k, o in oof.items()}
+    res['multitask_minus_single'] = {k: _paired(o, oof['single'], truth.loc[o.index], groups) for k,
+                                     o in oof.items() if k != 'single'}
     res['list'] = {}
     for min_g in (0., 2., 5.):
         elig = np.array([i in set(shown_ingredients(rows, dishes.dish_id, list(vocab_all), min_g)) for i in vocab_all])
@@ -169,7 +182,8 @@ def main():
             res['list'][f'shown_min_grams {min_g:g}, shown_precision {target}'] = {
                 k: round(v, 3) for k, v in cross_fitted_list(answered, there, elig, folds, target).items()}
     every, seasoned = (cross_fitted_listing(answered, there, e, folds, cfg.shown_precision)
-                       for e in (np.array([i in set(shown_ingredients(rows, dishes.dish_id, list(vocab_all), g)) for i in vocab_all]) for g in (0., cfg.shown_min_grams)))
+                       for e in (np.array([i in set(shown_ingredients(rows, dishes.dish_id, list(vocab_all),
+                               g)) for i in vocab_all]) for g in (0., cfg.shown_min_grams)))
     names = dict(zip(rows.ingr_id, rows.name))
     added = pd.Series((every & ~seasoned).sum(0), index=[names.get(i, i) for i in vocab_all])
     res['list_without_the_seasoning_rule_adds'] = {k: int(v) for k, v in added[added > 0].sort_values(ascending=False).items()}
@@ -177,7 +191,8 @@ def main():
     out = Path(args.out)/f"ingredients-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=1))
-    print(json.dumps({k: res[k] for k in ('presence', 'presence_minus_closed_form', 'multitask', 'multitask_minus_single')}, indent=1))
+    print(json.dumps({k: res[k] for k in ('presence', 'presence_minus_closed_form', 'multitask',
+                                          'multitask_minus_single')}, indent=1))
     print(f"Written to {out}")
 
 

@@ -76,7 +76,8 @@ def time_and_features(files:dict, batch:np.ndarray, reps:int) -> tuple[dict, dic
             name, out = s.get_inputs()[0].name, []
             c, w = time.process_time(), time.perf_counter()
             for i in range(0, len(batch), 4): out.append(s.run(None, {name: batch[i:i + 4]})[0])
-            cpu[v].append(1000 * (time.process_time() - c) / len(batch)); wall[v].append(1000 * (time.perf_counter() - w) / len(batch))
+            cpu[v].append(1000 * (time.process_time() - c) / len(batch))
+            wall[v].append(1000 * (time.perf_counter() - w) / len(batch))
             feats[v] = np.concatenate(out)
     return {v: dict(cpu_ms=float(np.median(cpu[v])), wall_ms=float(np.median(wall[v])), cpu_ms_reps=cpu[v]) for v in files}, feats
 
@@ -90,9 +91,11 @@ if sys.argv[3] != 'float32': experiment.CACHED_RTOL = float('inf')
 experiment.fit_run(read_params(sys.argv[1]), sys.argv[2])"""
 
 def train_run(params:str, cache:Path, out:Path, variant:str) -> tuple[dict, float]:
-    "`fit_run` of `params` (what `nutrition-predictor train` runs) with `cache` as the feature cache root: its metrics and wall seconds."
+    """`fit_run` of `params` (what `nutrition-predictor train` runs) with `cache` as the feature cache root: its metrics
+    and wall seconds."""
     t = time.perf_counter()
-    subprocess.run([sys.executable, '-c', RUN, params, str(out), variant], check=True, env={**os.environ, 'NUTRITION_PREDICTOR_CACHE': str(cache)})
+    subprocess.run([sys.executable, '-c', RUN, params, str(out), variant], check=True,
+                   env={**os.environ, 'NUTRITION_PREDICTOR_CACHE': str(cache)})
     return json.loads((out/'metrics.json').read_text()), time.perf_counter() - t
 
 
@@ -170,11 +173,13 @@ def main():
             res['runs'][v] = dict(wall_s=wall, **summary(m))
             print(v, json.dumps(res['runs'][v]), flush=True)
         checked = dishes.set_index('dish_id').loc[pd.read_csv(runs['float32']/'cv_predictions.csv').dish_id].reset_index()
-        res['cv_difference_to_float32'] = {v: paired_difference(runs['float32'], runs[v], checked, cfg.group_gap_s) for v in VARIANTS[1:]}
+        res['cv_difference_to_float32'] = {v: paired_difference(runs['float32'], runs[v], checked,
+                cfg.group_gap_s) for v in VARIANTS[1:]}
     ok = {}
     for v in VARIANTS[1:]:
         d, r = res['cv_difference_to_float32'][v], res['runs']
-        ok[v] = dict(calories_mass_within_noise=all(d[t]['interval'][0] <= 0 <= d[t]['interval'][1] for t in ('calories', 'mass')),
+        ok[v] = dict(calories_mass_within_noise=all(d[t]['interval'][0] <= 0 <= d[t]['interval'][1]
+                                                    for t in ('calories', 'mass')),
                      guard_flags_within_2=abs(r[v]['guard_test_flags'] - r['float32']['guard_test_flags']) <= 2,
                      at_least_1_3x_less_cpu=res['cpu_ratio_to_float32'][v] <= 1 / 1.3)
         ok[v]['ship'] = all(ok[v].values())

@@ -21,7 +21,8 @@ HERE = Path(__file__).resolve().parents[1]
 
 
 def rows(n:int, k:int=128, seed:int=0) -> tuple[np.ndarray, np.ndarray]:
-    "`n` synthetic rows `[n, k]` (standardised features' projections: decreasing variance) and five smooth targets `[n, 5]` with noise."
+    """`n` synthetic rows `[n, k]` (standardised features' projections: decreasing variance) and five smooth targets `[n,
+    5]` with noise."""
     rng = np.random.default_rng(seed)
     z = rng.normal(size=(n, k)) * np.linspace(2, 0.2, k)
     w = rng.normal(size=(k, 5)) / np.sqrt(k)
@@ -36,7 +37,8 @@ def timed_fit(z, y, n_support:int, held:tuple) -> dict:
     params, support, dual = fit_kernel_head(z, y, folds, n_support, 42)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     mae = float(np.abs(rbf_kernel(held[0], support, params['gamma']) @ dual - held[1]).mean())
-    return dict(n_support=len(support), wall_s=wall, cpu_s=cpu, shipped_bytes=4 * (support.size + dual.size), held_out_mae=mae, params=params)
+    return dict(n_support=len(support), wall_s=wall, cpu_s=cpu, shipped_bytes=4 * (support.size + dual.size),
+                held_out_mae=mae, params=params)
 
 
 def main():
@@ -44,7 +46,8 @@ def main():
     a.add_argument('--sizes', default='826,3304,50000'); a.add_argument('--exact-max', type=int, default=3304)
     a.add_argument('--out', default=str(HERE/'benchmarks/results'))
     args = a.parse_args()
-    res = dict(started=datetime.now(timezone.utc).isoformat(timespec='seconds'), kernel_support=KERNEL_SUPPORT, cpu_count=os.cpu_count(),
+    res = dict(started=datetime.now(timezone.utc).isoformat(timespec='seconds'), kernel_support=KERNEL_SUPPORT,
+               cpu_count=os.cpu_count(),
                machine=platform.processor() or platform.machine(), loadavg_before=os.getloadavg(), sizes={})
     for n in map(int, args.sizes.split(',')):
         z, y = rows(n + 2000)
@@ -52,7 +55,8 @@ def main():
         r = dict(bounded=timed_fit(*fit, min(n, KERNEL_SUPPORT), held))
         if n <= args.exact_max and n > KERNEL_SUPPORT: r['every_row'] = timed_fit(*fit, n, held)
         res['sizes'][n] = r
-        print(n, {k: {m: v[m] for m in ('n_support', 'wall_s', 'shipped_bytes', 'held_out_mae')} for k, v in r.items()}, flush=True)
+        print(n, {k: {m: v[m] for m in ('n_support', 'wall_s', 'shipped_bytes', 'held_out_mae')} for k,
+                  v in r.items()}, flush=True)
     res['loadavg_after'] = os.getloadavg()
     path = Path(args.out)/f"kernel-head-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}.json"
     path.parent.mkdir(parents=True, exist_ok=True); path.write_text(json.dumps(res, indent=1))

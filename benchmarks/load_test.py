@@ -44,14 +44,17 @@ class UiUser(HttpUser):
         p = random.choice(PHOTOS)
         t0, exc = time.perf_counter(), None
         try:
-            up = self.client.post('/gradio_api/upload', files={'files': (p.name, p.read_bytes(), 'image/jpeg')}, name='(ui upload)')
+            up = self.client.post('/gradio_api/upload', files={'files': (p.name, p.read_bytes(), 'image/jpeg')},
+                                  name='(ui upload)')
             path = up.json()[0]
-            call = self.client.post('/gradio_api/call/predict', json={'data': [{'path': path, 'meta': {'_type': 'gradio.FileData'}}, None]},
+            call = self.client.post('/gradio_api/call/predict',
+                                    json={'data': [{'path': path, 'meta': {'_type': 'gradio.FileData'}}, None]},
                                     name='(ui call)')
             stream = self.client.get(f"/gradio_api/call/predict/{call.json()['event_id']}", name='(ui result)')
             if 'event: complete' not in stream.text or 'calories_kcal' not in stream.text: raise RuntimeError(stream.text[:200])
         except Exception as e: exc = e
-        self.environment.events.request.fire(request_type='UI', name='demo predict', response_time=1000 * (time.perf_counter() - t0),
+        self.environment.events.request.fire(request_type='UI', name='demo predict',
+                                             response_time=1000 * (time.perf_counter() - t0),
                                              response_length=0, exception=exc, context={})
 
 
@@ -59,8 +62,10 @@ def predict_batch_rate(run:str, photos:list, reps:int=3) -> dict:
     "`Predictor.predict_batch` images/s over `photos`, median of `reps`, in its own process (no gevent there)."
     code = ("import json, statistics, sys, time\nfrom nutrition_predictor.predict import Predictor\n"
             "p = Predictor.from_run(sys.argv[1]); photos = json.loads(sys.argv[2]); p.predict_batch(photos[:8])\n"
-            "ts = []\nfor _ in range(int(sys.argv[3])):\n    t0 = time.perf_counter(); p.predict_batch(photos); ts.append(time.perf_counter() - t0)\n"
-            "print(json.dumps(dict(images=len(photos), median_s=statistics.median(ts), images_per_s=len(photos) / statistics.median(ts), batch_size=p.default_bs())))")
+            "ts = []\nfor _ in range(int(sys.argv[3])):\n"
+            "    t0 = time.perf_counter(); p.predict_batch(photos); ts.append(time.perf_counter() - t0)\n"
+            "print(json.dumps(dict(images=len(photos), median_s=statistics.median(ts), images_per_s=len(photos) / "
+            "statistics.median(ts), batch_size=p.default_bs())))")
     r = subprocess.run([sys.executable, '-c', code, run, json.dumps([str(p) for p in photos]), str(reps)],
                        capture_output=True, text=True, check=True)
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -123,7 +128,8 @@ def main():
                 s['vs_predict_batch'] = s['images_per_s'] / res['predict_batch']['images_per_s']
                 res[kind].append(s)
                 print(f"{kind} {n:>3} users: {s['requests_per_s']:6.1f} req/s, p50 {s['p50_s']:.2f}s p95 {s['p95_s']:.2f}s "
-                      f"p99 {s['p99_s']:.2f}s, {s['failures']} failed, {100 * s['vs_predict_batch']:.0f}% of predict_batch", flush=True)
+                      f"p99 {s['p99_s']:.2f}s, {s['failures']} failed, {100 * s['vs_predict_batch']:.0f}% of predict_batch",
+                      flush=True)
     finally:
         server.terminate(); server.wait(30)
     res['seconds'] = (datetime.now(timezone.utc) - started).total_seconds()

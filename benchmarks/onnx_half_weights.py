@@ -54,7 +54,8 @@ def main():
     dishes = dish_table(None, cfg.view, cfg.camera, cfg.frame, cfg.max_kcal)          # from NUTRITION5K_DIR
     images = sorted(map(str, (run.path/'examples').glob('*.jpg'))) + list(dishes.image[dishes.split == 'test'])
     ref, ref_cpu = predictions(run, images)
-    variants = dict(every_weight_tensor=lambda name, n: n >= 1024, backbones_only=lambda name, n: n >= 1024 and '.backbone.' in name)
+    variants = dict(every_weight_tensor=lambda name, n: n >= 1024, backbones_only=lambda name,
+                    n: n >= 1024 and '.backbone.' in name)
     res = dict(started=datetime.now(timezone.utc).isoformat(timespec='seconds'), run=str(run.path), n_images=len(images),
                float32=dict(bytes=run.onnx_file.stat().st_size, cpu_s=ref_cpu), variants={})
     A = np.array([p.values() for p in ref])
@@ -72,12 +73,15 @@ def main():
                 median_relative_change={t: float(np.median(rel[:, i])) for i, t in enumerate(TARGETS)},
                 photos_beyond_1e3=int((rel > 1e-3).any(1).sum()),
                 guard_verdicts_changed=sum(x.unlike_training != y.unlike_training for x, y in zip(ref, got)),
-                ingredient_lists_changed=sum([i.ingr_id for i in x.ingredients] != [i.ingr_id for i in y.ingredients] for x, y in zip(ref, got)))
+                ingredient_lists_changed=sum([i.ingr_id for i in x.ingredients] != [i.ingr_id
+                        for i in y.ingredients] for x, y in zip(ref, got)))
     path = Path(args.out)/f"onnx-half-weights-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}.json"
     path.parent.mkdir(parents=True, exist_ok=True); path.write_text(json.dumps(res, indent=1))
     for name, v in res['variants'].items():
         print(f"{name}: {v['bytes'] / 1e6:.1f} MB (float32 {res['float32']['bytes'] / 1e6:.1f} MB); largest relative change "
-              + ', '.join(f"{t} {x:.1e}" for t, x in v['max_relative_change'].items()) + f"; {v['photos_beyond_1e3']} of {len(images)} photos beyond 1e-3")
+              + ', '.join(f"{t} {x:.1e}" for t,
+                          x in v['max_relative_change'].items()) + f"; {v['photos_beyond_1e3']} of {len(images)} "
+                                                                   "photos beyond 1e-3")
     print(f"-> {path}")
 
 

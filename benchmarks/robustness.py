@@ -67,7 +67,9 @@ def main():
                                    flagged=float(np.mean([x.unlike_training for x in preds])))
         r = res['faults'][name]
         print(f"{name:44s} " + ' '.join(f"{t} {r['mae_pct'][t]:5.1f}%" for t in TARGETS)
-              + f" | coverage calories {'-' if r['n_ranged'] == 0 else format(r['coverage_of_ranged']['calories'], '.0%')} | flagged {r['flagged']:.0%}", flush=True)
+              + " | coverage calories "
+                f"{'-' if r['n_ranged'] == 0 else format(r['coverage_of_ranged']['calories'], '.0%')} | flagged "
+                f"{r['flagged']:.0%}", flush=True)
     path = Path(args.out)/f"robustness-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}.json"
     path.parent.mkdir(parents=True, exist_ok=True); path.write_text(json.dumps(res, indent=1))
     if args.save: run.robustness_file.write_text(json.dumps(res, indent=1))

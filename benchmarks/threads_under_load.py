@@ -34,7 +34,8 @@ def hog():
 def one(repo:Path, engine:str, reps:int, **env) -> list:
     "Wall seconds of `reps` predictions in a fresh process running `repo`'s code with `env` over a clean environment."
     e = {k: v for k, v in os.environ.items() if k not in CLEAN} | env
-    r = subprocess.run([sys.executable, '-c', CHILD, str(repo), str(RUN), engine, str(PHOTO), str(reps)], capture_output=True, text=True, env=e)
+    r = subprocess.run([sys.executable, '-c', CHILD, str(repo), str(RUN), engine, str(PHOTO), str(reps)],
+                       capture_output=True, text=True, env=e)
     if r.returncode: raise RuntimeError(r.stderr[-2000:])
     return json.loads(r.stdout.splitlines()[-1])
 
@@ -45,7 +46,9 @@ def commit(repo:Path) -> str:
 
 def main():
     a = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    a.add_argument('--before', required=True); a.add_argument('--rounds', type=int, default=3); a.add_argument('--reps', type=int, default=3)
+    a.add_argument('--before', required=True)
+    a.add_argument('--rounds', type=int, default=3)
+    a.add_argument('--reps', type=int, default=3)
     a.add_argument('--out', default=str(HERE/'benchmarks/results'))
     args = a.parse_args()
     before = Path(args.before).resolve()
@@ -68,7 +71,8 @@ def main():
     med = {load: {eng: {v: statistics.median(ts) for v, ts in vs.items()} for eng, vs in es.items()} for load, es in runs.items()}
     ratios = {eng: dict(loaded_policy_vs_one_thread=med['loaded'][eng]['policy'] / med['loaded'][eng]['one_thread'],
                         loaded_before_vs_one_thread=med['loaded'][eng]['before'] / med['loaded'][eng]['one_thread'],
-                        quiet_policy_vs_before=med['quiet'][eng]['policy'] / med['quiet'][eng]['before']) for eng in ('torch', 'onnx')}
+                        quiet_policy_vs_before=med['quiet'][eng]['policy'] / med['quiet'][eng]['before'])
+                        for eng in ('torch', 'onnx')}
     res = dict(started=datetime.now(timezone.utc).isoformat(timespec='seconds'), commit=commit(HERE), before=commit(before),
                usable_cpus=n_hogs, hogs=n_hogs, cpu_count=os.cpu_count(), machine=platform.processor() or platform.machine(),
                loadavg_1min=loads, median_s=med, ratios=ratios, runs=runs)
@@ -76,9 +80,12 @@ def main():
     path.parent.mkdir(parents=True, exist_ok=True); path.write_text(json.dumps(res, indent=1))
     for eng in ('torch', 'onnx'):
         m, r = med, ratios[eng]
-        print(f"{eng:5s} quiet: policy {m['quiet'][eng]['policy']:.3f} s, one thread {m['quiet'][eng]['one_thread']:.3f} s, before {m['quiet'][eng]['before']:.3f} s | "
-              f"loaded: policy {m['loaded'][eng]['policy']:.3f} s, one thread {m['loaded'][eng]['one_thread']:.3f} s, before {m['loaded'][eng]['before']:.3f} s | "
-              f"loaded policy/one thread {r['loaded_policy_vs_one_thread']:.2f} (before {r['loaded_before_vs_one_thread']:.2f}), quiet policy/before {r['quiet_policy_vs_before']:.2f}")
+        print(f"{eng:5s} quiet: policy {m['quiet'][eng]['policy']:.3f} s, one thread "
+              f"{m['quiet'][eng]['one_thread']:.3f} s, before {m['quiet'][eng]['before']:.3f} s | "
+              f"loaded: policy {m['loaded'][eng]['policy']:.3f} s, one thread {m['loaded'][eng]['one_thread']:.3f} s, "
+              f"before {m['loaded'][eng]['before']:.3f} s | "
+              f"loaded policy/one thread {r['loaded_policy_vs_one_thread']:.2f} (before "
+              f"{r['loaded_before_vs_one_thread']:.2f}), quiet policy/before {r['quiet_policy_vs_before']:.2f}")
     print(f"-> {path}")
 
 

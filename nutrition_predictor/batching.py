@@ -1,4 +1,4 @@
-"""Serving machinery: concurrent requests batched (`BatchQueue`), large photos in a lane of their own, who is admitted and in which lane (`Admission`), and the one upload pipeline of every door.
+"""Serving machinery: requests batched (`BatchQueue`), large photos in a lane of their own, and admission (`Admission`).
 
 Docs: https://nutrition-predictor.github.io/nutrition-predictor/batching.html.md"""
 
@@ -25,7 +25,8 @@ __all__ = ['DECODE_NICENESS', 'BULK_IDLE_S', 'BULK_NICENESS', 'BATCH', 'BULK', '
            'PredictionRefused', 'plan_lanes', 'Admission']
 
 # %% ../nbs/04d_batching.ipynb #f4d9b889
-DECODE_NICENESS = 10   # decoding threads yield the CPU to the model: a flood of heavy uploads cannot starve another request's inference
+# decoding threads yield the CPU to the model: a flood of heavy uploads cannot starve another request's inference
+DECODE_NICENESS = 10
 BULK_IDLE_S = 60.      # seconds: an idle bulk lane ends (its process holds a second copy of the model)
 
 def _yield_to_the_model():
@@ -38,13 +39,15 @@ class BatchQueue:
     def __init__(self, predictor:Predictor, max_batch:int|None=None, max_wait_ms:float=5., on_batch=None, on_prediction=None):
         self.predictor, self.max_batch, self.max_wait = predictor, max_batch or predictor.default_bs(), max_wait_ms / 1000
         self.on_batch = on_batch or (lambda n: None)                # called with each batch's size (metrics)
-        self.on_prediction = on_prediction or (lambda pred: None)   # called with each photo's prediction (a server's drift window)
+        # called with each photo's prediction (a server's drift window)
+        self.on_prediction = on_prediction or (lambda pred: None)
         self.decoders = ThreadPoolExecutor(decode_thread_count(), thread_name_prefix='decode', initializer=_yield_to_the_model)
         self.model_thread = ThreadPoolExecutor(1, thread_name_prefix='model')
         self.queue, self.task = None, None
         self.bulk_lane, self.bulk_busy, self.bulk_since, self.bulk_idle_s = None, 0, 0., BULK_IDLE_S   # the bulk lane (below)
 
-    has_bulk_lane = property(lambda self: self.predictor.run is not None, doc="Can it start a bulk lane? (it needs the predictor's run folder)")
+    has_bulk_lane = property(lambda self: self.predictor.run is not None,
+                             doc="Can it start a bulk lane? (it needs the predictor's run folder)")
 
     async def prepare(self, src, name:str|None=None, bulk:bool=False) -> np.ndarray:
         "`Predictor.prepare` in the decoding threads (`bulk`: in the bulk lane); raises `DataError` for an unreadable image."
@@ -52,7 +55,8 @@ class BatchQueue:
         return await asyncio.get_running_loop().run_in_executor(self.decoders, self.predictor.prepare, src, name)
 
     async def predict_prepared(self, x:np.ndarray, bulk:bool=False) -> NutritionPrediction:
-        "The prediction for one prepared image, computed in a batch with whatever else is waiting (`bulk`: alone, in the bulk lane)."
+        """The prediction for one prepared image, computed in a batch with whatever else is waiting (`bulk`: alone, in
+        the bulk lane)."""
         if bulk and self.has_bulk_lane:
             self.on_batch(1)
             return (await self.in_bulk_lane('run_batch', x[None]))[0]
@@ -66,7 +70,8 @@ class BatchQueue:
 # %% ../nbs/04d_batching.ipynb #22a910ad
 @patch
 async def _run(self:BatchQueue):
-    "The queue's loop: a batch of what waits (the first photo waits `max_wait` for others, up to `max_batch`), through the model in its thread."
+    """The queue's loop: a batch of what waits (the first photo waits `max_wait` for others, up to `max_batch`), through
+    the model in its thread."""
     loop = asyncio.get_running_loop()
     while True:
         batch = [await self.queue.get()]
@@ -106,8 +111,10 @@ def _bulk_call(what:str, *args):
 
 @patch
 async def in_bulk_lane(self:BatchQueue, what:str, *args):
-    "`Predictor.<what>(*args)` in the bulk lane's process (started on first use, replaced if found dead); a `DataError` if it dies twice."
-    lib = importlib.import_module('nutrition_predictor.batching')   # what the spawned process imports (not a notebook's `__main__`)
+    """`Predictor.<what>(*args)` in the bulk lane's process (started on first use, replaced if found dead); a `DataError`
+    if it dies twice."""
+    # what the spawned process imports (not a notebook's `__main__`)
+    lib = importlib.import_module('nutrition_predictor.batching')
     for attempt in range(2):                                   # a lane found dead is replaced once, by one new lane
         if self.bulk_lane is None:
             self.bulk_lane = ProcessPoolExecutor(1, multiprocessing.get_context('spawn'), lib._bulk_start,
@@ -131,7 +138,8 @@ def _end_if_idle(self:BatchQueue, lane, since:float):
 
 # %% ../nbs/04d_batching.ipynb #9a60f459
 class PredictionRefused(ValueError):
-    "A photo, a mass or a request that cannot be predicted: the message is fit to show a person; `status` is its HTTP status, `reason` its metric label."
+    """A photo, a mass or a request that cannot be predicted: the message is fit to show a person; `status` is its HTTP
+    status, `reason` its metric label."""
     def __init__(self, msg:str, status:int=422, reason:str='unreadable'):
         super().__init__(msg)
         self.status, self.reason = status, reason
@@ -143,11 +151,13 @@ def plan_lanes(names:list[str], # The request's photos (file names, for the mess
                costs:list[int], # Pixels each decodes to (`images.decoded_pixels`; 0 when not known)
                asked:int=0,     # Pixels of larger-than-ordinary photos the client's other requests in progress asked for
               ) -> tuple[list, int]:
-    "Each photo's lane (`BATCH`, `BULK`) or its `PredictionRefused` (413, past `MAX_REQUEST_PIXELS`); and the pixels it adds to `asked`."
+    """Each photo's lane (`BATCH`, `BULK`) or its `PredictionRefused` (413, past `MAX_REQUEST_PIXELS`); and the pixels it
+    adds to `asked`."""
     plan, pixels, mine = [], 0, 0
     for name, cost in zip(names, costs):
         if pixels + cost > MAX_REQUEST_PIXELS:
-            plan.append(PredictionRefused(f"{name}: over this request's decoding budget of {MAX_REQUEST_PIXELS / 1e6:g} megapixels; "
+            plan.append(PredictionRefused(f"{name}: over this request's decoding budget of "
+                                          f"{MAX_REQUEST_PIXELS / 1e6:g} megapixels; "
                                           "send it in another request", 413, 'over a cap')); continue
         pixels += cost
         larger = cost > ORDINARY_PIXELS
@@ -160,23 +170,27 @@ MAX_CONCURRENT = 256      # requests being predicted (their photos read); more a
 MAX_PER_CLIENT = 32       # of them from one client address; more from it are refused 429, so one client cannot take them all
 
 class Admission:
-    "Who is admitted now, and each photo's lane (`plan_lanes`): the requests in progress, in all and per client, and the pixels each client asked for."
+    """Who is admitted now, and each photo's lane (`plan_lanes`): the requests in progress, in all and per client, and
+    the pixels each client asked for."""
     def __init__(self, max_concurrent:int=MAX_CONCURRENT, max_per_client:int=MAX_PER_CLIENT):
         self.max_concurrent, self.max_per_client = max_concurrent, max_per_client
         self.clients, self.asked, self.predicting = collections.Counter(), collections.Counter(), 0
 
     @contextmanager
     def client(self, client:str|None):
-        "Hold one of `client`'s places while its request is read and predicted; a `PredictionRefused` (429) when it has none left."
+        """Hold one of `client`'s places while its request is read and predicted; a `PredictionRefused` (429) when it has
+        none left."""
         if self.clients[client] >= self.max_per_client:
-            raise PredictionRefused(f"{self.max_per_client} of your requests are in progress; try again when one is answered", 429, 'busy client')
+            raise PredictionRefused(f"{self.max_per_client} of your requests are in progress; try again when one is answered",
+                                    429, 'busy client')
         self.clients[client] += 1
         try: yield
         finally: _release(self.clients, client, 1)
 
     @contextmanager
     def request(self, client:str|None, names:list[str], costs:list[int]):
-        "Hold a place among the requests predicted, and yield each photo's lane with `client`'s pixels counted; a `PredictionRefused` (503) when full."
+        """Hold a place among the requests predicted, and yield each photo's lane with `client`'s pixels counted; a
+        `PredictionRefused` (503) when full."""
         if self.predicting >= self.max_concurrent: raise PredictionRefused('the server is busy; try again', 503, 'busy')
         plan, mine = plan_lanes(names, costs, self.asked[client])
         self.predicting += 1; self.asked[client] += mine
@@ -200,19 +214,22 @@ def pixels(self:BatchQueue, src) -> int:
 async def admit(self:BatchQueue, source, name:str|None=None, mass_g:float|str|None=None,
                 bulk:bool=False,                  # Decode it in the bulk lane
                ) -> tuple[np.ndarray, float|None]:
-    "The first half of `predict_one`: the mass checked, then the photo prepared in the decoding threads; raises `PredictionRefused`."
+    """The first half of `predict_one`: the mass checked, then the photo prepared in the decoding threads; raises
+    `PredictionRefused`."""
     mass = None
     if mass_g is not None and str(mass_g).strip():
         try: mass = check_mass(mass_g)
         except ValueError as e: raise PredictionRefused(str(e), 422, 'invalid mass') from None
         if 'calories_per_g' not in self.predictor.config.targets:
-            raise PredictionRefused("This model has no per-gram outputs: train it with `per_gram: true`", 422, 'no per-gram outputs')
+            raise PredictionRefused("This model has no per-gram outputs: train it with `per_gram: true`", 422,
+                                    'no per-gram outputs')
     try: return await self.prepare(source, name, bulk), mass
     except DataError as e: raise PredictionRefused(str(e), 422, 'unreadable') from None
 
 @patch
 async def complete(self:BatchQueue, x:np.ndarray, mass:float|None=None, bulk:bool=False) -> NutritionPrediction:
-    "The second half of `predict_one`: the prepared photo predicted in a batch (`bulk`: in the bulk lane), then, with a mass, density x mass."
+    """The second half of `predict_one`: the prepared photo predicted in a batch (`bulk`: in the bulk lane), then, with a
+    mass, density x mass."""
     pred = await self.predict_prepared(x, bulk)
     self.on_prediction(pred)
     return pred if mass is None else self.predictor.with_mass(pred, mass)

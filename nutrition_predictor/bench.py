@@ -1,4 +1,4 @@
-"""`nutrition-predictor bench`: training on cached features against the full pipeline, batched against one-at-a-time inference, torch against onnxruntime, and the backbone's achieved GFLOP/s against this machine's matmul; JSON into `benchmarks/results/`.
+"""`nutrition-predictor bench`: training and inference speed, torch against onnxruntime; JSON into `benchmarks/results/`.
 
 Docs: https://nutrition-predictor.github.io/nutrition-predictor/bench.html.md"""
 
@@ -97,11 +97,14 @@ def bench_preparation(model:NutritionRegressor, images:list, reps:int=3, device=
 def bench_training(cfg:TrainConfig, table:pd.DataFrame, reps:int=3, device=None) -> tuple[dict, NutritionRegressor]:
     "Time `cfg`'s network head trained with and without the feature cache (augmentation off); the results and the uncached model."
     device = device or default_device()
-    with tempfile.TemporaryDirectory(prefix='np-bench-cache-') as cache_dir: return _bench_training(cfg, table, reps, device, cache_dir)
+    with tempfile.TemporaryDirectory(prefix='np-bench-cache-') as cache_dir:
+        return _bench_training(cfg, table, reps, device, cache_dir)
 
 def _bench_training(cfg, table, reps, device, cache_dir):
-    # The network head alone on the backbones' features: the projection and the closed-form and ingredient heads exist only on cached features.
-    base = replace(cfg, augment=False, wandb='disabled', cache_dir=cache_dir, heads=('mlp',), n_components=0, ingredient_min_dishes=0)
+    # The network head alone on the backbones' features: the projection and the closed-form and ingredient heads exist
+    # only on cached features.
+    base = replace(cfg, augment=False, wandb='disabled', cache_dir=cache_dir, heads=('mlp',), n_components=0,
+                   ingredient_min_dishes=0)
     cached_cfg, uncached_cfg = replace(base, feature_cache=True), replace(base, feature_cache=False)
     tm, ts = target_stats(table, cfg.outputs(), cfg.log_targets)
     model = NutritionRegressor(base.model_config(tm, ts), cfg.pretrained, cfg.weights_path)
@@ -111,7 +114,8 @@ def _bench_training(cfg, table, reps, device, cache_dir):
     runs = {}
     for name, c in (('cached', cached_cfg), ('uncached', uncached_cfg)):
         with peak_memory() as mem: t, learn = timed(lambda: train(c, table, device=device), reps=reps, warmup=0)
-        scores = holdout_scores(predict_dishes(learn.regressor, table[table.split == 'test'], device=device), table, cfg.group_gap_s)
+        scores = holdout_scores(predict_dishes(learn.regressor, table[table.split == 'test'], device=device), table,
+                                cfg.group_gap_s)
         runs[name] = dict(**t, memory=mem, feature_counts=learn.feature_counts, test_mae=scores.mae, test_mae_pct=scores.mae_pct)
     c, u = runs['cached'], runs['uncached']
     return dict(epochs=cfg.epochs, n_train=int((table.split == 'train').sum()), augment=False,
@@ -141,9 +145,11 @@ def bench_inference(run:str|Path|RunFolder, images:list, reps:int=3, latency_rep
             model_only, _ = timed(lambda: e.infer(x), latency_reps)
         res[name] = dict(latency_ms=1000 * end_to_end['median_s'], model_ms=1000 * model_only['median_s'], memory=mem)
     onnx_dev = engines['onnx'].device
-    torch_ref = p if p.device == onnx_dev else Predictor.from_run(run, onnx_dev, engine='torch')   # same device: no TF32 in the way
+    # same device: no TF32 in the way
+    torch_ref = p if p.device == onnx_dev else Predictor.from_run(run, onnx_dev, engine='torch')
     ref, got = _as_array(torch_ref.predict_batch(images)), _as_array(engines['onnx'].predict_batch(images))
-    res.update(onnx_device=onnx_dev, onnx_max_rel_diff=float((np.abs(got - ref) / np.maximum(np.abs(ref), 1e-3)).max()))   # a 0 clipped stays 0
+    # a 0 clipped stays 0
+    res.update(onnx_device=onnx_dev, onnx_max_rel_diff=float((np.abs(got - ref) / np.maximum(np.abs(ref), 1e-3)).max()))
     res['onnx_vs_torch_latency'] = res['torch']['latency_ms'] / res['onnx']['latency_ms']
     return res
 
@@ -181,7 +187,8 @@ def machine_info(device=None) -> dict:
     except (OSError, AttributeError): pass
     device = torch.device(device or default_device())
     import onnxruntime
-    return dict(cpu=cpu, cpu_count=os.cpu_count(), usable_cpus=usable_cpus(), torch_threads=torch.get_num_threads(), device=str(device),
+    return dict(cpu=cpu, cpu_count=os.cpu_count(), usable_cpus=usable_cpus(), torch_threads=torch.get_num_threads(),
+                device=str(device),
                 gpu=torch.cuda.get_device_name(device) if device.type == 'cuda' else None,
                 python=platform.python_version(), torch=torch.__version__, onnxruntime=onnxruntime.__version__,
                 git_commit=git_commit())
@@ -206,8 +213,10 @@ def run_benchmarks(cfg:TrainConfig,                      # Backbone, head and tr
     res = dict(started=started.isoformat(timespec='seconds'), quick=quick, reps=reps, machine=machine_info(device),
                config=asdict(cfg))
     images = list(table[table.split == 'test'].image)
-    model = NutritionRegressor(cfg.model_config(*target_stats(table, cfg.outputs(), cfg.log_targets)), cfg.pretrained, cfg.weights_path)
-    if 'preparation' in parts: res['preparation'] = bench_preparation(model, list(table.image if quick else table.image[:200]), reps, device)
+    model = NutritionRegressor(cfg.model_config(*target_stats(table, cfg.outputs(), cfg.log_targets)), cfg.pretrained,
+                               cfg.weights_path)
+    if 'preparation' in parts:
+        res['preparation'] = bench_preparation(model, list(table.image if quick else table.image[:200]), reps, device)
     if 'training' in parts: res['training'], model = bench_training(cfg, table, reps, device)
     if 'inference' in parts:
         with tempfile.TemporaryDirectory(prefix='np-bench-run-') as d:
@@ -226,7 +235,8 @@ def results_table(res:dict) -> str:
     rows = []
     if pr := res.get('preparation'):
         rows += [(f"decode + prepare a 1080p frame, {k.replace('_', ' ')}", f"{pr[k]['ms_per_frame']:.1f} ms", '')
-                 for k in ('before_full_decode_bilinear', 'full_decode_area', 'after_reduced_decode_area', 'gpu_nvjpeg_area') if k in pr]
+                 for k in ('before_full_decode_bilinear', 'full_decode_area', 'after_reduced_decode_area',
+                           'gpu_nvjpeg_area') if k in pr]
         rows += [("  before / after", f"{pr['speedup']:.1f}x", ''),
                  (f"feature cache build, {pr['n_frames']} 1080p frames ({pr['cache_build']['device']})",
                   f"{pr['cache_build']['images_per_s']:.1f} images/s", '')]
@@ -238,12 +248,16 @@ def results_table(res:dict) -> str:
         ("  one-off cache build", f"{tr['cache_build']['median_s']:.1f} s", mem(tr['cache_build'])),
         ("  test MAE, cached vs full: largest relative difference", f"{100 * max(tr['mae_rel_diff'].values()):.2f} %", '')]
     if inf: rows += [
-        (f"inference, predict() loop ({inf['n_images']} images)", f"{inf['loop']['images_per_s']:.1f} images/s", mem(inf['loop'])),
+        (f"inference, predict() loop ({inf['n_images']} images)", f"{inf['loop']['images_per_s']:.1f} images/s",
+         mem(inf['loop'])),
         (f"inference, predict_batch (bs {inf['batch_size']})", f"{inf['batch']['images_per_s']:.1f} images/s", mem(inf['batch'])),
         ("  batch vs loop", f"{inf['batch_vs_loop']:.1f}x", ''),
-        ("one image end to end, torch", f"{inf['torch']['latency_ms']:.1f} ms (model {inf['torch']['model_ms']:.1f} ms)", mem(inf['torch'])),
-        ("one image end to end, onnxruntime", f"{inf['onnx']['latency_ms']:.1f} ms (model {inf['onnx']['model_ms']:.1f} ms)", mem(inf['onnx'])),
-        ("  onnx vs torch latency", f"{inf['onnx_vs_torch_latency']:.1f}x (outputs within {inf['onnx_max_rel_diff']:.1e} relative)", '')]
+        ("one image end to end, torch",
+         f"{inf['torch']['latency_ms']:.1f} ms (model {inf['torch']['model_ms']:.1f} ms)", mem(inf['torch'])),
+        ("one image end to end, onnxruntime",
+         f"{inf['onnx']['latency_ms']:.1f} ms (model {inf['onnx']['model_ms']:.1f} ms)", mem(inf['onnx'])),
+        ("  onnx vs torch latency", f"{inf['onnx_vs_torch_latency']:.1f}x (outputs within "
+                                    f"{inf['onnx_max_rel_diff']:.1e} relative)", '')]
     if fl: rows += [
         (f"backbone ({fl['backbone_gflop_per_image']:.2f} GFLOP/image)", f"{fl['backbone_gflops']:.1f} GFLOP/s", ''),
         (f"dense matmul {fl['matmul_n']}x{fl['matmul_n']}", f"{fl['matmul_gflops']:.1f} GFLOP/s", ''),

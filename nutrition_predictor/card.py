@@ -1,4 +1,4 @@
-"""`model_card`: a run's model card, Hugging Face's annotated template with its YAML metadata, every number read from the run's `metrics.json`.
+"""`model_card`: a run's model card (Hugging Face's template), every number read from the run's `metrics.json`.
 
 Docs: https://nutrition-predictor.github.io/nutrition-predictor/card.html.md"""
 
@@ -26,15 +26,18 @@ CITATION = """@inproceedings{thames2021nutrition5k,
   booktitle={CVPR}, pages={8903--8911}, year={2021}}"""
 
 def card_metadata(m:RunMetrics) -> dict:
-    "The card's YAML metadata (Hugging Face's model card keys): license, library, tags, dataset, base models, and the test split's MAE per target as a `model-index`."
+    """The card's YAML metadata (Hugging Face's model card keys): license, library, tags, dataset, base models, and the
+    test split's MAE per target as a `model-index`."""
     backbones = [m.backbone] if isinstance(m.backbone, str) else list(m.backbone)
     results = [dict(type='mae', value=round(m.test.mae[t], 2), name=f"{t} MAE ({UNITS[t]})") for t in TARGETS] + \
               [dict(type='mae_pct', value=round(m.test.mae_pct[t], 2), name=f"{t} MAE% (of the mean label)") for t in TARGETS]
-    return {'license': 'apache-2.0', 'library_name': 'nutrition-predictor', 'tags': ['food', 'nutrition', 'calories', 'image-regression', 'nutrition5k'],
+    return {'license': 'apache-2.0', 'library_name': 'nutrition-predictor',
+            'tags': ['food', 'nutrition', 'calories', 'image-regression', 'nutrition5k'],
             'datasets': ['nutrition5k'], 'base_model': backbones, 'metrics': ['mae'],
             'model-index': [dict(name=f'nutrition-predictor-{m.name}', results=[dict(
                 task=dict(type='image-regression', name='Nutrition of a plate from one photo'),
-                dataset=dict(type='nutrition5k', name=f'Nutrition5k, {m.view} photos', split=f'official test ({m.test.n_dishes} dishes)'),
+                dataset=dict(type='nutrition5k', name=f'Nutrition5k, {m.view} photos',
+                             split=f'official test ({m.test.n_dishes} dishes)'),
                 metrics=results)])]}
 
 # %% ../nbs/01e_card.ipynb #5780b026
@@ -44,49 +47,61 @@ def _ci(ci) -> str: return '' if not ci else f" ({ci[0]:.1f}-{ci[1]:.1f})"
 
 def scores_markdown(s) -> str:
     "A Markdown table of a `Scores`: MAE, MAE% with its interval, the mean predictor's MAE% and the ratio, per target."
-    rows = [f"| {t} | {s.mae[t]:.1f} {UNITS[t]} | {_pct(s.mae_pct[t])}{_ci(s.mae_pct_ci.get(t))} | {_pct(s.baseline_mae_pct[t])} | {s.vs_baseline[t]:.2f} |"
+    rows = [f"| {t} | {s.mae[t]:.1f} {UNITS[t]} | {_pct(s.mae_pct[t])}{_ci(s.mae_pct_ci.get(t))} | "
+            f"{_pct(s.baseline_mae_pct[t])} | {s.vs_baseline[t]:.2f} |"
             for t in TARGETS]
-    return '\n'.join(['| nutrient | MAE | MAE% (95% interval) | mean predictor MAE% | ratio |', '|---|---:|---:|---:|---:|', *rows])
+    return '\n'.join(['| nutrient | MAE | MAE% (95% interval) | mean predictor MAE% | ratio |',
+                      '|---|---:|---:|---:|---:|', *rows])
 
 def coverage_markdown(c) -> str:
     "A Markdown table of a `Coverage`: each target's share inside its range, overall and by thirds of the true size."
-    rows = [f"| {t} | {_share(c.coverage[t])} | " + ' | '.join(map(_share, c.by_size[t])) + f" | {c.mean_width[t]:.0f} {UNITS[t]} |" for t in TARGETS]
-    return '\n'.join([f'| nutrient | inside the {c.nominal:.0%} range | smallest third | middle third | largest third | mean width |',
+    rows = [f"| {t} | {_share(c.coverage[t])} | " + ' | '.join(map(_share,
+            c.by_size[t])) + f" | {c.mean_width[t]:.0f} {UNITS[t]} |" for t in TARGETS]
+    return '\n'.join([f'| nutrient | inside the {c.nominal:.0%} range | smallest third | middle third | largest '
+                      'third | mean width |',
                        '|---|---:|---:|---:|---:|---:|', *rows])
 
 # %% ../nbs/01e_card.ipynb #ff90058e
 def guard_section(g) -> str:
-    "What the guard did: its threshold, its false alarms on the test split, and its detections of non-food, blank and other-camera photos."
+    """What the guard did: its threshold, its false alarms on the test split, and its detections of non-food, blank and
+    other-camera photos."""
     if g is None: return "This run has no guard: nothing flags photos unlike its training photos."
     other = (f"- {g.n_other_view} photos of the {g.other_view} camera (the same kind of plates, another view): flagged "
              f"{_share(g.detection_other_view)}; on all of them the model's MAE% is "
              + ', '.join(f"{t} {_pct(v)}" for t, v in (g.other_view_mae_pct or {}).items()) + '.') if g.n_other_view else ''
-    return '\n'.join([f"The guard flags a photo whose score is above {g.threshold:.2f}, calibrated to pass {_share(g.coverage)} of held-out real dishes.",
+    return '\n'.join([f"The guard flags a photo whose score is above {g.threshold:.2f}, calibrated to pass "
+                      f"{_share(g.coverage)} of held-out real dishes.",
                        '', f"- {g.n_test} official test photos: {_share(g.false_alarm_test)} flagged (false alarms).",
                        f"- {g.n_nonfood} photos that are not food: {_share(g.detection_nonfood)} flagged.",
-                       f"- {g.n_blank} blank or nearly blank images: {_share(g.detection_blank)} flagged.", other, drift_lines(g)]).strip()
+                       f"- {g.n_blank} blank or nearly blank images: {_share(g.detection_blank)} flagged.", other,
+                       drift_lines(g)]).strip()
 
 def drift_lines(g) -> str:
-    "What the drift reference said of the test split's and the other camera's photos, in windows (`01ba_drift`); empty without one."
+    """What the drift reference said of the test split's and the other camera's photos, in windows (`01ba_drift`); empty
+    without one."""
     if not g.drift_window: return ''
     said = lambda r, what: (f"- {what}: {r['windows_drifted']} of {r['n_windows']} windows of {r['window']} drifted (squared MMD "
                             + ', '.join(f"{s:.3f}" for s in r['statistics']) + ').') if r else ''
-    return '\n' + '\n'.join(filter(None, [f"A server also watches its last {g.drift_window} photos as a population (`/metrics`, "
-                                    f"`nutrition-predictor drift`): a window whose squared MMD against the training photos is above "
-                                    f"{g.drift_threshold:.4f} has drifted (calibrated so that at most {_share(g.drift_test['false_alarm'])} "
-                                    "of held-out windows of real dishes are).",
-                                    said(g.drift_test, "The official test photos in scan order"),
-                                    said(g.drift_other_view, f"The {g.other_view} camera's photos")]))
+    watched = (f"A server also watches its last {g.drift_window} photos as a population (`/metrics`, "
+               "`nutrition-predictor drift`): a window whose squared MMD against the training photos is above "
+               f"{g.drift_threshold:.4f} has drifted (calibrated so that at most {_share(g.drift_test['false_alarm'])} "
+               "of held-out windows of real dishes are).")
+    return '\n' + '\n'.join(filter(None, [watched, said(g.drift_test, "The official test photos in scan order"),
+                                          said(g.drift_other_view, f"The {g.other_view} camera's photos")]))
 
 # %% ../nbs/01e_card.ipynb #d7a06c4f
 def robustness_section(r:dict|None) -> str:
-    "A Markdown table of a run's `robustness.json` (`benchmarks/robustness.py --save`): MAE% per target, the guard's flags and the ranges' coverage under each photo fault."
+    """A Markdown table of a run's `robustness.json` (`benchmarks/robustness.py --save`): MAE% per target, the guard's
+    flags and the ranges' coverage under each photo fault."""
     if not r: return "Not measured for this run (`benchmarks/robustness.py --run DIR --save` measures it)."
     rows = [f"| {name} | " + ' | '.join(_pct(f['mae_pct'][t]) for t in TARGETS) + f" | {_share(f['flagged'])} | "
-            + ('-' if not f['n_ranged'] else _share(f['coverage_of_ranged']['calories'])) + ' |' for name, f in r['faults'].items()]
-    return '\n'.join([f"The official test split's {r['n_photos']} photos, each with the fault applied (MAE% per nutrient; the share the guard flags; "
+            + ('-' if not f['n_ranged'] else _share(f['coverage_of_ranged']['calories'])) + ' |' for name,
+            f in r['faults'].items()]
+    return '\n'.join([f"The official test split's {r['n_photos']} photos, each with the fault applied (MAE% per "
+                      "nutrient; the share the guard flags; "
                        "how often the calories range held the truth on the photos still given one):", '',
-                       '| fault | ' + ' | '.join(TARGETS) + ' | flagged | calories range held |', '|---|' + '---:|' * (len(TARGETS) + 2), *rows])
+                       '| fault | ' + ' | '.join(TARGETS) + ' | flagged | calories range held |',
+                       '|---|' + '---:|' * (len(TARGETS) + 2), *rows])
 
 def model_card(run:str|Path|RunFolder|None=None, # A finished run folder; `None`: the shipped model
               ) -> str:
@@ -97,17 +112,21 @@ def model_card(run:str|Path|RunFolder|None=None, # A finished run folder; `None`
     p, weak = m.params, m.worse_than_baseline()
     backbones = ', '.join([m.backbone] if isinstance(m.backbone, str) else m.backbone)
     frames = 'every frame of each dish' if p and p.all_frames else 'one frame per dish'
-    ranges = (f"Each value comes with a calibrated {m.coverage.nominal:.0%} range. In grouped cross-validation ({m.coverage.n} dishes):\n\n"
+    ranges = (f"Each value comes with a calibrated {m.coverage.nominal:.0%} range. In grouped cross-validation "
+              f"({m.coverage.n} dishes):\n\n"
               + coverage_markdown(m.coverage)) if m.coverage else "This run has no calibrated ranges."
-    cv = (f"Grouped {p.cv_folds if p else ''}-fold cross-validation over both splits ({m.cv.n_dishes} dishes in {m.cv.n_groups} groups of near-copies):\n\n"
+    cv = (f"Grouped {p.cv_folds if p else ''}-fold cross-validation over both splits ({m.cv.n_dishes} dishes in "
+          f"{m.cv.n_groups} groups of near-copies):\n\n"
           + scores_markdown(m.cv)) if m.cv else "This run was not cross-validated."
-    plate = (f"On the test split, whether a plate holds each of the {m.ingredients_test.n_common} ingredients found on at least "
-             f"{m.ingredients_test.common} dishes is read with a median ROC AUC of {m.ingredients_test.median_auc:.2f}; the list shown has "
-             f"precision {_share(m.ingredients_test.precision)} and recall {_share(m.ingredients_test.recall)}.") if m.ingredients_test else \
-            "This run lists no ingredients."
+    it = m.ingredients_test
+    plate = (f"On the test split, whether a plate holds each of the {it.n_common} ingredients found on at least "
+             f"{it.common} dishes is read with a median ROC AUC of {it.median_auc:.2f}; the list shown has "
+             f"precision {_share(it.precision)} and recall {_share(it.recall)}.") if it else "This run lists no ingredients."
+    beats = (f"It does not beat predicting the training mean for {', '.join(weak)}: every door says so." if weak else
+             "It beats predicting the training mean for every nutrient, in cross-validation and on the test split.")
     dropped = '; '.join(f"{n} {why}" for why, n in m.dropped.items() if n) or 'none'
-    epochs = f"the network's epoch {m.best_epoch + 1} of {p.epochs} kept, the best on {p.holdout_share:.0%} of the training dishes held out" \
-             if p and m.best_epoch is not None else 'the last epoch kept'
+    epochs = (f"the network's epoch {m.best_epoch + 1} of {p.epochs} kept, the best on {p.holdout_share:.0%} of the "
+              "training dishes held out") if p and m.best_epoch is not None else 'the last epoch kept'
     body = f"""# nutrition-predictor: {m.name}
 
 Predicts the total calories (kcal), mass (g), fat, carbohydrate and protein (g) of a plate of food from one {m.view}
@@ -174,7 +193,7 @@ Official test split ({m.test.n_dishes} dishes in {m.test.n_groups} groups of nea
   view, {frames}: other cameras, lighting, plates and cuisines are out of its experience.
 - Its typical error is large: on the test split {_pct(m.test.mae_pct['calories'])} of the mean calories
   ({m.test.mae['calories']:.0f} kcal) and {_pct(m.test.mae_pct['mass'])} of the mean mass.
-- {('It does not beat predicting the training mean for ' + ', '.join(weak) + ': every door says so.') if weak else 'It beats predicting the training mean for every nutrient, in cross-validation and on the test split.'}
+- {beats}
 - Fat, carbohydrate and protein are read from the same photo as the totals, without seeing inside the food.
 
 ## Citation

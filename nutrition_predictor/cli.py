@@ -1,4 +1,4 @@
-"""`nutrition-predictor train` runs the experiment notebook through papermill into a run folder; `predict` prints the five values for images; `serve` serves the REST API and the demo; `demo` the Gradio app alone; `download` gets the dataset; `export` writes ONNX; `card` prints the model card; `drift` compares a folder of photos with the training photos; `space` writes a Hugging Face Space of the demo; `bench` measures speed; `sweep` and `leaderboard` compare runs.
+"""The `nutrition-predictor` commands: train, predict, serve, demo, download, export, card, drift, space, bench, sweep.
 
 Docs: https://nutrition-predictor.github.io/nutrition-predictor/cli.html.md"""
 
@@ -40,7 +40,9 @@ Many = Annotated[str, dict(nargs='+')]
 def train_command(params:str=None,    # Params YAML file (default: `TrainConfig`'s defaults, which params/default.yaml states)
           param:Pairs=None,   # Override a parameter, `-p KEY VALUE`; repeatable
           out:str=None,       # Run folder (default: runs/<name>/)
-          processes:int=1,    # Train in this many processes, data-parallel, the feature cache built in shards (one per GPU on GPUs, gloo on CPUs); no experiment notebook is executed
+                  # Train in this many processes, data-parallel, the feature cache built in shards (one per GPU on
+                  # GPUs, gloo on CPUs); no experiment notebook is executed
+          processes:int=1,
          ) -> int:
     "Train and evaluate one run through the experiment notebook (papermill)."
     from nutrition_predictor.config import check_for_data, config_dishes, parse_overrides, read_params
@@ -76,12 +78,14 @@ def format_row(name:str, pred, kj:bool=False) -> str:
     with `kj`), then the verdict: the guard's score against its threshold, and `ok`, or `DO NOT TRUST: <reason>`."""
     d = pred.to_dict()
     cell = lambda c: f"{d[c]:.1f}" + (f" [{d[c + '_low']:.0f}-{d[c + '_high']:.0f}]" if d[c + '_low'] is not None else '')
-    score = f"guard {d['guard_score']:.2f}/{d['guard_threshold']:.2f} " if None not in (d['guard_score'], d['guard_threshold']) else ''
+    score = f"guard {d['guard_score']:.2f}/{d['guard_threshold']:.2f} " if None not in (d['guard_score'],
+            d['guard_threshold']) else ''
     return (f"{name:<40} " + ' '.join(f"{cell(c):>20}" for c in table_columns(kj)) + f"  {score}"
             + (f"DO NOT TRUST: {pred.guard_reason}" if pred.unlike_training else 'ok'))
 
 def format_ingredients(pred) -> str|None:
-    "The line under a row: the ingredients the plate likely holds, most likely first, with grams and probability (`None`: none listed)."
+    """The line under a row: the ingredients the plate likely holds, most likely first, with grams and probability
+    (`None`: none listed)."""
     if not pred.ingredients: return None
     return '    likely: ' + ', '.join(f"{i.name} {i.grams:.0f} g ({100 * i.probability:.0f}%)" if i.probability is not None
                                       else f"{i.name} {i.grams:.0f} g" for i in pred.ingredients)
@@ -137,7 +141,8 @@ def serve_command(run:str=None,          # Run folder with the model (default: t
         os.environ[s.SERVE_SETTINGS] = json.dumps(dict(run=run, engine=engine, ui=not no_ui))
         app = f'{s.__name__}:app_from_env'
     print(f"Serving the API at http://{host}:{port}/v1/predict (docs at /docs)"
-          + ("" if no_ui else f" and the demo at http://{host}:{port}/") + (f", {workers} workers" if workers > 1 else ''), flush=True)
+          + ("" if no_ui else f" and the demo at http://{host}:{port}/") + (f", {workers} workers" if workers > 1
+                  else ''), flush=True)
     s.serve(app, host, port, workers)
     return 0
 
@@ -186,7 +191,8 @@ def drift_command(folder:str,           # A folder of photos, in the order they 
           engine:str='auto',    # `auto` (onnxruntime where the run has its ONNX file: the shipped model has), `torch` or `onnx`
           bs:int=None,          # Batch size (default: images.backbone_batch_size, small on a CPU)
          ) -> int:
-    "Have a folder's photos drifted from the training photos? The server's drift test on windows of the folder (exit 1 if any drifted)."
+    """Have a folder's photos drifted from the training photos? The server's drift test on windows of the folder (exit 1
+    if any drifted)."""
     from nutrition_predictor.drift import write_drift_report
     from nutrition_predictor.images import image_files
     from nutrition_predictor.predict import Predictor
@@ -208,11 +214,13 @@ def drift_command(folder:str,           # A folder of photos, in the order they 
 
 def space_command(out:str,              # A new folder for the Space
          ) -> int:
-    "Write a Hugging Face Space of the demo (the shipped model on onnxruntime): app.py, pinned requirements, README with the Space's YAML."
+    """Write a Hugging Face Space of the demo (the shipped model on onnxruntime): app.py, pinned requirements, README
+    with the Space's YAML."""
     from nutrition_predictor.space import write_space
     try: path = write_space(out)
     except FileExistsError as e: return _fail(e)
-    print(f"Wrote the Space to {path}: `pip install -r requirements.txt && python app.py` there runs it on http://127.0.0.1:7860; "
+    print(f"Wrote the Space to {path}: `pip install -r requirements.txt && python app.py` there runs it on "
+          "http://127.0.0.1:7860; "
           "upload the folder to a Gradio Space (huggingface.co/new-space) to publish it")
     return 0
 
@@ -257,7 +265,8 @@ def _ranked(work, runs:str) -> int:
     try: work(s)
     except (FileNotFoundError, ValueError, RunFailed) as e: return _fail(e)
     except pm.PapermillExecutionError as e:
-        return _fail(f"a notebook failed in cell {e.exec_count}: {e.ename}: {e.evalue} (the executed notebook is in its output folder)")
+        return _fail(f"a notebook failed in cell {e.exec_count}: {e.ename}: {e.evalue} (the executed notebook is in "
+                     "its output folder)")
     print(f"Leaderboard written to {(Path(runs)/'leaderboard').resolve()}")
     return 0
 
@@ -272,7 +281,8 @@ def _download_command():
     def download_command(extract_only:bool=False, # Only extract frames from the side-angle videos already in `--dest`
                  verify:bool=False,       # Only check the files in `--dest` against its manifest (and `--source`'s, if given)
                  **kwargs) -> int:
-        kw = {**{k: v.default for k, v in inspect.signature(download_command).parameters.items() if v.default is not inspect.Parameter.empty}, **kwargs}
+        kw = {**{k: v.default for k, v in inspect.signature(download_command).parameters.items()
+                 if v.default is not inspect.Parameter.empty}, **kwargs}
         kw['max_frames'] = kw['max_frames'] or None                  # 0: every frame
         if verify:
             try: problems = d.verify(kw['dest'], None if kw['source'] in (None, d.OFFICIAL_URL) else kw['source'])
@@ -285,7 +295,8 @@ def _download_command():
             for rel, err in errors.items(): print(f"failed: {err}", file=sys.stderr)
             print(f"{n} frames extracted, {len(errors)} videos failed")
             return 1 if errors else 0
-        if set(kw['views']) - {'overhead', 'side'}: return _fail(f"--views takes overhead and/or side, not {' '.join(kw['views'])!r}")
+        if set(kw['views']) - {'overhead', 'side'}:
+            return _fail(f"--views takes overhead and/or side, not {' '.join(kw['views'])!r}")
         try: s = d.download(**{k: v for k, v in kw.items() if k not in ('extract_only', 'verify')})
         except (DataError, d.CannotWrite) as e: return _fail(e)
         for owner, errs in s.failed.items():
@@ -295,9 +306,11 @@ def _download_command():
         return 1 if s.failed or s.refused else 0
     types = {k: v.annotation for k, v in inspect.signature(d.download, eval_str=True).parameters.items()}
     types |= dict(views=Many, splits=Many, dishes=Many)            # the library's lists take several values
-    download_command.__doc__ = DOWNLOAD_DOC                                 # also the top-level help's line, without importing the module
+    # also the top-level help's line, without importing the module
+    download_command.__doc__ = DOWNLOAD_DOC
     sig = inspect.signature(download_command)
-    download_command.__signature__ = sig.replace(parameters=[p.replace(annotation=types.get(p.name, p.annotation)) for p in sig.parameters.values()])
+    download_command.__signature__ = sig.replace(parameters=[p.replace(annotation=types.get(p.name,
+            p.annotation)) for p in sig.parameters.values()])
     return download_command
 
 # %% ../nbs/09_cli.ipynb #5b1e7a2d
@@ -323,7 +336,8 @@ def command_parser(name:str) -> argparse.ArgumentParser:
 
 def main_parser() -> argparse.ArgumentParser:
     "The top-level parser: the command names with the first line of their docstrings."
-    p = argparse.ArgumentParser(prog='nutrition-predictor', description="Predict the nutrition of a plate of food from one photo (Nutrition5k).")
+    p = argparse.ArgumentParser(prog='nutrition-predictor',
+                                description="Predict the nutrition of a plate of food from one photo (Nutrition5k).")
     sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
     for name, fn in COMMANDS.items():
         doc = DOWNLOAD_DOC if fn is _download_command else fn.__doc__

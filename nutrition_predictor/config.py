@@ -1,4 +1,4 @@
-"""Every default in one place: what a run is (`TrainConfig`, the keys of `params/*.yaml`), what a model is (`ModelConfig`, what `model.json` holds), the backbones the package knows, and reading params files.
+"""Every default in one place: what a run is (`TrainConfig`), what a model is (`ModelConfig`), the known backbones.
 
 Docs: https://nutrition-predictor.github.io/nutrition-predictor/config.html.md"""
 
@@ -50,7 +50,8 @@ BACKBONES = {   # revisions: ResNet18 2 and Lite 3 pool maps, not one vector; Li
     'efficientnet_lite2': BackboneSpec(1280, (352, 208, 120), LITE_MEAN, LITE_STD, size=260, revision=3),
 }
 HEADS = ('mlp', 'ridge', 'kernel')   # the fastai network, and the closed-form heads `train` fits with scikit-learn
-KERNEL_SUPPORT = 2000                # the `kernel` head's most support points: past it, a seeded subsample of the rows (`train.fit_closed_heads`)
+# the `kernel` head's most support points: past it, a seeded subsample of the rows (`train.fit_closed_heads`)
+KERNEL_SUPPORT = 2000
 
 # %% ../nbs/01_config.ipynb #c0f10009
 class ParamsError(ValueError):
@@ -97,7 +98,9 @@ class TrainConfig:
     frame:Between(1, 10_000) = 2  # Side view: frame number (the sample's 1080p frames are filed as camera A, frame 2)
     all_frames:bool = False       # Side view: train on every frame and camera a training dish has, as extra examples
     max_kcal:Between(1, 100_000, float) = 3000. # Drop dishes above this many kcal
-    backbone:str|list[str] = 'resnet18' # Names in `BACKBONES`: `resnet18` (as designed) or `efficientnet_lite0/1/2` (offline); a list concatenates their features
+    # Names in `BACKBONES`: `resnet18` (as designed) or `efficientnet_lite0/1/2` (offline); a list concatenates their
+    # features
+    backbone:str|list[str] = 'resnet18'
     pretrained:bool = True        # `False` trains on a randomly initialised backbone, on purpose
     weights_path:PathText|None = None # Local backbone weights file (one backbone)
     img_size:Between(32, 1024) = 320 # Images are made img_size x img_size squares
@@ -106,39 +109,64 @@ class TrainConfig:
     grid:tuple[Between(1, 8), Between(1, 8)] = (1, 1) # The final maps are also pooled over rows x columns of regions (1x1: not)
     hidden:Between(1, 8192) = 256 # Head's hidden width
     dropout:Annotated[float, Field(ge=0, lt=1)] = 0.2 # Head's dropout
-    heads:tuple[Literal[HEADS], ...] = ('mlp', 'ridge', 'kernel') # Heads averaged: the fastai network `mlp` (always), and closed-form `ridge`, `kernel` (`02_model`)
-    n_components:Between(0, 1024) = 128 # Every head reads the features projected on this many principal axes (0: the features; the closed-form heads need some)
+    # Heads averaged: the fastai network `mlp` (always), and closed-form `ridge`, `kernel` (`02_model`)
+    heads:tuple[Literal[HEADS], ...] = ('mlp', 'ridge', 'kernel')
+    # Every head reads the features projected on this many principal axes (0: the features; the closed-form heads need
+    # some)
+    n_components:Between(0, 1024) = 128
     log_targets:bool = True       # The head predicts log(1 + value) of each target (`02_model`)
     positive:bool = True          # Clip predictions in units at 0: no negative kcal or grams (`02_model`)
-    atwater_limits:bool = True    # Hold predictions to values that can exist: macronutrients <= mass, energy near their Atwater estimate (`02_model`)
-    label_bound:Between(1, 100, float) = 1.5 # Hold each prediction to this many times the largest training label: no answer far beyond what the model saw (`02_model`)
+    # Hold predictions to values that can exist: macronutrients <= mass, energy near their Atwater estimate
+    # (`02_model`)
+    atwater_limits:bool = True
+    # Hold each prediction to this many times the largest training label: no answer far beyond what the model saw
+    # (`02_model`)
+    label_bound:Between(1, 100, float) = 1.5
     per_gram:bool = True          # Also learn energy and macronutrients per gram, for a known mass (the paper's per-gram task)
-    ingredient_min_dishes:Between(0, 100_000) = 20 # Learn what is on the plate: the ingredients on at least this many training dishes (0: no ingredient head; `01c_plate`)
-    shown_min_grams:Between(0, 10_000, float) = 2. # Seasonings stay out of the list a person sees: ingredients under this median weight on a training plate (`04b_ingredients`)
-    shown_precision:Annotated[float, Field(gt=0, lt=1)] = 0.7 # The list's threshold is the lowest whose listed ingredients are right this often in grouped CV
+    # Learn what is on the plate: the ingredients on at least this many training dishes (0: no ingredient head;
+    # `01c_plate`)
+    ingredient_min_dishes:Between(0, 100_000) = 20
+    # Seasonings stay out of the list a person sees: ingredients under this median weight on a training plate
+    # (`04b_ingredients`)
+    shown_min_grams:Between(0, 10_000, float) = 2.
+    # The list's threshold is the lowest whose listed ingredients are right this often in grouped CV
+    shown_precision:Annotated[float, Field(gt=0, lt=1)] = 0.7
     augment:bool = False          # Augment training images (flips, turns, colour); side view: no gain in grouped CV
     feature_cache:bool = True     # Train the head on cached backbone features (`False`: run the backbone every step)
     aug_variants:Between(0, 64) = 0 # With the feature cache and `augment`: augmented copies cached per training image
-    fine_tune:Between(0, 8) = 0   # Units at the top of the first backbone trained with the head after its frozen epochs (0: none); slow without a GPU
-    fine_tune_epochs:Between(1, 1000) = 8 # Epochs of fine-tuning, with discriminative learning rates (fastai's `fine_tune` schedule)
+    # Units at the top of the first backbone trained with the head after its frozen epochs (0: none); slow without a
+    # GPU
+    fine_tune:Between(0, 8) = 0
+    # Epochs of fine-tuning, with discriminative learning rates (fastai's `fine_tune` schedule)
+    fine_tune_epochs:Between(1, 1000) = 8
     cache_dir:PathText|None = None # Feature cache root; `None`: `$NUTRITION_PREDICTOR_CACHE`, else ~/.cache/nutrition-predictor
     epochs:Between(1, 1000) = 20  # Epochs of `fit_one_cycle`
-    holdout_share:Annotated[float, Field(ge=0.05, le=0.5)] = 0.2 # Share of the training dishes (whole groups of near-copies) held out of the network's training to keep its best epoch (`03_train`)
+    # Share of the training dishes (whole groups of near-copies) held out of the network's training to keep its best
+    # epoch (`03_train`)
+    holdout_share:Annotated[float, Field(ge=0.05, le=0.5)] = 0.2
     lr:Annotated[float, Field(gt=0, le=10)] = 3e-3 # Peak learning rate
     loss:Literal['l1', 'smooth_l1'] = 'l1' # Loss on standardised targets: `l1` (what MAE measures) or `smooth_l1` (Huber)
     wd:Between(0, 10, float) = 0.01 # Weight decay
     bs:Between(2, 4096) = 16      # Batch size (BatchNorm needs two; at most the training dishes, checked against the data)
     seed:Between(0, 2**32 - 1) = 42 # Seed of everything random
-    num_workers:Between(0, 64) = 0 # DataLoader worker processes that decode training images, with `feature_cache: false` (0: in the main process)
-    decode_threads:Between(0, 64) = 0 # Threads that decode images for the feature cache and predictions (0: `images.decode_threads`' default)
+    # DataLoader worker processes that decode training images, with `feature_cache: false` (0: in the main process)
+    num_workers:Between(0, 64) = 0
+    # Threads that decode images for the feature cache and predictions (0: `images.decode_threads`' default)
+    decode_threads:Between(0, 64) = 0
     wandb:Literal['offline', 'online', 'disabled'] = 'offline' # wandb tracking mode
     wandb_project:PlainName = 'nutrition-predictor'
-    cv_folds:Between(0, 50) = 5   # Grouped K-fold cross-validation over both splits (0: none; at most the groups of dishes); it also calibrates the ranges
-    group_gap_s:Between(0, 7 * 86400, float) = 600. # Cross-validation: dishes scanned within this many seconds of each other share a fold
-    interval_coverage:Annotated[float, Field(gt=0, lt=1)] = 0.9 # Nominal coverage of the calibrated prediction ranges (needs `cv_folds`)
-    on_bad_image:Literal['drop', 'stop'] = 'drop' # An image that cannot be read: drop its dish, named in `metrics.json`, or stop the run
+    # Grouped K-fold cross-validation over both splits (0: none; at most the groups of dishes); it also calibrates the
+    # ranges
+    cv_folds:Between(0, 50) = 5
+    # Cross-validation: dishes scanned within this many seconds of each other share a fold
+    group_gap_s:Between(0, 7 * 86400, float) = 600.
+    # Nominal coverage of the calibrated prediction ranges (needs `cv_folds`)
+    interval_coverage:Annotated[float, Field(gt=0, lt=1)] = 0.9
+    # An image that cannot be read: drop its dish, named in `metrics.json`, or stop the run
+    on_bad_image:Literal['drop', 'stop'] = 'drop'
     tta_views:bool = False        # Side view: also report test predictions averaged over every camera and frame of a dish
-    guard_coverage:Annotated[float, Field(gt=0, lt=1)] = 0.95 # Share of real dishes the guard against unlike photos passes (`01b_guard`)
+    # Share of real dishes the guard against unlike photos passes (`01b_guard`)
+    guard_coverage:Annotated[float, Field(gt=0, lt=1)] = 0.95
 
     @field_validator('backbone')
     @classmethod
@@ -164,7 +192,9 @@ def renamed_keys(d:dict, warn:bool=False) -> dict:
     for old, new in RENAMED.items():
         if old not in d: continue
         if new in d: raise ParamsError(f"parameter {new}: given twice, also under its old name {old!r}; keep {new!r}")
-        if warn: warnings.warn(f"parameter {old!r} is now called {new!r}: read as {new!r}; rename it in your params", FutureWarning, stacklevel=3)
+        if warn:
+            warnings.warn(f"parameter {old!r} is now called {new!r}: read as {new!r}; rename it in your params",
+                          FutureWarning, stacklevel=3)
         d = {(new if k == old else k): v for k, v in d.items()}
     return d
 
@@ -206,18 +236,23 @@ class ModelConfig:
     hidden:int = _RUN.hidden  # Width of the head's hidden layer
     dropout:float = _RUN.dropout  # Dropout in the head
     heads:tuple = _RUN.heads  # Names in `HEADS`, averaged (`Ensemble`); the fastai network `mlp` is always one of them
-    n_components:int = _RUN.n_components  # Every head reads the features projected on this many principal axes (0: the features themselves)
-    n_support:int = 0             # Support points of the `kernel` head: its training rows, at most `KERNEL_SUPPORT` (set when it is fitted)
+    # Every head reads the features projected on this many principal axes (0: the features themselves)
+    n_components:int = _RUN.n_components
+    # Support points of the `kernel` head: its training rows, at most `KERNEL_SUPPORT` (set when it is fitted)
+    n_support:int = 0
     log_targets:bool = _RUN.log_targets  # The head predicts standardised log(1 + value)
     positive:bool = _RUN.positive  # `to_units` clips at 0: no negative kcal or grams
     atwater_band:tuple|None = None # (low, high) energy / Atwater estimate that `to_units` holds values to (`None`: no limits)
-    upper_bound:tuple|None = None # The most each output may be, in kcal and grams (`label_bound` x the largest training label); `None`: unbounded
+    # The most each output may be, in kcal and grams (`label_bound` x the largest training label); `None`: unbounded
+    upper_bound:tuple|None = None
     target_mean:tuple|None = None # Mean training dish, per target on the scale the head predicts (`None`: 0)
     target_std:tuple|None = None  # Standard deviation per target (`None`: 1)
     revision:tuple|None = None    # Feature revision of each backbone; `None`: the registry's
     fine_tune:int = _RUN.fine_tune  # Units at the top of the first backbone trained with the head (0: every backbone frozen)
-    targets:tuple = tuple(TARGETS) # What the outputs are, in order: the five totals, then any per-gram densities (a run's `outputs`)
-    ingredients:tuple = ()        # The ingredient head's vocabulary (`data.ingredient_vocabulary`, then `data.OTHER`); empty: no ingredient head
+    # What the outputs are, in order: the five totals, then any per-gram densities (a run's `outputs`)
+    targets:tuple = tuple(TARGETS)
+    # The ingredient head's vocabulary (`data.ingredient_vocabulary`, then `data.OTHER`); empty: no ingredient head
+    ingredients:tuple = ()
 
     def __post_init__(self):
         fix = lambda k, v: object.__setattr__(self, k, v)
@@ -250,7 +285,8 @@ def feature_slices(self:ModelConfig) -> dict[str, slice]:
 @patch
 def head_index(self:ModelConfig) -> list[int]:
     "The feature-vector columns the head reads: every group but the stages, unless `stages`."
-    return [i for name, s in self.feature_slices().items() if self.stages or ':stage-' not in name for i in range(s.start, s.stop)]
+    return [i for name, s in self.feature_slices().items() if self.stages or ':stage-' not in name
+            for i in range(s.start, s.stop)]
 
 # %% ../nbs/01_config.ipynb #c0f10014
 @patch
@@ -265,16 +301,20 @@ def from_dict(cls:ModelConfig, d:dict) -> ModelConfig:  # noqa: F811 (fastcore @
     if missing: raise ValueError(f"model.json lacks {sorted(missing)}: a model of an older version? Train it again")
     return cls(**{**_ADDED, **d})
 
-_ADDED = dict(fine_tune=0, ingredients=(), upper_bound=None)   # keys added to `model.json` since models were shipped, with what a file without them meant
+# keys added to `model.json` since models were shipped, with what a file without them meant
+_ADDED = dict(fine_tune=0, ingredients=(), upper_bound=None)
 
 # %% ../nbs/01_config.ipynb #c0f10017
 @patch
 def model_config(self:TrainConfig, target_mean=None, target_std=None, atwater_band=None,
-                 n_train:int|None=None, # Training rows (dishes, or images with `all_frames`): bound the projection, size the kernel head
+                 # Training rows (dishes, or images with `all_frames`): bound the projection, size the kernel head
+                 n_train:int|None=None,
                  ingredients:tuple=(),  # The ingredient head's vocabulary (`data.ingredient_vocabulary` + `OTHER`; empty: none)
-                 label_max=None,        # The largest training label of each output, in kcal and grams: the bounds are `label_bound` x these
+                 # The largest training label of each output, in kcal and grams: the bounds are `label_bound` x these
+                 label_max=None,
                 ) -> ModelConfig:
-    "The architecture this config trains, around the training targets' statistics (and the labels' Atwater band, with `atwater_limits`)."
+    """The architecture this config trains, around the training targets' statistics (and the labels' Atwater band, with
+    `atwater_limits`)."""
     shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(ModelConfig) if f.name in TrainConfig.keys()}
     shared.update(n_components=min(self.n_components, n_train or self.n_components),
                   n_support=min(n_train or 0, KERNEL_SUPPORT) if 'kernel' in self.heads else 0, targets=tuple(self.outputs()),
@@ -309,7 +349,8 @@ def parse_yaml(text:str, where:str):
     except yaml.YAMLError as e:
         mark = getattr(e, 'problem_mark', None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ''
-        raise ParamsError(f"{where}: not a plain YAML value{at} ({shorten(getattr(e, 'problem', None) or str(e).splitlines()[0], 100)})") from None
+        raise ParamsError(f"{where}: not a plain YAML value{at} "
+                          f"({shorten(getattr(e, 'problem', None) or str(e).splitlines()[0], 100)})") from None
 
 def _read_text(path:Path) -> str:
     "The text of a params file: a regular file of at most `MAX_PARAMS_BYTES`, UTF-8, no NUL bytes."
@@ -333,7 +374,8 @@ def _params_file(path:Path, seen:tuple=()) -> dict:
     return {**(_params_file(path.parent/base, (*seen, path.resolve())) if base else {}), **params}
 
 def name_from_file(path:str|Path) -> str:
-    "A run name (`PlainName`) from params file `path`'s name: accents dropped, every other run of characters a name cannot hold made `-`; a `ParamsError` naming the file when nothing is left."
+    """A run name (`PlainName`) from params file `path`'s name: accents dropped, every other run of characters a name
+    cannot hold made `-`; a `ParamsError` naming the file when nothing is left."""
     ascii = unicodedata.normalize('NFKD', Path(path).stem).encode('ascii', 'ignore').decode()
     name = re.sub(r'[^A-Za-z0-9._-]+', '-', ascii).lstrip('._-')[:100].rstrip('-')
     if not name: raise ParamsError(f"{path}: no run name can be made from this file's name; give one with -p name NAME")
@@ -362,21 +404,28 @@ def config_dishes(cfg:TrainConfig) -> pd.DataFrame:
     return dish_table(cfg.data_dir, view=cfg.view, camera=cfg.camera, frame=cfg.frame, max_kcal=cfg.max_kcal)
 
 def check_for_data(cfg:TrainConfig, dishes:pd.DataFrame) -> TrainConfig:
-    "`cfg`, or a one-line `ParamsError` for a value that cannot work with these dishes (a batch larger than a training set, more folds than groups)."
+    """`cfg`, or a one-line `ParamsError` for a value that cannot work with these dishes (a batch larger than a training
+    set, more folds than groups)."""
     if cfg.fine_tune and (not cfg.feature_cache or cfg.all_frames):
-        raise ParamsError("parameter fine_tune: fine-tuning trains on cached activations, one image per dish; set feature_cache: true and all_frames: false")
+        raise ParamsError("parameter fine_tune: fine-tuning trains on cached activations, one image per dish; set "
+                          "feature_cache: true and all_frames: false")
     if cfg.ingredient_min_dishes and not cfg.feature_cache:
-        raise ParamsError("parameter ingredient_min_dishes: the ingredient head is fitted on cached features; set feature_cache: true (or ingredient_min_dishes: 0)")
+        raise ParamsError("parameter ingredient_min_dishes: the ingredient head is fitted on cached features; set "
+                          "feature_cache: true (or ingredient_min_dishes: 0)")
     if (len(cfg.heads) > 1 or cfg.n_components) and not cfg.feature_cache:
-        raise ParamsError("parameters heads, n_components: the projection and the closed-form heads are fitted on cached features; set feature_cache: true")
+        raise ParamsError("parameters heads, n_components: the projection and the closed-form heads are fitted on "
+                          "cached features; set feature_cache: true")
     try: check_projection(cfg.heads, cfg.n_components)
     except ValueError as e: raise ParamsError(f"parameter heads: {e}") from None
     n_train, n_groups = int((dishes.split == 'train').sum()), len(np.unique(dish_groups(dishes.dish_id, cfg.group_gap_s)))
     if cfg.cv_folds > n_groups:
-        raise ParamsError(f"parameter cv_folds: {cfg.cv_folds} folds, but the {len(dishes)} dishes make only {n_groups} groups of near-copies")
+        raise ParamsError(f"parameter cv_folds: {cfg.cv_folds} folds, but the {len(dishes)} dishes make only "
+                          f"{n_groups} groups of near-copies")
     smallest = min(n_train, len(dishes) - -(-len(dishes) // cfg.cv_folds)) if cfg.cv_folds else n_train
     smallest = int(smallest * (1 - cfg.holdout_share))          # the network trains on the rest of the training dishes
     if cfg.bs > smallest:
         raise ParamsError(f"parameter bs: {cfg.bs} is more than the {smallest} dishes of the smallest training set "
-                          f"({n_train} in the train split{f', fewer in a {cfg.cv_folds}-fold CV fold' if cfg.cv_folds else ''}, less the {cfg.holdout_share:.0%} held out to choose the best epoch): the head would never train")
+                          f"({n_train} in the train "
+                          f"split{f', fewer in a {cfg.cv_folds}-fold CV fold' if cfg.cv_folds else ''}, less the "
+                          f"{cfg.holdout_share:.0%} held out to choose the best epoch): the head would never train")
     return cfg

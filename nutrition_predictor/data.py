@@ -45,14 +45,15 @@ DATA_HOME = Path('data/nutrition5k')     # where the data goes by default: relat
 
 def project_dir(start:str|Path|None=None, # Where to look up from (default: the current folder)
                ) -> Path|None:
-    "The checkout of this project that `start` is in: the nearest folder up whose `pyproject.toml` names `nutrition-predictor`; `None` outside one."
+    """The checkout of this project that `start` is in: the nearest folder up whose `pyproject.toml` names
+    `nutrition-predictor`; `None` outside one."""
     here = Path(start or Path.cwd()).resolve()
     for d in (here, *here.parents):
         try: name = tomllib.loads((d/'pyproject.toml').read_text()).get('project', {}).get('name')
         except (OSError, ValueError): continue
         if name == 'nutrition-predictor': return d
 
-def n5k_dir(data_dir:str|Path|None=None, # Data root; `None`: `$NUTRITION5K_DIR`, else `data/nutrition5k` here or at the project root
+def n5k_dir(data_dir:str|Path|None=None, # Data root; `None`: `$NUTRITION5K_DIR`, else `data/nutrition5k` here or up
            ) -> Path:
     """The Nutrition5k root folder: `data_dir` when given, else `$NUTRITION5K_DIR`, else the first of `data/nutrition5k`
     in the current folder and at the root of its checkout (`project_dir`) that holds the data; with neither, where
@@ -90,14 +91,16 @@ def _check_shape(n_fields:pd.Series, path:Path):
 
 # %% ../nbs/00a_data.ipynb #6d982224
 def _to_numbers(col:pd.Series, name:str, path:Path,
-                non_negative:bool=True, # Also refuse negative numbers (the dish totals are checked as labels instead: `label_problems`)
+                # Also refuse negative numbers (the dish totals are checked as labels instead: `label_problems`)
+                non_negative:bool=True,
                ) -> pd.Series:
     "`col` as floats, or a `DataError` naming the first line where `name` is not a (non-negative) number."
     num = pd.to_numeric(col, errors='coerce')
     bad = num.isna() | (num.lt(0) if non_negative else False)
     if bad.any():
         first = int(bad.to_numpy().argmax())                           # rows are indexed by line; a line may hold several
-        raise DataError(f"{path}, line {col.index[first]}: {name} is {col.iloc[first]!r}, not a{' non-negative' if non_negative else ''} number")
+        raise DataError(f"{path}, line {col.index[first]}: {name} is {col.iloc[first]!r}, not "
+                        f"a{' non-negative' if non_negative else ''} number")
     return num
 
 def _ragged_fields(path:Path) -> pd.DataFrame:
@@ -114,7 +117,8 @@ def _ragged_fields(path:Path) -> pd.DataFrame:
 # %% ../nbs/00a_data.ipynb #41b4df8e
 def read_dish_metadata(path:str|Path, # A `dish_metadata_cafe*.csv` file
                       ) -> pd.DataFrame:
-    "One row per line: the dish id, its five totals (kcal, g) as written (checked by `label_problems`) and the line number; a `DataError` names a malformed line."
+    """One row per line: the dish id, its five totals (kcal, g) as written (checked by `label_problems`) and the line
+    number; a `DataError` names a malformed line."""
     path = Path(path)
     raw = _ragged_fields(path)
     df = pd.DataFrame({'dish_id': raw[0]})
@@ -129,11 +133,13 @@ def read_all_metadata(root:Path) -> pd.DataFrame:
     return pd.concat([read_dish_metadata(root/f).assign(file=f) for f in METADATA_FILES], ignore_index=True)
 
 # %% ../nbs/00a_data.ipynb #96d0bba6
-MAX_DISH_MASS_G = 10_000.   # a labelled dish's mass: the official labels' heaviest is 7,975 g; more is a slip (a digit, an exponent)
+# a labelled dish's mass: the official labels' heaviest is 7,975 g; more is a slip (a digit, an exponent)
+MAX_DISH_MASS_G = 10_000.
 
 def label_problems(meta:pd.DataFrame, # Label rows (`read_all_metadata`)
                   ) -> pd.Series:
-    "Why each row's label cannot be a plate's (`None`: it can), row for row: not finite, negative, too heavy, impossible, or its dish id labelled twice differently."
+    """Why each row's label cannot be a plate's (`None`: it can), row for row: not finite, negative, too heavy,
+    impossible, or its dish id labelled twice differently."""
     vals = meta[list(DISH_FIELDS[1:])].astype(float)
     why = pd.Series([None] * len(meta), index=meta.index, dtype=object)
     def flag(mask, reason): why[mask & why.isna()] = reason
@@ -154,7 +160,8 @@ def checked_labels(meta:pd.DataFrame, # Label rows (`read_all_metadata`)
 # %% ../nbs/00a_data.ipynb #bdfac799
 def read_dish_ingredients(path:str|Path, # A `dish_metadata_cafe*.csv` file
                          ) -> pd.DataFrame:
-    "One row per ingredient of each dish, in file order: dish id, ingredient id and name, grams, and its kcal, fat, carb, protein."
+    """One row per ingredient of each dish, in file order: dish id, ingredient id and name, grams, and its kcal, fat,
+    carb, protein."""
     path = Path(path)
     raw, n_dish, n_ingr = _ragged_fields(path), len(DISH_FIELDS), len(INGREDIENT_FIELDS)
     groups = [raw[[0, *range(s, s + n_ingr)]].set_axis(['dish_id', *INGREDIENT_FIELDS], axis=1).assign(position=k)
@@ -171,14 +178,16 @@ def read_all_ingredients(root:Path) -> pd.DataFrame:
 
 # %% ../nbs/00a_data.ipynb #fcaf1dae
 NUTRIENT_TABLE = 'metadata/ingredients_metadata.csv'
-_NUTRIENT_COLUMNS = {'ingr': 'name', 'id': 'ingr_id', 'cal/g': 'calories', 'fat(g)': 'fat', 'carb(g)': 'carb', 'protein(g)': 'protein'}
+_NUTRIENT_COLUMNS = {'ingr': 'name', 'id': 'ingr_id', 'cal/g': 'calories', 'fat(g)': 'fat', 'carb(g)': 'carb',
+                     'protein(g)': 'protein'}
 
 def ingredient_id(number:int) -> str:
     "The dish files' id of ingredient `number` of the nutrient table: `ingr_` and ten digits."
     return f'ingr_{int(number):010d}'
 
 def read_nutrient_table(root:Path) -> pd.DataFrame:
-    "Per gram of each ingredient: kcal, fat, carb and protein (g), and its name, indexed by `ingr_id`; a `DataError` names a bad row."
+    """Per gram of each ingredient: kcal, fat, carb and protein (g), and its name, indexed by `ingr_id`; a `DataError`
+    names a bad row."""
     path = root/NUTRIENT_TABLE
     if not path.is_file(): raise DataError(f"Nutrient table not found: {path}")
     df = pd.read_csv(path, dtype=str, keep_default_na=False)
@@ -187,7 +196,8 @@ def read_nutrient_table(root:Path) -> pd.DataFrame:
     df.index += 2                                                       # line numbers (the header is line 1)
     for c in ('ingr_id', *INGREDIENT_NUTRIENTS): df[c] = _to_numbers(df[c], c, path)
     df['ingr_id'], df['name'] = df.ingr_id.map(ingredient_id), df.name.str.strip()
-    if not df.ingr_id.is_unique: raise DataError(f"{path}: ingredient id {df.ingr_id[df.ingr_id.duplicated()].iloc[0]} is listed twice")
+    if not df.ingr_id.is_unique:
+        raise DataError(f"{path}: ingredient id {df.ingr_id[df.ingr_id.duplicated()].iloc[0]} is listed twice")
     return df.set_index('ingr_id')[['name', *INGREDIENT_NUTRIENTS]]
 
 # %% ../nbs/00a_data.ipynb #3f08e30e
@@ -200,7 +210,8 @@ OFFICIAL_ID_COUNTS = dict(zip(ID_FILES, (5006, 4768, 238, 4059, 709, 2758, 507))
 # (google-research-datasets/Nutrition5k, nutrition5k_dataset/dish_ids; its README: 5,006 dishes, splits of 4,059/709 RGB)
 
 def id_file_problems(root:Path) -> dict:
-    "`{file: problem}` for the id files under `root` that are not whole: a line not a dish id, a last line not ended, an id `dish_ids_all.txt` lacks, or (the official release) another count than it publishes."
+    """`{file: problem}` for the id files under `root` that are not whole: a line not a dish id, a last line not ended,
+    an id `dish_ids_all.txt` lacks, or (the official release) another count than it publishes."""
     ids, out = {}, {}
     for rel in ID_FILES:
         if not (root/rel).is_file(): continue
@@ -215,11 +226,13 @@ def id_file_problems(root:Path) -> dict:
     for rel, s in ids.items():
         if official and len(s) != OFFICIAL_ID_COUNTS[rel]:
             out[rel] = f"{len(s)} dish ids where the official release has {OFFICIAL_ID_COUNTS[rel]} (cut short?)"
-        elif every is not None and not s <= every: out[rel] = f"lists {len(s - every)} dish ids that {ALL_IDS} lacks (e.g. {min(s - every)})"
+        elif every is not None and not s <= every:
+            out[rel] = f"lists {len(s - every)} dish ids that {ALL_IDS} lacks (e.g. {min(s - every)})"
     return out
 
 def read_split_ids(root:Path, split:str='train') -> list[str]:
-    "Dish ids of an official RGB split (`train` or `test`); a `DataError` when the file is missing or not whole (`id_file_problems`)."
+    """Dish ids of an official RGB split (`train` or `test`); a `DataError` when the file is missing or not whole
+    (`id_file_problems`)."""
     rel = f'dish_ids/splits/rgb_{split}_ids.txt'
     if not (root/rel).is_file(): raise DataError(f"Split file not found: {root/rel}")
     if why := id_file_problems(root).get(rel):
@@ -248,13 +261,15 @@ def image_path(root:Path, dish_id:str, view:str,
 
 def view_images(root:Path, dish_id:str, view:str) -> list[Path]:
     "Every image of `dish_id` for `view` that exists: the side view's cameras x frames, or the one overhead image."
-    cands = [image_path(root, dish_id, view, c, f) for c in CAMERAS for f in FRAMES] if view == 'side' else [image_path(root, dish_id, view)]
+    cands = [image_path(root, dish_id, view, c,
+                        f) for c in CAMERAS for f in FRAMES] if view == 'side' else [image_path(root, dish_id, view)]
     return [p for p in cands if p.is_file()]
 
 # %% ../nbs/00a_data.ipynb #16c43807
 EXCLUDED_DISHES = {   # dish id -> why, and where it was reported
     'dish_1559172356': 'a photo of a phone, not food (google-research-datasets/Nutrition5k#10)',
-    'dish_1560974769': 'labelled 3,943 kcal from 2,991 g of white rice, a labelling slip (google-research-datasets/Nutrition5k#11)'}
+    'dish_1560974769': 'labelled 3,943 kcal from 2,991 g of white rice, a labelling slip '
+                       '(google-research-datasets/Nutrition5k#11)'}
 
 # %% ../nbs/00a_data.ipynb #3d5a1f02
 def dish_table(data_dir:str|Path|None,     # Nutrition5k root (see `n5k_dir`)
@@ -263,7 +278,8 @@ def dish_table(data_dir:str|Path|None,     # Nutrition5k root (see `n5k_dir`)
                frame:int|None,             # Side view: which frame
                max_kcal:float,             # Drop dishes above this many kcal (outliers)
               ) -> pd.DataFrame:
-    "Dishes of the official split with an image for `view`: id, split, image path, every image of the dish, five targets, four per gram. (`config.config_dishes` reads a config's.)"
+    """Dishes of the official split with an image for `view`: id, split, image path, every image of the dish, five
+    targets, four per gram. (`config.config_dishes` reads a config's.)"""
     root = check_data_dir(n5k_dir(data_dir))
     folder = view_dir(root, view)
     get = f"get them with `nutrition-predictor download --views {view} --dest {root}`"
@@ -332,25 +348,31 @@ def sha256_file(path:str|Path, chunk:int=1<<20) -> str:
     return h.hexdigest()
 
 # %% ../nbs/00a_data.ipynb #729a955f
-WHY_NOT = {errno.ENOSPC: 'the disk is full', errno.EDQUOT: 'the disk quota is used up', errno.EROFS: 'the file system is read-only',
+WHY_NOT = {errno.ENOSPC: 'the disk is full', errno.EDQUOT: 'the disk quota is used up',
+           errno.EROFS: 'the file system is read-only',
            errno.EACCES: 'permission denied', errno.EPERM: 'permission denied'}
 FULL_BELOW = 1 << 20   # bytes: a file system with less free space than this is full (a writer that failed there ran out of room)
 
 class CannotWrite(OSError):
-    "A destination the machine will not let us write (full, read-only, not ours); the message is one line naming the path and what to do."
+    """A destination the machine will not let us write (full, read-only, not ours); the message is one line naming the
+    path and what to do."""
 
 def cannot_write(e:BaseException,          # What a writer raised
                  path:str|Path|None=None,  # Where it was writing (default: the error's file name)
                 ) -> CannotWrite|None:
-    "`e` as a one-line `CannotWrite` when it is the machine refusing a write (`WHY_NOT`, or any error where `path`'s disk is full), else `None`."
+    """`e` as a one-line `CannotWrite` when it is the machine refusing a write (`WHY_NOT`, or any error where `path`'s
+    disk is full), else `None`."""
     where = getattr(e, 'filename', None) or path
     code = getattr(e, 'errno', None)
     if code not in WHY_NOT:                                          # e.g. torch's zip writer: a RuntimeError, no errno
-        try: full = where is not None and shutil.disk_usage(next(p for p in (Path(where), *Path(where).parents) if p.exists())).free < FULL_BELOW
+        try:
+            full = where is not None and shutil.disk_usage(next(p for p in (Path(where),
+                    *Path(where).parents) if p.exists())).free < FULL_BELOW
         except (OSError, StopIteration): full = False
         if not full: return None
         code = errno.ENOSPC
-    return CannotWrite(code, f"cannot write {where}: {WHY_NOT[code]}; free some space or choose a folder you can write, then run it again")
+    return CannotWrite(code, f"cannot write {where}: {WHY_NOT[code]}; free some space or choose a folder you can "
+                             "write, then run it again")
 
 def check_writable(folder:str|Path,   # A folder to write in (made if missing)
                    need:int=0,        # Bytes the work will write there
@@ -371,7 +393,8 @@ def check_writable(folder:str|Path,   # A folder to write in (made if missing)
 def written_whole(path:str|Path,     # The file to write (its folder is made if missing)
                   suffix:str='.part', # Of the temporary file, `.<name>.<process>-<thread>-<random><suffix>` beside it
                  ):
-    "A temporary path to write `path`'s new content to, renamed onto `path` when the block ends without error; a refused write is a `CannotWrite` naming `path`, and the temporary file never stays."
+    """A temporary path to write `path`'s new content to, renamed onto `path` when the block ends without error; a
+    refused write is a `CannotWrite` naming `path`, and the temporary file never stays."""
     path = Path(path)
     tmp = path.with_name(f'.{path.name}.{os.getpid()}-{threading.get_ident()}-{uuid.uuid4().hex[:8]}{suffix}')
     try:
@@ -386,9 +409,11 @@ def written_whole(path:str|Path,     # The file to write (its folder is made if 
 def dataset_checksum(table:pd.DataFrame,           # Dishes from `dish_table` (their `image` column)
                      data_dir:str|Path|None=None,  # The Nutrition5k root they came from (see `n5k_dir`)
                     ) -> str:
-    "sha256 of the manifest (file sha256 and relative path) of the labels, nutrient table, splits and images that `table` was read from."
+    """sha256 of the manifest (file sha256 and relative path) of the labels, nutrient table, splits and images that
+    `table` was read from."""
     root = n5k_dir(data_dir)
-    files = [*METADATA_FILES, *([NUTRIENT_TABLE] if (root/NUTRIENT_TABLE).is_file() else []), *(f'dish_ids/splits/rgb_{s}_ids.txt' for s in SPLITS),
+    files = [*METADATA_FILES, *([NUTRIENT_TABLE] if (root/NUTRIENT_TABLE).is_file() else []),
+             *(f'dish_ids/splits/rgb_{s}_ids.txt' for s in SPLITS),
              *sorted(Path(p).relative_to(root).as_posix() for p in table.image)]
     manifest = ''.join(f"{sha256_file(root/f)}  {f}\n" for f in files)
     return hashlib.sha256(manifest.encode()).hexdigest()
@@ -400,7 +425,8 @@ def scan_times(dish_ids, # Nutrition5k dish ids (`dish_<unix time>`)
     return pd.Series(list(dish_ids), dtype=object).str.extract(r'(\d+)$')[0].astype('int64').to_numpy()
 
 def dish_groups(dish_ids, # Nutrition5k dish ids (`dish_<unix time>`)
-                gap_s:float, # Dishes less than this many seconds after the previous one join its group (`TrainConfig.group_gap_s`)
+                # Dishes less than this many seconds after the previous one join its group (`TrainConfig.group_gap_s`)
+                gap_s:float,
                ) -> np.ndarray:
     "Group number of each dish: runs of dishes scanned within `gap_s` seconds of each other."
     t = pd.Series(scan_times(dish_ids))

@@ -1,4 +1,4 @@
-"""A Gradio app: upload a photo of a plate (or pick a test dish), see the five predicted values with their units, how they compare with a typical dish, and how far off the model typically is.
+"""A Gradio app: upload a photo of a plate, see the predicted values with their units, ranges and likely ingredients.
 
 Docs: https://nutrition-predictor.github.io/nutrition-predictor/demo.html.md"""
 
@@ -47,16 +47,19 @@ def result_markdown(pred:NutritionPrediction, typical:NutritionPrediction, mae:d
                     kj:bool=False,            # Energy in kJ (else kcal)
                    ) -> str:
     "A table of the five values with units, their calibrated ranges, the typical dish, and the test error."
-    v, t, lo, hi, units = _shown(pred.values(), kj), _shown(typical.values(), kj), _shown(pred.low, kj), _shown(pred.high, kj), shown_units(kj)
+    v, t, lo, hi, units = _shown(pred.values(), kj), _shown(typical.values(), kj), _shown(pred.low,
+            kj), _shown(pred.high, kj), shown_units(kj)
     err = _shown([mae[tgt] for tgt in TARGETS], kj) if mae else None
     head = f" likely range ({100 * (coverage or 0.9):.0f}% of dishes) |" if lo else ''
     rows = [f"| | this plate |{head} typical dish | typical error (test set) |", "|---|---:|" + "---:|" * (3 if lo else 2)]
     for i, (tgt, u) in enumerate(zip(TARGETS, units)):
         e = "not known for this photo" if pred.unlike_training else f"± {err[i]:.0f} {u}" if err else "unknown"
-        rows.append(f"| **{NAMES[tgt]}** | **{v[i]:.0f} {u}** |" + (f" {lo[i]:.0f}-{hi[i]:.0f} {u} |" if lo else '') + f" {t[i]:.0f} {u} | {e} |")
-    notes = ([f"For {100 * pred.portion:.0f}% of the plate."] if pred.portion != 1 else []) + \
-            (["Corrected by you: the totals moved by exactly what you changed, times each ingredient's values per gram."] if pred.corrected else []) + \
-            (["A value was held to what can exist after your changes."] if pred.held_to_limits else [])
+        rows.append(f"| **{NAMES[tgt]}** | **{v[i]:.0f} {u}** |" + (f" {lo[i]:.0f}-{hi[i]:.0f} {u} |" if lo
+                else '') + f" {t[i]:.0f} {u} | {e} |")
+    notes = [note for note, shown in ((f"For {100 * pred.portion:.0f}% of the plate.", pred.portion != 1),
+                                      ("Corrected by you: the totals moved by exactly what you changed, times each ingredient's "
+                                       "values per gram.", pred.corrected),
+                                      ("A value was held to what can exist after your changes.", pred.held_to_limits)) if shown]
     return ((f"**{warning(pred.guard_reason)}**\n\n" if pred.unlike_training else '') + '\n'.join(rows)
             + (f"\n\n*{' '.join(notes)}*" if notes else ''))
 
@@ -64,7 +67,8 @@ def result_markdown(pred:NutritionPrediction, typical:NutritionPrediction, mae:d
 def result_chart(pred:NutritionPrediction, typical:NutritionPrediction, mae:dict|None=None,
                  kj:bool=False,            # Energy in kJ (else kcal)
                  width:int=640, height:int=230) -> str:
-    "An SVG bar chart of this plate against the typical dish, a panel per unit; the error bars are the calibrated range, else the test MAE."
+    """An SVG bar chart of this plate against the typical dish, a panel per unit; the error bars are the calibrated
+    range, else the test MAE."""
     v, t, units = _shown(pred.values(), kj), _shown(typical.values(), kj), shown_units(kj)
     if pred.low is not None: lo, hi = _shown(pred.low, kj), _shown(pred.high, kj)
     elif pred.unlike_training or not mae: lo, hi = v, v
@@ -79,19 +83,24 @@ def result_chart(pred:NutritionPrediction, typical:NutritionPrediction, mae:dict
     for u, idx in panels.items():
         w, top = slot * len(idx), 1.1 * max(max(hi[i], t[i], v[i]) for i in idx) or 1.
         y = lambda val: 20 + (height - 60) * (1 - val / top)
-        out.append(f'<text x="{x0 - 34}" y="14">{u}</text><line x1="{x0}" x2="{x0 + w}" y1="{y(0):.1f}" y2="{y(0):.1f}" stroke="#888"/>')
+        out.append(f'<text x="{x0 - 34}" y="14">{u}</text><line x1="{x0}" x2="{x0 + w}" y1="{y(0):.1f}" '
+                   f'y2="{y(0):.1f}" stroke="#888"/>')
         for j, i in enumerate(idx):
             cx = x0 + slot * (j + 0.5)
             for dx, val, fill in ((-0.2, v[i], '#2a6fb0'), (0.2, t[i], '#c8c8c8')):
                 out.append(f'<rect x="{cx + (dx - 0.18) * slot:.1f}" y="{y(val):.1f}" width="{0.36 * slot:.1f}" '
                            f'height="{y(0) - y(val):.1f}" fill="{fill}"/>')
             ex = cx - 0.2 * slot
-            out.append(f'<g class="range" stroke="black"><line x1="{ex:.1f}" x2="{ex:.1f}" y1="{y(lo[i]):.1f}" y2="{y(hi[i]):.1f}"/>'
-                       + ''.join(f'<line x1="{ex - 5:.1f}" x2="{ex + 5:.1f}" y1="{y(e):.1f}" y2="{y(e):.1f}"/>' for e in (lo[i], hi[i]))
+            out.append(f'<g class="range" stroke="black"><line x1="{ex:.1f}" x2="{ex:.1f}" y1="{y(lo[i]):.1f}" '
+                       f'y2="{y(hi[i]):.1f}"/>'
+                       + ''.join(f'<line x1="{ex - 5:.1f}" x2="{ex + 5:.1f}" y1="{y(e):.1f}" y2="{y(e):.1f}"/>'
+                                 for e in (lo[i], hi[i]))
                        + f'</g><text x="{cx:.1f}" y="{height - 25}" text-anchor="middle">{NAMES[TARGETS[i]]}</text>')
         x0 += w + 60
-    out.append(f'<rect x="{width - 250}" y="{height - 14}" width="10" height="10" fill="#2a6fb0"/><text x="{width - 235}" y="{height - 5}">this plate</text>'
-               f'<rect x="{width - 150}" y="{height - 14}" width="10" height="10" fill="#c8c8c8"/><text x="{width - 135}" y="{height - 5}">typical dish</text>')
+    out.append(f'<rect x="{width - 250}" y="{height - 14}" width="10" height="10" fill="#2a6fb0"/><text '
+               f'x="{width - 235}" y="{height - 5}">this plate</text>'
+               f'<rect x="{width - 150}" y="{height - 14}" width="10" height="10" fill="#c8c8c8"/><text '
+               f'x="{width - 135}" y="{height - 5}">typical dish</text>')
     return ''.join(out) + '</svg>'
 
 # %% ../nbs/05_demo.ipynb #1fe216bd
@@ -110,7 +119,8 @@ PLATE_COLUMNS = ['on the plate', 'ingredient', 'grams', 'how likely']
 
 def plate_rows(pred:NutritionPrediction) -> list[list]:
     "The editable table of `pred`'s ingredients: ticked, name, grams, and how likely (`added by you` for a person's)."
-    return [[True, i.name, round(i.grams, 1), 'added by you' if i.probability is None else f"{100 * i.probability:.0f}%"] for i in pred.ingredients]
+    return [[True, i.name, round(i.grams, 1),
+             'added by you' if i.probability is None else f"{100 * i.probability:.0f}%"] for i in pred.ingredients]
 
 def ingredient_names(nutrients:NutrientTable|None) -> dict[str, str]:
     "Name -> id of the table's ingredients whose name is theirs alone (the release names a few `deprecated`)."
@@ -166,7 +176,8 @@ def _alive(pid:int) -> bool:
     return True
 
 def upload_folder(root:str|Path|None=None) -> Path:
-    "This process's upload folder: `<root>/nutrition-predictor-uploads/<pid>` (`root`: `$GRADIO_TEMP_DIR`, else Gradio's default)."
+    """This process's upload folder: `<root>/nutrition-predictor-uploads/<pid>` (`root`: `$GRADIO_TEMP_DIR`, else
+    Gradio's default)."""
     root = Path(root or os.environ.get('GRADIO_TEMP_DIR') or Path(tempfile.gettempdir())/'gradio')
     mine = Path(UPLOADS)/str(os.getpid())
     return root if root.parts[-2:] == mine.parts else root/mine          # already ours: a second app in this process
@@ -182,9 +193,11 @@ VIEW_WORDS = dict(overhead='taken from straight above', side='taken from the sid
 def view_note(view:str) -> str:
     "What the model was trained on and what makes it less accurate, for a model of `view`."
     return (f"The model was trained on Nutrition5k: photos of cafeteria plates, {VIEW_WORDS.get(view, view)}, in one "
-            "cafeteria setting. Other angles, lighting, plates or cuisines make it less accurate. Read the numbers as rough estimates.")
+            "cafeteria setting. Other angles, lighting, plates or cuisines make it less accurate. Read the numbers "
+            "as rough estimates.")
 def predict_fn(predictor:Predictor, typical:NutritionPrediction, mae:dict|None, batcher:BatchQueue|None=None):
-    "The app's prediction function: an image path to (values dict, table, chart, the answer kept for corrections); failures become plain messages."
+    """The app's prediction function: an image path to (values dict, table, chart, the answer kept for corrections);
+    failures become plain messages."""
     batcher = batcher or BatchQueue(predictor)
     async def predict(path, mass_g=None):
         if not path: raise _user_error("Upload a photo of a plate first.")
@@ -202,13 +215,15 @@ def editor_fn(predictor:Predictor):
     def editor(answer):
         pred = NutritionPrediction.from_dict(answer, predictor.nutrients)
         note = (f"No ingredient list for this photo. {warning(pred.guard_reason)}" if pred.unlike_training else
-                "**What is likely on the plate.** Untick what is not there, change the grams, add what is missing." if pred.ingredients else
+                "**What is likely on the plate.** Untick what is not there, change the grams, add what is missing."
+                if pred.ingredients else
                 "**No ingredient is likely enough to list.** Add what is on the plate below." if predictor.nutrients else '')
         return plate_rows(pred), note, 1.
     return editor
 
 def correct_fn(predictor:Predictor, typical:NutritionPrediction, mae:dict|None):
-    "The app's correction function: (answer, table, portion, energy unit) to (values dict, table, chart), through `Predictor.correct`."
+    """The app's correction function: (answer, table, portion, energy unit) to (values dict, table, chart), through
+    `Predictor.correct`."""
     names, coverage = ingredient_names(predictor.nutrients), predictor.intervals.coverage if predictor.intervals else None
     def correct(answer, rows, portion, unit):
         if not answer: return gr.skip(), gr.skip(), gr.skip()
@@ -223,7 +238,8 @@ def correct_fn(predictor:Predictor, typical:NutritionPrediction, mae:dict|None):
 def build_demo(run:str|Path|RunFolder|None=None, # Run folder with the model (and its metrics.json); `None`: the shipped model
                data_dir:str|Path|None=None,  # Nutrition5k root for example images (`None`: the run's, see `n5k_dir`)
                n_examples:int=8,             # How many test-split dishes to offer as examples
-               engine:str='auto',            # `auto` (`predict.choose_engine`: onnxruntime where the run has its ONNX file), `torch` or `onnx`
+               # `auto` (`predict.choose_engine`: onnxruntime where the run has its ONNX file), `torch` or `onnx`
+               engine:str='auto',
                predictor:Predictor|None=None, # Use this predictor instead of loading `run`'s
                batcher:BatchQueue|None=None,  # Share this batching queue (`serve` shares the REST API's)
                delete_cache:tuple=(600, 600), # Uploads older than this many seconds are deleted this often (and all at shutdown)
@@ -259,10 +275,12 @@ def build_demo(run:str|Path|RunFolder|None=None, # Run folder with the model (an
                     portion = gr.Slider(0.05, 1, value=1, step=0.05, label='Share of the plate eaten', elem_id='portion')
                     unit = gr.Radio(['kcal', 'kJ'], value='kcal', label='Energy in', elem_id='energy-unit')
                 note = gr.Markdown()
-                plate = gr.Dataframe(headers=PLATE_COLUMNS, datatype=['bool', 'str', 'number', 'str'], static_columns=[1, 3], interactive=True,
+                plate = gr.Dataframe(headers=PLATE_COLUMNS, datatype=['bool', 'str', 'number', 'str'],
+                                     static_columns=[1, 3], interactive=True,
                                      label='Ingredients', elem_id='plate-ingredients', visible=predictor.nutrients is not None)
                 with gr.Row(visible=predictor.nutrients is not None):
-                    add_name = gr.Dropdown(list(ingredient_names(predictor.nutrients)), value=None, filterable=True, elem_id='add-ingredient',
+                    add_name = gr.Dropdown(list(ingredient_names(predictor.nutrients)), value=None, filterable=True,
+                                           elem_id='add-ingredient',
                                            label='Add an ingredient (type to search)')
                     add_grams = gr.Number(50, minimum=0, label='its grams', elem_id='add-grams')
                     add = gr.Button('Add')
@@ -270,7 +288,8 @@ def build_demo(run:str|Path|RunFolder|None=None, # Run folder with the model (an
         gr.Markdown(f"*{view_note(view)}*" + (f" On the {metrics.test.n_dishes} test dishes, the typical error is about "
                     f"±{mae['calories']:.0f} kcal and ±{mae['mass']:.0f} g." if mae else ''))
         answer = gr.State()                               # the model's answer, which every correction starts from
-        recompute = dict(fn=correct_fn(predictor, typical, mae), inputs=[answer, plate, portion, unit], outputs=[values, table, chart],
+        recompute = dict(fn=correct_fn(predictor, typical, mae), inputs=[answer, plate, portion, unit],
+                         outputs=[values, table, chart],
                          api_name=False)
         button.click(predict_fn(predictor, typical, mae, batcher), inputs=[image, mass], outputs=[values, table, chart, answer],
                      api_name='predict', concurrency_limit=None       # requests wait in the batching queue, not Gradio's

@@ -1,4 +1,4 @@
-"""Get Nutrition5k into the official layout: over HTTPS from the public bucket, or from a local copy; resumable, verified with sha256 checksums.
+"""Get Nutrition5k into the official layout, over HTTPS or from a local copy; resumable, verified by sha256.
 
 Docs: https://nutrition-predictor.github.io/nutrition-predictor/download.html.md"""
 
@@ -15,8 +15,10 @@ from fastcore.basics import patch
 from fastprogress.fastprogress import progress_bar
 from PIL import Image
 
-from .data import (CAMERAS, DISH_ID, FRAMES, ID_FILES, METADATA_FILES, NUTRIENT_TABLE, CannotWrite, cannot_write,
-                                      check_writable, id_file_problems, image_path, n5k_dir, read_dish_metadata, sha256_file, view_images,
+from .data import (CAMERAS, DISH_ID, FRAMES, ID_FILES, METADATA_FILES, NUTRIENT_TABLE, CannotWrite,
+                                      cannot_write,
+                                      check_writable, id_file_problems, image_path, n5k_dir, read_dish_metadata,
+                                      sha256_file, view_images,
                                       written_whole)
 from .images import DataError
 from .config import TrainConfig
@@ -64,7 +66,8 @@ def inside(root:str|Path, rel:str) -> Path:
     "`root/rel`, or an `UnsafePath` if `rel` is absolute, has `..`, or resolves outside `root`."
     p = Path(rel)
     if not rel or p.is_absolute() or '..' in p.parts: raise UnsafePath(f"{rel!r} would leave the data folder")
-    if not (Path(root)/p).resolve().is_relative_to(Path(root).resolve()): raise UnsafePath(f"{rel!r} resolves outside the data folder")
+    if not (Path(root)/p).resolve().is_relative_to(Path(root).resolve()):
+        raise UnsafePath(f"{rel!r} resolves outside the data folder")
     return Path(root)/p
 
 # %% ../nbs/06_download.ipynb #b59c355c
@@ -110,7 +113,8 @@ def check_content(path:Path,  # The file as fetched (possibly still under its te
     if size == 0 and suffix != '.txt': raise ContentError(f"{rel}: the file is empty")    # an empty list of dish ids is a list
     with open(path, 'rb') as f: head = f.read(512); f.seek(max(0, size - 64)); tail = f.read()
     if suffix in ('.png', '.jpeg', '.jpg'):
-        kind, sig, end = ('PNG', b'\x89PNG\r\n\x1a\n', b'IEND\xaeB`\x82') if suffix == '.png' else ('JPEG', b'\xff\xd8\xff', b'\xff\xd9')
+        kind, sig, end = ('PNG', b'\x89PNG\r\n\x1a\n', b'IEND\xaeB`\x82') if suffix == '.png' else ('JPEG',
+                b'\xff\xd8\xff', b'\xff\xd9')
         if not head.startswith(sig): raise ContentError(f"{rel}: not a {kind} ({_starts(head)})")
         if not tail.rstrip(b'\0').endswith(end): raise ContentError(f"{rel}: cut short (no {kind} end marker)")
         try:
@@ -130,7 +134,8 @@ def check_content(path:Path,  # The file as fetched (possibly still under its te
 class MissingFile(Exception):
     "The source does not have this file."
 def _stream_to(dest:Path, rel:str, chunks, expected:str|None=None) -> str:
-    "Write `chunks` to `dest` through a temporary file (`data.written_whole`), checked (`check_content`, and `expected` sha256) before the rename; returns the sha256."
+    """Write `chunks` to `dest` through a temporary file (`data.written_whole`), checked (`check_content`, and `expected`
+    sha256) before the rename; returns the sha256."""
     h = hashlib.sha256()
     with written_whole(dest) as part:                        # a full or read-only disk: one line, not a retry
         with open(part, 'wb') as f:
@@ -167,7 +172,8 @@ class HttpSource:
     def manifest(self) -> dict:
         "The checksums the mirror publishes in its `MANIFEST.sha256`; `{}` when it has none."
         try:
-            with urllib.request.urlopen(self.url + MANIFEST, timeout=self.timeout) as r: text = r.read(64 << 20).decode('utf-8', 'replace')
+            with urllib.request.urlopen(self.url + MANIFEST, timeout=self.timeout) as r:
+                text = r.read(64 << 20).decode('utf-8', 'replace')
         except (urllib.error.URLError, OSError): return {}
         return parse_manifest(text, Path('.'))
 
@@ -266,12 +272,13 @@ def extract_video(dest:Path,                # The data root
     rec.write_text(json.dumps({**want, 'frames': [f.name for f in frames]}, indent=1))
     return frames
 
-def extract_side_frames(dest:str|Path|None,    # Data root with `imagery/side_angles/<dish_id>/camera_<X>.h264` (`None`: `n5k_dir()`)
+def extract_side_frames(dest:str|Path|None,    # Data root of `imagery/side_angles/<dish_id>/camera_<X>.h264`; `None`: `n5k_dir()`
                         dishes:list|None=None,  # Only these dishes (default: every dish with videos)
                         every:int=5, max_frames:int|None=5,
                         manifest:dict|None=None, # `{rel: sha256}` to add the frames to (and read video checksums from)
                        ) -> tuple[int, dict]:
-    "Extract frames from every side-angle video under `dest` not yet extracted with these settings: (frames written, `{video: error}`)."
+    """Extract frames from every side-angle video under `dest` not yet extracted with these settings: (frames written,
+    `{video: error}`)."""
     dest = n5k_dir(dest)
     videos = sorted((dest/'imagery/side_angles').glob('dish_*/camera_*.h264'))
     if dishes is not None:
@@ -298,11 +305,13 @@ class DownloadSummary:
     fetched: int = 0                               # files fetched this time
     skipped: int = 0                               # files already present and verified
     extracted: int = 0                             # side-angle frames extracted from videos this time
-    usable: dict = field(default_factory=dict)     # view -> dishes asked for that have an image of that view (what `train` can read)
+    # view -> dishes asked for that have an image of that view (what `train` can read)
+    usable: dict = field(default_factory=dict)
     def __str__(self):
         usable = ', '.join(f"{n} dishes for the {v} view" for v, n in self.usable.items())
         return ((f"usable: {usable} (what training can read); " if usable else '') +
-                f"{len(self.complete)} dishes complete (every file asked for), {len(self.missing)} lack files the source does not have "
+                f"{len(self.complete)} dishes complete (every file asked for), {len(self.missing)} lack files the source does "
+                "not have "
                 f"(Nutrition5k has no video or photo of some dishes: they are left out, not an error), {len(self.failed)} with "
                 f"failed files, {len(self.refused)} refused; {self.fetched} files fetched, {self.skipped} already present, "
                 f"{self.extracted} frames extracted")
@@ -316,7 +325,8 @@ def select_dishes(dest:Path, splits=('rgb_train', 'rgb_test'), sample:int|None=N
 # %% ../nbs/06_download.ipynb #fa351da1
 def is_current(dest:Path, rel:str, manifest:dict, expected:str|None) -> bool:
     "Is `rel` in `dest` as the manifest records it, and as the source publishes it when it does? Then a download skips it."
-    return rel in manifest and (dest/rel).is_file() and expected in (None, manifest[rel]) and sha256_file(dest/rel) == manifest[rel]
+    return rel in manifest and (dest/rel).is_file() and expected in (None,
+            manifest[rel]) and sha256_file(dest/rel) == manifest[rel]
 
 class _Fetcher:
     "The state of one `download`: where, the manifest it appends to, the sources' checksums, what happened so far."
@@ -367,7 +377,8 @@ def run(self:_Fetcher, jobs:list, owner_of, label:str, workers:int):
 
 @patch
 def usable_splits(self:_Fetcher, splits, source):
-    "Check the id files fetched: a list cut at a line boundary passes every per-file check; a needed split file that failed stops the download."
+    """Check the id files fetched: a list cut at a line boundary passes every per-file check; a needed split file that
+    failed stops the download."""
     for rel, why in id_file_problems(self.dest).items(): self.forget(rel, rel, why)
     s = self.summary
     bad = [f for f in (f'dish_ids/splits/{x}_ids.txt' for x in splits) if f in s.missing or f in s.failed]
@@ -389,7 +400,9 @@ def save_manifest(self:_Fetcher):
 
 # %% ../nbs/06_download.ipynb #3675d98a
 def download(dest:str|Path|None=None,          # Where the data root goes (`None`: `n5k_dir()`, the folder `train` reads)
-             source:str|None=None,             # Base URL (a mirror), or a local folder in the official layout (a copy to install); default `$NUTRITION5K_URL`, else the public bucket
+             # Base URL (a mirror), or a local folder in the official layout (a copy to install); default
+             # `$NUTRITION5K_URL`, else the public bucket
+             source:str|None=None,
              views=(TrainConfig().view,),      # `side` (the view `train` reads by default) and/or `overhead`
              splits=('rgb_train', 'rgb_test'), # Official splits whose dishes to fetch
              sample:int|None=None,             # Only a reproducible random subset of this many dishes
@@ -397,11 +410,13 @@ def download(dest:str|Path|None=None,          # Where the data root goes (`None
              dishes:list|None=None,            # Exactly these dish ids (instead of `splits`/`sample`)
              side_source:str|None=None,        # A folder or URL with side-angle *frames* (the derivative) instead of the videos
              every:int=5,                      # Side view: keep every `every`-th video frame (5, as the paper)
-             max_frames:int|None=5,            # Side view: at most this many frames per camera (`None`, or 0 on the command line: all)
+             # Side view: at most this many frames per camera (`None`, or 0 on the command line: all)
+             max_frames:int|None=5,
              workers:int=8,                    # Parallel downloads
              link:bool=False,                  # Local source: hard-link instead of copy
              **fetch_kw) -> DownloadSummary:
-    "Download (or install from a local copy) Nutrition5k into `dest`; resumable, with a sha256 manifest; a `CannotWrite` stops it at once (a full or read-only disk)."
+    """Download (or install from a local copy) Nutrition5k into `dest`; resumable, with a sha256 manifest; a
+    `CannotWrite` stops it at once (a full or read-only disk)."""
     dest = check_writable(n5k_dir(dest))
     main = as_source(source or os.environ.get('NUTRITION5K_URL') or OFFICIAL_URL, link, **fetch_kw)
     frames = as_source(side_source, link, **fetch_kw) if side_source else None
@@ -413,7 +428,8 @@ def download(dest:str|Path|None=None,          # Where the data root goes (`None
         jobs = [(rel, frames if frames and rel.startswith('side_angle') else main)
                 for d in dishes for rel in dish_files(d, views, side_frames=frames is not None)]
         f.run(jobs, lambda rel: rel.split('/')[-2], 'images', workers)
-    except BaseException:                                    # the appended lines are the record; rewriting them may fail on a full disk
+    # the appended lines are the record; rewriting them may fail on a full disk
+    except BaseException:
         with contextlib.suppress(OSError): f.save_manifest()
         raise
     f.save_manifest()
@@ -427,7 +443,8 @@ def download(dest:str|Path|None=None,          # Where the data root goes (`None
 def verify(dest:str|Path|None,       # The data root with its `MANIFEST.sha256` (`None`: `n5k_dir()`)
            source:str|None=None,     # Also compare with the checksums this source publishes (a folder or base URL)
           ) -> dict:
-    "`{relative path: problem}` for every manifest file that is missing, changed, not of its kind, or not the source's, and every id file that is not whole (`data.id_file_problems`)."
+    """`{relative path: problem}` for every manifest file that is missing, changed, not of its kind, or not the source's,
+    and every id file that is not whole (`data.id_file_problems`)."""
     dest = n5k_dir(dest)
     manifest = read_manifest(dest/MANIFEST)
     if not manifest: raise FileNotFoundError(f"No manifest to verify against: {dest/MANIFEST}")

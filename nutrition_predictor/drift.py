@@ -1,4 +1,4 @@
-"""When the photos a server receives drift as a population (a new camera, new dishes, other lighting): a sliding window of recent photos compared with the training photos by a two-sample statistic, its threshold calibrated on held-out real dishes.
+"""When a server's photos drift as a population: a sliding window compared with the training photos by squared MMD.
 
 Docs: https://nutrition-predictor.github.io/nutrition-predictor/drift.html.md"""
 
@@ -35,7 +35,8 @@ def mmd2(x:np.ndarray, # `[n, k]` one sample (n >= 2)
          y:np.ndarray, # `[m, k]` the other (m >= 2)
          width:float,  # The Gaussian kernel's width
         ) -> float:
-    "The unbiased squared maximum mean discrepancy of samples `x` and `y` (Gretton et al., JMLR 2012, eq. 3): about 0 for one distribution."
+    """The unbiased squared maximum mean discrepancy of samples `x` and `y` (Gretton et al., JMLR 2012, eq. 3): about 0
+    for one distribution."""
     kxx, kyy, kxy = gaussian_kernel(x, x, width), gaussian_kernel(y, y, width), gaussian_kernel(x, y, width)
     n, m = len(x), len(y)
     return float((kxx.sum() - np.trace(kxx)) / (n * (n - 1)) + (kyy.sum() - np.trace(kyy)) / (m * (m - 1)) - 2 * kxy.mean())
@@ -43,7 +44,8 @@ def mmd2(x:np.ndarray, # `[n, k]` one sample (n >= 2)
 # %% ../nbs/01ba_drift.ipynb #4cf1ee6a
 @dataclass
 class DriftReference:
-    "The training photos' summaries and the threshold above which a window of `window` photos has drifted from them (a run's `drift.npz`)."
+    """The training photos' summaries and the threshold above which a window of `window` photos has drifted from them (a
+    run's `drift.npz`)."""
     groups:list                  # Feature groups summarised (`guard.guard_groups`)
     slices:list                  # `[start, stop]` of each group in the feature vector
     means:list                   # `[d_g]` mean feature of each group
@@ -68,14 +70,16 @@ class DriftReference:
 
     @classmethod
     def fit(cls, feats, config, n_axes:int=N_AXES, **kw) -> DriftReference:
-        "The reference of the training photos' `feats` (`[n, n_features]`) for a model of `config` (a `ModelConfig`); `kw`: the other fields."
+        """The reference of the training photos' `feats` (`[n, n_features]`) for a model of `config` (a `ModelConfig`);
+        `kw`: the other fields."""
         feats = np.asarray(feats)
         slices = [[config.feature_slices()[g].start, config.feature_slices()[g].stop] for g in guard_groups(config)]
         gs = [Gaussian.fit(feats[:, a:b], n_axes) for a, b in slices]
         means, axes = [g.mean for g in gs], [g.axes / np.sqrt(np.maximum(g.variances, 1e-12))[:, None] for g in gs]
         ref = cls(guard_groups(config), slices, means, axes, np.zeros((0, 0), np.float32), 1., **kw)
         ref.reference = ref.summarize(feats)
-        dist = np.sqrt(np.maximum(-2 * np.log(gaussian_kernel(ref.reference, ref.reference, 1 / np.sqrt(2))), 0))   # pairwise distances
+        # pairwise distances
+        dist = np.sqrt(np.maximum(-2 * np.log(gaussian_kernel(ref.reference, ref.reference, 1 / np.sqrt(2))), 0))
         ref.width = float(np.median(dist[np.triu_indices(len(dist), 1)]))
         return ref
 
@@ -83,12 +87,14 @@ class DriftReference:
 @patch_to(DriftReference, cls_method=True)
 def calibrate(cls, feats,                  # `[n, n_features]` features of the training photos
               folds,                       # Grouped fold of each row (`data.grouped_folds`)
-              order,                       # When each photo came, to order a fold's windows (Nutrition5k: the dish id's scan time)
+              # When each photo came, to order a fold's windows (Nutrition5k: the dish id's scan time)
+              order,
               config,                      # The model's `ModelConfig`
               window:int=WINDOW,           # Photos per window (fewer when a fold has fewer)
               false_alarm:float=FALSE_ALARM, # Share of held-out windows allowed above the threshold
               n_axes:int=N_AXES) -> DriftReference|None:
-    "A reference fitted on all `feats`, its threshold the `1 - false_alarm` quantile of held-out windows' statistics; `None` when a fold has under 2 photos."
+    """A reference fitted on all `feats`, its threshold the `1 - false_alarm` quantile of held-out windows' statistics;
+    `None` when a fold has under 2 photos."""
     feats, folds, order = np.asarray(feats), np.asarray(folds), np.asarray(order)
     window = int(min(window, *np.bincount(folds)[np.unique(folds)]))
     if window < 2: return None
@@ -104,10 +110,12 @@ def calibrate(cls, feats,                  # `[n, n_features]` features of the t
 # %% ../nbs/01ba_drift.ipynb #01d8c39f
 @patch
 def save(self:DriftReference, path:str|Path) -> Path:
-    "Write the reference to `path` (a run folder's `drift.npz`, see `RunFolder`): arrays and numbers only, read without unpickling."
+    """Write the reference to `path` (a run folder's `drift.npz`, see `RunFolder`): arrays and numbers only, read without
+    unpickling."""
     arrays = {f'{k}{j}': np.asarray(getattr(self, k)[j]) for j in range(len(self.groups)) for k in ('means', 'axes')}
     meta = {f.name: np.asarray(getattr(self, f.name)) for f in fields(self) if f.name not in ('means', 'axes', 'null')}
-    with open(path, 'wb') as fh: np.savez(fh, **arrays, **meta, null=np.asarray(self.null if self.null is not None else [], float))
+    with open(path, 'wb') as fh:
+        np.savez(fh, **arrays, **meta, null=np.asarray(self.null if self.null is not None else [], float))
     return Path(path)
 
 @patch_to(DriftReference, cls_method=True)
@@ -115,12 +123,14 @@ def load(cls, path:str|Path) -> DriftReference:
     "The reference saved at `path` (no code is run: `allow_pickle=False`)."
     with np.load(path, allow_pickle=False) as d:
         n = len(d['groups'])
-        return cls([str(g) for g in d['groups']], d['slices'].tolist(), [d[f'means{j}'] for j in range(n)], [d[f'axes{j}'] for j in range(n)],
+        return cls([str(g) for g in d['groups']], d['slices'].tolist(), [d[f'means{j}'] for j in range(n)],
+                   [d[f'axes{j}'] for j in range(n)],
                    d['reference'], float(d['width']), int(d['window']), float(d['threshold']), float(d['false_alarm']), d['null'])
 
 # %% ../nbs/01ba_drift.ipynb #f842f6ea
 class DriftWindow:
-    "The last `reference.window` photos answered: the share the guard flagged, and the drift statistic against the training photos."
+    """The last `reference.window` photos answered: the share the guard flagged, and the drift statistic against the
+    training photos."""
     def __init__(self, reference:DriftReference|None, # The run's reference; `None`: the flagged share only
                  size:int|None=None):                 # Photos kept (default: the reference's window, else `WINDOW`)
         self.reference, self.size = reference, size or (reference.window if reference else WINDOW)
@@ -150,7 +160,8 @@ class DriftWindow:
 def drift_report(summaries, # `[n, k]` each photo's summary (`DriftReference.summarize`), in the folder's order
                  flagged,   # `[n]` the guard's verdict on each photo
                  reference:DriftReference) -> dict:
-    "Windows of `reference.window` consecutive photos: their statistics, which drifted, and the share flagged; `drifted` if any window did."
+    """Windows of `reference.window` consecutive photos: their statistics, which drifted, and the share flagged;
+    `drifted` if any window did."""
     summaries, w = np.asarray(summaries, np.float32), reference.window
     stats = [reference.statistic(summaries[i:i + w]) for i in range(0, len(summaries) - w + 1, w)]
     return dict(n_photos=len(summaries), flagged_share=float(np.mean(flagged)) if len(flagged) else None, window=w,
@@ -159,23 +170,28 @@ def drift_report(summaries, # `[n, k]` each photo's summary (`DriftReference.sum
                 left_out=len(summaries) - w * len(stats), drifted=any(s > reference.threshold for s in stats))
 
 def plot_drift(summaries, report:dict, reference:DriftReference, fname:str|Path):
-    "Save the report's picture to `fname` (PNG): the photos on the first two summary coordinates, the windows' statistics against the held-out ones."
+    """Save the report's picture to `fname` (PNG): the photos on the first two summary coordinates, the windows'
+    statistics against the held-out ones."""
     import matplotlib; matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     summaries = np.asarray(summaries)
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.5))
     a.scatter(*reference.reference[:, :2].T, s=6, c='0.7', label=f'training photos ({len(reference.reference)})')
     a.scatter(*summaries[:, :2].T, s=10, c='C1', label=f"these photos ({len(summaries)})")
-    a.set(xlabel=f'{reference.groups[0]}: axis 1', ylabel=f'{reference.groups[0]}: axis 2', title='Photos on the main axes'); a.legend()
-    if reference.null is not None and len(reference.null): b.hist(reference.null, bins=40, color='0.7', label='held-out real dishes')
+    a.set(xlabel=f'{reference.groups[0]}: axis 1', ylabel=f'{reference.groups[0]}: axis 2', title='Photos on the main axes')
+    a.legend()
+    if reference.null is not None and len(reference.null):
+        b.hist(reference.null, bins=40, color='0.7', label='held-out real dishes')
     b.axvline(reference.threshold, c='k', ls='--', label=f'threshold ({reference.false_alarm:.0%} false alarms)')
-    for i, s in enumerate(report['statistics']): b.axvline(s, c='C3' if s > reference.threshold else 'C2', label='these photos' if i == 0 else None)
+    for i, s in enumerate(report['statistics']):
+        b.axvline(s, c='C3' if s > reference.threshold else 'C2', label='these photos' if i == 0 else None)
     b.set(xlabel=f"squared MMD of {reference.window} photos", title='drifted' if report['drifted'] else 'no drift'); b.legend()
     fig.tight_layout(); fig.savefig(fname, dpi=100); plt.close(fig)
     return Path(fname)
 
 def write_drift_report(summaries, flagged, reference:DriftReference, out:str|Path) -> dict:
-    "`drift_report`, written to `out/drift.json` with its picture `out/drift.png` (matplotlib: the training install; without it, the JSON only)."
+    """`drift_report`, written to `out/drift.json` with its picture `out/drift.png` (matplotlib: the training install;
+    without it, the JSON only)."""
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     report = drift_report(summaries, flagged, reference)
     (out/'drift.json').write_text(json.dumps(report, indent=1))

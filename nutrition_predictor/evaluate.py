@@ -1,4 +1,4 @@
-"""Predictions on a table of dishes; MAE and MAE% next to a predict-the-train-mean baseline with group-bootstrap intervals, on the test split and in grouped cross-validation; the plots.
+"""MAE and MAE% beside a predict-the-train-mean baseline with group-bootstrap intervals, on the test split and in CV.
 
 Docs: https://nutrition-predictor.github.io/nutrition-predictor/evaluate.html.md"""
 
@@ -153,7 +153,8 @@ def plot_ablation(res:dict, target:str='calories', fname=None):
 def predict_views(model,                   # A trained `NutritionRegressor`, or an engine (`Predictor`'s `model`)
                   images:dict,              # Dish id -> list of its images
                   bs:int|None=None, device=None) -> pd.DataFrame:
-    "Each dish's predictions averaged over its images, in kcal and grams, with `n_views` and the per-nutrient spread (`<nutrient>_sd`)."
+    """Each dish's predictions averaged over its images, in kcal and grams, with `n_views` and the per-nutrient spread
+    (`<nutrient>_sd`)."""
     flat = [(d, i) for d, imgs in images.items() for i in imgs]
     preds = Predictor(model, device).predict_batch([i for _, i in flat], bs)
     df = pd.DataFrame([p.values() for p in preds], columns=TARGETS).assign(dish_id=[d for d, _ in flat])

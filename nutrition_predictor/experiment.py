@@ -1,4 +1,4 @@
-"""`fit_run`: one run from config to run folder (data → train → evaluate → cross-validate → ranges → metrics), and `run_experiment`, which executes the experiment notebook around it with papermill.
+"""`fit_run`: one run from config to run folder; `run_experiment` executes the experiment notebook around it.
 
 Docs: https://nutrition-predictor.github.io/nutrition-predictor/experiment.html.md"""
 
@@ -15,10 +15,12 @@ import numpy as np
 import pandas as pd
 
 from .images import DataError, model_input, prepare_image, usable_cpus
-from .data import (DENSITIES, TARGETS, CannotWrite, cannot_write, check_writable, dataset_checksum, dish_groups, dish_table, grouped_folds,
+from .data import (DENSITIES, CannotWrite, cannot_write, check_writable, dataset_checksum,
+                                      dish_groups, dish_table, grouped_folds,
                                       scan_times)
 from .config import TrainConfig, check_for_data, config_dishes, shorten
-from .guard import LOW_INFORMATION, UNLIKE_TRAINING, Guard, blank_images, image_information, low_information, nonfood_images
+from .guard import (LOW_INFORMATION, UNLIKE_TRAINING, Guard, blank_images, image_information, low_information,
+                                       nonfood_images)
 from .drift import DriftReference, drift_report
 from .intervals import Intervals, cross_conformal_coverage
 from .runs import Coverage, GuardScores, RunFolder, RunMetrics, git_commit
@@ -37,7 +39,7 @@ __all__ = ['OTHER_VIEW', 'RELOAD_CHECK_DISHES', 'CACHED_RTOL', 'cross_validate',
            'experiment_notebook', 'run_experiment', 'RunFailed']
 
 # %% ../nbs/04c_experiment.ipynb #cv5e0002
-def cross_validate(cfg:TrainConfig,       # The run's configuration: `cv_folds` folds, grouped by `group_gap_s` (wandb off for the fold models)
+def cross_validate(cfg:TrainConfig,       # The run's configuration: `cv_folds` folds by `group_gap_s` (fold models: no wandb)
                    table:pd.DataFrame,    # Dishes; both splits are pooled
                    device=None,
                   ) -> pd.DataFrame:
@@ -65,23 +67,34 @@ def _multi_view_scores(model, test, preds, truth) -> dict:
                    tta_mae=mae(averaged.loc[multi.dish_id], t_multi))
     return tta
 def _feature_counts(first:dict, training:dict|None, evaluation:dict) -> dict:
-    "The run's backbone work: every dish's image first (`readable_dishes`), then what training added (augmented copies, other frames) and the evaluation (the other view's photos)."
-    return dict(computed=first['computed'] + (training or {}).get('computed', 0) + evaluation.get('computed', 0), loaded=first['loaded'])
+    """The run's backbone work: every dish's image first (`readable_dishes`), then what training added (augmented copies,
+    other frames) and the evaluation (the other view's photos)."""
+    return dict(computed=first['computed'] + (training or {}).get('computed', 0) + evaluation.get('computed', 0),
+                loaded=first['loaded'])
 OTHER_VIEW = dict(side='overhead', overhead='side')
-def _guard_flags(pred) -> bool: return pred.guard_reason in (LOW_INFORMATION, UNLIKE_TRAINING)   # the guard's own verdict, not the bound's
-RELOAD_CHECK_DISHES = 8    # test photos predicted from the image by the trained and the reloaded model: the saved files round-trip, or they do not
-CACHED_RTOL = 1e-3         # how far an evaluation from cached features may be from the same photo's prediction (other batches, same float32 maths)
+def _guard_flags(pred) -> bool:
+    "The guard's own verdict, not the bound's."
+    return pred.guard_reason in (LOW_INFORMATION, UNLIKE_TRAINING)
+# test photos predicted from the image by the trained and the reloaded model: the saved files round-trip, or they do
+# not
+RELOAD_CHECK_DISHES = 8
+# how far an evaluation from cached features may be from the same photo's prediction (other batches, same float32
+# maths)
+CACHED_RTOL = 1e-3
 def _information(images:list, config) -> np.ndarray:
     "`image_information` of each image, prepared as the model of `config` sees it (decoding only: no backbone pass)."
-    return np.concatenate([image_information(model_input(prepare_image(p, config.img_size, config.square))[None]) for p in images])
+    return np.concatenate([image_information(model_input(prepare_image(p, config.img_size,
+            config.square))[None]) for p in images])
 def _verdicts(guard:Guard, model, table:pd.DataFrame, cfg:TrainConfig, device, counts:dict|None=None) -> tuple:
-    "`(features, flagged)` of `table`'s images: the cached features (their counts added to `counts`) and the guard's own verdict as `Predictor.verdicts` gives it (too little in it, or unlike training)."
+    """`(features, flagged)` of `table`'s images: the cached features (their counts added to `counts`) and the guard's
+    own verdict as `Predictor.verdicts` gives it (too little in it, or unlike training)."""
     feats = dish_features(model, table, cfg, device, counts)
     return feats, guard.unlike(feats) | low_information(_information(list(table.image), model.config))
 
 # %% ../nbs/04c_experiment.ipynb #235808f6
 def evaluation_predictions(model, table:pd.DataFrame, cfg:TrainConfig, device=None) -> pd.DataFrame:
-    "The model's predictions of `table`'s dishes in kcal and grams (`predict_dishes`'s columns), from the cached features when the run has them."
+    """The model's predictions of `table`'s dishes in kcal and grams (`predict_dishes`'s columns), from the cached
+    features when the run has them."""
     if not cfg.feature_cache: return predict_dishes(model, table, decode_threads=cfg.decode_threads, device=device)
     return cached_predictions(model, table, cfg, device)[list(model.config.targets)]
 
@@ -90,9 +103,11 @@ def check_reload(model,                  # The trained model
                  some:pd.DataFrame,      # A few test dishes
                  evaluated:pd.DataFrame, # The evaluation's predictions (`evaluation_predictions`), indexed by dish id
                  cfg:TrainConfig, device=None) -> bool:
-    "`True` when the model reloaded from `run` predicts `some` photos exactly as `model` does, and `evaluated` is within `CACHED_RTOL` of those; else a `RuntimeError` saying which."
+    """`True` when the model reloaded from `run` predicts `some` photos exactly as `model` does, and `evaluated` is
+    within `CACHED_RTOL` of those; else a `RuntimeError` saying which."""
     direct = predict_dishes(model, some, decode_threads=cfg.decode_threads, device=device)
-    if not (predict_dishes(load_model(run, device), some, decode_threads=cfg.decode_threads, device=device).to_numpy() == direct.to_numpy()).all():
+    if not (predict_dishes(load_model(run, device), some, decode_threads=cfg.decode_threads,
+                           device=device).to_numpy() == direct.to_numpy()).all():
         raise RuntimeError(f"The model reloaded from {run.path} predicts differently")
     if not np.allclose(evaluated.loc[direct.index].to_numpy(), direct.to_numpy(), rtol=CACHED_RTOL, atol=1e-3):
         raise RuntimeError(f"The evaluation from cached features differs from the photos' own predictions: is the feature cache "
@@ -101,22 +116,28 @@ def check_reload(model,                  # The trained model
 
 # %% ../nbs/04c_experiment.ipynb #88083391
 def _other_view_dishes(cfg:TrainConfig, max_dishes:int=200) -> pd.DataFrame|None:
-    "Up to `max_dishes` dishes of the view the model was not trained on (another camera), or `None` when the data folder has none."
-    try: return dish_table(cfg.data_dir, view=OTHER_VIEW[cfg.view], camera=cfg.camera, frame=cfg.frame, max_kcal=cfg.max_kcal).iloc[:max_dishes]
+    """Up to `max_dishes` dishes of the view the model was not trained on (another camera), or `None` when the data
+    folder has none."""
+    try:
+        return dish_table(cfg.data_dir, view=OTHER_VIEW[cfg.view], camera=cfg.camera, frame=cfg.frame,
+                          max_kcal=cfg.max_kcal).iloc[:max_dishes]
     except DataError: return None
 
 def _other_view(model, guard, cfg:TrainConfig, device, counts:dict|None=None) -> tuple[tuple|None, dict]:
-    "The photos of the view the model was not trained on, if the data folder has them: `(dishes, features, flagged)`, and the flagged share and the model's MAE%."
+    """The photos of the view the model was not trained on, if the data folder has them: `(dishes, features, flagged)`,
+    and the flagged share and the model's MAE%."""
     if (other := _other_view_dishes(cfg)) is None: return None, {}
     feats, flagged = _verdicts(guard, model, other, cfg, device, counts)   # their features cached: a rerun costs no backbone pass
     values = evaluation_predictions(model, other, cfg, device)
-    return (other, feats, flagged), dict(other_view=OTHER_VIEW[cfg.view], detection_other_view=float(np.mean(flagged)), n_other_view=len(other),
+    return (other, feats, flagged), dict(other_view=OTHER_VIEW[cfg.view],
+                                         detection_other_view=float(np.mean(flagged)), n_other_view=len(other),
                                          other_view_mae_pct=mae_pct(values, other.set_index('dish_id').loc[values.index]))
 
 # %% ../nbs/04c_experiment.ipynb #23b59e6d
 def guard_folds(train_dishes:pd.DataFrame, cfg:TrainConfig) -> np.ndarray:
     "The grouped folds (up to 5) of the training dishes the guard and the drift reference are calibrated on."
-    return grouped_folds(train_dishes, min(5, len(np.unique(dish_groups(train_dishes.dish_id, cfg.group_gap_s)))), cfg.group_gap_s, cfg.seed)
+    return grouped_folds(train_dishes, min(5, len(np.unique(dish_groups(train_dishes.dish_id, cfg.group_gap_s)))),
+                         cfg.group_gap_s, cfg.seed)
 
 def fit_guard(model, train_dishes, test_dishes, cfg:TrainConfig, device=None,
               counts:dict|None=None, # The other view's feature counts are added here
@@ -127,21 +148,26 @@ def fit_guard(model, train_dishes, test_dishes, cfg:TrainConfig, device=None,
     feats, folds = dish_features(model, train_dishes, cfg, device), guard_folds(train_dishes, cfg)
     guard = Guard.calibrate(feats, folds, model.config, cfg.guard_coverage)
     test_feats, test_flags = _verdicts(guard, model, test_dishes, cfg, device)
-    predictor = Predictor(model, device, guard=guard)            # the made-up photos are arrays, not files: no cache, a backbone pass
+    # the made-up photos are arrays, not files: no cache, a backbone pass
+    predictor = Predictor(model, device, guard=guard)
     nonfood, blank = nonfood_images(), blank_images()
     flagged = [_guard_flags(p) for p in predictor.predict_batch(list(nonfood.values()))]
     blank_flags = [p.guard_reason == LOW_INFORMATION for p in predictor.predict_batch(list(blank.values()))]
     other, other_scores = _other_view(model, guard, cfg, device, counts)
-    drift, drift_scores = fit_drift(feats, folds, train_dishes, model.config, dict(test=(test_dishes, test_feats, test_flags), other_view=other))
-    return guard, drift, GuardScores(guard.threshold, guard.coverage, float(test_flags.mean()), len(test_dishes), float(np.mean(flagged)),
-                                     len(flagged), [k for k, f in zip(nonfood, flagged) if not f], float(np.mean(blank_flags)), len(blank),
+    drift, drift_scores = fit_drift(feats, folds, train_dishes, model.config,
+                                    dict(test=(test_dishes, test_feats, test_flags), other_view=other))
+    return guard, drift, GuardScores(guard.threshold, guard.coverage, float(test_flags.mean()), len(test_dishes),
+                                     float(np.mean(flagged)),
+                                     len(flagged), [k for k, f in zip(nonfood, flagged) if not f],
+                                     float(np.mean(blank_flags)), len(blank),
                                      **other_scores, **drift_scores)
 
 def fit_drift(feats, folds,        # The training photos' features and the guard's grouped folds of them
               train_dishes, config, # Their dishes (for the scan order) and the model's `ModelConfig`
               judged:dict,          # `{'test' or 'other_view': (dishes, features, flagged)}` (or `None`): photos the guard judged
              ) -> tuple[DriftReference|None, dict]:
-    "A `DriftReference` of the training photos (`None`: too few dishes) and its reports on the `judged` photos in scan order (`GuardScores`' drift fields)."
+    """A `DriftReference` of the training photos (`None`: too few dishes) and its reports on the `judged` photos in scan
+    order (`GuardScores`' drift fields)."""
     drift = DriftReference.calibrate(feats, folds, scan_times(train_dishes.dish_id), config)
     if drift is None: return None, {}
     def report(table, f, flagged):
@@ -158,7 +184,8 @@ def fit_run(cfg:TrainConfig,                      # The run's configuration
             run:str|Path|RunFolder|None=None,     # The run folder; `None`: `runs/<name>/`
             device=None,                          # Defaults to `default_device()`
            ) -> RunMetrics:
-    "Train, evaluate, cross-validate and calibrate as `cfg` says, writing every file of the run folder (whole or not at all: `RunFolder.writing`); returns its metrics."
+    """Train, evaluate, cross-validate and calibrate as `cfg` says, writing every file of the run folder (whole or not at
+    all: `RunFolder.writing`); returns its metrics."""
     run = RunFolder(run) if run else RunFolder.for_config(cfg)
     if not run.is_partial():
         with run.writing() as partial: return fit_run(cfg, partial, device)
@@ -212,14 +239,16 @@ def fit_run(cfg:TrainConfig,                      # The run's configuration
             plate['likely'].save(run.ingredients_file)
 
     if learn.regressor.ingredient_head is not None and not cfg.cv_folds:
-        stage('ingredients', "no list of likely ingredients: its threshold and ranges are chosen in cross-validation (cv_folds: 0)")
+        stage('ingredients', "no list of likely ingredients: its threshold and ranges are chosen in cross-validation "
+                             "(cv_folds: 0)")
     metrics = RunMetrics(name=cfg.name, view=cfg.view, backbone=cfg.backbone, n_train=len(train_dishes),
                          test=holdout_scores(preds, dishes, cfg.group_gap_s), cv=cv, coverage=coverage,
                          cv_known_mass=cv_known, coverage_known_mass=coverage_known, guard=guard_scores, tta=tta,
                          ingredients_cv=plate.get('cv'), ingredients_test=plate.get('test'), composed_cv=plate.get('composed'),
                          reconciled_cv=plate.get('reconciled'),
                          atwater_band=list(learn.regressor.config.atwater_band or []) or None,
-                         feature_counts=_feature_counts(dishes.attrs['feature_counts'], learn.feature_counts, evaluation), dropped=dishes.attrs['dropped'],
+                         feature_counts=_feature_counts(dishes.attrs['feature_counts'], learn.feature_counts,
+                                                        evaluation), dropped=dishes.attrs['dropped'],
                          best_epoch=learn.best_epoch, reload_identical=reload_identical, git_commit=git_commit(),
                          dataset_checksum=dataset_checksum(dishes, cfg.data_dir), params=cfg)
     run.write_metrics(metrics)
@@ -229,7 +258,8 @@ def fit_run(cfg:TrainConfig,                      # The run's configuration
 
 # %% ../nbs/04c_experiment.ipynb #7c3a9e52
 def _run_rank(rank:int, cfg:TrainConfig, path:str, world:int, port:int):
-    "One process of `fit_run_distributed`: join the group, then `fit_run` (the first process into `path`, the others into scratch)."
+    """One process of `fit_run_distributed`: join the group, then `fit_run` (the first process into `path`, the others
+    into scratch)."""
     import tempfile, torch
     cuda = torch.cuda.is_available() and torch.cuda.device_count() >= world
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port),
@@ -248,7 +278,8 @@ def fit_run_distributed(cfg:TrainConfig,                  # The run's configurat
                         run:str|Path|RunFolder|None=None, # The run folder; `None`: `runs/<name>/`
                         processes:int=2,                  # Processes of the group (one per GPU, when there are GPUs)
                        ) -> RunFolder:
-    "`fit_run` in `processes` processes: the feature cache built in shards, the network trained data-parallel; written whole, as `fit_run`."
+    """`fit_run` in `processes` processes: the feature cache built in shards, the network trained data-parallel; written
+    whole, as `fit_run`."""
     import socket, torch.multiprocessing as tmp
     run = RunFolder(run) if run else RunFolder.for_config(cfg)
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]
@@ -266,7 +297,8 @@ def ablation(base:TrainConfig,          # The configuration every variant starts
              variants:dict,             # Name -> the parameters it changes, e.g. {'log targets': {'log_targets': True}}
              n_boot:int=1000, device=None,
             ) -> dict:
-    "Grouped CV (and the official test split) of `base` and of each variant: name -> changes, CV and test MAE% with 95% intervals, coverage, seconds."
+    """Grouped CV (and the official test split) of `base` and of each variant: name -> changes, CV and test MAE% with 95%
+    intervals, coverage, seconds."""
     import time
     results = {}
     for name, changes in {'base': {}, **variants}.items():
@@ -278,7 +310,8 @@ def ablation(base:TrainConfig,          # The configuration every variant starts
         cov = cross_conformal_coverage(oof, dishes, cfg.interval_coverage)
         results[name] = dict(changes=changes, cv=_summary(cv_scores(oof, dishes, cfg.group_gap_s, n_boot)),
                              test=_summary(holdout_scores(test, dishes, cfg.group_gap_s, n_boot)),
-                             coverage=cov['coverage'], coverage_by_size=cov['by_size'], seconds=round(time.perf_counter() - t0, 1))
+                             coverage=cov['coverage'], coverage_by_size=cov['by_size'],
+                             seconds=round(time.perf_counter() - t0, 1))
     return dict(base=json.loads(json.dumps(asdict(base))), n_dishes=len(dishes), git_commit=git_commit(),
                 dataset_checksum=dataset_checksum(dishes, base.data_dir), results=results)
 
@@ -295,11 +328,14 @@ def run_experiment(cfg:TrainConfig,                   # The run's configuration
                   ) -> RunFolder:
     "Execute the experiment notebook for `cfg` with papermill into the run folder, whole or not at all (`RunFolder.writing`)."
     import papermill as pm
-    run = RunFolder(Path(run or RunFolder.for_config(cfg)).resolve()).check_room()   # a full or read-only disk: one line, before any work
+    # a full or read-only disk: one line, before any work
+    run = RunFolder(Path(run or RunFolder.for_config(cfg)).resolve()).check_room()
     if cfg.feature_cache: check_writable(_cache_root(cfg))
     params = json.loads(json.dumps(asdict(cfg)))                     # tuples as lists, as papermill writes them
     with run.writing() as partial:
-        try: pm.execute_notebook(experiment_notebook(), partial.notebook_file, parameters=dict(config=params, out_dir=str(partial.path)),
+        try:
+            pm.execute_notebook(experiment_notebook(), partial.notebook_file,
+                                parameters=dict(config=params, out_dir=str(partial.path)),
                                  kernel_name='python3', progress_bar=progress, cwd=os.getcwd(),
                                  stderr_file=sys.stderr if progress else None)    # the stages of `fit_run`, as they come
         except (pm.PapermillExecutionError, OSError) as e:
@@ -311,11 +347,14 @@ def run_experiment(cfg:TrainConfig,                   # The run's configuration
     return run
 
 def _machine_refused(e:Exception, partial:RunFolder, cfg:TrainConfig) -> CannotWrite|None:
-    "The one-line `CannotWrite` when the run (in papermill's kernel or around it) failed on a full, read-only or foreign disk: the run folder's or the cache's."
+    """The one-line `CannotWrite` when the run (in papermill's kernel or around it) failed on a full, read-only or
+    foreign disk: the run folder's or the cache's."""
     if isinstance(e, OSError): err = e
-    else:                                                            # the kernel's exception, as text: its errno and file when it had them
+    # the kernel's exception, as text: its errno and file when it had them
+    else:
         m = re.search(r"\[Errno (\d+)\] ([^:]*)(?::\s*'([^']+)')?", str(e.evalue))
-        if m and m[2].startswith('cannot write '): return CannotWrite(int(m[1]), str(e.evalue).split('] ', 1)[1])   # said already, by the writer
+        # said already, by the writer
+        if m and m[2].startswith('cannot write '): return CannotWrite(int(m[1]), str(e.evalue).split('] ', 1)[1])
         err = OSError(int(m[1]), str(e.evalue), m[3]) if m else RuntimeError(str(e.evalue))
     return cannot_write(err, partial.path) or cannot_write(err, _cache_root(cfg))
 

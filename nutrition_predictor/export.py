@@ -1,4 +1,4 @@
-"""`export_onnx` writes a trained model as one ONNX file (backbones, head and the conversion to kcal and grams, physical limits included), which `predict.OnnxEngine` runs without torch; `ship_run` makes the model shipped with the package.
+"""`export_onnx` writes a trained model as one ONNX file that runs without torch; `ship_run` makes the shipped model.
 
 Docs: https://nutrition-predictor.github.io/nutrition-predictor/export.html.md"""
 
@@ -24,7 +24,8 @@ def export_onnx(model:NutritionRegressor, # A trained model
                 path:str|Path,            # The `.onnx` file to write
                 opset:int=ONNX_OPSET,     # ONNX opset
                ) -> Path:
-    "Write `model` with its unit conversion (and its ingredient head) to one ONNX file, with a dynamic batch size (`model.onnx_export`)."
+    """Write `model` with its unit conversion (and its ingredient head) to one ONNX file, with a dynamic batch size
+    (`model.onnx_export`)."""
     outputs = ['nutrition', 'features', *(('presence', 'grams') if model.ingredient_head is not None else ())]
     return onnx_export(UnitsModel(model), model.config.img_size, path, outputs, opset)
 
@@ -34,9 +35,11 @@ def export_run(run:str|Path|RunFolder) -> Path:
     the file (a write through it would land outside the run)."""
     run = as_run(run).check()
     if run.path == pretrained_run().path:
-        raise ValueError(f"The shipped model comes with its ONNX file ({run.onnx_file}): `export --onnx --run DIR` exports a run of yours")
+        raise ValueError(f"The shipped model comes with its ONNX file ({run.onnx_file}): `export --onnx --run DIR` "
+                         "exports a run of yours")
     if run.onnx_file.is_symlink():
-        raise ValueError(f"{run.onnx_file} is a link (to {os.readlink(run.onnx_file)}): an export writes only inside the run folder; remove the link")
+        raise ValueError(f"{run.onnx_file} is a link (to {os.readlink(run.onnx_file)}): an export writes only inside "
+                         "the run folder; remove the link")
     check_writable(run.path)                                   # a read-only run folder: one line, before the work
     with written_whole(run.onnx_file, '.partial') as tmp:      # a full disk: one line, and the old file kept
         export_onnx(load_model(run, 'cpu'), tmp)
@@ -48,13 +51,16 @@ def export_run(run:str|Path|RunFolder) -> Path:
 def ship_run(run:str|Path|RunFolder,           # A finished run folder
              dest:str|Path|RunFolder|None=None, # Defaults to the package's `pretrained/`
             ) -> RunFolder:
-    "Copy what predicting needs from `run` into `dest`: the head's weights, config, ranges, guard, drift reference, ingredient list, params and metrics, its ONNX export and its model card."
+    """Copy what predicting needs from `run` into `dest`: the head's weights, config, ranges, guard, drift reference,
+    ingredient list, params and metrics, its ONNX export and its model card."""
     run, dest = RunFolder(run).check(), as_run(dest).create()
-    for f in dest.files() + [dest.record_file, dest.card_file, dest.robustness_file]: f.unlink(missing_ok=True)   # nothing of the model shipped before
+    # nothing of the model shipped before
+    for f in dest.files() + [dest.record_file, dest.card_file, dest.robustness_file]: f.unlink(missing_ok=True)
     model = load_model(run, 'cpu')
     save_model(model, dest, backbone=False)
     export_onnx(model, dest.onnx_file)
-    for f in (run.intervals_file, run.per_gram_intervals_file, run.guard_file, run.drift_file, run.ingredients_file, run.params_file, run.metrics_file,
+    for f in (run.intervals_file, run.per_gram_intervals_file, run.guard_file, run.drift_file, run.ingredients_file,
+              run.params_file, run.metrics_file,
               run.robustness_file):
         if f.is_file(): shutil.copyfile(f, dest.path/f.name)
     dest.seal()

@@ -1,4 +1,4 @@
-"""Feature vectors on disk, many to a file: a shard holds thousands of vectors with their keys and checksums, written whole or not at all, so a cache of the full Nutrition5k videos is hundreds of files read in one pass each, not a million.
+"""Feature vectors on disk, thousands to a shard with their keys and checksums, each shard written whole or not at all.
 
 Docs: https://nutrition-predictor.github.io/nutrition-predictor/feature_cache.html.md"""
 
@@ -66,12 +66,14 @@ _MAP = (dict(flags=mmap.MAP_SHARED | getattr(mmap, 'MAP_POPULATE', 0), prot=mmap
         else dict(access=mmap.ACCESS_READ))
 
 def read_shard(path:str|Path) -> tuple[np.ndarray, np.ndarray]:
-    "`(vectors [m, n] float32, checksums [m, 16] uint8)` of shard `path`, memory-mapped read-only. A `ValueError` for a damaged file."
+    """`(vectors [m, n] float32, checksums [m, 16] uint8)` of shard `path`, memory-mapped read-only. A `ValueError` for a
+    damaged file."""
     header, start = _header(path)
     with open(path, 'rb') as f: m = mmap.mmap(f.fileno(), 0, **_MAP)
     def mapped(name, dtype, code):
         t = header[name]; (lo, hi), shape = t['data_offsets'], tuple(t['shape'])
-        if t['dtype'] != code or hi - lo != np.prod(shape) * np.dtype(dtype).itemsize: raise ValueError(f"{path}: {name} is damaged")
+        if t['dtype'] != code or hi - lo != np.prod(shape) * np.dtype(dtype).itemsize:
+            raise ValueError(f"{path}: {name} is damaged")
         return np.frombuffer(m, dtype, count=int(np.prod(shape)), offset=start + lo).reshape(shape)
     return mapped('vectors', np.float32, 'F32'), mapped('checksums', np.uint8, 'U8')
 
@@ -82,7 +84,7 @@ def _shard_name() -> str: return f'{time.time_ns():020d}-{os.getpid()}-{uuid.uui
 
 class FeatureCache:
     "Feature vectors on disk in shards (many vectors per file), each under its key with the checksum of its values."
-    def __init__(self, root:str|Path|None=None,          # The cache folder; vectors go to `<root>/features/` (default: `default_cache_dir()`)
+    def __init__(self, root:str|Path|None=None,          # The cache folder; vectors in `<root>/features/` (`default_cache_dir()`)
                  shard_vectors:int=SHARD_VECTORS, shard_bytes:int=SHARD_BYTES):
         self.root = Path(root or default_cache_dir())/'features'
         self.shard_dir, self.shard_vectors, self.shard_bytes = self.root/'shards', shard_vectors, shard_bytes
@@ -168,8 +170,10 @@ def load_many(self:FeatureCache, keys:list[str], n_features:int) -> list[np.ndar
                 good = self._verified(name, [todo[i][0][1] for i in idx], *got, n_features)
                 for i in idx: out[i] = good.get(todo[i][0][1])
                 if failed := sum(out[i] is None for i in idx):
-                    _log.warning(f"Feature cache shard {self.shard_dir/name}: {failed} vector(s) of another length or with values that "
-                                "do not match their checksums: not used (an older copy, else a new computation, takes their place)")
+                    _log.warning(f"Feature cache shard {self.shard_dir/name}: {failed} vector(s) of another length "
+                                 "or with values that "
+                                "do not match their checksums: not used (an older copy, else a new computation, "
+                                "takes their place)")
             for copies in todo.values(): copies.pop(0)
             todo = {i: [c for c in copies if c[0] not in self._dropped] for i, copies in todo.items() if out[i] is None}
             todo = {i: c for i, c in todo.items() if c}

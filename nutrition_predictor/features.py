@@ -1,4 +1,4 @@
-"""The backbones are frozen, so each image's features are computed once and kept on disk; the head then trains on them in seconds. This notebook owns what training reads: the transforms, the cached features, and the datasets made of them.
+"""Each image's backbone features computed once and kept on disk, and the transforms and datasets training reads.
 
 Docs: https://nutrition-predictor.github.io/nutrition-predictor/features.html.md"""
 
@@ -15,7 +15,8 @@ import albumentations as A
 import numpy as np
 import pandas as pd
 import torch
-from .model import ONNX_OPSET, NutritionRegressor, TunedFeatures, onnx_export   # before fastai: it imports fastai's layers with their warning filtered
+# before fastai: it imports fastai's layers with their warning filtered
+from .model import ONNX_OPSET, NutritionRegressor, TunedFeatures, onnx_export
 import torch.nn.functional as F
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
@@ -23,7 +24,8 @@ from fastai.torch_core import default_device, set_seed
 from fastcore.basics import chunked
 from fastprogress.fastprogress import progress_bar
 
-from .images import PAD_RGB, DataError, backbone_batch_size, decode_thread_count, mapped_ahead, model_input, onnx_session, prepare_image, square_plan
+from .images import (PAD_RGB, DataError, backbone_batch_size, decode_thread_count, mapped_ahead, model_input,
+                                        onnx_session, prepare_image, square_plan)
 from .data import TARGETS, CannotWrite, every_image, sha256_file, written_whole
 from .config import BACKBONES, ModelConfig, TrainConfig
 from .feature_cache import FeatureCache
@@ -60,14 +62,16 @@ def target_values(table:pd.DataFrame, columns:list, log:bool) -> torch.Tensor:
     return torch.log1p(y) if log else y
 
 def target_stats(table:pd.DataFrame, columns:list, log:bool) -> tuple[torch.Tensor, torch.Tensor]:
-    "Mean and standard deviation of each target (`columns`, on the scale `target_values` gives) over the training dishes of `table`."
+    """Mean and standard deviation of each target (`columns`, on the scale `target_values` gives) over the training
+    dishes of `table`."""
     y = target_values(table[table.split == 'train'], columns, log)
     return y.mean(0), y.std(0)
 
 class DishDataset(torch.utils.data.Dataset):
     "Images of `table`, prepared (`prepare_image`) and through `tfms`, with standardised targets when the table has them."
     def __init__(self, table:pd.DataFrame, tfms:A.Compose, size:int, square:str, target_mean=None, target_std=None,
-                 columns:list=TARGETS, log:bool=False):   # (targets as `target_values` gives them; none when the table has no labels)
+                 # (targets as `target_values` gives them; none when the table has no labels)
+                 columns:list=TARGETS, log:bool=False):
         self.images, self.tfms, self.size, self.square = list(table.image), tfms, size, square
         self.y = None
         if set(columns) <= set(table.columns): self.y = (target_values(table, columns, log) - target_mean) / target_std
@@ -80,10 +84,14 @@ class DishDataset(torch.utils.data.Dataset):
 def dish_dataloaders(table:pd.DataFrame,        # From `dish_table`
                      target_mean:torch.Tensor,   # Target standardisation (from `target_stats`)
                      target_std:torch.Tensor,
-                     cfg:TrainConfig,            # Image size and `square`, `bs`, `augment`, `view`, `seed`, `num_workers`, the outputs and `log_targets`
+                     # Image size and `square`, `bs`, `augment`, `view`, `seed`, `num_workers`, the outputs and
+                     # `log_targets`
+                     cfg:TrainConfig,
                      device=None,                # Defaults to `default_device()` (the GPU when there is one)
                     ) -> DataLoaders:
-    "fastai `DataLoaders` of images read every step: the rows of `table` in split `train` (shuffled, augmented with `augment`), and those in split `valid` as the validation set (`03_train` puts the training dishes it holds out there)."
+    """fastai `DataLoaders` of images read every step: the rows of `table` in split `train` (shuffled, augmented with
+    `augment`), and those in split `valid` as the validation set (`03_train` puts the training dishes it holds out
+    there)."""
     def _dl(split, aug, **kw):
         ds = DishDataset(table[table.split == split], image_tfms(aug, cfg.view, cfg.seed if aug else None),
                          cfg.img_size, cfg.square, target_mean, target_std, cfg.outputs(), cfg.log_targets)
@@ -91,13 +99,16 @@ def dish_dataloaders(table:pd.DataFrame,        # From `dish_table`
     return DataLoaders(_dl('train', cfg.augment, shuffle=True, drop_last=True), _dl('valid', False))
 
 # %% ../nbs/02a_features.ipynb #71484a28
-AUG_VERSION, PREP_VERSION = 1, 4      # PREP_VERSION 2: area averaging, reduced-scale JPEG decoding, `fit`; 3: transparency; 4: every format reduced like a JPEG
+# PREP_VERSION 2: area averaging, reduced-scale JPEG decoding, `fit`; 3: transparency; 4: every format reduced like a
+# JPEG
+AUG_VERSION, PREP_VERSION = 1, 4
 
 def feature_key(config:ModelConfig, # The model's config (input size, `square`, `grid`)
                 backbone:str,       # Which of its backbones
                 image_sha:str, variant:int=0, seed:int|None=None, view:str|None=None,   # seed and view: of augmented variants
                 weights:str='', decoder:str='pil',
-                extra:dict|None=None, # What else the cached values depend on (e.g. the activation at a unit: `cached_activations`)
+                # What else the cached values depend on (e.g. the activation at a unit: `cached_activations`)
+                extra:dict|None=None,
                ) -> str:
     "The cache key of one image's features from one backbone (`weights` names its weights: pretrained, or a weights file)."
     parts = dict(backbone=backbone, revision=BACKBONES[backbone].revision, weights=weights, size=config.img_size,
@@ -148,7 +159,8 @@ def _read_into(feats:list, cache:FeatureCache, keys:list, idx:list, n_feat:int):
     for i, f in zip(idx, cache.load_many([keys[i] for i in idx], n_feat)):
         if f is not None: feats[i] = f
 def _extractor(module, extra, size:int, cache:FeatureCache, device, engine:str):
-    "What runs a frozen extractor: onnxruntime for a backbone's pooled vector on a CPU (unless `engine='torch'`), torch otherwise."
+    """What runs a frozen extractor: onnxruntime for a backbone's pooled vector on a CPU (unless `engine='torch'`), torch
+    otherwise."""
     if engine == 'auto' and extra is None and torch.device(device).type == 'cpu':
         return OnnxExtractor(module, size, cache.root.parent/'onnx')
     return module.eval().to(device)
@@ -164,10 +176,12 @@ def extractor_key(module:torch.nn.Module, size:int) -> str:
 
 # %% ../nbs/02a_features.ipynb #da4f9987
 class OnnxExtractor:
-    "A frozen feature extractor exported to ONNX, run by onnxruntime and called like the torch module (`[n, 3, s, s]` in, `[n, d]` out)."
+    """A frozen feature extractor exported to ONNX, run by onnxruntime and called like the torch module (`[n, 3, s, s]`
+    in, `[n, d]` out)."""
     def __init__(self, module:torch.nn.Module, size:int, folder:str|Path):
         self.path = Path(folder)/f'{extractor_key(module, size)}.onnx'
-        if not self.path.is_file():                           # exported once per extractor, size and weights; writers race harmlessly
+        # exported once per extractor, size and weights; writers race harmlessly
+        if not self.path.is_file():
             with written_whole(self.path) as tmp: onnx_export(module, size, tmp, ['features'])
         self.session = onnx_session(self.path)
         self.input = self.session.get_inputs()[0].name
@@ -180,23 +194,32 @@ def cached_features(model:NutritionRegressor, # Its frozen backbones make the fe
                     table:pd.DataFrame,       # Dishes with an `image` column
                     cache:FeatureCache,
                     variants:int=0,           # Augmented copies per image, besides the plain one
-                    seed:int|None=None, view:str|None=None, # Of the augmented variants: the run's seed, the photos' view (`image_tfms`)
+                    # Of the augmented variants: the run's seed, the photos' view (`image_tfms`)
+                    seed:int|None=None, view:str|None=None,
                     weights:str='',
                     bs:int|None=None,         # Backbone batch size (`None`: `images.backbone_batch_size`)
                     decode_threads:int=0,     # Threads that decode and prepare images (0: `images.decode_thread_count`)
                     device=None,
-                    failed:dict|None=None,    # Collect unreadable images here (table row -> error; their rows are NaN); `None`: raise the first
-                    extractors:list|None=None, # `(backbone, module, length, extra key)` of what to compute; `None`: each backbone's pooled vector
-                    engine:str='auto',        # Runs the backbones: `auto` is onnxruntime on a CPU (`OnnxExtractor`), torch on a GPU; or `torch`
+                    # Collect unreadable images here (table row -> error; their rows are NaN); `None`: raise the first
+                    failed:dict|None=None,
+                    # `(backbone, module, length, extra key)` of what to compute; `None`: each backbone's pooled
+                    # vector
+                    extractors:list|None=None,
+                    # Runs the backbones: `auto` is onnxruntime on a CPU (`OnnxExtractor`), torch on a GPU; or `torch`
+                    engine:str='auto',
                    ) -> tuple[torch.Tensor, dict]:
-    "Features `[n_images*(1+variants), n_features]` (image-major: an image's variants are neighbours), and `{'computed': n, 'loaded': m}`."
+    """Features `[n_images*(1+variants), n_features]` (image-major: an image's variants are neighbours), and
+    `{'computed': n, 'loaded': m}`."""
     device = device or default_device()
     c = model.config
-    if variants and (seed is None or view is None): raise ValueError("augmented variants need the run's seed and the photos' view")
+    if variants and (seed is None or view is None):
+        raise ValueError("augmented variants need the run's seed and the photos' view")
     if engine not in ('auto', 'torch'): raise ValueError(f"engine must be 'auto' or 'torch', not {engine!r}")
     if model.tuned and extractors is None:
-        raise ValueError("A model with tuned units has features of its own: the cache holds the frozen backbones' (`dish_features` combines them)")
-    extractors = extractors or [(name, pooled, _vector_length(c, name), None) for name, pooled in zip(c.backbone, model.backbone.bodies)]
+        raise ValueError("A model with tuned units has features of its own: the cache holds the frozen backbones' "
+                         "(`dish_features` combines them)")
+    extractors = extractors or [(name, pooled, _vector_length(c, name), None) for name,
+                                pooled in zip(c.backbone, model.backbone.bodies)]
     bs = bs or backbone_batch_size(torch.device(device).type == 'cuda')
     images = list(table.image)
     decoder = 'nvjpeg' if _use_gpu_decoding(device, images) else 'pil'
@@ -216,7 +239,8 @@ def cached_features(model:NutritionRegressor, # Its frozen backbones make the fe
     def _batch(idx):                              # the indices of `idx` that could be read, and their prepared images
         sq = _squares(sorted({pairs[i][0] for i in idx}))
         ok = [i for i in idx if pairs[i][0] in sq]
-        return ok, torch.stack([torch.from_numpy(tfm(v, r)(image=sq[r])['image']) for r, v in (pairs[i] for i in ok)]) if ok else None
+        return ok, torch.stack([torch.from_numpy(tfm(v, r)(image=sq[r])['image']) for r,
+                                v in (pairs[i] for i in ok)]) if ok else None
     rank, world = distributed_rank()
     parts, computed = [], 0
     for name, pooled, n_feat, extra in extractors:
@@ -243,7 +267,8 @@ def cached_features(model:NutritionRegressor, # Its frozen backbones make the fe
             torch.distributed.barrier()                           # then reads the others' shares from the cache
             _read_into(feats, cache, keys, [i for i in todo if feats[i] is None and pairs[i][0] not in bad], n_feat)
             _compute([i for i in todo if feats[i] is None and pairs[i][0] not in bad])
-        parts.append(torch.from_numpy(np.stack([np.full(n_feat, np.nan, np.float32) if f is None else np.asarray(f) for f in feats])))
+        parts.append(torch.from_numpy(np.stack([np.full(n_feat, np.nan,
+                                                        np.float32) if f is None else np.asarray(f) for f in feats])))
     try: cache.flush()                                        # what was read from a one-file cache moves into shards
     except CannotWrite as e: _log.warning(f"{e} (the cache's one-file entries stay where they are)")
     if failed is not None: failed.update(bad)
@@ -268,7 +293,8 @@ def cached_activations(model:NutritionRegressor, # A model with `fine_tune` unit
                        mirror:bool=False,        # The activations of the mirror images
                        **kwargs,                 # `cached_features`'s (seed, view, weights, device, failed ...)
                       ) -> tuple[torch.Tensor, dict]:
-    "`[n, c, h, w]` activations entering the first tuned unit of `model` for `table`'s images, from the cache (computed once), and the counts."
+    """`[n, c, h, w]` activations entering the first tuned unit of `model` for `table`'s images, from the cache (computed
+    once), and the counts."""
     pooled, cut, size = model.backbone.bodies[0], model.cut(), model.config.img_size
     with torch.no_grad(): shape = pooled.lower(torch.zeros(1, 3, size, size, device=pooled.mean.device), cut).shape[1:]
     part = (model.config.backbone[0], _Lower(pooled, cut, mirror), int(np.prod(shape)), dict(activation=cut, mirror=mirror))
@@ -295,7 +321,8 @@ class FeatureDataset(torch.utils.data.Dataset):
 
 def feature_dataloaders(model:NutritionRegressor, table:pd.DataFrame, cfg:TrainConfig, target_mean, target_std,
                         device=None) -> tuple[DataLoaders, dict]:
-    "fastai `DataLoaders` of (cached features, standardised targets): split `train` of `table` to train on, split `valid` as the validation set; and how many features were computed/loaded."
+    """fastai `DataLoaders` of (cached features, standardised targets): split `train` of `table` to train on, split
+    `valid` as the validation set; and how many features were computed/loaded."""
     cache, device = FeatureCache(cfg.cache_dir), device or default_device()
     def _ds(t, variants):
         feats, n = cached_features(model, t, cache, variants, **_cache_kw(cfg, device))
@@ -313,19 +340,22 @@ def feature_dataloaders(model:NutritionRegressor, table:pd.DataFrame, cfg:TrainC
 def tuned_vectors(model:NutritionRegressor, act:torch.Tensor, vec:torch.Tensor, device=None, bs:int=64) -> torch.Tensor:
     "`[n, d]` feature vectors of a tuned model, from the activations `act` entering its tuned units and the frozen vectors `vec`."
     net, device = TunedFeatures(model).eval().to(device or default_device()), device or default_device()
-    with torch.inference_mode(): return torch.cat([net(a.to(device), v.to(device)).cpu() for a, v in zip(act.split(bs), vec.split(bs))])
+    with torch.inference_mode():
+        return torch.cat([net(a.to(device), v.to(device)).cpu() for a, v in zip(act.split(bs), vec.split(bs))])
 
 def dish_features(model:NutritionRegressor, table:pd.DataFrame, cfg:TrainConfig, device=None,
                   counts:dict|None=None, # The cache's `computed` and `loaded` counts are added to this dict
                  ) -> torch.Tensor:
-    "`[n, n_features]`: the model's feature vectors of `table`'s images, from the feature cache (computed once); a tuned model's from its cached activations."
+    """`[n, n_features]`: the model's feature vectors of `table`'s images, from the feature cache (computed once); a
+    tuned model's from its cached activations."""
     cache, kw = FeatureCache(cfg.cache_dir), _cache_kw(cfg, device or default_device())
     def _counted(out):
         for k, v in out[1].items():
             if counts is not None: counts[k] = counts.get(k, 0) + v
         return out[0]
     if not model.tuned: return _counted(cached_features(model, table, cache, 0, **kw))
-    frozen = NutritionRegressor(replace(model.config, fine_tune=0), cfg.pretrained, cfg.weights_path)   # its backbones as they were
+    # its backbones as they were
+    frozen = NutritionRegressor(replace(model.config, fine_tune=0), cfg.pretrained, cfg.weights_path)
     vec, act = _counted(cached_features(frozen, table, cache, 0, **kw)), _counted(cached_activations(model, table, cache, **kw))
     return tuned_vectors(model, act, vec, kw['device'])
 
@@ -335,7 +365,8 @@ def cached_predictions(model:NutritionRegressor, # A trained model
                        table:pd.DataFrame,       # Dishes with an `image` column
                        cfg:TrainConfig,          # The run's configuration (cache folder, seed, weights)
                        device=None) -> pd.DataFrame:
-    "The model's predictions in kcal and grams from the cached features of `table`'s images (no backbone pass when cached); with an ingredient head, each entry's probability (`presence:<id>`) and grams (`grams:<id>`) after them."
+    """The model's predictions in kcal and grams from the cached features of `table`'s images (no backbone pass when
+    cached); with an ingredient head, each entry's probability (`presence:<id>`) and grams (`grams:<id>`) after them."""
     device = device or default_device()
     feats = dish_features(model, table, cfg, device).to(device)
     with torch.inference_mode():
@@ -348,7 +379,9 @@ def cached_predictions(model:NutritionRegressor, # A trained model
 
 # %% ../nbs/02a_features.ipynb #fe0a0006
 def readable_dishes(cfg:TrainConfig, dishes:pd.DataFrame, device=None) -> pd.DataFrame:
-    "`dishes` whose image can be read, their features computed into the cache on the way (counted in `attrs['feature_counts']`); the rest dropped and named in `attrs['dropped']` (`on_bad_image: stop`: a `DataError`)."
+    """`dishes` whose image can be read, their features computed into the cache on the way (counted in
+    `attrs['feature_counts']`); the rest dropped and named in `attrs['dropped']` (`on_bad_image: stop`: a
+    `DataError`)."""
     failed = {}
     model = NutritionRegressor(cfg.model_config(), cfg.pretrained, cfg.weights_path)
     _, counts = cached_features(model, dishes, FeatureCache(cfg.cache_dir), 0, **_cache_kw(cfg, device or default_device()),

@@ -1,4 +1,4 @@
-"""When not to trust a prediction: an image with almost nothing in it (a covered lens, a blank frame), or one unlike the training photos (not food, another camera or setting), is flagged with its reason instead of getting a confident calorie count.
+"""When not to trust a prediction: an image with almost nothing in it, or one unlike the training photos, is flagged.
 
 Docs: https://nutrition-predictor.github.io/nutrition-predictor/guard.html.md"""
 
@@ -80,14 +80,16 @@ class Gaussian:
 
 # %% ../nbs/01b_guard.ipynb #e6a3c9b0
 def guard_groups(config) -> list[str]:
-    "The feature groups the guard scores for a model of `config` (a `ModelConfig`): its first backbone's final map and earliest stage."
+    """The feature groups the guard scores for a model of `config` (a `ModelConfig`): its first backbone's final map and
+    earliest stage."""
     b = config.backbone[0]
     return [f'{b}:final', f'{b}:stage-3']
 
 # %% ../nbs/01b_guard.ipynb #a3f70b8c
 @dataclass
 class Guard:
-    "How unlike the training photos an image is, from its feature vector (`ModelConfig.feature_groups`), and the threshold above which to say so."
+    """How unlike the training photos an image is, from its feature vector (`ModelConfig.feature_groups`), and the
+    threshold above which to say so."""
     groups:list                 # Feature groups scored, e.g. `efficientnet_lite0:stage-3`
     slices:list                 # `[start, stop]` of each group in the feature vector
     gaussians:list              # A `Gaussian` per group
@@ -98,7 +100,8 @@ class Guard:
     n_calibration:int = 0       # Held-out photos the threshold was calibrated on
 
     def score(self, feats) -> np.ndarray:
-        "The fused score of each row of `feats` (`[n, n_features]`): the largest of the groups' scores over their held-out medians."
+        """The fused score of each row of `feats` (`[n, n_features]`): the largest of the groups' scores over their
+        held-out medians."""
         feats = np.asarray(feats)
         return np.max([g.score(feats[:, a:b]) / s for g, (a, b), s in zip(self.gaussians, self.slices, self.scales)], 0)
 
@@ -108,7 +111,8 @@ class Guard:
     def calibrate(cls, feats,            # `[n, n_features]` features of the training photos
                   folds,                 # Fold number of each row; a fold's rows are scored by Gaussians fitted without it
                   config,                # The model's `ModelConfig`: where each group is in the feature vector
-                  coverage:float,        # Share of real dishes to pass, 1 - the false-alarm rate wanted (`TrainConfig.guard_coverage`)
+                  # Share of real dishes to pass, 1 - the false-alarm rate wanted (`TrainConfig.guard_coverage`)
+                  coverage:float,
                   n_axes:int=32) -> Guard:
         "A guard fitted on all `feats`, its threshold the split-conformal quantile of held-out fused scores."
         feats, folds = np.asarray(feats), np.asarray(folds)
@@ -124,8 +128,10 @@ class Guard:
         return cls(groups, slices, gaussians, scales, conformal_quantile(fused, 1 - coverage), coverage, len(feats), len(feats))
 
     def save(self, path:str|Path) -> Path:
-        "Write the guard to `path` (a run folder's `guard.npz`, see `RunFolder`): arrays and numbers only, read without unpickling."
-        arrays = {f'{k}{j}': np.asarray(getattr(g, k)) for j, g in enumerate(self.gaussians) for k in ('mean', 'axes', 'variances', 'residual_var')}
+        """Write the guard to `path` (a run folder's `guard.npz`, see `RunFolder`): arrays and numbers only, read without
+        unpickling."""
+        arrays = {f'{k}{j}': np.asarray(getattr(g, k)) for j,
+                  g in enumerate(self.gaussians) for k in ('mean', 'axes', 'variances', 'residual_var')}
         meta = {f.name: np.asarray(getattr(self, f.name)) for f in fields(self) if f.name != 'gaussians'}
         with open(path, 'wb') as fh: np.savez(fh, **arrays, **meta)
         return Path(path)
@@ -135,8 +141,10 @@ class Guard:
         "The guard saved at `path` (no code is run: `allow_pickle=False`)."
         with np.load(path, allow_pickle=False) as d:
             n = len(d['groups'])
-            gaussians = [Gaussian(d[f'mean{j}'], d[f'axes{j}'], d[f'variances{j}'], float(d[f'residual_var{j}'])) for j in range(n)]
-            return cls([str(g) for g in d['groups']], d['slices'].tolist(), gaussians, d['scales'].tolist(), float(d['threshold']),
+            gaussians = [Gaussian(d[f'mean{j}'], d[f'axes{j}'], d[f'variances{j}'],
+                                  float(d[f'residual_var{j}'])) for j in range(n)]
+            return cls([str(g) for g in d['groups']], d['slices'].tolist(), gaussians, d['scales'].tolist(),
+                       float(d['threshold']),
                        float(d['coverage']), int(d['n_fit']), int(d['n_calibration']))
 
 # %% ../nbs/01b_guard.ipynb #3b1ba8a6
@@ -159,7 +167,8 @@ def nonfood_images(seed:int=0) -> dict:
     return imgs
 
 def blank_images(seed:int=0) -> dict:
-    "Name -> HxWx3 uint8 image with almost nothing in it: uniform black, white and grey at phone and camera sizes, and near-uniform ones."
+    """Name -> HxWx3 uint8 image with almost nothing in it: uniform black, white and grey at phone and camera sizes, and
+    near-uniform ones."""
     rng, out = np.random.default_rng(seed), {}
     for name, v in (('black', 0), ('white', 255), ('grey', 128)):
         for w, h in ((4032, 3024), (1920, 1080), (640, 480)): out[f'{name} {w}x{h}'] = np.full((h, w, 3), v, np.uint8)

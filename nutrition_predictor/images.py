@@ -1,4 +1,4 @@
-"""Read any photo a person or a program hands over (a path, bytes, a PIL image, an array; JPEG, PNG, HEIC, AVIF...) into pixels, with every input limit beside the reader, and prepare it for the model.
+"""Read any photo a person or a program hands over (path, bytes, PIL, array; JPEG, HEIC...) into pixels, within its limits.
 
 Docs: https://nutrition-predictor.github.io/nutrition-predictor/images.html.md"""
 
@@ -31,7 +31,8 @@ class DataError(ValueError):
 # %% ../nbs/00_images.ipynb #bd1e0a11
 register_heif_opener()     # HEIC/HEIF (iPhone photos), for every reader of this package
 FORMATS = ('JPEG', 'PNG', 'HEIF', 'AVIF', 'WEBP', 'GIF', 'BMP', 'TIFF')   # JPEG includes MPO, what many cameras write
-SUFFIXES = ('.jpg', '.jpeg', '.png', '.heic', '.heif', '.avif', '.webp', '.gif', '.bmp', '.tif', '.tiff')   # their files' usual names
+# their files' usual names
+SUFFIXES = ('.jpg', '.jpeg', '.png', '.heic', '.heif', '.avif', '.webp', '.gif', '.bmp', '.tif', '.tiff')
 
 # %% ../nbs/00_images.ipynb #69248ae4
 def image_files(paths:list, # Files and folders
@@ -48,8 +49,10 @@ MAX_UPLOAD = 20 * 2**20                 # bytes of one photo
 MAX_FILES = 32                          # photos in one request
 MAX_REQUEST = 64 * 2**20                # bytes of one request, its photos together
 MAX_REQUEST_PIXELS = 4 * MAX_PIXELS     # pixels decoded for one request, its photos together
-BULK_PIXELS = 16_000_000                # pixels decoded for one request, or one client's requests in progress, past which photos wait in the bulk lane
-ORDINARY_PIXELS = 4_000_000             # a photo that decodes to at most this is never sent to the bulk lane for its client's other requests
+# pixels decoded for one request, or one client's requests in progress, past which photos wait in the bulk lane
+BULK_PIXELS = 16_000_000
+# a photo that decodes to at most this is never sent to the bulk lane for its client's other requests
+ORDINARY_PIXELS = 4_000_000
 MIN_MASS_G, MAX_MASS_G = 1., 100_000.   # a weighed plate's mass: at least 1 g (less is no plate), below 100 kg
 
 # %% ../nbs/00_images.ipynb #2c7d1e04
@@ -66,7 +69,8 @@ def check_mass(mass_g) -> float:
     "`mass_g` as a float, or a `ValueError` saying what a plate's mass may be."
     try: m = float(mass_g)
     except (TypeError, ValueError): m = float('nan')
-    if not MIN_MASS_G <= m < MAX_MASS_G: raise ValueError(f"mass_g must be a weight in grams from {MIN_MASS_G:g} to below {MAX_MASS_G:g}, not {str(mass_g)[:40]}")
+    if not MIN_MASS_G <= m < MAX_MASS_G:
+        raise ValueError(f"mass_g must be a weight in grams from {MIN_MASS_G:g} to below {MAX_MASS_G:g}, not {str(mass_g)[:40]}")
     return m
 
 # %% ../nbs/00_images.ipynb #4d8e2f15
@@ -83,7 +87,8 @@ def _to_8bit_rgb(im:Image.Image) -> Image.Image:
 
 # %% ../nbs/00_images.ipynb #7b0c4d38
 def reduction(size:tuple, draft:int) -> int:
-    "The power of two (1, 2, 4 or 8) JPEG's reduced-scale decoding divides `size` by for `draft`: the largest that keeps both sides >= `draft`."
+    """The power of two (1, 2, 4 or 8) JPEG's reduced-scale decoding divides `size` by for `draft`: the largest that
+    keeps both sides >= `draft`."""
     return next((k for k in (8, 4, 2) if min(size) // draft >= k), 1)
 
 def _reduced(img:np.ndarray, draft:int) -> np.ndarray:
@@ -155,7 +160,9 @@ def read_image(src:str|Path|bytes|Image.Image|np.ndarray, # The image, in any of
         return load_rgb(io.BytesIO(src), name, draft)
     if isinstance(src, np.ndarray):
         try: src = Image.fromarray(src)
-        except (TypeError, ValueError) as e: raise DataError(f"Cannot read image {name}: an array of shape {src.shape} and dtype {src.dtype} is not an image") from e
+        except (TypeError, ValueError) as e:
+            raise DataError(f"Cannot read image {name}: an array of shape {src.shape} and dtype {src.dtype} "
+                            "is not an image") from e
     if isinstance(src, Image.Image): return pil_to_rgb(src, name, draft)
     raise DataError(f"Cannot read an image from a {type(src).__name__}")
 
@@ -185,7 +192,8 @@ def square_plan(h:int, w:int, # The image's height and width
                 size:int,     # Side of the square
                 square:str,   # `squash`, `crop` (centre square) or `pad` (letterbox), one of `SQUARES`
                ) -> SquarePlan:
-    "The one geometry of `square`: `fit_square` (numpy) and `features.fit_square_tensor` apply it. `ValueError` for an unknown one."
+    """The one geometry of `square`: `fit_square` (numpy) and `features.fit_square_tensor` apply it. `ValueError` for an
+    unknown one."""
     if square not in SQUARES: raise ValueError(f"square must be one of {SQUARES}, not {square!r}")
     if square == 'crop': s = min(h, w); return SquarePlan(((h - s) // 2, (w - s) // 2, s, s), (size, size), (0, 0, 0, 0))
     if square != 'pad': return SquarePlan((0, 0, h, w), (size, size), (0, 0, 0, 0))          # squash: the whole image
@@ -225,14 +233,18 @@ def model_input(img:np.ndarray, # A prepared HxWx3 uint8 image (`prepare_image`)
 
 # %% ../nbs/00_images.ipynb #fc9ed729
 THREADS_ENV = 'NUTRITION_PREDICTOR_THREADS'   # overrides `compute_threads`
-WAIT_POLICY = ('GOMP_SPINCOUNT', '3000')      # what `nutrition_predictor/__init__.py` sets, unless the environment sets it or OMP_WAIT_POLICY
+# what `nutrition_predictor/__init__.py` sets, unless the environment sets it or OMP_WAIT_POLICY
+WAIT_POLICY = ('GOMP_SPINCOUNT', '3000')
 
 def cgroup_cpu_quota(root:Path=Path('/sys/fs/cgroup'), # Where the cgroup tree is mounted
                      own:str|None=None,                # The process's cgroup in it; `None`: this process's (`/proc/self/cgroup`)
                     ) -> float|None:
-    "The CPUs the tightest cgroup CPU quota over the process allows (its cgroup and every parent; v2, else v1), `None` without one."
+    """The CPUs the tightest cgroup CPU quota over the process allows (its cgroup and every parent; v2, else v1), `None`
+    without one."""
     if own is None:
-        try: own = next(l.split(':', 2)[2].strip() for l in Path('/proc/self/cgroup').read_text().splitlines() if l.startswith('0::'))
+        try:
+            own = next(l.split(':', 2)[2].strip() for l in Path('/proc/self/cgroup').read_text().splitlines()
+                       if l.startswith('0::'))
         except (OSError, StopIteration): own = '/'
     quotas, d = [], root/own.lstrip('/')
     for d in [d, *d.parents]:
@@ -247,13 +259,15 @@ def cgroup_cpu_quota(root:Path=Path('/sys/fs/cgroup'), # Where the cgroup tree i
     return min(quotas, default=None)
 
 def usable_cpus() -> int:
-    "How many CPUs this process may really use: its affinity mask (`taskset`, a container's cpuset), capped by a cgroup CPU quota (a container's `--cpus`); at least 1."
+    """How many CPUs this process may really use: its affinity mask (`taskset`, a container's cpuset), capped by a cgroup
+    CPU quota (a container's `--cpus`); at least 1."""
     n = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
     quota = cgroup_cpu_quota()
     return max(1, min(n, math.ceil(quota)) if quota else n)
 
 def compute_threads() -> int:
-    "Threads for a model's arithmetic on either engine: `$NUTRITION_PREDICTOR_THREADS` when set (a `ValueError` unless a positive integer), else `usable_cpus()`."
+    """Threads for a model's arithmetic on either engine: `$NUTRITION_PREDICTOR_THREADS` when set (a `ValueError` unless
+    a positive integer), else `usable_cpus()`."""
     v = os.environ.get(THREADS_ENV, '').strip()
     if not v: return usable_cpus()
     if not v.isdigit() or int(v) < 1: raise ValueError(f"{THREADS_ENV} must be a positive number of threads, not {v!r}")

@@ -1,4 +1,4 @@
-"""The ingredient head measured: ROC AUC and average precision per ingredient, calibration of its probabilities, the list a person is shown (its threshold chosen in grouped cross-validation, its precision and recall), grams when present with conformal ranges, and the totals composed from ingredients against the direct ones.
+"""The ingredient head measured: ROC AUC and calibration, the list a person is shown, grams, and composed totals.
 
 Docs: https://nutrition-predictor.github.io/nutrition-predictor/ingredients.html.md"""
 
@@ -30,7 +30,8 @@ __all__ = ['THRESHOLDS', 'COMMON_DISHES', 'ingredient_outputs', 'reliability_bin
 def ingredient_outputs(preds:pd.DataFrame, # Predictions with `presence:<id>` and `grams:<id>` columns (`cached_predictions`)
                        vocabulary:list,    # The ingredients to read, in order
                       ) -> tuple[np.ndarray, np.ndarray]:
-    "`[n, len(vocabulary)]` probabilities and grams; where a fold's model lacks an entry, its probability is 0 and its grams `NaN`."
+    """`[n, len(vocabulary)]` probabilities and grams; where a fold's model lacks an entry, its probability is 0 and its
+    grams `NaN`."""
     col = lambda prefix: preds.reindex(columns=[f'{prefix}{i}' for i in vocabulary]).to_numpy(np.float64)
     return np.nan_to_num(col(PRESENCE), nan=0.), col(GRAMS)
 
@@ -53,7 +54,8 @@ def shown_ingredients(rows:pd.DataFrame, # Ingredient rows (`data.read_all_ingre
                       vocabulary:list,
                       min_grams:float,   # `TrainConfig.shown_min_grams`
                      ) -> list[str]:
-    "The vocabulary entries a person may be shown: not `OTHER`, and a median weight of at least `min_grams` on the training plates that hold them."
+    """The vocabulary entries a person may be shown: not `OTHER`, and a median weight of at least `min_grams` on the
+    training plates that hold them."""
     on = rows[rows.dish_id.isin(set(dish_ids)) & rows.grams.gt(0)]
     median = on.groupby('ingr_id').grams.median()
     return [i for i in vocabulary if i != OTHER and median.get(i, 0.) >= min_grams]
@@ -64,19 +66,23 @@ THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.01), 2)   # the list's threshold i
 def list_scores(prob:np.ndarray, present:np.ndarray, # `[n, v]` probabilities, and whether each was there
                 eligible:np.ndarray,                 # `[v]`: the entries that may be shown
                 threshold:float) -> dict:
-    "The shown list at `threshold`: `precision` (listed and there / listed), `recall` (listed and there / there, among eligible), `per_dish` (listed)."
+    """The shown list at `threshold`: `precision` (listed and there / listed), `recall` (listed and there / there, among
+    eligible), `per_dish` (listed)."""
     listed, there = (prob >= threshold) & eligible, present.astype(bool) & eligible
-    return dict(precision=float((listed & there).sum() / max(1, listed.sum())), recall=float((listed & there).sum() / max(1, there.sum())),
+    return dict(precision=float((listed & there).sum() / max(1, listed.sum())),
+                recall=float((listed & there).sum() / max(1, there.sum())),
                 per_dish=float(listed.sum(1).mean()))
 
 def choose_threshold(prob:np.ndarray, present:np.ndarray, eligible:np.ndarray,
                      precision:float, # The precision the list must reach (`TrainConfig.shown_precision`)
                     ) -> float:
     "The lowest of `THRESHOLDS` at which the shown list's precision reaches `precision` (the highest, if none does)."
-    return float(next((t for t in THRESHOLDS if list_scores(prob, present, eligible, t)['precision'] >= precision), THRESHOLDS[-1]))
+    return float(next((t for t in THRESHOLDS if list_scores(prob, present, eligible, t)['precision'] >= precision),
+                      THRESHOLDS[-1]))
 
 # %% ../nbs/04b_ingredients.ipynb #f5988128
-def cross_fitted_listing(prob:np.ndarray, present:np.ndarray, eligible:np.ndarray, folds:np.ndarray, precision:float) -> np.ndarray:
+def cross_fitted_listing(prob:np.ndarray, present:np.ndarray, eligible:np.ndarray, folds:np.ndarray,
+                         precision:float) -> np.ndarray:
     "`[n, v]`: what each fold's dishes list at the threshold `choose_threshold` picks on the other folds."
     listed = np.zeros(prob.shape, bool)
     for f in np.unique(folds):
@@ -92,7 +98,8 @@ def cross_fitted_list(prob:np.ndarray, present:np.ndarray, eligible:np.ndarray, 
 def grams_log_range(pred:np.ndarray, true:np.ndarray, # `[n, v]` predicted and true grams
                     coverage:float,                   # e.g. 0.9
                    ) -> tuple[float, float]:
-    "Conformal quantiles `(low, high)` of log((true + 1) / (pred + 1)) over the entries truly there (and predicted), for ranges of `coverage`; infinite with too few."
+    """Conformal quantiles `(low, high)` of log((true + 1) / (pred + 1)) over the entries truly there (and predicted),
+    for ranges of `coverage`; infinite with too few."""
     on = (true > 0) & np.isfinite(pred)
     r = np.log((true[on] + GRAMS_OFFSET) / (pred[on] + GRAMS_OFFSET))
     alpha = 1 - coverage
@@ -109,8 +116,10 @@ def _grams_mae_pct(pred:np.ndarray, true:np.ndarray) -> float|None:
 def ingredient_scores(prob:np.ndarray, grams:np.ndarray, # `[n, v]` predicted probabilities and grams
                       true_grams:pd.DataFrame,            # `[n, v]` true grams (`data.ingredient_grams`), columns the vocabulary
                       likely:LikelyIngredients,           # The list's threshold, shown entries, grams ranges and names
-                      list_scores_:dict|None=None,        # The list's scores to report (e.g. cross-fitted); `None`: at `likely.threshold`
-                      common:list|None=None,              # The summary's ingredients; `None`: those on at least `COMMON_DISHES` of these dishes
+                      # The list's scores to report (e.g. cross-fitted); `None`: at `likely.threshold`
+                      list_scores_:dict|None=None,
+                      # The summary's ingredients; `None`: those on at least `COMMON_DISHES` of these dishes
+                      common:list|None=None,
                      ) -> IngredientScores:
     "How well `prob` and `grams` read what is on the plates of `true_grams`."
     from sklearn.metrics import average_precision_score, roc_auc_score
@@ -130,7 +139,8 @@ def ingredient_scores(prob:np.ndarray, grams:np.ndarray, # `[n, v]` predicted pr
     known = there & np.isfinite(grams)                                        # the grams the model gave
     covered = None if lo is None else float(((lo <= g_true) & (g_true <= hi))[known].mean())
     med = lambda k: float(np.median([d[k] for d in common])) if common else None
-    return IngredientScores(n_dishes=len(g_true), common=COMMON_DISHES, n_common=len(common), median_auc=med('auc'), median_ap=med('ap'),
+    return IngredientScores(n_dishes=len(g_true), common=COMMON_DISHES, n_common=len(common), median_auc=med('auc'),
+                            median_ap=med('ap'),
                             ece=expected_calibration_error(prob, there), threshold=likely.threshold,
                             **(list_scores_ or list_scores(prob, there, eligible, likely.threshold)),
                             grams_mae_pct=_grams_mae_pct(grams, g_true),
@@ -148,21 +158,24 @@ def fit_likely_ingredients(prob:np.ndarray, grams:np.ndarray, # `[n, v]` out-of-
                            rows:pd.DataFrame,                 # Ingredient rows (`data.read_all_ingredients`)
                            training:pd.DataFrame,             # The final model's training dishes
                            nutrients:NutrientTable, cfg:TrainConfig) -> LikelyIngredients:
-    "The list's threshold and grams ranges from out-of-fold predictions; the shown entries and the rest's values per gram from the training plates."
+    """The list's threshold and grams ranges from out-of-fold predictions; the shown entries and the rest's values per
+    gram from the training plates."""
     vocab = list(true_grams.columns)
     shown = shown_ingredients(rows, training.dish_id, vocab, cfg.shown_min_grams)
     there, eligible = true_grams.to_numpy() > 0, np.array([i in set(shown) for i in vocab])
     lo, hi = grams_log_range(grams, true_grams.to_numpy(np.float64), cfg.interval_coverage)
     finite = np.isfinite(lo) and np.isfinite(hi)                              # too few plates for the coverage asked: no ranges
     return LikelyIngredients(vocab, shown, choose_threshold(prob, there, eligible, cfg.shown_precision), lo if finite else None,
-                             hi if finite else None, cfg.interval_coverage, other_per_gram(rows, training.dish_id, vocab), nutrients)
+                             hi if finite else None, cfg.interval_coverage,
+                             other_per_gram(rows, training.dish_id, vocab), nutrients)
 
 # %% ../nbs/04b_ingredients.ipynb #78020246
 def composed_oof(oof:pd.DataFrame,       # Out-of-fold predictions with ingredient columns and `fold` (`cross_validate`)
                  rows:pd.DataFrame,      # Ingredient rows
                  table:pd.DataFrame,     # The dishes cross-validated
                  nutrients:NutrientTable) -> pd.DataFrame:
-    "Totals composed from each fold model's ingredient outputs, with its own vocabulary and the rest's values per gram of its training plates."
+    """Totals composed from each fold model's ingredient outputs, with its own vocabulary and the rest's values per gram
+    of its training plates."""
     out = []
     for f in oof.fold.unique():
         part = oof[oof.fold == f].dropna(axis=1, how='all')
@@ -175,12 +188,14 @@ def composed_oof(oof:pd.DataFrame,       # Out-of-fold predictions with ingredie
 def composed_scores(oof:pd.DataFrame, composed:pd.DataFrame, table:pd.DataFrame, gap_s:float, n_boot:int=N_BOOT) -> dict:
     "`Scores` (as `evaluate.cv_scores`) of the `composed` totals and of the reconciled ones (the mean of direct and composed)."
     from nutrition_predictor.evaluate import fold_baseline
-    lacking = [t for t in TARGETS if t != 'mass' and t not in INGREDIENT_NUTRIENTS]   # no value per gram in the table: the direct one
+    # no value per gram in the table: the direct one
+    lacking = [t for t in TARGETS if t != 'mass' and t not in INGREDIENT_NUTRIENTS]
     composed = composed.assign(**{t: oof[t] for t in lacking})
     truth = table.set_index('dish_id').loc[oof.index, TARGETS]
     base, k = fold_baseline(oof, table), int(oof.fold.nunique())
     reconciled = (oof[TARGETS] + composed[TARGETS]) / 2
-    return dict(composed=score(composed, truth, base, gap_s, n_boot, k=k), reconciled=score(reconciled, truth, base, gap_s, n_boot, k=k))
+    return dict(composed=score(composed, truth, base, gap_s, n_boot, k=k),
+                reconciled=score(reconciled, truth, base, gap_s, n_boot, k=k))
 
 # %% ../nbs/04b_ingredients.ipynb #0e465b01
 def plot_reliability(prob:np.ndarray, present:np.ndarray, bins:int=10, fname=None):
@@ -202,10 +217,12 @@ def plot_ingredient_auc(scores:IngredientScores, shown:list, fname=None):
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for i, d in per.items():
         ax.scatter(d['n'], d['auc'], color='#2a6fb0' if i in set(shown) else '#aaaaaa', s=18)
-        if d['n'] >= scores.common: ax.annotate(d['name'], (d['n'], d['auc']), fontsize=7, xytext=(3, 2), textcoords='offset points')
+        if d['n'] >= scores.common:
+            ax.annotate(d['name'], (d['n'], d['auc']), fontsize=7, xytext=(3, 2), textcoords='offset points')
     ax.axhline(0.5, color='k', lw=1, ls='--'); ax.axvline(scores.common, color='#dddddd', lw=1)
     ax.set(xscale='log', xlabel='plates that hold it', ylabel='ROC AUC', ylim=(0.4, 1.01),
-           title=f'what the model sees: median ROC AUC {scores.median_auc or float("nan"):.3f} (ingredients on >= {scores.common} plates)')
+           title=f'what the model sees: median ROC AUC {scores.median_auc or float("nan"):.3f} (ingredients on >= '
+                 f'{scores.common} plates)')
     fig.tight_layout()
     if fname: fig.savefig(fname, dpi=100)
     return fig
@@ -227,12 +244,14 @@ def ingredient_report(cfg:TrainConfig,       # The run's configuration
                       model,                 # The run's trained `NutritionRegressor`, with an ingredient head
                       run=None,              # Its `RunFolder`, for the plots (`None`: none saved)
                       device=None) -> dict:
-    "The run's `likely` ingredients (fitted), the head's `cv` and `test` `IngredientScores`, and the `composed` and `reconciled` totals' `Scores`."
+    """The run's `likely` ingredients (fitted), the head's `cv` and `test` `IngredientScores`, and the `composed` and
+    `reconciled` totals' `Scores`."""
     from dataclasses import replace
     from nutrition_predictor.data import check_data_dir, n5k_dir, read_all_ingredients, read_nutrient_table
     from nutrition_predictor.features import cached_predictions
     root = check_data_dir(n5k_dir(cfg.data_dir))
-    rows, nutrients, vocab = read_all_ingredients(root), NutrientTable.from_frame(read_nutrient_table(root)), list(model.config.ingredients)
+    rows, vocab = read_all_ingredients(root), list(model.config.ingredients)
+    nutrients = NutrientTable.from_frame(read_nutrient_table(root))
     truth = ingredient_grams(rows, oof.index, vocab[:-1])
     prob, grams = ingredient_outputs(oof, vocab)
     likely = fit_likely_ingredients(prob, grams, truth, rows, dishes[dishes.split == 'train'], nutrients, cfg)
@@ -242,7 +261,8 @@ def ingredient_report(cfg:TrainConfig,       # The run's configuration
     test = dishes[dishes.split == 'test']
     common = [i for i, d in cv.per_ingredient.items() if i != OTHER and d['n'] >= COMMON_DISHES]   # the same ingredients on both
     train_rows = oof.index.isin(dishes.dish_id[dishes.split == 'train'])       # the test split's list: chosen without its dishes
-    held_out = fit_likely_ingredients(prob[train_rows], grams[train_rows], truth[train_rows], rows, dishes[dishes.split == 'train'], nutrients, cfg)
+    held_out = fit_likely_ingredients(prob[train_rows], grams[train_rows], truth[train_rows], rows,
+                                      dishes[dishes.split == 'train'], nutrients, cfg)
     test_scores = ingredient_scores(*ingredient_outputs(cached_predictions(model, test, cfg, device), vocab),
                                     ingredient_grams(rows, test.dish_id, vocab[:-1]), held_out, common=common)
     totals = composed_scores(oof, composed_oof(oof, rows, dishes, nutrients), dishes, cfg.group_gap_s)

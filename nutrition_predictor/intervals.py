@@ -1,4 +1,4 @@
-"""Split-conformal prediction ranges per nutrient, on a log scale so that they hold for big plates too: calibrated on out-of-fold predictions, saved with the model, and checked for coverage on dishes the calibration never saw, over all and by size.
+"""Split-conformal prediction ranges per nutrient on a log scale, calibrated out of fold and checked for coverage.
 
 Docs: https://nutrition-predictor.github.io/nutrition-predictor/intervals.html.md"""
 
@@ -73,7 +73,8 @@ def cross_conformal_coverage(oof:pd.DataFrame,   # Out-of-fold predictions with 
                              coverage:float,     # Nominal coverage of each range (`TrainConfig.interval_coverage`)
                              targets=TARGETS,    # The columns to check
                             ) -> dict:
-    "Empirical coverage (all dishes, and each third by true value) and mean width of each nutrient's range, each fold's range calibrated on the other folds."
+    """Empirical coverage (all dishes, and each third by true value) and mean width of each nutrient's range, each fold's
+    range calibrated on the other folds."""
     truth = table.set_index('dish_id').loc[oof.index, list(targets)]
     y, p, folds = truth.to_numpy(), oof[list(targets)].to_numpy(), oof.fold.to_numpy()
     hit, width = np.zeros(y.shape, bool), np.zeros(y.shape)

@@ -1,4 +1,4 @@
-"""What a client can cost the server: uploads read as they stream in and stopped at their caps (`read_uploads`), a cap per request body and per client a minute (`BodyCap`), deadlines for slow connections (`GuardedProtocol`).
+"""What a client can cost the server: uploads read within their caps, a cap per body and per client, slow-client deadlines.
 
 Docs: https://nutrition-predictor.github.io/nutrition-predictor/limits.html.md"""
 
@@ -50,7 +50,8 @@ def _part_name(headers:list) -> tuple[str, str|None]:
 async def read_uploads(request:Request,
                        on_read=None, # Called with the size of each chunk of the body read (a metric)
                       ) -> tuple[list[Upload], dict]:
-    "The photos and the text fields (`mass_g`) of a multipart request, read as it streams in; an `UploadRefused` as soon as a cap is passed."
+    """The photos and the text fields (`mass_g`) of a multipart request, read as it streams in; an `UploadRefused` as
+    soon as a cap is passed."""
     _, params = parse_options_header(request.headers.get('content-type', ''))
     if b'boundary' not in params: raise UploadRefused(422, "send the photos as multipart/form-data, in fields named 'file'")
     uploads, fields, part = [], {}, {}
@@ -62,12 +63,14 @@ async def read_uploads(request:Request,
         part['name'], part['filename'] = _part_name(part['headers'])
         if part['name'] in FILE_FIELDS and not part['filename']:
             raise UploadRefused(422, f"field {part['name']!r} must be a file upload with a file name")
-        if part['name'] in FILE_FIELDS and len(uploads) >= MAX_FILES: raise UploadRefused(413, f"at most {MAX_FILES} photos per request")
+        if part['name'] in FILE_FIELDS and len(uploads) >= MAX_FILES:
+            raise UploadRefused(413, f"at most {MAX_FILES} photos per request")
     def data(d, a, b):
         part['data'] += d[a:b]
         if part.get('filename') is not None and len(part['data']) > MAX_UPLOAD:
             raise UploadRefused(413, f"{part['filename']} is over the upload cap of {MAX_UPLOAD // 2**20} MB", part['filename'])
-        if part.get('filename') is None and len(part['data']) > 64: raise UploadRefused(422, f"field {part['name'][:40]!r} is too long")
+        if part.get('filename') is None and len(part['data']) > 64:
+            raise UploadRefused(422, f"field {part['name'][:40]!r} is too long")
     def end():
         if part['name'] in FILE_FIELDS: uploads.append(Upload(part['filename'], bytes(part['data'])))
         elif part['name'] == 'mass_g': fields['mass_g'] = part['data'].decode('utf-8', 'replace')
@@ -79,11 +82,13 @@ async def read_uploads(request:Request,
             if on_read: on_read(len(chunk))
             parser.write(chunk)
         parser.finalize()
-    except multipart.exceptions.MultipartParseError: raise UploadRefused(422, "the request is not valid multipart/form-data") from None
+    except multipart.exceptions.MultipartParseError:
+        raise UploadRefused(422, "the request is not valid multipart/form-data") from None
     return uploads, fields
 
 # %% ../nbs/04e_limits.ipynb #f1186903
-CLIENT_BYTES_PER_MIN = 16 * MAX_REQUEST  # bytes of request bodies one client address may send in a minute (1 GiB), every route together
+# bytes of request bodies one client address may send in a minute (1 GiB), every route together
+CLIENT_BYTES_PER_MIN = 16 * MAX_REQUEST
 
 class BodyCap:
     """ASGI middleware: a request body over `cap` bytes gets 413, and a client address past `per_minute` bytes of bodies in
@@ -122,7 +127,8 @@ async def __call__(self:BodyCap, scope, receive, send):
         message = await receive()
         n = len(message.get('body', b''))
         read += n
-        self.left(client); self.spent[client][1] += n          # (`left` makes this minute's entry: the table may have been pruned)
+        # (`left` makes this minute's entry: the table may have been pruned)
+        self.left(client); self.spent[client][1] += n
         if message['type'] == 'http.request' and not refused and (read > self.cap or self.left(client) < 0):
             refused = True; await self.refuse(send, 413 if read > self.cap else 429)
             return dict(type='http.disconnect')                 # the app stops reading: its client is gone, for it
@@ -133,7 +139,8 @@ async def __call__(self:BodyCap, scope, receive, send):
 
 # %% ../nbs/04e_limits.ipynb #9d3f1a27
 HEADER_TIMEOUT_S, BODY_IDLE_S, KEEP_ALIVE_S = 10., 30., 5.   # seconds
-BODY_GRACE_S, BODY_MIN_RATE = 10., 8 * 1024                   # seconds, then bytes a second on average (64 kbit/s: a poor mobile link)
+# seconds, then bytes a second on average (64 kbit/s: a poor mobile link)
+BODY_GRACE_S, BODY_MIN_RATE = 10., 8 * 1024
 def max_connections() -> int:
     "Open connections the server keeps: below this process's file-descriptor limit, with room for everything else it opens."
     soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
@@ -141,7 +148,8 @@ def max_connections() -> int:
 
 # %% ../nbs/04e_limits.ipynb #2b381e80
 class GuardedProtocol(HttpToolsProtocol):
-    "uvicorn's HTTP protocol, with a deadline for a request's headers, an idle timeout for its body, and room kept for new connections."
+    """uvicorn's HTTP protocol, with a deadline for a request's headers, an idle timeout for its body, and room kept for
+    new connections."""
     header_timeout, body_idle = HEADER_TIMEOUT_S, BODY_IDLE_S
     def connection_made(self, transport):
         super().connection_made(transport)
@@ -169,7 +177,8 @@ class GuardedProtocol(HttpToolsProtocol):
         return self._phase == 'body' and self._body_bytes < BODY_MIN_RATE * max(now - self._since, 1.)
 
     def _evict(self):
-        "Close the oldest slow connection (`_slow`): a new one always gets its descriptor, and an upload at a real rate is never the one closed."
+        """Close the oldest slow connection (`_slow`): a new one always gets its descriptor, and an upload at a real rate
+        is never the one closed."""
         now = self.loop.time()
         slow = [c for c in self.connections if c is not self and isinstance(c, GuardedProtocol) and c._slow(now)]
         if slow: min(slow, key=lambda c: c._since).transport.close()
@@ -187,7 +196,9 @@ class GuardedProtocol(HttpToolsProtocol):
         self._body_bytes += len(body)
         took = self.loop.time() - self._since
         if took > BODY_GRACE_S and self._body_bytes < BODY_MIN_RATE * took:
-            _log.info(f"closed a connection from {self.client}: body slower than {BODY_MIN_RATE} bytes/s"); self._disarm(); self.transport.close()
+            _log.info(f"closed a connection from {self.client}: body slower than {BODY_MIN_RATE} bytes/s")
+            self._disarm()
+            self.transport.close()
         else: self._arm('body', self.body_idle)
     def on_message_complete(self):
         super().on_message_complete()

@@ -1,4 +1,4 @@
-"""Frozen ImageNet-pretrained backbones as feature extractors, and a small feed-forward head that regresses the five targets, held to values that can exist.
+"""Frozen ImageNet-pretrained backbones as feature extractors, and a small head that regresses the five targets.
 
 Docs: https://nutrition-predictor.github.io/nutrition-predictor/model.html.md"""
 
@@ -76,11 +76,13 @@ def resnet18_state(weights_path:str|Path|None=None, # A local copy of `resnet18-
     raise BackboneWeightsError(
         f"ResNet18 ImageNet weights not found, and {err}.\n"
         f"Place the file {RESNET18_WEIGHTS.url} at {cached} (or set TORCH_HOME, or pass weights_path=...),\n"
-        f"or use the offline backbone: backbone=efficientnet_lite0 (e.g. `-p backbone efficientnet_lite0`, or params/offline.yaml).")
+        "or use the offline backbone: backbone=efficientnet_lite0 (e.g. `-p backbone efficientnet_lite0`, or "
+        "params/offline.yaml).")
 
 # %% ../nbs/02_model.ipynb #7d1c2e90
 class StagedBody(nn.Module):
-    "A backbone as `stem`, `units` and `finish`: the outputs of the units `stage_ends` (three stage maps, earliest first), then the final map."
+    """A backbone as `stem`, `units` and `finish`: the outputs of the units `stage_ends` (three stage maps, earliest
+    first), then the final map."""
     stage_ends:list = []
     def stem(self, x): raise NotImplementedError
     def units(self) -> list[nn.Module]: raise NotImplementedError
@@ -171,7 +173,8 @@ def efficientnet_lite2_body(pretrained:bool=True, weights_path=None) -> nn.Modul
 # %% ../nbs/02_model.ipynb #0d7c5a3e
 def grid_pool(x:torch.Tensor, # A `[n, c, h, w]` map
               rows:int, cols:int) -> torch.Tensor:
-    "`[n, c*rows*cols]`: the mean of each of `rows` x `cols` regions, as `adaptive_avg_pool2d` cuts them (static slices, so ONNX exports it)."
+    """`[n, c*rows*cols]`: the mean of each of `rows` x `cols` regions, as `adaptive_avg_pool2d` cuts them (static
+    slices, so ONNX exports it)."""
     h, w = x.shape[-2:]
     cuts = lambda n, k: [(i * n // k, -(-(i + 1) * n // k)) for i in range(k)]
     cells = [x[..., r0:r1, c0:c1].mean((2, 3)) for r0, r1 in cuts(h, rows) for c0, c1 in cuts(w, cols)]
@@ -238,10 +241,13 @@ class SelectFeatures(nn.Module):
 
 # %% ../nbs/02_model.ipynb #6b8d0f24
 class Projection(nn.Module):
-    "Standardise features and project them on principal axes: `[n, d]` -> `[n, k]` (fitted in `train`; until then the first `k` features)."
+    """Standardise features and project them on principal axes: `[n, d]` -> `[n, k]` (fitted in `train`; until then the
+    first `k` features)."""
     def __init__(self, d:int, k:int):
         super().__init__()
-        self.register_buffer('mean', torch.zeros(d)); self.register_buffer('scale', torch.ones(d)); self.register_buffer('axes', torch.eye(d, k))
+        self.register_buffer('mean', torch.zeros(d))
+        self.register_buffer('scale', torch.ones(d))
+        self.register_buffer('axes', torch.eye(d, k))
     def forward(self, x): return ((x - self.mean) / self.scale) @ self.axes
 
 class LinearHead(nn.Module):
@@ -272,7 +278,8 @@ class Ensemble(nn.Module):
 
 # %% ../nbs/02_model.ipynb #bbc3308e
 class IngredientHead(nn.Module):
-    "From projected features `[n, k]`: each vocabulary entry's probability of being on the plate `[n, v]` (the mean of logistic regressions' and a network's) and its grams if it is `[n, v]` (ridge regressions of log(1 + grams))."
+    """From projected features `[n, k]`: each vocabulary entry's probability of being on the plate `[n, v]` (the mean of
+    logistic regressions' and a network's) and its grams if it is `[n, v]` (ridge regressions of log(1 + grams))."""
     def __init__(self, k:int, n_ingredients:int, hidden:int=256, dropout:float=0.2):
         super().__init__()
         for name, shape in dict(scale=(k,), weight=(k, n_ingredients), bias=(n_ingredients,), grams_weight=(k, n_ingredients),
@@ -319,7 +326,8 @@ def physical_limits(y:torch.Tensor, # `[n, len(targets)]` values in kcal and gra
     e, f, c, p = _limit(col['calories'], col['mass'], col['fat'], col['carb'], col['protein'], band)
     out.update(calories=e, fat=f, carb=c, protein=p)
     if 'calories_per_g' in col:
-        e, f, c, p = _limit(col['calories_per_g'], torch.ones_like(e), col['fat_per_g'], col['carb_per_g'], col['protein_per_g'], band)
+        e, f, c, p = _limit(col['calories_per_g'], torch.ones_like(e), col['fat_per_g'], col['carb_per_g'],
+                            col['protein_per_g'], band)
         out.update(calories_per_g=e, fat_per_g=f, carb_per_g=c, protein_per_g=p)
     return torch.stack([out[t] for t in targets], 1)
 
@@ -332,8 +340,10 @@ class NutritionRegressor(nn.Module):
                 ):
         super().__init__()
         self.config, n, index = config, len(config.targets), config.head_index()
-        if weights_path is not None and len(config.backbone) > 1: raise ValueError("weights_path names the weights of one backbone")
-        self.backbone = FrozenBackbone(*(PooledFeatures(b, BUILDERS[b](pretrained, weights_path), config.grid) for b in config.backbone))
+        if weights_path is not None and len(config.backbone) > 1:
+            raise ValueError("weights_path names the weights of one backbone")
+        self.backbone = FrozenBackbone(*(PooledFeatures(b, BUILDERS[b](pretrained, weights_path),
+                                                        config.grid) for b in config.backbone))
         d = min(config.n_components, len(index)) or len(index)      # what the heads read: the projection, or the features
         heads = [regression_head(d, config.hidden, config.dropout, len(TARGETS))]
         if n > len(TARGETS):      # per-gram outputs get a head of their own, so the totals' head trains as without them
@@ -342,14 +352,18 @@ class NutritionRegressor(nn.Module):
         make = dict(ridge=lambda: LinearHead(k, n), kernel=lambda: KernelHead(config.n_support, k, n))
         self.head = nn.Sequential(SelectFeatures(index), Projection(len(index), k) if config.n_components else nn.Identity(),
                                   Ensemble(SplitHead(*heads), **{h: make[h]() for h in closed}))
-        self.ingredient_head = IngredientHead(k, len(config.ingredients), config.hidden, config.dropout) if config.ingredients else None
+        self.ingredient_head = IngredientHead(k, len(config.ingredients), config.hidden,
+                                              config.dropout) if config.ingredients else None
         self.register_buffer('target_mean', torch.tensor(config.target_mean or (0.,) * n))
         self.register_buffer('target_std', torch.tensor(config.target_std or (1.,) * n))
-        self.register_buffer('upper_bound', torch.tensor(config.upper_bound) if config.upper_bound else None, persistent=False)  # from model.json
-        self.tuned = False        # True once its `fine_tune` units were trained: its features are then its own, not the frozen backbones'
+        # from model.json
+        self.register_buffer('upper_bound', torch.tensor(config.upper_bound) if config.upper_bound else None, persistent=False)
+        # True once its `fine_tune` units were trained: its features are then its own, not the frozen backbones'
+        self.tuned = False
 
     selection = property(lambda self: self.head[0], doc="`SelectFeatures`: the feature groups the heads read")
-    projection = property(lambda self: self.head[1], doc="`Projection` of the selected features (`nn.Identity` without `n_components`)")
+    projection = property(lambda self: self.head[1],
+                          doc="`Projection` of the selected features (`nn.Identity` without `n_components`)")
     ensemble = property(lambda self: self.head[2], doc="`Ensemble`: the network and the closed-form heads, averaged")
     def project(self, feats): return self.projection(self.selection(feats))   # what every head reads, `[n, k]`
 
@@ -358,7 +372,8 @@ class NutritionRegressor(nn.Module):
         "`[n, len(config.ingredients)]` probabilities of each vocabulary entry and its grams, from feature vectors `[n, d]`."
         return self.ingredient_head(self.project(feats))
     def to_units(self, y):
-        "Standardised outputs in kcal and grams: back from log(1 + value) with `log_targets`, clipped at 0 with `positive`, held to `physical_limits` with an `atwater_band`, and at most `upper_bound`."
+        """Standardised outputs in kcal and grams: back from log(1 + value) with `log_targets`, clipped at 0 with
+        `positive`, held to `physical_limits` with an `atwater_band`, and at most `upper_bound`."""
         y = y * self.target_std + self.target_mean
         if self.config.log_targets: y = torch.expm1(y)
         if self.upper_bound is not None: y = torch.minimum(y, self.upper_bound)
@@ -388,7 +403,8 @@ class NutritionRegressor(nn.Module):
 
 # %% ../nbs/02_model.ipynb #3f6c1a90
 class TunedFeatures(nn.Module):
-    "`[n, d]` feature vectors of a model with tuned units: the frozen vectors `vec` with the groups recomputed from `act`, the `[n, c, h, w]` activation entering the first tuned unit."
+    """`[n, d]` feature vectors of a model with tuned units: the frozen vectors `vec` with the groups recomputed from
+    `act`, the `[n, c, h, w]` activation entering the first tuned unit."""
     def __init__(self, model:NutritionRegressor):
         super().__init__()
         self.pooled, self.cut, self.slices = model.backbone.bodies[0], model.cut(), model.config.feature_slices()
@@ -398,7 +414,8 @@ class TunedFeatures(nn.Module):
 
 # %% ../nbs/02_model.ipynb #9f2c6d84
 class UnitsModel(nn.Module):
-    "A `NutritionRegressor` that returns its outputs in kcal and grams `[n, len(targets)]` and the feature vectors `[n, d]`, then, with an ingredient head, probabilities and grams `[n, len(ingredients)]`."
+    """A `NutritionRegressor` that returns its outputs in kcal and grams `[n, len(targets)]` and the feature vectors `[n,
+    d]`, then, with an ingredient head, probabilities and grams `[n, len(ingredients)]`."""
     def __init__(self, model:NutritionRegressor):
         super().__init__()
         self.model, self.config = model, model.config
@@ -427,7 +444,9 @@ def onnx_export(module:torch.nn.Module, # Called on `[n, 3, size, size]` float i
 
 # %% ../nbs/02_model.ipynb #90dac7b0
 def save_model(model:NutritionRegressor, run:str|Path|RunFolder,
-               backbone:bool=True, # Also save the frozen backbones' weights (`False`: they come from their packages when loaded; tuned units are kept)
+               # Also save the frozen backbones' weights (`False`: they come from their packages when loaded; tuned
+               # units are kept)
+               backbone:bool=True,
               ) -> RunFolder:
     "Write the model's state dict and `ModelConfig` into run folder `run`."
     run, tuned = RunFolder(run).create(), model.tuned_keys()
@@ -439,22 +458,27 @@ def save_model(model:NutritionRegressor, run:str|Path|RunFolder,
 def load_model(run:str|Path|RunFolder, # A run folder with a saved model
                device=None,            # Defaults to `default_device()`
               ) -> NutritionRegressor:
-    "The model saved in run folder `run`, in eval mode (a head saved alone gets its backbones' ImageNet weights, and its tuned units' from the file)."
+    """The model saved in run folder `run`, in eval mode (a head saved alone gets its backbones' ImageNet weights, and
+    its tuned units' from the file)."""
     run = RunFolder(run)
     if not run.weights_file.is_file(): raise FileNotFoundError(f"No saved model: {run.weights_file} is missing")
     state = torch.load(run.weights_file, map_location='cpu', weights_only=True)
     with torch.device('meta'): tuned = NutritionRegressor.from_config(run.model_config()).tuned_keys()   # names only, no weights
     whole = any(k.startswith('backbone.') and k not in tuned for k in state)
-    model = NutritionRegressor.from_config(run.model_config()) if whole else NutritionRegressor(run.model_config(), pretrained=True)
+    model = NutritionRegressor.from_config(run.model_config()) if whole else NutritionRegressor(run.model_config(),
+            pretrained=True)
     missing, _ = model.load_state_dict(state, strict=whole)
     lacks = [k for k in missing if not k.startswith('backbone.') or k in tuned]
-    if not whole and lacks: raise ValueError(f"{run.weights_file} lacks {len(lacks)} weights of its model.json's model ({', '.join(lacks[:3])}...): train it again")
+    if not whole and lacks:
+        raise ValueError(f"{run.weights_file} lacks {len(lacks)} weights of its model.json's model "
+                         f"({', '.join(lacks[:3])}...): train it again")
     model.tuned = bool(model.config.fine_tune)
     return model.eval().to(device or default_device())
 
 # %% ../nbs/02_model.ipynb #e7a10002
 class TorchEngine:
-    "A `NutritionRegressor` called like `OnnxEngine`: a numpy batch `[n, 3, size, size]` (0-1 scale) in; `UnitsModel`'s outputs out, as numpy arrays."
+    """A `NutritionRegressor` called like `OnnxEngine`: a numpy batch `[n, 3, size, size]` (0-1 scale) in; `UnitsModel`'s
+    outputs out, as numpy arrays."""
     def __init__(self, model:NutritionRegressor, device=None, channels_last:bool=True):
         self.device, self.config = torch.device(device or default_device()), model.config
         if self.device.type == 'cpu': torch.set_num_threads(compute_threads())   # the thread policy of both engines

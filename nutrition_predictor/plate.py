@@ -1,4 +1,4 @@
-"""The answer for one photo: the five totals with their ranges and the guard's verdict, the ingredients the plate likely holds with their grams, energy in kcal and kJ, and the corrections and portion a person applies to it.
+"""The answer for one photo: totals with ranges, the guard's verdict, the likely ingredients, and a person's corrections.
 
 Docs: https://nutrition-predictor.github.io/nutrition-predictor/plate.html.md"""
 
@@ -57,7 +57,8 @@ class NutrientTable:
     def per_gram(self, ingr_id:str) -> tuple: return self._row(ingr_id)[1:]
     def _row(self, ingr_id:str) -> tuple:
         if ingr_id not in self.rows:
-            raise CorrectionError(f"unknown ingredient {str(ingr_id)[:60]!r}: " + (f"not in the nutrient table of {len(self.rows)} ingredients"
+            raise CorrectionError(f"unknown ingredient {str(ingr_id)[:60]!r}: " + ("not in the nutrient table of "
+                                                                                   f"{len(self.rows)} ingredients"
                                   if self.rows else "this model has no nutrient table (train it with `ingredient_min_dishes`)"))
         return self.rows[ingr_id]
 
@@ -90,27 +91,35 @@ class PlateIngredient:
         "Its id, name, probability, grams and range, source, and what it brings (with energy in kJ), rounded."
         n = self.nutrients()
         return dict(ingr_id=self.ingr_id, name=self.name, probability=_round(self.probability, 'probability'),
-                    grams=_round(self.grams), grams_low=_round(self.grams_low), grams_high=_round(self.grams_high), source=self.source,
+                    grams=_round(self.grams), grams_low=_round(self.grams_low), grams_high=_round(self.grams_high),
+                    source=self.source,
                     **{f: _round(v) for f, v in n.items()}, energy_kj=_round(kilojoules(n[FIELDS[ENERGY]])))
 
 # %% ../nbs/01c_plate.ipynb #3f99c7b5
 @dataclass(frozen=True)
 class NutritionPrediction:
-    "The totals of one plate (`TARGETS`, in `UNITS`) with calibrated ranges, the guard's verdict, and the ingredients it likely holds."
+    """The totals of one plate (`TARGETS`, in `UNITS`) with calibrated ranges, the guard's verdict, and the ingredients
+    it likely holds."""
     totals: tuple                       # The totals in `TARGETS` order (`FIELDS` names them)
     low: tuple|None = None              # Low ends of the ranges, in `TARGETS` order (`None`: no calibration, or flagged)
     high: tuple|None = None             # High ends
     guard_score: float|None = None      # How unlike the training photos the image is (`01b_guard`; `None`: the run has no guard)
-    unlike_training: bool = False       # Do not trust these numbers: the image is blank or unlike the training photos, or the answer beyond the training labels
-    guard_reason: str|None = None       # Why (`guard.LOW_INFORMATION`, `UNLIKE_TRAINING` or `BEYOND_TRAINING`), when `unlike_training`
-    per_gram: tuple|None = None         # kcal, fat, carb and protein per gram of the dish (`None`: the model has no per-gram outputs)
+    # Do not trust these numbers: the image is blank or unlike the training photos, or the answer beyond the training
+    # labels
+    unlike_training: bool = False
+    # Why (`guard.LOW_INFORMATION`, `UNLIKE_TRAINING` or `BEYOND_TRAINING`), when `unlike_training`
+    guard_reason: str|None = None
+    # kcal, fat, carb and protein per gram of the dish (`None`: the model has no per-gram outputs)
+    per_gram: tuple|None = None
     mass_known: bool = False            # The mass was given, and the totals are per gram x mass
     ingredients: tuple = ()             # `PlateIngredient`s the plate likely holds, most likely first (none when flagged)
     portion: float = 1.                 # The share of the plate the numbers are for (a person's "I ate half": 0.5)
     corrected: bool = False             # A person changed the ingredients: the totals moved by exactly what they changed
     held_to_limits: bool = False        # A correction would have made a value impossible, and it was held to `hold_to_limits`
-    guard_threshold: float|None = None  # The guard's scale: a `guard_score` above it flags the photo (`None`: the run has no guard)
-    drift_summary: tuple|None = None    # The photo's few numbers a server's drift window compares (`drift.DriftReference.summarize`; not in answers)
+    # The guard's scale: a `guard_score` above it flags the photo (`None`: the run has no guard)
+    guard_threshold: float|None = None
+    # The photo's few numbers a server's drift window compares (`drift.DriftReference.summarize`; not in answers)
+    drift_summary: tuple|None = None
 
     def __getattr__(self, name:str):
         "A total by its field name: `pred.calories_kcal`."
@@ -126,16 +135,20 @@ def _floats(vs): return None if vs is None else tuple(float(v) for v in vs)
 def from_values(cls:NutritionPrediction, values, # The totals in `TARGETS` order
                  low=None, high=None, guard_score=None, unlike_training=False, guard_reason=None, per_gram=None,
                  mass_known=False, ingredients=(), guard_threshold=None, drift_summary=None) -> NutritionPrediction:
-    "From numbers in `TARGETS` order (numpy or not), the ends of their ranges, the guard's score, verdict and reason, the densities and ingredients."
-    return cls(_floats(values), low=_floats(low), high=_floats(high), guard_score=None if guard_score is None else float(guard_score),
+    """From numbers in `TARGETS` order (numpy or not), the ends of their ranges, the guard's score, verdict and reason,
+    the densities and ingredients."""
+    return cls(_floats(values), low=_floats(low), high=_floats(high),
+               guard_score=None if guard_score is None else float(guard_score),
                unlike_training=bool(unlike_training), guard_reason=guard_reason, per_gram=_floats(per_gram),
-               mass_known=bool(mass_known), ingredients=tuple(ingredients), guard_threshold=None if guard_threshold is None else float(guard_threshold),
+               mass_known=bool(mass_known), ingredients=tuple(ingredients),
+               guard_threshold=None if guard_threshold is None else float(guard_threshold),
                drift_summary=_floats(drift_summary))
 
 # %% ../nbs/01c_plate.ipynb #d048e094
 @patch
 def to_dict(self:NutritionPrediction) -> dict:
-    "The totals (and energy in kJ), their ranges, the guard's verdict and warning, the densities and the ingredient lines, rounded."
+    """The totals (and energy in kJ), their ranges, the guard's verdict and warning, the densities and the ingredient
+    lines, rounded."""
     ends = lambda e, i: None if e is None else e[i]
     d = {f: _round(v) for f, v in zip(FIELDS, self.totals)}
     d['energy_kj'] = _round(kilojoules(self.totals[ENERGY]))
@@ -144,7 +157,8 @@ def to_dict(self:NutritionPrediction) -> dict:
     d.update(unlike_training=self.unlike_training, guard_reason=self.guard_reason, guard_score=_round(self.guard_score, 'score'),
              guard_threshold=_round(self.guard_threshold, 'score'),
              warning=warning(self.guard_reason) if self.unlike_training and self.guard_reason else None)
-    d.update({f'{t}_per_g': _round(ends(self.per_gram, i), 'per_gram') for i, t in enumerate(PER_GRAM_OF)}, mass_known=self.mass_known)
+    d.update({f'{t}_per_g': _round(ends(self.per_gram, i), 'per_gram') for i, t in enumerate(PER_GRAM_OF)},
+             mass_known=self.mass_known)
     d.update(ingredients=[i.to_dict() for i in self.ingredients], portion=self.portion, corrected=self.corrected,
              held_to_limits=self.held_to_limits)
     return d
@@ -154,16 +168,20 @@ def to_dict(self:NutritionPrediction) -> dict:
 def from_dict(cls:NutritionPrediction, d:dict, # A `to_dict` answer (e.g. as the REST API returned it)
                nutrients:NutrientTable,  # Where each ingredient's values per gram come from
               ) -> NutritionPrediction:
-    "The answer `d` describes (its schema checked, e.g. by `PredictionAnswer`); a `CorrectionError` for an ingredient the table lacks or lists twice."
+    """The answer `d` describes (its schema checked, e.g. by `PredictionAnswer`); a `CorrectionError` for an ingredient
+    the table lacks or lists twice."""
     nutrients = nutrients or NutrientTable({})
     ids = [i['ingr_id'] for i in d.get('ingredients') or ()]
-    if len(set(ids)) < len(ids): raise CorrectionError(f"ingredient {next(i for i in ids if ids.count(i) > 1)[:60]} is listed twice")
+    if len(set(ids)) < len(ids):
+        raise CorrectionError(f"ingredient {next(i for i in ids if ids.count(i) > 1)[:60]} is listed twice")
     ends = lambda k: None if any(d.get(f'{f}_{k}') is None for f in FIELDS) else [d[f'{f}_{k}'] for f in FIELDS]
     per_gram = None if any(d.get(f'{t}_per_g') is None for t in PER_GRAM_OF) else [d[f'{t}_per_g'] for t in PER_GRAM_OF]
     lines = tuple(PlateIngredient(i['ingr_id'], nutrients.name(i['ingr_id']), float(i['grams']), nutrients.per_gram(i['ingr_id']),
-                                  *(None if i.get(k) is None else float(i[k]) for k in ('probability', 'grams_low', 'grams_high')),
+                                  *(None if i.get(k) is None else float(i[k]) for k in ('probability', 'grams_low',
+                                          'grams_high')),
                                   i.get('source', 'model')) for i in d.get('ingredients') or ())
-    pred = cls.from_values([d[f] for f in FIELDS], ends('low'), ends('high'), d.get('guard_score'), d.get('unlike_training', False),
+    pred = cls.from_values([d[f] for f in FIELDS], ends('low'), ends('high'), d.get('guard_score'),
+                           d.get('unlike_training', False),
                            d.get('guard_reason'), per_gram, d.get('mass_known', False), lines)
     return replace(pred, portion=float(d.get('portion', 1.)), corrected=bool(d.get('corrected', False)),
                    held_to_limits=bool(d.get('held_to_limits', False)), guard_threshold=d.get('guard_threshold'))
@@ -173,17 +191,22 @@ def _answer_model(name:str, doc:str, fields:dict) -> type[BaseModel]:
     return create_model(name, __config__=ConfigDict(extra='forbid', allow_inf_nan=False), __doc__=doc, **fields)
 
 _maybe, _grams = (float|None, None), Annotated[float, Field(ge=0)]
-IngredientAnswer = _answer_model('IngredientAnswer', "One ingredient of a plate: grams, range, probability, and what it brings.", dict(
+IngredientAnswer = _answer_model('IngredientAnswer',
+                                 "One ingredient of a plate: grams, range, probability, and what it brings.", dict(
     ingr_id=(str, ...), name=(str, ...), probability=(Annotated[float, Field(ge=0, le=1)]|None, None), grams=(_grams, ...),
     grams_low=(_grams|None, None), grams_high=(_grams|None, None),
     source=(Literal['model', 'person'], 'model'), **{f: (float, ...) for f in NUTRIENT_FIELDS}, energy_kj=(float, ...)))
 
-def answer_model(name:str='PredictionAnswer', doc:str="One plate's totals with their ranges, the guard's verdict and the likely ingredients.",
+def answer_model(name:str='PredictionAnswer',
+                 doc:str="One plate's totals with their ranges, the guard's verdict and the likely ingredients.",
                  **first) -> type[BaseModel]:
-    "The pydantic schema of `NutritionPrediction.to_dict`, with the fields `first` (name -> `(type, default)`, e.g. a file name) before it."
+    """The pydantic schema of `NutritionPrediction.to_dict`, with the fields `first` (name -> `(type, default)`, e.g. a
+    file name) before it."""
     return _answer_model(name, doc, dict(**first,
-        **{f: (float, ...) for f in [*FIELDS, 'energy_kj']}, **{f'{f}_{e}': _maybe for f in [*FIELDS, 'energy_kj'] for e in ('low', 'high')},
-        unlike_training=(bool, False), guard_reason=(Literal[LOW_INFORMATION, UNLIKE_TRAINING, BEYOND_TRAINING]|None, None), guard_score=_maybe, guard_threshold=_maybe,
+        **{f: (float, ...) for f in [*FIELDS, 'energy_kj']},
+        **{f'{f}_{e}': _maybe for f in [*FIELDS, 'energy_kj'] for e in ('low', 'high')},
+        unlike_training=(bool, False), guard_reason=(Literal[LOW_INFORMATION, UNLIKE_TRAINING, BEYOND_TRAINING]|None,
+                                                     None), guard_score=_maybe, guard_threshold=_maybe,
         warning=(str|None, None),
         **{f'{t}_per_g': _maybe for t in PER_GRAM_OF}, mass_known=(bool, False), ingredients=(list[IngredientAnswer], []),
         portion=(float, 1.), corrected=(bool, False), held_to_limits=(bool, False)))
@@ -193,7 +216,8 @@ PredictionAnswer = answer_model()
 # %% ../nbs/01c_plate.ipynb #1dfbe987
 def hold_to_limits(totals:dict, # Target -> value, in `UNITS`
                   ) -> tuple[dict, bool]:
-    "`totals` held to what can exist (>= 0, fat + carb + protein <= mass, kcal <= `MAX_KCAL_PER_G` x mass), and whether anything moved."
+    """`totals` held to what can exist (>= 0, fat + carb + protein <= mass, kcal <= `MAX_KCAL_PER_G` x mass), and whether
+    anything moved."""
     out = {t: max(0., v) for t, v in totals.items()}
     macros = sum(out[t] for t in ('fat', 'carb', 'protein'))
     if macros > out['mass']:
@@ -212,11 +236,13 @@ class Correction:
 
 def _checked(c:Correction, nutrients:NutrientTable|None, listed:dict) -> float:
     "`c.grams` as a float, or a one-line `CorrectionError` naming the ingredient."
-    name = listed[c.ingr_id].name if c.ingr_id in listed else (nutrients or NutrientTable({})).name(c.ingr_id)   # raises for an unknown id
+    # raises for an unknown id
+    name = listed[c.ingr_id].name if c.ingr_id in listed else (nutrients or NutrientTable({})).name(c.ingr_id)
     try: g = float(c.grams)
     except (TypeError, ValueError): g = float('nan')
     if not 0 <= g <= MAX_INGREDIENT_G:
-        raise CorrectionError(f"grams of {name[:40]} ({str(c.ingr_id)[:60]}) must be from 0 to {MAX_INGREDIENT_G:g}, not {str(c.grams)[:20]}")
+        raise CorrectionError(f"grams of {name[:40]} ({str(c.ingr_id)[:60]}) must be from 0 to {MAX_INGREDIENT_G:g}, "
+                              f"not {str(c.grams)[:20]}")
     return g
 
 def _as_correction(c) -> Correction:
@@ -248,10 +274,12 @@ def apply_corrections(pred:NutritionPrediction,            # An answer (`Predict
                       portion:float=1.,                     # The share of the plate eaten: 0.5 for half (0 < portion <= 1)
                       nutrients:NutrientTable|None=None,    # Values per gram of ingredients added (the predictor's `nutrients`)
                      ) -> NutritionPrediction:
-    "The answer after a person's corrections and portion: totals and ranges moved by exactly the changes, then scaled; a `CorrectionError` names what cannot be applied."
+    """The answer after a person's corrections and portion: totals and ranges moved by exactly the changes, then scaled;
+    a `CorrectionError` names what cannot be applied."""
     try: portion = float(portion)
     except (TypeError, ValueError): portion = float('nan')
-    if not 0 < portion <= 1: raise CorrectionError(f"portion is the share of the plate eaten, above 0 and at most 1, not {portion:g}")
+    if not 0 < portion <= 1:
+        raise CorrectionError(f"portion is the share of the plate eaten, above 0 and at most 1, not {portion:g}")
     corrections = [_as_correction(c) for c in corrections]
     if not corrections and portion == 1: return pred                         # nothing asked: the answer as it is
     lines, delta = _corrected_lines(pred, corrections, nutrients)
@@ -261,12 +289,16 @@ def apply_corrections(pred:NutritionPrediction,            # An answer (`Predict
     ends = lambda e, side: None if e is None else side(np.maximum((np.array(e) + delta) * portion, 0), totals)
     low, high = ends(pred.low, np.minimum), ends(pred.high, np.maximum)          # each range still holds its value
     scale = lambda v: None if v is None else v * portion
-    lines = tuple(replace(i, grams=i.grams * portion, grams_low=scale(i.grams_low), grams_high=scale(i.grams_high)) for i in lines.values())
+    lines = tuple(replace(i, grams=i.grams * portion, grams_low=scale(i.grams_low),
+                          grams_high=scale(i.grams_high)) for i in lines.values())
     mass = held['mass']                                  # a portion leaves the densities as they were; a correction changes them
-    per_gram = pred.per_gram if pred.per_gram is None or not corrections else [held[t] / mass if mass > 0 else 0. for t in PER_GRAM_OF]
+    per_gram = pred.per_gram if pred.per_gram is None or not corrections else [held[t] / mass if mass > 0 else 0.
+            for t in PER_GRAM_OF]
     return replace(NutritionPrediction.from_values(totals, low, high, pred.guard_score, pred.unlike_training, pred.guard_reason,
-                                                   per_gram, pred.mass_known and not corrections, lines),   # a weighed mass, changed: no longer weighed
-                   portion=pred.portion * portion, corrected=pred.corrected or bool(corrections), held_to_limits=pred.held_to_limits or moved,
+                                                   # a weighed mass, changed: no longer weighed
+                                                   per_gram, pred.mass_known and not corrections, lines),
+                   portion=pred.portion * portion, corrected=pred.corrected or bool(corrections),
+                   held_to_limits=pred.held_to_limits or moved,
                    guard_threshold=pred.guard_threshold)
 
 # %% ../nbs/01c_plate.ipynb #be1580b7
@@ -282,11 +314,13 @@ def grams_range(grams, # Predicted grams (a number or an array)
 # %% ../nbs/01c_plate.ipynb #e4ddf5dc
 @dataclass
 class LikelyIngredients:
-    "What turns the ingredient head's outputs into the list a person is shown, and the nutrient table corrections read (a run's `ingredients.json`)."
+    """What turns the ingredient head's outputs into the list a person is shown, and the nutrient table corrections read
+    (a run's `ingredients.json`)."""
     vocabulary: list            # The head's outputs, in order: ingredient ids, then `OTHER`
     shown: list                 # The ids that may be shown (visible enough, `04b_ingredients`)
     threshold: float            # Shown when its probability is at least this (chosen in grouped CV)
-    grams_log_low: float|None   # Conformal quantiles of log((grams + 1) / (predicted + 1)) over present ingredients (`None`: no ranges)
+    # Conformal quantiles of log((grams + 1) / (predicted + 1)) over present ingredients (`None`: no ranges)
+    grams_log_low: float|None
     grams_log_high: float|None
     coverage: float             # What the grams ranges were calibrated for, e.g. 0.9
     other_per_gram: list        # kcal, fat, carb and protein per gram of the pooled rest (`OTHER`)
@@ -300,7 +334,8 @@ class LikelyIngredients:
         keep = [j for j in np.argsort(-np.asarray(probability), kind='stable')
                 if self.vocabulary[j] in shown and probability[j] >= self.threshold]
         return tuple(PlateIngredient(self.vocabulary[j], self.nutrients.name(self.vocabulary[j]), float(grams[j]),
-                                     self.nutrients.per_gram(self.vocabulary[j]), float(probability[j]), *self.grams_range(grams[j]))
+                                     self.nutrients.per_gram(self.vocabulary[j]), float(probability[j]),
+                                     *self.grams_range(grams[j]))
                      for j in keep)
 
     def grams_range(self, grams:float) -> tuple[float|None, float|None]:
@@ -317,7 +352,8 @@ def per_gram_matrix(self:LikelyIngredients) -> np.ndarray:
 
 @patch
 def composed(self:LikelyIngredients, probability:np.ndarray, grams:np.ndarray) -> np.ndarray:
-    "`[n, len(TARGETS)]` totals composed from `[n, len(vocabulary)]` probabilities and grams: sum of p x grams x values per gram (0 for a total the table lacks)."
+    """`[n, len(TARGETS)]` totals composed from `[n, len(vocabulary)]` probabilities and grams: sum of p x grams x values
+    per gram (0 for a total the table lacks)."""
     expected = np.asarray(probability) * np.asarray(grams)
     out = np.zeros((len(expected), len(TARGETS)))
     out[:, TARGETS.index('mass')] = expected.sum(1)

@@ -15,7 +15,8 @@ import numpy as np
 from fastcore.basics import chunked, patch
 from fastprogress.fastprogress import progress_bar
 
-from .images import (DataError, backbone_batch_size, check_mass, decode_thread_count, mapped_ahead, model_input, onnx_session,
+from .images import (DataError, backbone_batch_size, check_mass, decode_thread_count, mapped_ahead,
+                                        model_input, onnx_session,
                                         prepare_image)
 from .data import PER_GRAM_OF, TARGETS
 from .config import ModelConfig
@@ -30,7 +31,8 @@ __all__ = ['ENGINES', 'OnnxEngine', 'choose_engine', 'read_model_file', 'Predict
 
 # %% ../nbs/04_predict.ipynb #59c13dd2
 class OnnxEngine:
-    "An exported model (`03a_export`) run by onnxruntime: a numpy batch of prepared images in, `UnitsModel`'s outputs out, as `model.TorchEngine`."
+    """An exported model (`03a_export`) run by onnxruntime: a numpy batch of prepared images in, `UnitsModel`'s outputs
+    out, as `model.TorchEngine`."""
     def __init__(self, path:str|Path, # The `.onnx` file
                  config:ModelConfig,  # The model's config (`model.json`), for the input preparation
                  device=None,         # `cuda` uses onnxruntime's CUDA provider when installed
@@ -48,7 +50,8 @@ class OnnxEngine:
         return cls(run.onnx_file, run.model_config(), device)
 
     def __call__(self, x:np.ndarray) -> tuple[np.ndarray, ...]:
-        "For prepared images `[n, 3, size, size]`: outputs in kcal and grams `[n, len(targets)]`, feature vectors `[n, d]`, then any ingredient head's probabilities and grams."
+        """For prepared images `[n, 3, size, size]`: outputs in kcal and grams `[n, len(targets)]`, feature vectors `[n,
+        d]`, then any ingredient head's probabilities and grams."""
         return tuple(self.session.run(None, {self.input: np.ascontiguousarray(x, np.float32)}))
 
     on_gpu = property(lambda self: 'CUDAExecutionProvider' in self.session.get_providers(), doc="Does it run on a GPU?")
@@ -61,7 +64,8 @@ ENGINES = ('auto', 'torch', 'onnx')
 def choose_engine(run:RunFolder,     # The run folder whose model is to run
                   engine:str='auto', # `auto`, `torch` or `onnx`
                  ) -> str:
-    "`torch` or `onnx`: `auto` is onnxruntime where the run has its ONNX file (the shipped model always has), torch otherwise; a `ValueError` for an unknown engine."
+    """`torch` or `onnx`: `auto` is onnxruntime where the run has its ONNX file (the shipped model always has), torch
+    otherwise; a `ValueError` for an unknown engine."""
     if engine not in ENGINES: raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
     return engine if engine != 'auto' else 'onnx' if run.onnx_file.is_file() else 'torch'
 
@@ -69,29 +73,35 @@ def choose_engine(run:RunFolder,     # The run folder whose model is to run
 def read_model_file(path:Path,  # The file `load` reads (named in the message)
                     load,        # Reads it: a run folder's loader
                    ):
-    "`load()`, or a `ValueError` that names `path` in one line when its content is not a file this code wrote (nothing in it is run: no pickle)."
+    """`load()`, or a `ValueError` that names `path` in one line when its content is not a file this code wrote (nothing
+    in it is run: no pickle)."""
     try: return load()
     except (FileNotFoundError, ModuleNotFoundError): raise
     except Exception as e:
         why = (str(e).strip().splitlines() or [''])[0][:200]
-        raise ValueError(f"{path} cannot be read as this project's {Path(path).name} ({type(e).__name__}: {why}); nothing in it was run") from None
+        raise ValueError(f"{path} cannot be read as this project's {Path(path).name} ({type(e).__name__}: {why}); "
+                         "nothing in it was run") from None
 
 class Predictor:
     "Predict the five totals of plates from images, with a trained model on torch or its ONNX export on onnxruntime."
-    def __init__(self, model,                              # An engine (`OnnxEngine`, `model.TorchEngine`), or a `NutritionRegressor` to run on torch
+    def __init__(self, model,                              # An engine (`OnnxEngine`, `TorchEngine`) or a `NutritionRegressor`
                  device=None,                              # A `NutritionRegressor`'s device (`None`: the GPU when there is one)
                  intervals:Intervals|None=None,            # Calibrated ranges to attach to predictions
                  run:RunFolder|None=None,                  # The run folder the model came from
                  guard:Guard|None=None,                    # Flags images unlike the training photos
                  per_gram_intervals:Intervals|None=None,   # Calibrated ranges of the per-gram densities (for a known mass)
-                 ingredients:LikelyIngredients|None=None,  # Turns the ingredient head's outputs into the list of likely ingredients
-                 worse_than_mean:list=(),                  # Nutrients the model does not beat predicting the training mean for (`RunMetrics.worse_than_baseline`)
+                 # Turns the ingredient head's outputs into the list of likely ingredients
+                 ingredients:LikelyIngredients|None=None,
+                 # Nutrients the model does not beat predicting the training mean for
+                 # (`RunMetrics.worse_than_baseline`)
+                 worse_than_mean:list=(),
                  drift:DriftReference|None=None,           # Summarises each photo for a server's drift window (`drift_summary`)
                 ):
         self.model, self.intervals, self.run, self.guard, self.drift = model, intervals, run, guard, drift
         self.per_gram_intervals, self.ingredients, self.worse_than_mean = per_gram_intervals, ingredients, list(worse_than_mean)
         if ingredients and list(ingredients.vocabulary) != list(model.config.ingredients):
-            raise ValueError(f"the ingredient list ({len(ingredients.vocabulary)} entries) is not this model's ({len(model.config.ingredients)}): "
+            raise ValueError(f"the ingredient list ({len(ingredients.vocabulary)} entries) is not this model's "
+                             f"({len(model.config.ingredients)}): "
                              "the run's ingredients.json and model.json come from different runs")
         if hasattr(model, 'to_units'):                     # a torch model: its engine (torch is imported only now)
             from nutrition_predictor.model import TorchEngine
@@ -100,21 +110,24 @@ class Predictor:
         self.engine = 'onnx' if isinstance(model, OnnxEngine) else 'torch'
 
     @classmethod
-    def from_run(cls, run:str|Path|RunFolder|None=None, # A run folder with a saved model; `None`: the model shipped with the package
+    def from_run(cls, run:str|Path|RunFolder|None=None, # A run folder with a saved model; `None`: the shipped model
                  device=None,
                  engine:str='auto', # `auto` (`choose_engine`: the ONNX file where the run has one), `torch` or `onnx`
                 ) -> Predictor:
-        "The predictor of a finished run folder (`RunFolder.check`; state dict + JSON config, or the ONNX file; nothing is unpickled)."
+        """The predictor of a finished run folder (`RunFolder.check`; state dict + JSON config, or the ONNX file; nothing
+        is unpickled)."""
         run = as_run(run).check()
         if choose_engine(run, engine) == 'onnx': model = read_model_file(run.onnx_file, lambda: OnnxEngine.from_run(run, device))
         else:
             try: from nutrition_predictor.model import TorchEngine
             except ModuleNotFoundError as e:                  # a serving install: no torch
                 raise ModuleNotFoundError(f"The torch engine needs {e.name}, which this install lacks: export the run "
-                                          "with a training install (`nutrition-predictor export --onnx --run DIR`), or install the [train] extra") from e
+                                          "with a training install (`nutrition-predictor export --onnx --run DIR`), "
+                                          "or install the [train] extra") from e
             model = read_model_file(run.weights_file, lambda: TorchEngine.from_run(run, device))
         m = read_model_file(run.metrics_file, run.metrics)
-        return cls(model, device, read_model_file(run.intervals_file, run.intervals), run, read_model_file(run.guard_file, run.guard),
+        return cls(model, device, read_model_file(run.intervals_file, run.intervals), run,
+                   read_model_file(run.guard_file, run.guard),
                    read_model_file(run.per_gram_intervals_file, run.per_gram_intervals),
                    read_model_file(run.ingredients_file, run.likely_ingredients), m.worse_than_baseline() if m else [],
                    read_model_file(run.drift_file, run.drift))
@@ -125,11 +138,13 @@ class Predictor:
         return NutritionPrediction.from_values(np.expm1(m[:len(TARGETS)]) if self.config.log_targets else m[:len(TARGETS)])
 
     def prepare(self, src, name:str|None=None) -> np.ndarray:
-        "One image as the model's input (`[3, size, size]`, 0-1 scale), prepared exactly as in validation; `name` is for error messages."
+        """One image as the model's input (`[3, size, size]`, 0-1 scale), prepared exactly as in validation; `name` is
+        for error messages."""
         return model_input(prepare_image(src, self.config.img_size, self.config.square, name))
 
     def infer(self, xb:np.ndarray) -> tuple[np.ndarray, ...]:
-        "For a batch of prepared images: the outputs in kcal and grams `[n, len(targets)]`, the feature vectors `[n, d]`, then any ingredient head's probabilities and grams `[n, len(ingredients)]`."
+        """For a batch of prepared images: the outputs in kcal and grams `[n, len(targets)]`, the feature vectors `[n,
+        d]`, then any ingredient head's probabilities and grams `[n, len(ingredients)]`."""
         return self.net(xb)
 
     def run_batch(self, xb:np.ndarray) -> list[NutritionPrediction]:
@@ -141,7 +156,8 @@ class Predictor:
     def default_bs(self) -> int: return backbone_batch_size(self.net.on_gpu)
     device = property(lambda self: 'cuda' if self.net.on_gpu else 'cpu', doc="Where the engine runs: `cuda` or `cpu`")
     model_warning = property(lambda self: weak_model_warning(self.worse_than_mean),
-                             doc="What every door says of a model that does not beat predicting the training mean (`None`: it does)")
+                             doc="What every door says of a model that does not beat predicting the training mean "
+                                 "(`None`: it does)")
 
 # %% ../nbs/04_predict.ipynb #pr3d1c02
 @patch
@@ -152,7 +168,8 @@ def prepare_or_error(self:Predictor, src) -> tuple[np.ndarray|None, str|None]:
 
 @patch
 def _prepared(self:Predictor, srcs:list, workers:int, ahead:int):
-    "`prepare_or_error` of each of `srcs`, in order, computed by `workers` threads up to `ahead` items in advance (one image: in this thread)."
+    """`prepare_or_error` of each of `srcs`, in order, computed by `workers` threads up to `ahead` items in advance (one
+    image: in this thread)."""
     if len(srcs) < 2: yield from map(self.prepare_or_error, srcs); return
     with ThreadPoolExecutor(workers) as pool: yield from mapped_ahead(pool, self.prepare_or_error, srcs, ahead)
 
@@ -191,7 +208,8 @@ def predict(self:Predictor, src, name:str|None=None,
 # %% ../nbs/04_predict.ipynb #pr3d1c04
 @patch
 def verdicts(self:Predictor, xb:np.ndarray, feats:np.ndarray) -> tuple[np.ndarray, np.ndarray|None, list]:
-    "For a batch's inputs and features: whether to distrust each prediction, the guard's scores (`None` without a guard), and why."
+    """For a batch's inputs and features: whether to distrust each prediction, the guard's scores (`None` without a
+    guard), and why."""
     blank = low_information(image_information(xb))
     scores = self.guard.score(feats) if self.guard else None
     unlike = blank | (scores > self.guard.threshold if self.guard else False)
@@ -199,17 +217,20 @@ def verdicts(self:Predictor, xb:np.ndarray, feats:np.ndarray) -> tuple[np.ndarra
 
 @patch
 def at_bound(self:Predictor, ys:np.ndarray) -> np.ndarray:
-    "For outputs `[n, len(targets)]` in kcal and grams: which rows reached the model's `upper_bound` (held there: beyond what it was trained on)."
+    """For outputs `[n, len(targets)]` in kcal and grams: which rows reached the model's `upper_bound` (held there:
+    beyond what it was trained on)."""
     if not self.config.upper_bound: return np.zeros(len(ys), bool)
     bound = np.asarray(self.config.upper_bound)
     return ((ys >= bound * (1 - 1e-6)) & (bound > 0)).any(1)
 
 @patch
 def _results(self:Predictor, xb:np.ndarray, ys:np.ndarray, feats:np.ndarray, *plate:np.ndarray) -> list[NutritionPrediction]:
-    "Predictions with their ranges, the guard's verdicts and the likely ingredients, from a batch's inputs and the engine's outputs."
+    """Predictions with their ranges, the guard's verdicts and the likely ingredients, from a batch's inputs and the
+    engine's outputs."""
     totals, n = ys[:, :len(TARGETS)], len(ys)
     unlike, scores, reasons = self.verdicts(xb, feats)
-    for i in np.flatnonzero(self.at_bound(ys) & ~unlike): unlike[i], reasons[i] = True, BEYOND_TRAINING   # the guard's reason first
+    # the guard's reason first
+    for i in np.flatnonzero(self.at_bound(ys) & ~unlike): unlike[i], reasons[i] = True, BEYOND_TRAINING
     lows, highs = self.intervals.bounds(totals) if self.intervals else (None, None)
     per_gram = ys[:, len(TARGETS):] if ys.shape[1] > len(TARGETS) else [None] * n
     listed = self.ingredients is not None and len(plate) == 2
@@ -217,8 +238,10 @@ def _results(self:Predictor, xb:np.ndarray, ys:np.ndarray, feats:np.ndarray, *pl
     summaries = self.drift.summarize(feats) if self.drift else [None] * n
     return [NutritionPrediction.from_values(totals[i], trusted(lows, i), trusted(highs, i), None if scores is None else scores[i],
                                             unlike[i], reasons[i], per_gram[i],
-                                            ingredients=self.ingredients.lines(plate[0][i], plate[1][i]) if listed and not unlike[i] else (),
-                                            guard_threshold=self.guard.threshold if self.guard else None, drift_summary=summaries[i])
+                                            ingredients=self.ingredients.lines(plate[0][i],
+                                                    plate[1][i]) if listed and not unlike[i] else (),
+                                            guard_threshold=self.guard.threshold if self.guard else None,
+                                            drift_summary=summaries[i])
             for i in range(n)]
 
 @patch
@@ -232,7 +255,8 @@ def with_mass(self:Predictor, pred:NutritionPrediction, mass_g:float) -> Nutriti
     if self.per_gram_intervals and not pred.unlike_training:
         lo, hi = (dict(zip(PER_GRAM_OF, b)) for b in self.per_gram_intervals.bounds(pred.per_gram))
         low, high = ([mass_g if t == 'mass' else b[t] * mass_g for t in TARGETS] for b in (lo, hi))
-    return replace(pred, totals=tuple(map(float, values)), low=low and tuple(map(float, low)), high=high and tuple(map(float, high)),
+    return replace(pred, totals=tuple(map(float, values)), low=low and tuple(map(float, low)),
+                   high=high and tuple(map(float, high)),
                    mass_known=True)
 
 @patch

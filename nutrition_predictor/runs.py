@@ -1,4 +1,4 @@
-"""The run folder, the unit of reproducibility: the one owner of its files (params, model, ranges, metrics, predictions, plots, the executed notebook), the typed record of `metrics.json`.
+"""The run folder, the unit of reproducibility: the one owner of its files, and the typed record of `metrics.json`.
 
 Docs: https://nutrition-predictor.github.io/nutrition-predictor/runs.html.md"""
 
@@ -45,11 +45,16 @@ class RunFolder:
     intervals_file = property(lambda self: self.path/'intervals.json', doc="The calibrated ranges")
     per_gram_intervals_file = property(lambda self: self.path/'intervals_per_g.json', doc="Ranges of the per-gram densities")
     guard_file = property(lambda self: self.path/'guard.npz', doc="The `Guard` against photos unlike the training ones")
-    drift_file = property(lambda self: self.path/'drift.npz', doc="The `DriftReference` a server's window of photos is compared with")
-    ingredients_file = property(lambda self: self.path/'ingredients.json', doc="The `LikelyIngredients`: the list of likely ingredients, the nutrient table")
+    drift_file = property(lambda self: self.path/'drift.npz',
+                          doc="The `DriftReference` a server's window of photos is compared with")
+    ingredients_file = property(lambda self: self.path/'ingredients.json',
+                                doc="The `LikelyIngredients`: the list of likely ingredients, the nutrient table")
     metrics_file = property(lambda self: self.path/'metrics.json', doc="The `RunMetrics` record")
-    card_file = property(lambda self: self.path/'MODEL_CARD.md', doc="The model card (`01e_card`): made from `metrics.json` at will, so outside the seal")
-    robustness_file = property(lambda self: self.path/'robustness.json', doc="MAE%, coverage and flags under photo faults (`benchmarks/robustness.py --save`): measured after the run, outside the seal")
+    card_file = property(lambda self: self.path/'MODEL_CARD.md',
+                         doc="The model card (`01e_card`): made from `metrics.json` at will, so outside the seal")
+    robustness_file = property(lambda self: self.path/'robustness.json',
+                               doc="MAE%, coverage and flags under photo faults (`benchmarks/robustness.py --save`): "
+                                   "measured after the run, outside the seal")
     test_predictions_file = property(lambda self: self.path/'test_predictions.csv', doc="Test-split predictions")
     cv_predictions_file = property(lambda self: self.path/'cv_predictions.csv', doc="Out-of-fold predictions")
     notebook_file = property(lambda self: self.path/'train.ipynb', doc="The executed experiment notebook")
@@ -105,14 +110,17 @@ class RunFolder:
 
     def missing(self) -> list[str]:
         "Files every finished run has and this folder lacks (the executed notebook only comes with papermill: not needed)."
-        need = [self.params_file, self.weights_file, self.model_config_file, self.guard_file, self.metrics_file, self.test_predictions_file,
+        need = [self.params_file, self.weights_file, self.model_config_file, self.guard_file, self.metrics_file,
+                self.test_predictions_file,
                 *(self.plot(p) for p in self.PLOTS[:3])]
         return [p.name for p in need if not p.is_file()]
 
     def files(self) -> list[Path]:
         "Every file of the run this folder has, among those `RunFolder` names."
-        named = [self.params_file, self.weights_file, self.model_config_file, self.onnx_file, self.intervals_file, self.per_gram_intervals_file,
-                 self.guard_file, self.drift_file, self.ingredients_file, self.metrics_file, self.test_predictions_file, self.cv_predictions_file, self.notebook_file,
+        named = [self.params_file, self.weights_file, self.model_config_file, self.onnx_file, self.intervals_file,
+                 self.per_gram_intervals_file,
+                 self.guard_file, self.drift_file, self.ingredients_file, self.metrics_file,
+                 self.test_predictions_file, self.cv_predictions_file, self.notebook_file,
                  *map(self.plot, self.PLOTS)]
         return [p for p in named if p.is_file()]
 
@@ -128,7 +136,8 @@ PARTIAL = '.partial'          # the marker of a run folder being written
 @patch
 def model_files(self:RunFolder) -> list[Path]:
     "The files a reader of the run uses (the rest are reports: predictions, plots, the executed notebook)."
-    return [self.params_file, self.weights_file, self.model_config_file, self.onnx_file, self.intervals_file, self.per_gram_intervals_file,
+    return [self.params_file, self.weights_file, self.model_config_file, self.onnx_file, self.intervals_file,
+            self.per_gram_intervals_file,
             self.guard_file, self.drift_file, self.ingredients_file, self.metrics_file]
 
 @patch(as_prop=True)
@@ -143,7 +152,8 @@ RUN_BYTES = 64 * 2**20        # room a run needs beside its folder: its model, p
 
 @patch
 def check_room(self:RunFolder, need:int=RUN_BYTES) -> RunFolder:
-    "`self`, or a one-line `data.CannotWrite` when its parent folder cannot be written or has less than `need` bytes free (asked before any work)."
+    """`self`, or a one-line `data.CannotWrite` when its parent folder cannot be written or has less than `need` bytes
+    free (asked before any work)."""
     check_writable(self.path.parent, need)
     return self
 
@@ -162,12 +172,15 @@ def problems(self:RunFolder) -> list[str]:
     if not self.path.is_dir(): return ['no such folder']
     if self.is_partial(): return ['it is being written, or its writer was killed (a .partial marker)']
     run = self.params_file.is_file()
-    if not self.record_file.is_file(): return [f'no completion record ({self.record_file.name}): killed, or written by an older version'] if run else []
+    if not self.record_file.is_file():
+        return [f'no completion record ({self.record_file.name}): killed, or written by an older version'] if run else []
     try: record = json.loads(self.record_file.read_text())
     except (ValueError, OSError): return [f'{self.record_file.name} is unreadable']
     needed = {p.name for p in self.model_files()}
-    out = [f'{name} is missing' for name in record if not (self.path/name).is_file() and name in needed]   # reports may be left out
-    out += [f'{name} changed after the run finished' for name, sha in record.items() if (self.path/name).is_file() and sha256_file(self.path/name) != sha]
+    # reports may be left out
+    out = [f'{name} is missing' for name in record if not (self.path/name).is_file() and name in needed]
+    out += [f'{name} changed after the run finished' for name,
+            sha in record.items() if (self.path/name).is_file() and sha256_file(self.path/name) != sha]
     return out + [f'{p.name} is not part of the finished run' for p in self.files() if p.name not in record]
 
 @patch
@@ -180,14 +193,16 @@ def check(self:RunFolder) -> RunFolder:
 @patch
 @contextmanager
 def writing(self:RunFolder):
-    "Write a run: yields a temporary `RunFolder` beside this one; on success it is sealed and moved into place. A second writer gets `RunBusy`."
+    """Write a run: yields a temporary `RunFolder` beside this one; on success it is sealed and moved into place. A
+    second writer gets `RunBusy`."""
     parent, name = self.path.parent, self.path.name
     parent.mkdir(parents=True, exist_ok=True)
     lock, lock_held = open(parent/f'.{name}.lock', 'a'), False
     try:
         try: fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB); lock_held = True
         except BlockingIOError: raise RunBusy(f"{self.path} is being written by another process (it holds {lock.name})") from None
-        for stale in parent.glob(f'.{name}.partial-*'): shutil.rmtree(stale, ignore_errors=True)   # runs killed before: we hold the lock
+        # runs killed before: we hold the lock
+        for stale in parent.glob(f'.{name}.partial-*'): shutil.rmtree(stale, ignore_errors=True)
         tmp = RunFolder(parent/f'.{name}.partial-{os.getpid()}').create()
         (tmp.path/PARTIAL).write_text(str(self.path))
         yield tmp
@@ -231,7 +246,8 @@ class Coverage:
 # %% ../nbs/01d_runs.ipynb #c4bd642f
 @dataclass
 class GuardScores:
-    "How the run's `Guard` did: false alarms on the official test split; detections of photos that are not food, of blank images and of another camera's photos."
+    """How the run's `Guard` did: false alarms on the official test split; detections of photos that are not food, of
+    blank images and of another camera's photos."""
     threshold:float              # Fused scores above it are flagged
     coverage:float               # Share of held-out real dishes it was calibrated to pass
     false_alarm_test:float       # Share of the test split's dishes flagged (for any reason)
@@ -247,7 +263,8 @@ class GuardScores:
     other_view_mae_pct:dict|None = None # Nutrient -> the model's MAE% on that view's photos: what flagging them saves people from
     drift_window:int|None = None # Photos per window of the run's `DriftReference` (`None`: the run has none)
     drift_threshold:float|None = None # A window's squared MMD above it has drifted from the training photos
-    drift_test:dict|None = None  # `drift.drift_report` of the test split's photos in scan order: each window's statistic, how many drifted
+    # `drift.drift_report` of the test split's photos in scan order: each window's statistic, how many drifted
+    drift_test:dict|None = None
     drift_other_view:dict|None = None # The same for the other view's photos
 
 # %% ../nbs/01d_runs.ipynb #319bf362
@@ -284,7 +301,8 @@ class RunMetrics:
     guard:GuardScores|None = None # Of the guard against photos unlike the training ones
     ingredients_cv:IngredientScores|None = None # Of the ingredient head, in grouped cross-validation (the list cross-fitted)
     ingredients_test:IngredientScores|None = None # Of the ingredient head on the official test split, at the list's threshold
-    composed_cv:Scores|None = None # Totals composed from the predicted ingredients, in the same folds (not adopted: `04b_ingredients`)
+    # Totals composed from the predicted ingredients, in the same folds (not adopted: `04b_ingredients`)
+    composed_cv:Scores|None = None
     reconciled_cv:Scores|None = None # The mean of the direct and composed totals, in the same folds (not adopted)
     atwater_band:list|None = None # (low, high) energy / Atwater estimate the predictions are held to (`physical_limits`)
     tta:dict|None = None         # Several views per test dish (`tta_views`)
@@ -302,8 +320,10 @@ class RunMetrics:
     def from_dict(cls, d:dict) -> RunMetrics:
         "From the dict `to_dict` gives (a `metrics.json`)."
         unknown = set(d) - {f.name for f in fields(cls)}
-        if unknown: raise ValueError(f"metrics.json has unknown key(s) {sorted(unknown)}: a run of another version? Train it again")
-        typed = dict(test=Scores, cv=Scores, coverage=Coverage, guard=GuardScores, cv_known_mass=Scores, coverage_known_mass=Coverage,
+        if unknown:
+            raise ValueError(f"metrics.json has unknown key(s) {sorted(unknown)}: a run of another version? Train it again")
+        typed = dict(test=Scores, cv=Scores, coverage=Coverage, guard=GuardScores, cv_known_mass=Scores,
+                     coverage_known_mass=Coverage,
                      ingredients_cv=IngredientScores, ingredients_test=IngredientScores, composed_cv=Scores, reconciled_cv=Scores)
         d = {k: (typed[k](**v) if k in typed and v is not None else v) for k, v in d.items()}
         if d.get('params') is not None: d['params'] = TrainConfig.from_dict(d['params'])
@@ -318,19 +338,23 @@ def headline_scores(self:RunMetrics) -> tuple[Scores, str]:
 
 @patch
 def headline(self:RunMetrics) -> str:
-    "One line: calories MAE% against the predict-the-training-mean baseline's, in grouped CV (where the run has it), then on the test split."
-    one = lambda s, where: f"{s.mae_pct['calories']:.1f} (training mean: {s.baseline_mae_pct['calories']:.1f}) in {where}, {s.n_dishes} dishes"
+    """One line: calories MAE% against the predict-the-training-mean baseline's, in grouped CV (where the run has it),
+    then on the test split."""
+    one = lambda s, where: (f"{s.mae_pct['calories']:.1f} (training mean: {s.baseline_mae_pct['calories']:.1f}) in {where}, "
+                            f"{s.n_dishes} dishes")
     return 'calories MAE% ' + '; '.join(([one(*self.headline_scores)] if self.cv else []) + [one(self.test, 'the test split')])
 
 @patch
 def worse_than_baseline(self:RunMetrics) -> list[str]:
-    "Nutrients whose MAE% is not below the baseline's in grouped CV or on the test split (`vs_baseline` not < 1, NaN included), in `TARGETS` order."
+    """Nutrients whose MAE% is not below the baseline's in grouped CV or on the test split (`vs_baseline` not < 1, NaN
+    included), in `TARGETS` order."""
     scores = [s for s in (self.cv, self.test) if s]
     return [t for t in TARGETS if any(s.vs_baseline.get(t) is not None and not s.vs_baseline[t] < 1 for s in scores)]
 
 def weak_model_warning(worse:list[str], # Nutrients the model does not beat the training mean for (`worse_than_baseline`)
                       ) -> str|None:
-    "What every door says of a model that does not beat predicting the training mean (`None` when it beats it for every nutrient)."
+    """What every door says of a model that does not beat predicting the training mean (`None` when it beats it for every
+    nutrient)."""
     if not worse: return None
     return (f"This model does not beat predicting the training mean for {', '.join(worse)} (its grouped CV or official test "
             f"split, in its metrics.json): do not trust its numbers for {'them' if len(worse) > 1 else 'it'} "

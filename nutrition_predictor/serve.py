@@ -1,4 +1,4 @@
-"""`nutrition-predictor serve`: one FastAPI app for programs and people: `POST /v1/predict`, `GET /health`, Prometheus `GET /metrics`, OpenAPI docs at `/docs`, and the Gradio demo at `/`, all sharing one `Predictor` whose requests are batched together; what one client can cost the others is bounded.
+"""`nutrition-predictor serve`: one FastAPI app (`/v1/predict`, `/health`, `/metrics`, `/docs`, the demo at `/`).
 
 Docs: https://nutrition-predictor.github.io/nutrition-predictor/serve.html.md"""
 
@@ -10,11 +10,10 @@ import asyncio, json, logging, os, time
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
-from fastcore.basics import patch
 from fastapi_offline import FastAPIOffline
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict, create_model
 from starlette.requests import ClientDisconnect
 import uvicorn
@@ -27,87 +26,49 @@ from .drift import DriftWindow
 from .predict import Predictor
 from .batching import BULK, Admission, BatchQueue, PredictionRefused
 from .limits import KEEP_ALIVE_S, BodyCap, GuardedProtocol, Upload, UploadRefused, read_uploads
+from .monitoring import ServerMetrics
 from .runs import RunFolder
 
 # %% auto #0
 __all__ = ['CLIENT_CLOSED', 'PREDICT_BODY', 'Prediction', 'PREDICT_RESPONSES', 'NutrientRow', 'router', 'EXCEPTION_HANDLERS',
-           'METHODS', 'SERVE_SETTINGS', 'hung_up', 'ServerMetrics', 'health', 'Refusal', 'RequestRefused', 'Health',
-           'CorrectionBody', 'CorrectionRequest', 'predict', 'correct', 'ingredients', 'count_requests',
-           'answer_other_methods', 'create_app', 'serve', 'serve_app', 'app_from_env']
+           'METHODS', 'SERVE_SETTINGS', 'hung_up', 'health', 'Refusal', 'RequestRefused', 'Health', 'CorrectionBody',
+           'CorrectionRequest', 'predict', 'correct', 'ingredients', 'count_requests', 'answer_other_methods',
+           'create_app', 'serve', 'serve_app', 'app_from_env']
 
 # %% ../nbs/05a_serve.ipynb #dd70317d
 _log = logging.getLogger(__name__)
 
 # %% ../nbs/05a_serve.ipynb #21170196
-CLIENT_CLOSED = 499           # the status counted for a request its client hung up on (nginx's "client closed request"): not a server error
+# the status counted for a request its client hung up on (nginx's "client closed request"): not a server error
+CLIENT_CLOSED = 499
 
 async def hung_up(request:Request, exc:ClientDisconnect) -> Response:
-    "The API's and the demo's answer to a request whose client hung up: one log line, and `CLIENT_CLOSED` (an alert on 5xx must not fire for it)."
+    """The API's and the demo's answer to a request whose client hung up: one log line, and `CLIENT_CLOSED` (an alert on
+    5xx must not fire for it)."""
     _log.warning(f"{request.method} {request.url.path}: the client hung up before its request was read")
     return Response(status_code=CLIENT_CLOSED)
-
-# %% ../nbs/05a_serve.ipynb #a2b405e6
-class ServerMetrics:
-    "The app's Prometheus metrics, in a registry of its own: a method for each event the app counts; `text` is what `/metrics` answers."
-    def __init__(self):
-        self.registry = r = CollectorRegistry()
-        self._requests = Counter('nutrition_requests', 'HTTP requests', ['route', 'status'], registry=r)
-        self._latency = Histogram('nutrition_request_seconds', 'Request latency', ['route'], registry=r,
-                                  buckets=(.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30))
-        self._images = Counter('nutrition_images_predicted', 'Images predicted', registry=r)
-        self._batch = Histogram('nutrition_batch_size', 'Images per model batch', registry=r, buckets=(1, 2, 4, 8, 16, 32, 64, 128))
-        self._errors = Counter('nutrition_image_errors', 'Images refused', ['reason'], registry=r)
-        self._body = Counter('nutrition_request_body_bytes', 'Bytes of request bodies read', registry=r)
-        self._flags = Counter('nutrition_guard_flags', 'Predictions the guard flagged', ['reason'], registry=r)
-        self._bulk = Counter('nutrition_bulk_lane_images', 'Photos sent to the bulk lane', registry=r)
-
-    def request(self, route:str, status:int, seconds:float):
-        "A request to `route` answered with `status` after `seconds`."
-        self._requests.labels(route, str(status)).inc()
-        self._latency.labels(route).observe(seconds)
-
-    def read(self, n:int): self._body.inc(n)                 # bytes of a request's body read
-    def batch(self, n:int): self._batch.observe(n)           # a batch of `n` photos through the model
-    def refused(self, reason:str): self._errors.labels(reason).inc()   # a photo refused (`PredictionRefused.reason`)
-    def to_bulk_lane(self): self._bulk.inc()                 # a photo sent to the bulk lane
-
-    def answered(self, pred:NutritionPrediction):
-        "A photo predicted, and the guard's flag when it raised one."
-        self._images.inc()
-        if pred.unlike_training: self._flags.labels(pred.guard_reason).inc()
-
-    def text(self) -> bytes: return generate_latest(self.registry)
-
-# %% ../nbs/05a_serve.ipynb #5c6d15c9
-@patch
-def watch(self:ServerMetrics, window:DriftWindow):
-    "The drift window on `/metrics`, read at each scrape: its photos, the share flagged, the statistic (NaN until full), its threshold, the alarm."
-    ref = window.reference
-    for name, doc, read in (('photos', 'Photos in the drift window (the last answered)', lambda: len(window)),
-                            ('flagged_share', "Share of the window's photos the guard flagged", lambda: window.flagged_share),
-                            ('statistic', "Squared MMD of the full window against the training photos (NaN until full)", lambda: window.statistic),
-                            ('threshold', "Above it the window has drifted (calibrated on held-out real dishes; NaN: the run has no reference)",
-                             lambda: ref.threshold if ref else float('nan')),
-                            ('alarm', "1 when the full window has drifted from the training photos", lambda: float(window.alarm))):
-        Gauge(f'nutrition_drift_{name}', doc, registry=self.registry).set_function(read)
 
 # %% ../nbs/05a_serve.ipynb #57cbbc53
 def health(predictor:Predictor, view:str|None=None) -> dict:
     "What `GET /health` answers."
     return dict(status='ok', model_loaded=True, run=str(predictor.run.path) if predictor.run else None,
                 backbone=list(predictor.config.backbone), view=view, engine=predictor.engine, device=predictor.device,
-                guard=predictor.guard is not None, ranges=predictor.intervals is not None, ingredients=predictor.ingredients is not None,
-                worse_than_mean=predictor.worse_than_mean, model_warning=predictor.model_warning, version=nutrition_predictor.__version__)
+                guard=predictor.guard is not None, ranges=predictor.intervals is not None,
+                ingredients=predictor.ingredients is not None,
+                worse_than_mean=predictor.worse_than_mean, model_warning=predictor.model_warning,
+                version=nutrition_predictor.__version__)
 
 PREDICT_BODY = {'requestBody': {'required': True, 'content': {'multipart/form-data': {'schema': {
     'type': 'object', 'required': ['file'], 'properties': {
-        'file': {'type': 'array', 'items': {'type': 'string', 'format': 'binary'}, 'description': f"photo(s), at most {MAX_FILES}"},
+        'file': {'type': 'array', 'items': {'type': 'string', 'format': 'binary'},
+                 'description': f"photo(s), at most {MAX_FILES}"},
         'mass_g': {'type': 'number', 'description': "the plate's weighed mass in grams, when known (every photo)"}}}}}}}
 
 # %% ../nbs/05a_serve.ipynb #a9c0e002
-Prediction = answer_model('Prediction', "One photo's answer: its file name, then the totals with their units and ranges, the guard's verdict "
-                          "and the likely ingredients (`plate.answer_model`), and the model's own warning when it does not beat predicting the "
-                          "training mean.", file=(str, ...), model_warning=(str|None, None))
+Prediction = answer_model('Prediction',
+                          "One photo's answer: its file name, then the totals with their units and ranges, the guard's verdict "
+                          "and the likely ingredients (`plate.answer_model`), and the model's own warning when it does not "
+                          "beat predicting the training mean.", file=(str, ...), model_warning=(str|None, None))
 
 class Refusal(BaseModel):
     "A photo that was not predicted, and why (an answer among the others of a request)."
@@ -123,9 +84,12 @@ class Health(BaseModel):
     status:str; model_loaded:bool; run:str|None; backbone:list[str]; view:str|None; engine:str; device:str
     guard:bool; ranges:bool; ingredients:bool; worse_than_mean:list[str]; model_warning:str|None; version:str
 
-PREDICT_RESPONSES = {200: {'model': list[Prediction | Refusal], 'description': "One answer per photo, in order (at least one predicted)"},
-                     413: {'model': list[Refusal] | RequestRefused, 'description': "Over a size cap: the request, or every photo"},
-                     422: {'model': list[Refusal] | RequestRefused, 'description': "No photo, a bad mass, or no photo could be read"},
+PREDICT_RESPONSES = {200: {'model': list[Prediction | Refusal],
+                           'description': "One answer per photo, in order (at least one predicted)"},
+                     413: {'model': list[Refusal] | RequestRefused,
+                           'description': "Over a size cap: the request, or every photo"},
+                     422: {'model': list[Refusal] | RequestRefused,
+                           'description': "No photo, a bad mass, or no photo could be read"},
                      429: {'model': RequestRefused, 'description': "Too many requests in progress from this client; try again"},
                      503: {'model': RequestRefused, 'description': "Too many requests in progress; try again"}}
 
@@ -169,7 +133,8 @@ async def _admit(s, upload:Upload, lane, mass_g) -> tuple|asyncio.Future:
     try:
         if isinstance(lane, PredictionRefused): raise lane
         if lane == BULK: s.metrics.to_bulk_lane()
-        x, mass = await s.batcher.admit(upload.data, upload.name, mass_g, lane == BULK)   # the demo's pipeline too (`04d_batching`)
+        # the demo's pipeline too (`04d_batching`)
+        x, mass = await s.batcher.admit(upload.data, upload.name, mass_g, lane == BULK)
     except PredictionRefused as e:
         s.metrics.refused(e.reason)
         return dict(file=upload.name, error=str(e)), e.status
@@ -181,7 +146,8 @@ async def _answer(s, name:str, pending) -> tuple[dict, int]:
     return dict(file=name, **pred.to_dict(), model_warning=s.predictor.model_warning), 200
 
 # %% ../nbs/05a_serve.ipynb #b9d25c65
-@router.post('/v1/correct', summary="Recompute an answer after a person's corrections and portion (no photo)", response_model=Prediction,
+@router.post('/v1/correct', summary="Recompute an answer after a person's corrections and portion (no photo)",
+             response_model=Prediction,
              responses={422: {'model': RequestRefused, 'description': "An unknown ingredient, a bad weight or portion"}})
 async def correct(body:CorrectionRequest, request:Request):
     s = request.app.state
@@ -193,12 +159,14 @@ async def correct(body:CorrectionRequest, request:Request):
         raise PredictionRefused(str(e), 422, 'bad correction') from None
     return dict(file=body.prediction.file, **fixed.to_dict(), model_warning=s.predictor.model_warning)
 
-@router.get('/v1/ingredients', summary="The nutrient table a correction may add from (names containing `q`)", response_model=list[NutrientRow])
+@router.get('/v1/ingredients', summary="The nutrient table a correction may add from (names containing `q`)",
+            response_model=list[NutrientRow])
 async def ingredients(request:Request, q:str=''):
     table = request.app.state.predictor.nutrients
     if table is None: return []
     ids = table.matches(q, len(table)) if q else list(table.rows)
-    return [dict(ingr_id=i, name=table.name(i), **{f'{t}_per_g': v for t, v in zip(INGREDIENT_NUTRIENTS, table.per_gram(i))}) for i in ids]
+    return [dict(ingr_id=i, name=table.name(i),
+                 **{f'{t}_per_g': v for t, v in zip(INGREDIENT_NUTRIENTS, table.per_gram(i))}) for i in ids]
 
 @router.get('/health', summary="Is the model loaded, and which", response_model=Health)
 async def _health(request:Request): return health(request.app.state.predictor, request.app.state.view)
@@ -226,8 +194,10 @@ EXCEPTION_HANDLERS = {PredictionRefused: _request_refused, UploadRefused: _uploa
 
 # %% ../nbs/05a_serve.ipynb #2b1dd522
 async def count_requests(request:Request, call_next):
-    "Count each request by route and status, with its latency; an error nothing expected becomes a JSON 500 without a traceback (logged)."
-    metrics, t0 = request.app.state.metrics, time.perf_counter()   # (read first: a mounted app, the demo, takes the scope's `app`)
+    """Count each request by route and status, with its latency; an error nothing expected becomes a JSON 500 without a
+    traceback (logged)."""
+    # (read first: a mounted app, the demo, takes the scope's `app`)
+    metrics, t0 = request.app.state.metrics, time.perf_counter()
     try: response = await call_next(request)
     except Exception:
         _log.exception(f"{request.method} {request.url.path} failed")
@@ -239,22 +209,28 @@ async def count_requests(request:Request, call_next):
 METHODS = ('GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE')
 
 def answer_other_methods(app:FastAPI, routes:list):
-    "`HEAD` where `GET` is on `routes` (its answer without the body: uvicorn drops it), and a 405 with `Allow` for every other method."
+    """`HEAD` where `GET` is on `routes` (its answer without the body: uvicorn drops it), and a 405 with `Allow` for
+    every other method."""
     for r in routes:
         if 'GET' in r.methods: app.add_api_route(r.path, r.endpoint, methods=['HEAD'], include_in_schema=False)
         allow = ', '.join(m for m in METHODS if m in r.methods or (m == 'HEAD' and 'GET' in r.methods))
         async def _not_allowed(allow=allow): return JSONResponse({'error': f"use {allow}"}, 405, headers={'Allow': allow})
-        app.add_api_route(r.path, _not_allowed, methods=[m for m in METHODS if m not in allow.split(', ')], include_in_schema=False)
+        app.add_api_route(r.path, _not_allowed, methods=[m for m in METHODS if m not in allow.split(', ')],
+                          include_in_schema=False)
 
 # %% ../nbs/05a_serve.ipynb #5c0d8e31
 def create_app(predictor:Predictor,          # The model every route shares
                view:str|None=None,           # The view it was trained on (`/health`)
                batcher:BatchQueue|None=None, # Defaults to a `BatchQueue` of `predictor`
               ) -> FastAPI:
-    "The FastAPI app: `/v1/predict`, `/v1/correct`, `/v1/ingredients`, `/health`, `/metrics` and `/docs` (`serve_app` mounts the demo at `/`)."
-    app = FastAPIOffline(title='Nutrition predictor', version=nutrition_predictor.__version__, exception_handlers=EXCEPTION_HANDLERS,
-                         description="Calories, mass, fat, carbohydrate and protein of a plate of food from one photo (Nutrition5k).")
-    app.add_middleware(BodyCap, cap=MAX_REQUEST)          # every route, the demo's uploads too (Gradio caps each file, not a request)
+    """The FastAPI app: `/v1/predict`, `/v1/correct`, `/v1/ingredients`, `/health`, `/metrics` and `/docs` (`serve_app`
+    mounts the demo at `/`)."""
+    app = FastAPIOffline(title='Nutrition predictor', version=nutrition_predictor.__version__,
+                         exception_handlers=EXCEPTION_HANDLERS,
+                         description="Calories, mass, fat, carbohydrate and protein of a plate of food from one "
+                                     "photo (Nutrition5k).")
+    # every route, the demo's uploads too (Gradio caps each file, not a request)
+    app.add_middleware(BodyCap, cap=MAX_REQUEST)
     app.middleware('http')(count_requests)
     metrics = ServerMetrics()
     batcher = batcher or BatchQueue(predictor, on_batch=metrics.batch)
@@ -273,7 +249,8 @@ def serve(app,                          # An ASGI app (`serve_app`), or the impo
           workers:int=1,                # uvicorn worker processes, each with its own model (needs a factory)
          ):
     "Run `app` with uvicorn and `GuardedProtocol`: request timeouts, a bounded number of connections and of requests in progress."
-    uvicorn.run(app, host=host, port=port, log_level='warning', http=GuardedProtocol, timeout_keep_alive=KEEP_ALIVE_S, workers=workers,
+    uvicorn.run(app, host=host, port=port, log_level='warning', http=GuardedProtocol, timeout_keep_alive=KEEP_ALIVE_S,
+                workers=workers,
                 factory=isinstance(app, str))
 
 # %% ../nbs/05a_serve.ipynb #1a59143e
@@ -289,11 +266,13 @@ def serve_app(run:str|Path|RunFolder|None=None,       # The run folder to serve;
         import gradio as gr
         from nutrition_predictor.demo import build_demo
         demo = build_demo(predictor.run, data_dir, predictor=predictor, batcher=app.state.batcher)
-        app = gr.mount_gradio_app(app, demo, path='/', max_file_size=MAX_UPLOAD, app_kwargs=dict(exception_handlers={ClientDisconnect: hung_up}))
+        app = gr.mount_gradio_app(app, demo, path='/', max_file_size=MAX_UPLOAD,
+                                  app_kwargs=dict(exception_handlers={ClientDisconnect: hung_up}))
     return app
 
 SERVE_SETTINGS = 'NUTRITION_PREDICTOR_SERVE'      # environment variable: `serve_app`'s arguments as JSON, for each worker
 
 def app_from_env() -> FastAPI:
-    "`serve_app` with the arguments in `$NUTRITION_PREDICTOR_SERVE`: what each of several uvicorn workers starts (`serve(..., workers=n)`)."
+    """`serve_app` with the arguments in `$NUTRITION_PREDICTOR_SERVE`: what each of several uvicorn workers starts
+    (`serve(..., workers=n)`)."""
     return serve_app(**json.loads(os.environ[SERVE_SETTINGS]))

@@ -1,4 +1,4 @@
-"""`nutrition-predictor space OUT`: a folder that publishes the demo as a Hugging Face Space: the app file, pinned requirements, a README whose YAML header configures the Space, and the package with its shipped model, on onnxruntime (no torch).
+"""`nutrition-predictor space OUT`: a folder that publishes the demo as a Hugging Face Space, on onnxruntime.
 
 Docs: https://nutrition-predictor.github.io/nutrition-predictor/space.html.md"""
 
@@ -22,19 +22,21 @@ def pinned_requirements() -> list[str]:
     return [f"{n}=={version(n)}" for n in names]
 
 # %% ../nbs/05b_space.ipynb #e3677937
-APP = '''"The Nutrition predictor demo: the model shipped with the package, on onnxruntime. `python app.py`: http://127.0.0.1:7860."
+APP = '''"""The Nutrition predictor demo: the model shipped with the package, on onnxruntime.
+`python app.py`: http://127.0.0.1:7860."""
 import os
 from nutrition_predictor.demo import build_demo, launch_demo
 
 demo = build_demo(engine='onnx')
 
 if __name__ == '__main__':
-    host, port = os.environ.get('GRADIO_SERVER_NAME', '127.0.0.1'), int(os.environ.get('GRADIO_SERVER_PORT', 7860))   # a Space sets both
+    # a Space sets both
+    host, port = os.environ.get('GRADIO_SERVER_NAME', '127.0.0.1'), int(os.environ.get('GRADIO_SERVER_PORT', 7860))
     print(launch_demo(demo, host, port), flush=True)
     demo.block_thread()
 '''
 
-LFS = "*.onnx filter=lfs diff=lfs merge=lfs -text\n*.npz filter=lfs diff=lfs merge=lfs -text\n*.pth filter=lfs diff=lfs merge=lfs -text\n"
+LFS = ''.join(f"*.{ext} filter=lfs diff=lfs merge=lfs -text\n" for ext in ('onnx', 'npz', 'pth'))
 
 def space_readme() -> str:
     "The Space's README: its YAML configuration (the Gradio SDK and version installed here, this Python), then what the demo is."
@@ -56,8 +58,8 @@ short_description: Calories, mass and macros of a plate from one photo
 
 Upload a side-angle photo of a plate: the demo estimates its calories, mass, fat, carbohydrate and protein with 90%
 ranges, the ingredients it likely holds (which you can correct), and says plainly when a photo is unlike the plates it
-was trained on. The model is nutrition-predictor {nutrition_predictor.__version__}'s shipped model, trained on the Nutrition5k dataset
-(Thames et al., CVPR 2021: one cafeteria's scanning rig, side-view frames), run on onnxruntime.
+was trained on. The model is nutrition-predictor {nutrition_predictor.__version__}'s shipped model, trained on the
+Nutrition5k dataset (Thames et al., CVPR 2021: one cafeteria's scanning rig, side-view frames), run on onnxruntime.
 
 Its model card, with every number measured on the official test split, is `nutrition_predictor/pretrained/MODEL_CARD.md`.
 Made with `nutrition-predictor space`; run it anywhere with `pip install -r requirements.txt && python app.py`.
@@ -66,7 +68,8 @@ Made with `nutrition-predictor space`; run it anywhere with `pip install -r requ
 # %% ../nbs/05b_space.ipynb #d0e94c63
 def write_space(out:str|Path, # A new (or empty) folder
                ) -> Path:
-    "Write the Space into `out`: `app.py`, `requirements.txt` (pinned), `README.md` (the Space's YAML), `.gitattributes` and the package with its shipped model; a `FileExistsError` for a folder with files."
+    """Write the Space into `out`: `app.py`, `requirements.txt` (pinned), `README.md` (the Space's YAML),
+    `.gitattributes` and the package with its shipped model; a `FileExistsError` for a folder with files."""
     out = Path(out)
     if out.exists() and any(out.iterdir()): raise FileExistsError(f"{out} is not empty: the Space goes into a new folder")
     pkg = Path(nutrition_predictor.__file__).parent

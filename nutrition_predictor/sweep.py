@@ -1,4 +1,4 @@
-"""`nutrition-predictor sweep params/sweep.yaml` runs the experiment notebook over a grid of settings, one run folder each; the leaderboard notebook ranks every run in `runs/`.
+"""`nutrition-predictor sweep`: the experiment notebook over a grid of settings, one run folder each, and the leaderboard.
 
 Docs: https://nutrition-predictor.github.io/nutrition-predictor/sweep.html.md"""
 
@@ -36,7 +36,8 @@ def read_sweep(path:str|Path) -> list[TrainConfig]:
     unknown = set(spec) - {'base', 'params', 'grid'}
     if unknown: raise ValueError(f"{path}: unknown key(s) {sorted(unknown)}; a sweep has base, params and grid")
     grid = spec.get('grid') or {}
-    if not all(isinstance(v, list) and v for v in grid.values()): raise ValueError(f"{path}: each grid entry must be a non-empty list")
+    if not all(isinstance(v, list) and v for v in grid.values()):
+        raise ValueError(f"{path}: each grid entry must be a non-empty list")
     base = path.parent/spec['base'] if spec.get('base') else None
     configs = []
     for combo in itertools.product(*grid.values()):
@@ -73,7 +74,8 @@ def run_sweep(path:str|Path,               # The sweep file
     return out
 
 # %% ../nbs/10_sweep.ipynb #e4cc878e
-SETTINGS = ['backbone', 'img_size', 'hidden', 'dropout', 'augment', 'feature_cache', 'aug_variants', 'epochs', 'lr', 'wd', 'bs', 'seed']
+SETTINGS = ['backbone', 'img_size', 'hidden', 'dropout', 'augment', 'feature_cache', 'aug_variants', 'epochs', 'lr',
+            'wd', 'bs', 'seed']
 
 def read_runs(runs_dir:str|Path=RUNS_HOME) -> pd.DataFrame:
     "One row per run folder of `runs_dir` that has a `metrics.json`, best first."

@@ -1,4 +1,4 @@
-"""Write a small folder in Nutrition5k's official layout, with synthetic labels and images, for examples and tests on a machine without the data.
+"""A small folder in Nutrition5k's official layout with synthetic labels and images, for tests without the data.
 
 Docs: https://nutrition-predictor.github.io/nutrition-predictor/synthetic.html.md"""
 
@@ -41,7 +41,8 @@ def _dish_line(dish_id:str, foods:dict) -> str:
     "A `dish_metadata` line: the totals of `foods` (`FOODS` id -> grams), then one group of 7 fields per food."
     groups = [(f'ingr_{i:010d}', FOODS[i][0], g, *(g * v for v in FOODS[i][1:5])) for i, g in foods.items()]
     totals = [sum(row[k] for row in groups) for k in (3, 2, 4, 5, 6)]          # kcal, mass, fat, carb, protein
-    return ','.join([dish_id, *(f'{v:.3f}' for v in totals), *(f'{v:.3f}' if isinstance(v, float) else str(v) for row in groups for v in row)])
+    return ','.join([dish_id, *(f'{v:.3f}' for v in totals),
+                     *(f'{v:.3f}' if isinstance(v, float) else str(v) for row in groups for v in row)])
 
 def _foods(rng) -> dict:
     "One to three solid foods of `FOODS` sharing a plate of 60 to 700 g, and sometimes a little oil (`OIL_GRAMS` or less)."
@@ -66,7 +67,8 @@ def synthetic_n5k(dest:str|Path,     # Folder to write (created)
     files = {'metadata/dish_metadata_cafe1.csv': lines, 'metadata/dish_metadata_cafe2.csv': [_dish_line(extra, {1: 150.})],
              'metadata/ingredients_metadata.csv': ['ingr,id,cal/g,fat(g),carb(g),protein(g)',
                                                    *(f'{v[0]},{i},{v[1]},{v[2]},{v[3]},{v[4]}' for i, v in FOODS.items())],
-             'dish_ids/dish_ids_all.txt': ids + [extra], 'dish_ids/dish_ids_cafe1.txt': ids, 'dish_ids/dish_ids_cafe2.txt': [extra]}
+             'dish_ids/dish_ids_all.txt': ids + [extra], 'dish_ids/dish_ids_cafe1.txt': ids,
+             'dish_ids/dish_ids_cafe2.txt': [extra]}
     n_test = max(2, n_dishes // 5)
     split = {'train': ids[n_test:-1], 'test': ids[:n_test]}               # the last dish is in no split
     for k in ('rgb', 'depth'):

@@ -1,4 +1,4 @@
-"""A fastai `Learner` that trains the head with `fit_one_cycle` on cached backbone features (or fine-tunes the top units), the closed-form heads fitted beside it, tracked by wandb.
+"""A fastai `Learner` that trains the head on cached backbone features, the closed-form heads beside it, tracked by wandb.
 
 Docs: https://nutrition-predictor.github.io/nutrition-predictor/train.html.md"""
 
@@ -15,7 +15,8 @@ from unittest.mock import patch
 import numpy as np
 import pandas as pd
 import torch
-from .model import NutritionRegressor, TunedFeatures, atwater_band   # before fastai: it imports fastai's layers with their warning filtered
+# before fastai: it imports fastai's layers with their warning filtered
+from .model import NutritionRegressor, TunedFeatures, atwater_band
 from fastai.callback.tracker import TrackerCallback
 from fastai.callback.wandb import WandbCallback
 import fastai.callback.wandb as fastai_wandb
@@ -28,7 +29,8 @@ from fastai.torch_core import default_device, set_seed
 from fastcore.basics import init_args
 from torch import nn
 
-from .data import (OTHER, TARGETS, UNITS, check_data_dir, dish_groups, every_image, grouped_folds, ingredient_grams, ingredient_vocabulary,
+from .data import (OTHER, TARGETS, UNITS, check_data_dir, dish_groups, every_image, grouped_folds,
+                                      ingredient_grams, ingredient_vocabulary,
                                      n5k_dir, read_all_ingredients, read_all_metadata, checked_labels)
 from .config import ParamsError, TrainConfig, check_for_data, config_dishes
 from .feature_cache import FeatureCache
@@ -103,27 +105,32 @@ class DataParallel(DistributedTrainer):
 def fit_projection(model:NutritionRegressor, # Its head's `Projection` is fitted in place
                    data:FeatureDataset,      # The training features
                    seed:int=42) -> None:
-    "Fit the head's `Projection` on the training features: their mean and spread, then their leading principal axes (scikit-learn's PCA)."
+    """Fit the head's `Projection` on the training features: their mean and spread, then their leading principal axes
+    (scikit-learn's PCA)."""
     from sklearn.decomposition import PCA
     select, proj = model.selection, model.projection
     with torch.no_grad(): x = select(data.feats[:, 0].to(select.index.device)).cpu().numpy().astype(np.float64)
     mean, scale = x.mean(0), x.std(0) + 1e-6
     pca = PCA(proj.axes.shape[1], random_state=seed).fit((x - mean) / scale)
-    for name, v in dict(mean=mean, scale=scale, axes=pca.components_.T).items(): getattr(proj, name).copy_(torch.as_tensor(v, dtype=torch.float32))
+    for name, v in dict(mean=mean, scale=scale, axes=pca.components_.T).items():
+        getattr(proj, name).copy_(torch.as_tensor(v, dtype=torch.float32))
 
 # %% ../nbs/03_train.ipynb #f1a20007
 RIDGE_ALPHAS = tuple(10. ** np.arange(-1, 5.01, 0.5))       # searched by grouped CV inside the training set
-KERNEL_ALPHAS, KERNEL_WIDTHS = (0.01, 0.03, 0.1, 0.3, 1.), (0.25, 0.5, 1., 2.)   # widths: gamma times the projections' total variance
+# widths: gamma times the projections' total variance
+KERNEL_ALPHAS, KERNEL_WIDTHS = (0.01, 0.03, 0.1, 0.3, 1.), (0.25, 0.5, 1., 2.)
 
 def rbf_kernel(a:np.ndarray, b:np.ndarray, gamma:float) -> np.ndarray:
-    "`[len(a), len(b)]` RBF kernel `exp(-gamma |a - b|^2)` of rows `a` `[n, k]` and `b` `[m, k]`, as `model.KernelHead` computes it."
+    """`[len(a), len(b)]` RBF kernel `exp(-gamma |a - b|^2)` of rows `a` `[n, k]` and `b` `[m, k]`, as `model.KernelHead`
+    computes it."""
     return np.exp(-gamma * np.clip((a * a).sum(1)[:, None] - 2 * a @ b.T + (b * b).sum(1)[None], 0, None))
 
 def subset_kernel_ridge(z:np.ndarray,       # Rows `[n, k]`
                         y:np.ndarray,       # Targets `[n, o]`
                         support:np.ndarray, # Support points `[m, k]`
                         gamma:float, alphas:list, chunk:int=4096) -> list[np.ndarray]:
-    "Coefficients `[m, o]`, one per alpha, of kernel ridge on `support` fitted on every row (the subset of regressors: minimise `|K_nm c - y|^2 + alpha c' K_mm c`)."
+    """Coefficients `[m, o]`, one per alpha, of kernel ridge on `support` fitted on every row (the subset of regressors:
+    minimise `|K_nm c - y|^2 + alpha c' K_mm c`)."""
     m = len(support)
     gram, cross = np.zeros((m, m)), np.zeros((m, y.shape[1]))
     for i in range(0, len(z), chunk):
@@ -132,8 +139,10 @@ def subset_kernel_ridge(z:np.ndarray,       # Rows `[n, k]`
     kss, jitter = rbf_kernel(support, support, gamma), 1e-10 * np.trace(gram) / m * np.eye(m)
     return [np.linalg.solve(gram + a * kss + jitter, cross) for a in alphas]
 
-def search_subset_kernel(z:np.ndarray, y:np.ndarray, folds:list, spread:float, n_support:int, seed:int) -> tuple[dict, np.ndarray, np.ndarray]:
-    "The `KERNEL_ALPHAS` x `KERNEL_WIDTHS` choice of lowest grouped-CV MAE for `subset_kernel_ridge` on `n_support` seeded support rows; then its params, support and coefficients on every row."
+def search_subset_kernel(z:np.ndarray, y:np.ndarray, folds:list, spread:float, n_support:int, seed:int) -> tuple[dict,
+        np.ndarray, np.ndarray]:
+    """The `KERNEL_ALPHAS` x `KERNEL_WIDTHS` choice of lowest grouped-CV MAE for `subset_kernel_ridge` on `n_support`
+    seeded support rows; then its params, support and coefficients on every row."""
     rng = np.random.default_rng(seed)
     pick = lambda rows: z[np.sort(rng.choice(rows, min(n_support, len(rows)), replace=False))]
     gammas, err = [w / spread for w in KERNEL_WIDTHS], np.zeros((len(KERNEL_WIDTHS), len(KERNEL_ALPHAS)))
@@ -141,17 +150,20 @@ def search_subset_kernel(z:np.ndarray, y:np.ndarray, folds:list, spread:float, n
         support = pick(trn)
         for gi, g in enumerate(gammas):
             kv = rbf_kernel(z[val], support, g)
-            for ai, c in enumerate(subset_kernel_ridge(z[trn], y[trn], support, g, KERNEL_ALPHAS)): err[gi, ai] += np.abs(kv @ c - y[val]).mean()
+            for ai, c in enumerate(subset_kernel_ridge(z[trn], y[trn], support, g, KERNEL_ALPHAS)):
+                err[gi, ai] += np.abs(kv @ c - y[val]).mean()
     gi, ai = np.unravel_index(err.argmin(), err.shape)
     support = pick(np.arange(len(z)))
-    return dict(alpha=KERNEL_ALPHAS[ai], gamma=gammas[gi]), support, subset_kernel_ridge(z, y, support, gammas[gi], [KERNEL_ALPHAS[ai]])[0]
+    return dict(alpha=KERNEL_ALPHAS[ai], gamma=gammas[gi]), support, subset_kernel_ridge(z, y, support, gammas[gi],
+            [KERNEL_ALPHAS[ai]])[0]
 
 def fit_kernel_head(z:np.ndarray,    # Projected features `[n, k]`
                     y:np.ndarray,    # Centred targets `[n, o]`
                     folds:list,      # Grouped folds of the rows, for the search
                     n_support:int,   # Support points (`ModelConfig.n_support`): `n` for kernel ridge itself
                     seed:int=42) -> tuple[dict, np.ndarray, np.ndarray]:
-    "The kernel head's search and fit: scikit-learn's `KernelRidge` when every row is a support point, else `search_subset_kernel`; its params, support `[m, k]` and coefficients `[m, o]`."
+    """The kernel head's search and fit: scikit-learn's `KernelRidge` when every row is a support point, else
+    `search_subset_kernel`; its params, support `[m, k]` and coefficients `[m, o]`."""
     from sklearn.kernel_ridge import KernelRidge
     from sklearn.model_selection import GridSearchCV
     spread = float(z.var(0).sum())
@@ -164,7 +176,8 @@ def fit_closed_heads(model:NutritionRegressor, # Its `Ensemble`'s closed-form he
                      data:FeatureDataset,      # The training features and their standardised targets
                      table:pd.DataFrame,       # Their dishes (rows aligned): grouped folds for the search
                      cfg:TrainConfig) -> dict:
-    "Fit the closed-form heads on the projected features with scikit-learn, each regularisation chosen by grouped CV (MAE); returns what was chosen."
+    """Fit the closed-form heads on the projected features with scikit-learn, each regularisation chosen by grouped CV
+    (MAE); returns what was chosen."""
     from sklearn.linear_model import Ridge
     from sklearn.model_selection import GridSearchCV, GroupKFold
     closed = model.ensemble.closed
@@ -188,7 +201,8 @@ def fit_closed_heads(model:NutritionRegressor, # Its `Ensemble`'s closed-form he
 
 # %% ../nbs/03_train.ipynb #40433bd9
 def plate_vocabulary(cfg:TrainConfig, training:pd.DataFrame) -> tuple[pd.DataFrame|None, tuple]:
-    "The data folder's ingredient rows and the vocabulary `cfg` learns from the `training` dishes: the common ingredients, then `OTHER` (none: `()`)."
+    """The data folder's ingredient rows and the vocabulary `cfg` learns from the `training` dishes: the common
+    ingredients, then `OTHER` (none: `()`)."""
     if not cfg.ingredient_min_dishes: return None, ()
     rows = read_all_ingredients(check_data_dir(n5k_dir(cfg.data_dir)))
     vocab = ingredient_vocabulary(rows, training.dish_id.unique(), cfg.ingredient_min_dishes)
@@ -199,7 +213,8 @@ PRESENCE_CS = (0.01, 0.03, 0.1, 0.3, 1.)        # inverse L2 strengths of the pr
 GRAMS_ALPHAS = (1., 10., 100., 1000.)           # ridge strengths of the grams regressions, searched by leave-one-out
 
 def presence_logits(z:np.ndarray, present:np.ndarray, folds:list, C:float) -> np.ndarray:
-    "`[n, v]` held-out logits of logistic regressions with `C` for each entry of `present` `[n, v]`, each fold's fitted on the others."
+    """`[n, v]` held-out logits of logistic regressions with `C` for each entry of `present` `[n, v]`, each fold's fitted
+    on the others."""
     from sklearn.linear_model import LogisticRegression
     out = np.zeros(present.shape)
     for trn, val in folds:
@@ -219,7 +234,8 @@ def fit_ingredient_head(model:NutritionRegressor, # Its `ingredient_head` is fit
                         table:pd.DataFrame,       # Their dishes (rows aligned): grouped folds for the search
                         grams:pd.DataFrame,       # `[len(table), len(vocabulary)]` grams of each entry (`data.ingredient_grams`)
                         cfg:TrainConfig) -> dict:
-    "Fit the ingredient head: presence by logistic regression (one `C` by grouped CV, then Platt scaling on its out-of-fold logits), grams by ridge on log(1 + grams); returns what was chosen."
+    """Fit the ingredient head: presence by logistic regression (one `C` by grouped CV, then Platt scaling on its
+    out-of-fold logits), grams by ridge on log(1 + grams); returns what was chosen."""
     from sklearn.linear_model import LogisticRegression, RidgeCV
     from sklearn.model_selection import GroupKFold
     head = model.ingredient_head
@@ -233,7 +249,8 @@ def fit_ingredient_head(model:NutritionRegressor, # Its `ingredient_head` is fit
     C = min(PRESENCE_CS, key=lambda c: log_loss(held_out[c], present))
     both = (present.sum(0) > 0) & (present.sum(0) < len(present))     # Platt's two numbers, on the entries sometimes there
     platt = LogisticRegression(C=1e6).fit(held_out[C][:, both].reshape(-1, 1), present[:, both].ravel()) if both.any() else None
-    w, b, gw, gb = np.zeros((z.shape[1], g.shape[1])), np.zeros(g.shape[1]), np.zeros((z.shape[1], g.shape[1])), np.zeros(g.shape[1])
+    w, b, gw, gb = np.zeros((z.shape[1], g.shape[1])), np.zeros(g.shape[1]), np.zeros((z.shape[1],
+            g.shape[1])), np.zeros(g.shape[1])
     alphas = {}
     for j, y in enumerate(present.T):
         if 0 < y.sum() < len(y):
@@ -241,7 +258,8 @@ def fit_ingredient_head(model:NutritionRegressor, # Its `ingredient_head` is fit
         else: b[j] = 12. if y.all() else -12.                        # always (never) there: a probability of 1 (0)
         on = y.astype(bool)
         if on.sum() >= 3:
-            r = RidgeCV(alphas=GRAMS_ALPHAS).fit(z[on], np.log1p(g[on, j])); gw[:, j], gb[j], alphas[j] = r.coef_, r.intercept_, r.alpha_
+            r = RidgeCV(alphas=GRAMS_ALPHAS).fit(z[on], np.log1p(g[on, j]))
+            gw[:, j], gb[j], alphas[j] = r.coef_, r.intercept_, r.alpha_
         else: gb[j] = np.log1p(g[on, j].mean()) if on.any() else 0.
     a, c = (float(platt.coef_[0, 0]), float(platt.intercept_[0])) if platt is not None else (1., 0.)
     t = lambda v: torch.as_tensor(v, dtype=torch.float32)
@@ -254,11 +272,13 @@ def fit_presence_network(model:NutritionRegressor, # Its `ingredient_head.networ
                          data:FeatureDataset,      # The training features
                          present:np.ndarray,       # `[len(data), len(vocabulary)]`: whether each entry is on each plate
                          cfg:TrainConfig, device=None) -> Learner:
-    "Train the ingredient head's network with fastai on the cached features, a multi-label loss (binary cross-entropy) and the totals' schedule."
+    """Train the ingredient head's network with fastai on the cached features, a multi-label loss (binary cross-entropy)
+    and the totals' schedule."""
     device = device or default_device()
     ds = FeatureDataset(data.feats, torch.as_tensor(present, dtype=torch.float32))
     set_seed(cfg.seed, reproducible=True)
-    dls = DataLoaders(DataLoader(ds, bs=cfg.bs, shuffle=True, drop_last=True, device=device), DataLoader(ds, bs=cfg.bs, device=device))
+    dls = DataLoaders(DataLoader(ds, bs=cfg.bs, shuffle=True, drop_last=True, device=device),
+                      DataLoader(ds, bs=cfg.bs, device=device))
     net = nn.Sequential(model.selection, model.projection, model.ingredient_head.network)
     learn = Learner(dls, net, loss_func=nn.BCEWithLogitsLoss())
     with learn.no_bar(), learn.no_logging(), torch_threads(1 if torch.device(device).type == 'cpu' else None):
@@ -270,15 +290,20 @@ def fit_presence_network(model:NutritionRegressor, # Its `ingredient_head.networ
 def holdout_table(table:pd.DataFrame, # Dishes with a `split` column
                   cfg:TrainConfig,    # `holdout_share`, `group_gap_s` and `seed`
                  ) -> pd.DataFrame:
-    "The training dishes of `table`, `split` relabelled for the network: `train` for those it trains on, `valid` for the `holdout_share` held out (one grouped fold) to choose its best epoch; the test split's dishes left out. A `ParamsError` when there are fewer than two groups to split."
+    """The training dishes of `table`, `split` relabelled for the network: `train` for those it trains on, `valid` for
+    the `holdout_share` held out (one grouped fold) to choose its best epoch; the test split's dishes left out. A
+    `ParamsError` when there are fewer than two groups to split."""
     trn = table[table.split == 'train']
     n_groups = len(np.unique(dish_groups(trn.dish_id, cfg.group_gap_s)))
-    if n_groups < 2: raise ParamsError(f"parameter holdout_share: the {len(trn)} training dishes make {n_groups} group of near-copies; nothing can be held out")
+    if n_groups < 2:
+        raise ParamsError(f"parameter holdout_share: the {len(trn)} training dishes make {n_groups} group of "
+                          "near-copies; nothing can be held out")
     held = grouped_folds(trn, min(n_groups, max(2, round(1 / cfg.holdout_share))), cfg.group_gap_s, cfg.seed) == 0
     return trn.assign(split=np.where(held, 'valid', 'train'))
 
 class KeepBestEpoch(TrackerCallback):
-    "fastai's `SaveModelCallback` kept in memory: after fitting, the model has its weights of the epoch with the best `monitor` (the validation loss); `best_epoch` says which (0-based)."
+    """fastai's `SaveModelCallback` kept in memory: after fitting, the model has its weights of the epoch with the best
+    `monitor` (the validation loss); `best_epoch` says which (0-based)."""
     order = TrackerCallback.order + 1
     def before_fit(self):
         super().before_fit()
@@ -307,24 +332,31 @@ def train(cfg:TrainConfig,                 # The run's configuration
     tm, ts = target_stats(table, cfg.outputs(), cfg.log_targets)
     band = atwater_band(checked_labels(read_all_metadata(check_data_dir(n5k_dir(cfg.data_dir))))) if cfg.atwater_limits else None
     if len(cfg.heads) > 1 or cfg.n_components or cfg.fine_tune or cfg.ingredient_min_dishes: check_for_data(cfg, table)
-    learning = holdout_table(table, cfg)                       # the network's: the rest of the training dishes, and the held-out ones
+    # the network's: the rest of the training dishes, and the held-out ones
+    learning = holdout_table(table, cfg)
     fit_rows, held_rows = learning[learning.split == 'train'], learning[learning.split == 'valid']
-    trn_table = pd.concat([every_image(fit_rows) if cfg.all_frames else fit_rows, held_rows])   # every training row, in that order
+    # every training row, in that order
+    trn_table = pd.concat([every_image(fit_rows) if cfg.all_frames else fit_rows, held_rows])
     rows, vocab = plate_vocabulary(cfg, trn_table)
     label_max = table.loc[table.split == 'train', list(cfg.outputs())].max().to_numpy()   # the bounds: `label_bound` x these
-    model = NutritionRegressor(cfg.model_config(tm, ts, band, len(trn_table), vocab, label_max), cfg.pretrained, cfg.weights_path).to(device)
+    model = NutritionRegressor(cfg.model_config(tm, ts, band, len(trn_table), vocab, label_max), cfg.pretrained,
+                               cfg.weights_path).to(device)
     counts = None
     if cfg.feature_cache:
         dls, counts = feature_dataloaders(model, learning, cfg, tm, ts, device)
-        data = FeatureDataset(torch.cat([dls.train.dataset.feats[:, :1], dls.valid.dataset.feats]), torch.cat([dls.train.dataset.y, dls.valid.dataset.y]))
+        data = FeatureDataset(torch.cat([dls.train.dataset.feats[:, :1], dls.valid.dataset.feats]),
+                              torch.cat([dls.train.dataset.y, dls.valid.dataset.y]))
     else:
         set_seed(cfg.seed, reproducible=True)
         data = None                                # (the projection and the closed-form heads need the cache: `check_for_data`)
         dls = dish_dataloaders(pd.concat([every_image(fit_rows), held_rows]) if cfg.all_frames else learning, tm, ts, cfg, device)
-    if len(dls.train) == 0: raise ParamsError(f"parameter bs: {cfg.bs} is more than the {len(fit_rows)} dishes the network trains on "
-                                              f"(the training split less the {cfg.holdout_share:.0%} held out): no batch would train")
+    if len(dls.train) == 0:
+        raise ParamsError(f"parameter bs: {cfg.bs} is more than the {len(fit_rows)} dishes the network trains on "
+                                              f"(the training split less the {cfg.holdout_share:.0%} held out): no "
+                                              "batch would train")
     if cfg.n_components: fit_projection(model, data, cfg.seed)
-    network = nn.Sequential(model.selection, model.projection, model.ensemble.mlp)  # what fastai trains: the closed-form heads are fitted after
+    # what fastai trains: the closed-form heads are fitted after
+    network = nn.Sequential(model.selection, model.projection, model.ensemble.mlp)
     learn = Learner(dls, network if cfg.feature_cache else model, loss_func=LOSSES[cfg.loss](),
                     metrics=[nutrient_mae(i, model) for i in range(len(TARGETS))], path=out_dir or '.')
     rank, world = distributed_rank()
@@ -341,7 +373,8 @@ def train(cfg:TrainConfig,                 # The run's configuration
         if rank == 0 and cfg.wandb != 'disabled' and finish_wandb:
             import wandb; wandb.finish()
     learn.remove_cbs(cbs)
-    if cfg.fine_tune: data = FeatureDataset(learn.tuning.train_vectors[:, None], data.y)   # the closed-form heads read the tuned vectors
+    # the closed-form heads read the tuned vectors
+    if cfg.fine_tune: data = FeatureDataset(learn.tuning.train_vectors[:, None], data.y)
     learn.closed_heads = fit_closed_heads(model, data, trn_table, cfg) if len(cfg.heads) > 1 else {}
     if vocab:                                     # what is on the plate: the closed-form parts, then the network
         grams = ingredient_grams(rows, trn_table.dish_id, vocab[:-1])
@@ -352,7 +385,8 @@ def train(cfg:TrainConfig,                 # The run's configuration
 
 # %% ../nbs/03_train.ipynb #e96160f6
 class ActivationDataset(torch.utils.data.Dataset):
-    "Cached activations `[n, views, c, h, w]` (the image, then its mirror image), frozen vectors `[n, d]` and targets; each draw picks a view at random."
+    """Cached activations `[n, views, c, h, w]` (the image, then its mirror image), frozen vectors `[n, d]` and targets;
+    each draw picks a view at random."""
     def __init__(self, acts:torch.Tensor, vecs:torch.Tensor, y:torch.Tensor): self.acts, self.vecs, self.y = acts, vecs, y
     def __len__(self): return len(self.y)
     def __getitem__(self, i):
@@ -375,14 +409,17 @@ def fine_tune(model:NutritionRegressor, # Trained head; its first backbone's top
               dls:DataLoaders,          # The head's cached-feature `DataLoaders` (their frozen vectors and targets)
               table:pd.DataFrame,       # The network's dishes (`holdout_table`): `train` to train on, `valid` held out
               cfg:TrainConfig, device=None, cbs:list=()) -> Learner:
-    "Unfreeze the top units and train them with the head as fastai's `fine_tune` does after its frozen epochs, keeping the best epoch on the held-out dishes; the `Learner` carries `train_vectors` (of the dishes trained on, then the held-out ones)."
+    """Unfreeze the top units and train them with the head as fastai's `fine_tune` does after its frozen epochs, keeping
+    the best epoch on the held-out dishes; the `Learner` carries `train_vectors` (of the dishes trained on, then the
+    held-out ones)."""
     cache, kw = FeatureCache(cfg.cache_dir), _cache_kw(cfg, device)
     trn, val = table[table.split == 'train'], table[table.split == 'valid']
     acts = torch.stack([cached_activations(model, trn, cache, mirror, **kw)[0] for mirror in (False, True)], 1)
     val_acts = cached_activations(model, val, cache, **kw)[0][:, None]
     trn_ds, val_ds = dls.train.dataset, dls.valid.dataset
     set_seed(cfg.seed, reproducible=True)
-    tdls = DataLoaders(DataLoader(ActivationDataset(acts, trn_ds.feats[:, 0], trn_ds.y), bs=cfg.bs, shuffle=True, drop_last=True, device=device),
+    tdls = DataLoaders(DataLoader(ActivationDataset(acts, trn_ds.feats[:, 0], trn_ds.y), bs=cfg.bs, shuffle=True,
+                                  drop_last=True, device=device),
                        DataLoader(ActivationDataset(val_acts, val_ds.feats[:, 0], val_ds.y), bs=cfg.bs, device=device))
     top = model.backbone.bodies[0].body.top_modules(cfg.fine_tune)
     for m in top: m.requires_grad_(True)
@@ -391,12 +428,15 @@ def fine_tune(model:NutritionRegressor, # Trained head; its first backbone's top
                     splitter=lambda n: [[p for m in top for p in m.parameters()], list(n.network.parameters())], path=dls.path)
     learn.unfreeze()
     best = KeepBestEpoch()
-    try: learn.fit_one_cycle(cfg.fine_tune_epochs, slice(cfg.lr / 200, cfg.lr / 2), pct_start=0.3, div=5., wd=cfg.wd, cbs=[*cbs, best])
+    try:
+        learn.fit_one_cycle(cfg.fine_tune_epochs, slice(cfg.lr / 200, cfg.lr / 2), pct_start=0.3, div=5., wd=cfg.wd,
+                            cbs=[*cbs, best])
     finally:
         for m in top: m.requires_grad_(False)
         learn.remove_cbs(list(cbs))
     model.tuned, learn.best_epoch = True, best.best_epoch
-    learn.train_vectors = tuned_vectors(model, torch.cat([acts[:, 0], val_acts[:, 0]]), torch.cat([trn_ds.feats[:, 0], val_ds.feats[:, 0]]), device)
+    learn.train_vectors = tuned_vectors(model, torch.cat([acts[:, 0], val_acts[:, 0]]),
+                                        torch.cat([trn_ds.feats[:, 0], val_ds.feats[:, 0]]), device)
     return learn
 
 # %% ../nbs/03_train.ipynb #cb0a0423

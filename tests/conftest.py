@@ -86,7 +86,8 @@ def test_images(n5k_root, offline_run) -> list:
 
 
 def approx_values(d:dict, rel:float=1e-4, abs:float=1e-4) -> dict:
-    "`d` with each number wrapped in `pytest.approx`: compare a prediction's dict where the other fields (reason, flags) must be equal."
+    """`d` with each number wrapped in `pytest.approx`: compare a prediction's dict where the other fields (reason,
+    flags) must be equal."""
     return {k: pytest.approx(v, rel=rel, abs=abs) if isinstance(v, float) else v for k, v in d.items()}
 
 

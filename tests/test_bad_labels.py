@@ -13,7 +13,8 @@ DROPPED = 'a label that cannot be a plate (each named above with its file and li
 
 def _train(n5k, out, cache):
     env = {k: v for k, v in os.environ.items() if k != 'NUTRITION5K_DIR'} | {'WANDB_MODE': 'disabled'}
-    r = subprocess.run([CLI, 'train', str(ROOT/'params/offline.yaml'), '-p', 'data_dir', str(n5k), '-p', 'img_size', '64', '-p', 'epochs', '2',
+    r = subprocess.run([CLI, 'train', str(ROOT/'params/offline.yaml'), '-p', 'data_dir', str(n5k), '-p', 'img_size',
+                        '64', '-p', 'epochs', '2',
                         '-p', 'bs', '4', '-p', 'cv_folds', '0', '-p', 'cache_dir', str(cache), '--out', str(out)],
                        capture_output=True, text=True, timeout=900, env=env, cwd=out.parent)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -21,7 +22,8 @@ def _train(n5k, out, cache):
 
 
 def _corrupt(n5k) -> dict:
-    "Four training dishes' labels made bad in place: `{dish_id: (file, line)}` of each bad line (the twice-labelled dish: its new line)."
+    """Four training dishes' labels made bad in place: `{dish_id: (file, line)}` of each bad line (the twice-labelled
+    dish: its new line)."""
     train = config_dishes(TrainConfig(data_dir=str(n5k))).query("split == 'train'").dish_id.tolist()[:4]
     edits = {train[0]: lambda f: [f[0], f[1], '1e30', *f[3:]], train[1]: lambda f: [f[0], 'inf', *f[2:]],
              train[2]: lambda f: [*f[:3], '-5', *f[4:]]}
@@ -33,7 +35,8 @@ def _corrupt(n5k) -> dict:
             fields = line.split(',')
             if fields[0] in edits: lines[i] = ','.join(edits[fields[0]](fields)); where[fields[0]] = (rel, i + 1)
             if fields[0] == train[3]:                                  # the same dish again, 50 g heavier
-                lines.append(','.join([fields[0], fields[1], str(float(fields[2]) + 50), *fields[3:]])); where[fields[0]] = (rel, len(lines))
+                lines.append(','.join([fields[0], fields[1], str(float(fields[2]) + 50), *fields[3:]]))
+                where[fields[0]] = (rel, len(lines))
         path.write_text('\n'.join(lines) + '\n')
     assert len(where) == 4
     return where

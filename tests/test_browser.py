@@ -56,7 +56,8 @@ def _upload_and_predict(browser, url, path):
 
 
 def test_upload_shows_the_five_values(browser, demo_url, offline_run, test_images, output_dir):
-    expected = dict(zip(TARGETS, Predictor.from_run(offline_run).predict(test_images[0]).values()))   # unrounded, as the page rounds
+    # unrounded, as the page rounds
+    expected = dict(zip(TARGETS, Predictor.from_run(offline_run).predict(test_images[0]).values()))
     wait = _upload_and_predict(browser, demo_url, test_images[0])
     wait.until(lambda d: f"{expected['calories']:.0f} kcal" in d.find_element('tag name', 'body').text)
     page = browser.find_element('tag name', 'body').text
@@ -97,7 +98,8 @@ def test_correcting_the_plate_recomputes_the_totals(browser, demo_url, offline_r
     wait.until(lambda d: cell(1, 1).text == pred.ingredients[1].name)
     def on_page(field='calories_kcal'):
         "The value the page's JSON (`#plate-values`, scrolled into view: the viewer draws what is seen) shows for `field`."
-        text = browser.execute_script("const e = document.getElementById('plate-values'); e.scrollIntoView(); return e.textContent;")
+        text = browser.execute_script("const e = document.getElementById('plate-values'); e.scrollIntoView(); return "
+                                      "e.textContent;")
         m = re.search(rf'"{field}":\s*([-\d.]+)', text)
         return float(m.group(1)) if m else None
     answer = NutritionPrediction.from_dict(pred.to_dict(), predictor.nutrients)     # what the page keeps: the rounded answer
@@ -124,7 +126,8 @@ def test_api_docs_render_without_the_network(tmp_path, output_dir):
     from conftest import loopback_server
     from nutrition_predictor.serve import serve_app
     with loopback_server(serve_app(None, ui=False)) as base:
-        driver = _chromium(tmp_path, '--proxy-server=http://127.0.0.1:9')   # a dead proxy for all but loopback (Chromium's default bypass)
+        # a dead proxy for all but loopback (Chromium's default bypass)
+        driver = _chromium(tmp_path, '--proxy-server=http://127.0.0.1:9')
         try:
             driver.get(f'{base}/docs')
             WebDriverWait(driver, 120).until(lambda d: d.find_elements('css selector', '.opblock-summary-path'))

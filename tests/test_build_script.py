@@ -10,6 +10,8 @@ def test_build_sh_names_what_is_missing(tmp_path):
         for f in os.listdir(d):
             if not (f.startswith('docker') or f == 'debootstrap') and not (bin_dir/f).exists(): (bin_dir/f).symlink_to(f'{d}/{f}')
     t0 = time.monotonic()
-    r = subprocess.run(['bash', 'docker/build.sh'], cwd=ROOT, env={**os.environ, 'PATH': str(bin_dir)}, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(['bash', 'docker/build.sh'], cwd=ROOT, env={**os.environ, 'PATH': str(bin_dir)},
+                       capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and 'docker/build.sh needs: docker dockerd debootstrap' in r.stderr, r.stderr
-    assert time.monotonic() - t0 < 30                             # at once, not after waiting for a daemon (a loaded machine: margin)
+    # at once, not after waiting for a daemon (a loaded machine: margin)
+    assert time.monotonic() - t0 < 30

@@ -34,7 +34,8 @@ def image(output_dir):
                        env={**os.environ, 'PYTHON': sys.executable})     # this environment exports the model
     seconds = time.monotonic() - t0
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
-    size = int(subprocess.run(['docker', 'image', 'inspect', TAG, '--format', '{{.Size}}'], capture_output=True, text=True).stdout)
+    size = int(subprocess.run(['docker', 'image', 'inspect', TAG, '--format', '{{.Size}}'], capture_output=True,
+                              text=True).stdout)
     (output_dir/'container.json').write_text(json.dumps(dict(build_seconds=seconds, image_bytes=size), indent=1))
     yield dict(size=size, model=ROOT/'build/docker/model')
     subprocess.run(['docker', 'rm', '-f', NAME], capture_output=True)     # also one a failed `container` start left
@@ -51,7 +52,8 @@ def test_build_leaves_no_build_stage(image):
 @pytest.fixture(scope='module')
 def container(image):
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]
-    r = subprocess.run(['docker', 'run', '-d', '--name', NAME, '--network=host', '-e', f'PORT={port}', TAG], capture_output=True, text=True)
+    r = subprocess.run(['docker', 'run', '-d', '--name', NAME, '--network=host', '-e', f'PORT={port}', TAG],
+                       capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     url = f'http://127.0.0.1:{port}'
     for _ in range(240):
@@ -90,5 +92,6 @@ def test_container_answers_as_the_host(container, image):
 def test_container_stops_cleanly_on_sigterm(container):
     r = subprocess.run(['docker', 'stop', '--time', '10', NAME], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
-    code = subprocess.run(['docker', 'inspect', NAME, '--format', '{{.State.ExitCode}}'], capture_output=True, text=True).stdout.strip()
+    code = subprocess.run(['docker', 'inspect', NAME, '--format', '{{.State.ExitCode}}'], capture_output=True,
+                          text=True).stdout.strip()
     assert code == '0', f"exit code {code}: killed after the grace period rather than stopping on SIGTERM"

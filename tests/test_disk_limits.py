@@ -51,8 +51,10 @@ def test_download(n5k, tmp_path, kind):
 @pytest.mark.parametrize('kind', ['full', 'read-only'])
 def test_train(n5k, tmp_path, kind):
     with _tmpfs(tmp_path/'fs', '4m', read_only=kind == 'read-only', fill=kind == 'full') as fs:
-        r = subprocess.run([CLI, 'train', str(ROOT/'params/offline.yaml'), '-p', 'data_dir', str(n5k), '-p', 'epochs', '1', '-p', 'bs', '4', '-p', 'cv_folds', '2',
-                            '-p', 'cache_dir', str(tmp_path/'cache'), '--out', str(fs/'run')], capture_output=True, text=True, timeout=600, env=_env())
+        r = subprocess.run([CLI, 'train', str(ROOT/'params/offline.yaml'), '-p', 'data_dir', str(n5k), '-p', 'epochs',
+                            '1', '-p', 'bs', '4', '-p', 'cv_folds', '2',
+                            '-p', 'cache_dir', str(tmp_path/'cache'), '--out', str(fs/'run')], capture_output=True,
+                            text=True, timeout=600, env=_env())
         line = _one_line(r, fs)
         assert ('MB free' if kind == 'full' else 'read-only') in line, line
         assert not [p for p in fs.iterdir() if p.name != 'filler']               # no run folder, whole or partial
@@ -69,14 +71,17 @@ def test_export(tmp_path, kind):
         r = subprocess.run([CLI, 'export', '--onnx', '--run', str(run)], capture_output=True, text=True, timeout=600)
         line = _one_line(r, run)
         assert ('disk is full' if kind == 'full' else 'read-only') in line, line
-        assert not (run/'model.onnx').exists() and not list(run.glob('.*partial')) and (run/'complete.json').read_bytes() == record
+        assert not (run/'model.onnx').exists() and not list(run.glob('.*partial'))
+        assert (run/'complete.json').read_bytes() == record
 
 
 @pytest.mark.parametrize('kind', ['full', 'read-only'])
 def test_train_with_the_cache_on_that_disk(n5k, tmp_path, kind):
-    "The feature cache on a full disk fails inside the run (torch's zip writer): one line naming the cache file, no run folder left."
+    """The feature cache on a full disk fails inside the run (torch's zip writer): one line naming the cache file, no run
+    folder left."""
     with _tmpfs(tmp_path/'fs', '128k', read_only=kind == 'read-only') as fs:
-        r = subprocess.run([CLI, 'train', str(ROOT/'params/offline.yaml'), '-p', 'data_dir', str(n5k), '-p', 'epochs', '1', '-p', 'bs', '4',
+        r = subprocess.run([CLI, 'train', str(ROOT/'params/offline.yaml'), '-p', 'data_dir', str(n5k), '-p', 'epochs',
+                            '1', '-p', 'bs', '4',
                             '-p', 'cv_folds', '2', '-p', 'cache_dir', str(fs/'cache'), '--out', str(tmp_path/'run')],
                            capture_output=True, text=True, timeout=600, env=_env())
         line = _one_line(r, fs/'cache')

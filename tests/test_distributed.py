@@ -1,4 +1,5 @@
-"Training that scales out: `train --processes 2` (two CPU processes, gloo) on a synthetic folder trains as well as one process, each feature computed once."
+"""Training that scales out: `train --processes 2` (two CPU processes, gloo) on a synthetic folder trains as well as one
+process, each feature computed once."""
 import os, subprocess
 
 import pytest
@@ -15,7 +16,8 @@ def test_two_processes_match_one(tmp_path):
     for n in (1, 2):
         opts = ['-p', 'data_dir', str(root), '-p', 'img_size', '64', '-p', 'epochs', '3', '-p', 'bs', '4', '-p', 'cv_folds', '2',
                 '-p', 'cache_dir', str(tmp_path/f'cache{n}')]
-        r = subprocess.run([CLI, 'train', str(ROOT/'params/offline.yaml'), *opts, '--processes', str(n), '--out', str(tmp_path/f'run{n}')],
+        r = subprocess.run([CLI, 'train', str(ROOT/'params/offline.yaml'), *opts, '--processes', str(n), '--out',
+                            str(tmp_path/f'run{n}')],
                            capture_output=True, text=True, timeout=1200, cwd=tmp_path, env=env)
         assert r.returncode == 0, r.stderr[-3000:]
         run = RunFolder(tmp_path/f'run{n}')

@@ -1,4 +1,5 @@
-"The documentation site: built with the README's one command, a page for every notebook with the outputs it keeps, and read in a browser."
+"""The documentation site: built with the README's one command, a page for every notebook with the outputs it keeps, and
+read in a browser."""
 import json, subprocess, sys
 
 import pytest
@@ -43,7 +44,8 @@ def test_a_browser_reads_two_pages(site, browser):  # noqa: F811
     from selenium.webdriver.common.by import By
     browser.get((site/'index.html').as_uri())
     assert 'nutrition-predictor' in browser.title
-    links = [a.get_attribute('href') for a in browser.find_elements(By.CSS_SELECTOR, 'nav a') if '04a_evaluate' in (a.get_attribute('href') or '')]
+    links = [a.get_attribute('href') for a in browser.find_elements(By.CSS_SELECTOR,
+            'nav a') if '04a_evaluate' in (a.get_attribute('href') or '')]
     assert links, "the navigation links every notebook"
     browser.get(links[0])
     assert 'Evaluation' in browser.title or 'evaluate' in browser.title.lower(), browser.title

@@ -24,7 +24,8 @@ def doors(tmp_path_factory):
         r = client.post('/v1/predict', files={'file': (Path(path).name, Path(path).read_bytes())},
                         data={} if mass is None else {'mass_g': mass})
         body = r.json()
-        if r.status_code == 200: return 'ok', {k: v for k, v in body[0].items() if k not in ('file', 'model_warning')}   # the demo says it in a banner
+        # the demo says it in a banner
+        if r.status_code == 200: return 'ok', {k: v for k, v in body[0].items() if k not in ('file', 'model_warning')}
         return 'refused', body[0]['error'] if isinstance(body, list) else body['error']
     def ui(path, mass):
         try: return 'ok', client.portal.call(demo, str(path), mass)[0]      # on the server's event loop, as when mounted

@@ -23,7 +23,9 @@ class FaultyHandler(SimpleHTTPRequestHandler):
             self.seen.add(rel); return self.send_error(500)
         if rel in self.html:
             page = b'<!doctype html><html><body>Please sign in to the network</body></html>'
-            self.send_response(200); self.send_header('Content-Type', 'text/html'); self.send_header('Content-Length', str(len(page)))
+            self.send_response(200)
+            self.send_header('Content-Type', 'text/html')
+            self.send_header('Content-Length', str(len(page)))
             self.end_headers(); self.wfile.write(page); return
         if rel in self.cut or rel in self.cut_unsized:
             body = (Path(self.directory)/rel).read_bytes()
@@ -139,7 +141,8 @@ def test_install_from_local_copy_is_the_source_byte_for_byte(n5k_root, server, t
 
 @pytest.mark.parametrize('fault', ['html', 'cut_unsized'])
 def test_a_wrong_file_is_refused_by_name(server, n5k_root, tmp_path, fault):
-    "An HTML page served as an image, and a connection cut mid-file with no Content-Length: refused, named, exit 1, not in the manifest."
+    """An HTML page served as an image, and a connection cut mid-file with no Content-Length: refused, named, exit 1, not
+    in the manifest."""
     dest, bad = tmp_path/'n5k', _overhead(n5k_root)[1]
     getattr(FaultyHandler, fault).add(bad)
     r = subprocess.run([CLI, 'download', '--source', server, '--dest', str(dest), '--splits', 'rgb_test', '--views', 'overhead'],
@@ -151,7 +154,8 @@ def test_a_wrong_file_is_refused_by_name(server, n5k_root, tmp_path, fault):
 
 
 def test_a_copy_that_differs_from_its_source_manifest_is_refused(n5k_root, tmp_path):
-    "`download --source DIR` a copy whose file differs from the copy's own MANIFEST.sha256: refused by name, exit 1; `--verify --source DIR` agrees."
+    """`download --source DIR` a copy whose file differs from the copy's own MANIFEST.sha256: refused by name, exit 1;
+    `--verify --source DIR` agrees."""
     import shutil
     src = tmp_path/'src'
     for d in ('metadata', 'dish_ids'): shutil.copytree(n5k_root/d, src/d)
@@ -160,7 +164,8 @@ def test_a_copy_that_differs_from_its_source_manifest_is_refused(n5k_root, tmp_p
     for rel in rels: (src/rel).parent.mkdir(parents=True); shutil.copyfile(n5k_root/rel, src/rel)
     (src/rels[0]).write_bytes((src/rels[0]).read_bytes()[:-12] + b'IEND\xaeB`\x82' + bytes(4))   # changed after its checksum
     dest = tmp_path/'copy'
-    r = subprocess.run([CLI, 'download', '--source', str(src), '--dest', str(dest), '--views', 'overhead', '--dishes', *sorted({p.split('/')[-2] for p in rels})],
+    r = subprocess.run([CLI, 'download', '--source', str(src), '--dest', str(dest), '--views', 'overhead', '--dishes',
+                        *sorted({p.split('/')[-2] for p in rels})],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 1 and rels[0] in r.stderr and "differs from the source's manifest" in r.stderr, r.stderr[-2000:]
     assert rels[0] not in read_manifest(dest/MANIFEST) and not (dest/rels[0]).exists()
@@ -173,10 +178,12 @@ def test_killed_download_resumes_with_what_it_had(server, n5k_root, tmp_path):
     "kill -9 in the middle of a download; the rerun fetches only what the manifest does not have."
     FaultyHandler.delay = 0.15
     dest = tmp_path/'n5k'
-    p = subprocess.Popen([CLI, 'download', '--source', server, '--dest', str(dest), '--splits', 'rgb_test', '--views', 'overhead', '--workers', '2'],
+    p = subprocess.Popen([CLI, 'download', '--source', server, '--dest', str(dest), '--splits', 'rgb_test', '--views',
+                          'overhead', '--workers', '2'],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while len(read_manifest(dest/MANIFEST)) < len(LABEL_FILES) + 5 and time.time() < deadline and p.poll() is None: time.sleep(0.05)
+    while len(read_manifest(dest/MANIFEST)) < len(LABEL_FILES) + 5 and time.time() < deadline and p.poll() is None:
+        time.sleep(0.05)
     p.send_signal(signal.SIGKILL); p.wait()
     had = read_manifest(dest/MANIFEST)
     n = len(LABEL_FILES) + len(_overhead(n5k_root))
@@ -187,7 +194,8 @@ def test_killed_download_resumes_with_what_it_had(server, n5k_root, tmp_path):
 
 
 def test_a_split_file_cut_at_a_line_boundary_is_a_failed_file(n5k_root, tmp_path):
-    "A mirror with no manifest serves `rgb_test_ids.txt` cut after half its lines (each line whole): `download` refuses it by name, `--verify` reports it, and training will not read it."
+    """A mirror with no manifest serves `rgb_test_ids.txt` cut after half its lines (each line whole): `download` refuses
+    it by name, `--verify` reports it, and training will not read it."""
     import shutil, sys
     from conftest import ROOT
     sys.path.insert(0, str(ROOT/'tools'))
@@ -201,7 +209,8 @@ def test_a_split_file_cut_at_a_line_boundary_is_a_failed_file(n5k_root, tmp_path
     srv = serve_mirror(mirror)
     try:
         dest = tmp_path/'n5k'
-        r = subprocess.run([CLI, 'download', '--source', f'http://127.0.0.1:{srv.server_port}/', '--dest', str(dest), '--views', 'overhead'],
+        r = subprocess.run([CLI, 'download', '--source', f'http://127.0.0.1:{srv.server_port}/', '--dest', str(dest),
+                            '--views', 'overhead'],
                            capture_output=True, text=True, timeout=300)
     finally: srv.shutdown()
     why = '354 dish ids where the official release has 709 (cut short?)'

@@ -63,7 +63,8 @@ def test_frames_extracted_from_official_videos(mirror, n5k_root, tmp_path):
 
 
 def test_split_file_cannot_write_outside_dest(mirror, n5k_root, tmp_path):
-    "A mirror whose split file lists `../../../../escaped`: the file is refused by name and line (not a dish id), nothing written outside --dest."
+    """A mirror whose split file lists `../../../../escaped`: the file is refused by name and line (not a dish id),
+    nothing written outside --dest."""
     root, url = mirror
     real = sorted(p.name for p in (n5k_root/'imagery/realsense_overhead').iterdir())[:2]
     for d in real: shutil.copytree(n5k_root/'imagery/realsense_overhead'/d, root/'imagery/realsense_overhead'/d)
@@ -72,9 +73,11 @@ def test_split_file_cannot_write_outside_dest(mirror, n5k_root, tmp_path):
     (root/'escaped').mkdir(); shutil.copytree(root/'imagery/realsense_overhead'/real[0], root/'escaped', dirs_exist_ok=True)
     dest = tmp_path/'a/b/c/d/dest'
     before = {p for p in tmp_path.rglob('*') if not p.is_relative_to(dest) and not p.is_relative_to(root)}
-    r = subprocess.run([CLI, 'download', '--source', url, '--dest', str(dest), '--views', 'overhead'], capture_output=True, text=True, timeout=300)
+    r = subprocess.run([CLI, 'download', '--source', url, '--dest', str(dest), '--views', 'overhead'],
+                       capture_output=True, text=True, timeout=300)
     after = {p for p in tmp_path.rglob('*') if not p.is_relative_to(dest) and not p.is_relative_to(root)}
     assert after - before <= {tmp_path/'a', tmp_path/'a/b', tmp_path/'a/b/c', tmp_path/'a/b/c/d'}   # only --dest's parents
     assert [p for p in tmp_path.rglob('rgb.png') if 'escaped' in p.parts and not p.is_relative_to(root)] == []
     assert "rgb_train_ids.txt: line 1 is not a dish id ('../../../../escaped')" in r.stderr, r.stderr[-2000:]
-    assert r.returncode == 1 and 'Traceback' not in r.stderr and not (dest/'imagery').exists()   # no dish read from a list that is not whole
+    # no dish read from a list that is not whole
+    assert r.returncode == 1 and 'Traceback' not in r.stderr and not (dest/'imagery').exists()

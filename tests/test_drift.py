@@ -1,4 +1,5 @@
-"Drift of what the server sees: 50 official test photos leave `/metrics`' alarm off, 50 overhead photos (another camera) turn it on, and `drift` on the same two folders agrees, statistic for statistic."
+"""Drift of what the server sees: 50 official test photos leave `/metrics`' alarm off, 50 overhead photos (another
+camera) turn it on, and `drift` on the same two folders agrees, statistic for statistic."""
 import json, os, subprocess
 
 import httpx
@@ -19,7 +20,8 @@ def _metric(text:str, name:str) -> float:
 def folders(n5k_root, tmp_path_factory):
     "The first 50 photos of the official side-view test split, and of the overhead view, by scan time: each a folder of links."
     side = config_dishes(TrainConfig(data_dir=str(n5k_root)))
-    tables = dict(test=side[side.split == 'test'], overhead=dish_table(str(n5k_root), view='overhead', camera='A', frame=2, max_kcal=3000.))
+    tables = dict(test=side[side.split == 'test'],
+                  overhead=dish_table(str(n5k_root), view='overhead', camera='A', frame=2, max_kcal=3000.))
     out = {}
     for name, t in tables.items():
         t = t.iloc[np.argsort(scan_times(t.dish_id), kind='stable')][:50]
@@ -54,12 +56,14 @@ def test_the_window_alarms_on_another_camera_and_drift_agrees(url, folders, tmp_
         m = _post_all(url, folders[name])
         seen[name] = dict(statistic=_metric(m, 'nutrition_drift_statistic'), alarm=_metric(m, 'nutrition_drift_alarm'),
                           flagged=_metric(m, 'nutrition_drift_flagged_share'))
-        assert _metric(m, 'nutrition_drift_photos') == 50 and _metric(m, 'nutrition_drift_threshold') == pytest.approx(ref.threshold)
+        assert _metric(m, 'nutrition_drift_photos') == 50 and _metric(m,
+                'nutrition_drift_threshold') == pytest.approx(ref.threshold)
     assert seen['test']['alarm'] == 0 and seen['test']['statistic'] < ref.threshold
     assert seen['overhead']['alarm'] == 1 and seen['overhead']['statistic'] > ref.threshold
     assert seen['overhead']['flagged'] > seen['test']['flagged']
     for name, rc in (('test', 0), ('overhead', 1)):               # the command on the same folders: the same numbers
-        r = subprocess.run([CLI, 'drift', str(folders[name]), '--out', str(tmp_path/name)], capture_output=True, text=True, timeout=600)
+        r = subprocess.run([CLI, 'drift', str(folders[name]), '--out', str(tmp_path/name)], capture_output=True,
+                           text=True, timeout=600)
         assert r.returncode == rc, r.stderr
         rep = json.loads((tmp_path/name/'drift.json').read_text())
         assert rep['n_windows'] == 1 and rep['drifted'] == bool(rc)

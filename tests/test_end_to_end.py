@@ -1,4 +1,5 @@
-"The offline params file, end to end on the real sample: the run folder is complete, and the model it saved beats predicting the mean."
+"""The offline params file, end to end on the real sample: the run folder is complete, and the model it saved beats
+predicting the mean."""
 from dataclasses import replace
 
 import numpy as np
@@ -33,7 +34,8 @@ def fresh_answers(run, dishes) -> list:
 @pytest.fixture(scope='module')
 def fresh_preds(fresh_answers, dishes) -> pd.DataFrame:
     "Their five values, one row per test dish."
-    return pd.DataFrame([a.values() for a in fresh_answers], columns=TARGETS, index=pd.Index(dishes.dish_id[dishes.split == 'test'], name='dish_id'))
+    return pd.DataFrame([a.values() for a in fresh_answers], columns=TARGETS,
+                        index=pd.Index(dishes.dish_id[dishes.split == 'test'], name='dish_id'))
 
 
 def test_run_folder_has_everything(run):
@@ -86,7 +88,8 @@ def test_reload_reproduces_test_predictions(run, fresh_preds):
     (which the run computed from its cached features: the same float32 maths in other batches, within `CACHED_RTOL`)."""
     saved = pd.read_csv(run.test_predictions_file, index_col='dish_id')
     assert list(fresh_preds.index) == list(saved.index)
-    np.testing.assert_allclose(fresh_preds[TARGETS].to_numpy(np.float32), saved[TARGETS].to_numpy(np.float32), rtol=CACHED_RTOL, atol=1e-3)
+    np.testing.assert_allclose(fresh_preds[TARGETS].to_numpy(np.float32), saved[TARGETS].to_numpy(np.float32),
+                               rtol=CACHED_RTOL, atol=1e-3)
 
 
 def test_guard_and_no_negative_values(run, dishes, fresh_answers, tmp_path):

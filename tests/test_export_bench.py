@@ -26,14 +26,16 @@ def test_export_onnx_and_predict_with_onnxruntime(offline_run, test_images, tmp_
     assert outs['onnx'].shape == (len(some), 5)
     assert (np.abs(outs['onnx'] - outs['torch']) <= 1e-3 * np.abs(outs['torch'])).all()
     direct = Predictor.from_run(run, engine='onnx').predict(test_images[3])
-    assert np.allclose([direct.to_dict()[f] for f in FIELDS], outs['onnx'][3], rtol=1e-4)      # the CLI's JSON is rounded as `to_dict`
+    # the CLI's JSON is rounded as `to_dict`
+    assert np.allclose([direct.to_dict()[f] for f in FIELDS], outs['onnx'][3], rtol=1e-4)
 
 
 EXAMPLES = sorted((ROOT/'nutrition_predictor/pretrained/examples').glob('*.jpg'))
 
 
 def test_the_shipped_onnx_file_is_the_shipped_model():
-    "The package's model.onnx (what `engine='auto'` runs) gives the shipped state dict's numbers on torch, and is part of its sealed run."
+    """The package's model.onnx (what `engine='auto'` runs) gives the shipped state dict's numbers on torch, and is part
+    of its sealed run."""
     onnx, torch = Predictor.from_run(), Predictor.from_run(engine='torch')
     assert (onnx.engine, torch.engine) == ('onnx', 'torch') and onnx.run.problems() == []
     got, ref = (np.array([p.values() for p in e.predict_batch(EXAMPLES)]) for e in (onnx, torch))

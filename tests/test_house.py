@@ -11,7 +11,9 @@ TRAINING = {'fastai.learner', 'wandb'}
 
 def _imported_after(code:str, watched=TRAINING) -> set:
     "The modules of `watched` that are loaded after running `code` in a fresh interpreter."
-    r = subprocess.run([sys.executable, '-c', code + f"\nimport sys, json; print(json.dumps(sorted(m for m in {sorted(watched)!r} if m in sys.modules)))"],
+    r = subprocess.run([sys.executable, '-c',
+                        code + f"\nimport sys, json; print(json.dumps(sorted(m for m in {sorted(watched)!r} if m in "
+                               "sys.modules)))"],
                        capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-2000:]
     return set(json.loads(r.stdout.splitlines()[-1]))
@@ -61,7 +63,8 @@ OWNED = {
     r"^(MAX_KCAL_PER_G|ATWATER)\b.*=": 'data.py',                     # facts about food
     r"ingredient_min_dishes\s*:[^=]*=\s*\d": 'config.py',             # the ingredient vocabulary's cut-off (a declared default)
     r"coverage\s*(:.*)?=\s*0?\.\d": 'config.py',                         # the ranges' and the guard's coverage (TrainConfig's)
-    r"gap_s\s*(:\s*\w+(\(.*\))?)?\s*=\s*\d": 'config.py',                        # near-copies within this many seconds share a group
+         # near-copies within this many seconds share a group
+    r"gap_s\s*(:\s*\w+(\(.*\))?)?\s*=\s*\d": 'config.py',
     r"n_boot\s*(:[^=,)]*)?=\s*2000": None,                             # bootstrap resamples: N_BOOT, below
     r"^N_BOOT\b.*=": 'evaluate.py',
     r"Path\('runs'\)": 'runs.py',                                        # where run folders go (RunFolder.for_config)

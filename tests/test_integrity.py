@@ -23,29 +23,35 @@ def n5k(tmp_path_factory) -> Path: return synthetic_n5k(tmp_path_factory.mktemp(
 
 def _quick(n5k, cache, *more) -> list:
     "A small, fast run of the offline params on the synthetic folder."
-    return [CLI, 'train', str(ROOT/'params/offline.yaml'), '-p', 'data_dir', str(n5k), '-p', 'img_size', '64', '-p', 'epochs', '2',
+    return [CLI, 'train', str(ROOT/'params/offline.yaml'), '-p', 'data_dir', str(n5k), '-p', 'img_size', '64', '-p',
+            'epochs', '2',
             '-p', 'bs', '4', '-p', 'cv_folds', '2', '-p', 'cache_dir', str(cache), *more]
 
 
 # Parameters checked for sense, before any work
 
-LAUGHS = 'name: &a ["lol","lol","lol"]\n' + ''.join(f'l{i}: &b{i} [*{"b" + str(i - 1) if i else "a"}, *{"b" + str(i - 1) if i else "a"}]\n'
+LAUGHS = 'name: &a ["lol","lol","lol"]\n' + ''.join(f'l{i}: &b{i} [*{"b" + str(i - 1) if i else "a"}, '
+                                                    f'*{"b" + str(i - 1) if i else "a"}]\n'
                                                   for i in range(40))
 
-@pytest.mark.parametrize('case', ['bs 1000000', 'name ../x', 'cv_folds 100000', 'epochs 1e12', 'laughs', 'python tag', 'base chain',
+@pytest.mark.parametrize('case',
+                         ['bs 1000000', 'name ../x', 'cv_folds 100000', 'epochs 1e12', 'laughs', 'python tag', 'base chain',
                                   'environ'])
 def test_bad_parameters_stop_at_once_with_one_line(n5k, tmp_path, case):
     work = tmp_path/'work'; work.mkdir()
     opts = case.split() if case.count(' ') == 1 else []
     params = str(ROOT/'params/offline.yaml')
     if case == 'laughs': (tmp_path/'laughs.yaml').write_text(LAUGHS); params = str(tmp_path/'laughs.yaml')
-    if case == 'python tag': (tmp_path/'tag.yaml').write_text('name: !!python/object/apply:os.system ["touch pwned"]\n'); params = str(tmp_path/'tag.yaml')
+    if case == 'python tag':
+        (tmp_path/'tag.yaml').write_text('name: !!python/object/apply:os.system ["touch pwned"]\n')
+        params = str(tmp_path/'tag.yaml')
     if case == 'base chain':
         for i in range(3000): (tmp_path/f'c{i}.yaml').write_text(f'base: c{i + 1}.yaml\n')
         params = str(tmp_path/'c0.yaml')
     if case == 'environ': params = '/proc/self/environ'
     t0 = time.perf_counter()
-    r = subprocess.run([CLI, 'train', params, '-p', 'data_dir', str(n5k), *(['-p', *opts] if opts else [])], capture_output=True, text=True,
+    r = subprocess.run([CLI, 'train', params, '-p', 'data_dir', str(n5k), *(['-p', *opts] if opts else [])],
+                       capture_output=True, text=True,
                        timeout=120, cwd=work, env=_env())
     took = time.perf_counter() - t0
     errors = [l for l in r.stderr.splitlines() if l.startswith('error:')]
@@ -57,9 +63,11 @@ def test_bad_parameters_stop_at_once_with_one_line(n5k, tmp_path, case):
 # Run folders: whole or visibly not
 
 def test_a_killed_rerun_never_mixes_two_runs(n5k, tmp_path):
-    "A finished run; reruns into it killed at several points (one right after the new model is written): readers see the old run, whole."
+    """A finished run; reruns into it killed at several points (one right after the new model is written): readers see
+    the old run, whole."""
     out, cache = tmp_path/'run', tmp_path/'cache'
-    r = subprocess.run([*_quick(n5k, cache), '--out', str(out)], capture_output=True, text=True, timeout=900, cwd=tmp_path, env=_env())
+    r = subprocess.run([*_quick(n5k, cache), '--out', str(out)], capture_output=True, text=True, timeout=900,
+                       cwd=tmp_path, env=_env())
     assert r.returncode == 0, r.stderr[-3000:]
     first = (out/'model.pth').read_bytes(), RunFolder(out).params()
     for when in ('model', 2, 6, 12):
@@ -84,7 +92,8 @@ def test_a_killed_rerun_never_mixes_two_runs(n5k, tmp_path):
 def test_two_writers_of_one_run_folder(n5k, tmp_path):
     "Two `train` processes on one --out at once: the second is refused in one line; the folder is one whole run."
     out, cache = tmp_path/'run', tmp_path/'cache'
-    a = subprocess.Popen([*_quick(n5k, cache), '--out', str(out)], cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    a = subprocess.Popen([*_quick(n5k, cache), '--out', str(out)], cwd=tmp_path, env=_env(), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
     while not list(tmp_path.glob('.run.partial-*')) and a.poll() is None: time.sleep(0.05)
     b = subprocess.run([*_quick(n5k, cache, '-p', 'epochs', '3'), '--out', str(out)], capture_output=True, text=True, timeout=600,
                        cwd=tmp_path, env=_env())
@@ -124,7 +133,8 @@ def test_a_changed_cache_value_is_recomputed(n5k, tmp_path):
     # One head on the features themselves: a recomputed feature differs from the first in its last bits (as from any batch
     # of another size), and on 19 training dishes both the projection's components beyond the 19th (arbitrary directions)
     # and the closed-form heads' regularisation search can turn on noise that small.
-    cfg = read_params(ROOT/'params/offline.yaml', dict(data_dir=str(n5k), img_size=64, epochs=2, bs=4, cv_folds=2, wandb='disabled',
+    cfg = read_params(ROOT/'params/offline.yaml',
+                      dict(data_dir=str(n5k), img_size=64, epochs=2, bs=4, cv_folds=2, wandb='disabled',
                                                       cache_dir=str(tmp_path/'cache'), heads=['mlp'], n_components=0))
     clean = fit_run(cfg, tmp_path/'clean', device='cpu')
     shard = sorted((tmp_path/'cache').rglob('*.safetensors'))[0]               # five rows of a shard, their checksums kept
@@ -133,7 +143,8 @@ def test_a_changed_cache_value_is_recomputed(n5k, tmp_path):
     shard.write_bytes(safetensors_bytes({'vectors': vectors, 'checksums': sums}, metadata={'keys': '\n'.join(shard_keys(shard))}))
     again = fit_run(cfg, tmp_path/'again', device='cpu')
     assert again.feature_counts['computed'] == 5
-    for name in ('test', 'cv'):                                                  # recomputed: the same features, up to float noise
+    # recomputed: the same features, up to float noise
+    for name in ('test', 'cv'):
         assert getattr(again, name).mae == pytest.approx(getattr(clean, name).mae, rel=1e-3), name
 
 
@@ -155,7 +166,8 @@ def test_a_truncated_frame_is_dropped_by_name(n5k, tmp_path):
 
 
 def test_export_through_a_dangling_link_is_refused(tmp_path):
-    "A run whose model.onnx is a link to a place outside it (dangling): `export` refuses by name, writes nothing there, keeps the seal."
+    """A run whose model.onnx is a link to a place outside it (dangling): `export` refuses by name, writes nothing there,
+    keeps the seal."""
     import shutil
     from nutrition_predictor.runs import pretrained_run
     run = tmp_path/'run'
@@ -177,7 +189,8 @@ def test_params_file_names_and_duplicate_keys(n5k, tmp_path):
                        capture_output=True, text=True, timeout=900, cwd=tmp_path, env=_env())
     assert r.returncode == 0 and RunFolder(tmp_path/'runs/my-params').problems() == [], r.stderr[-3000:]
     (tmp_path/'twice.yaml').write_text('epochs: 3\nlr: 0.01\nepochs: 7\n')
-    r = subprocess.run([CLI, 'train', str(tmp_path/'twice.yaml'), '-p', 'data_dir', str(n5k)], capture_output=True, text=True, timeout=120,
+    r = subprocess.run([CLI, 'train', str(tmp_path/'twice.yaml'), '-p', 'data_dir', str(n5k)], capture_output=True,
+                       text=True, timeout=120,
                        cwd=tmp_path, env=_env())
     errors = [l for l in r.stderr.splitlines() if l.startswith('error:')]
     assert r.returncode == 1 and len(errors) == 1 and "'epochs' is given twice (first at line 1)" in errors[0], r.stderr[-2000:]

@@ -37,7 +37,8 @@ def test_side_view_run_on_a_synthetic_folder(tmp_path):
     assert m.tta['n_dishes'] == n_multi
     n_train_images = dishes[dishes.split == 'train'].images.map(len).sum()
     n_backbones = len(run.params().backbone)
-    n_other = min(200, len(dish_table(root, view='overhead', camera='A', frame=2, max_kcal=3000.)))   # the guard's other-camera photos
+    # the guard's other-camera photos
+    n_other = min(200, len(dish_table(root, view='overhead', camera='A', frame=2, max_kcal=3000.)))
     assert m.guard.n_other_view == n_other
     # by each backbone: every frame of a training dish, each test dish, and the other camera's photos the evaluation reads
     assert m.feature_counts['computed'] == n_backbones * (n_train_images + (dishes.split == 'test').sum() + n_other)
@@ -54,10 +55,12 @@ def test_shipped_model_predicts_and_serves_without_data(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     answers = [json.loads(l) for l in r.stdout.splitlines()]
     assert len(answers) == len(photos) and all(a['calories_kcal'] > 0 and a['unlike_training'] is False for a in answers)
-    r = subprocess.run([CLI, 'predict', photos[0], '--mass-g', '300', '--json'], capture_output=True, text=True, timeout=300, cwd=tmp_path, env=_env())
+    r = subprocess.run([CLI, 'predict', photos[0], '--mass-g', '300', '--json'], capture_output=True, text=True,
+                       timeout=300, cwd=tmp_path, env=_env())
     assert r.returncode == 0 and json.loads(r.stdout)['mass_g'] == 300 and json.loads(r.stdout)['mass_known'] is True
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]
-    server = subprocess.Popen([CLI, 'serve', '--port', str(port)], cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server = subprocess.Popen([CLI, 'serve', '--port', str(port)], cwd=tmp_path, env=_env(),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         for _ in range(300):
             try: health = httpx.get(f'http://127.0.0.1:{port}/health').json(); break

@@ -1,4 +1,5 @@
-"The package's shape: imports flow one way (no cycle), each run-folder file is named in one place, and a bad parameter stops `train` at once."
+"""The package's shape: imports flow one way (no cycle), each run-folder file is named in one place, and a bad parameter
+stops `train` at once."""
 import ast, re, subprocess
 
 import pytest
@@ -15,7 +16,8 @@ def _package_imports() -> dict:
         deps = set()
         for node in ast.walk(ast.parse(f.read_text())):
             if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module: deps.add(node.module.split('.')[0])
-            elif isinstance(node, ast.ImportFrom) and (node.module or '').startswith('nutrition_predictor.'): deps.add(node.module.split('.')[1])
+            elif isinstance(node, ast.ImportFrom) and (node.module or '').startswith('nutrition_predictor.'):
+                deps.add(node.module.split('.')[1])
             elif isinstance(node, ast.ImportFrom) and node.module == 'nutrition_predictor': deps |= {a.name for a in node.names}
             elif isinstance(node, ast.Import):
                 deps |= {a.name.split('.')[1] for a in node.names if a.name.startswith('nutrition_predictor.')}
@@ -47,12 +49,15 @@ def test_no_import_cycle_in_the_package():
     assert _cycle(graph) is None, _cycle(graph)
 
 
-@pytest.mark.parametrize('name', ['params.yaml', 'model.pth', 'model.json', 'model.onnx', 'intervals.json', 'ingredients.json', 'metrics.json',
+@pytest.mark.parametrize('name',
+                         ['params.yaml', 'model.pth', 'model.json', 'model.onnx', 'intervals.json',
+                          'ingredients.json', 'metrics.json',
                                   'test_predictions.csv', 'cv_predictions.csv', 'train.ipynb'])
 def test_each_run_file_is_named_once(name):
     "Only `runs.RunFolder` spells a run folder's file names; every other module asks it."
     hits = {f.name for f in PKG.glob('*.py') if f.name != '_modidx.py'
-            for line in f.read_text().splitlines() if re.search(rf"['\"/]{re.escape(name)}['\"]", line) and not line.lstrip().startswith('#')}
+            for line in f.read_text().splitlines() if re.search(rf"['\"/]{re.escape(name)}['\"]",
+                    line) and not line.lstrip().startswith('#')}
     assert hits == {'runs.py'}, hits
 
 
@@ -70,7 +75,8 @@ def test_bad_parameter_fails_at_once_and_leaves_no_run_folder(tmp_path, key, val
 def test_wheel_ships_the_notebooks_papermill_runs(tmp_path):
     "A plain `pip install .` must be able to train and rank runs: the experiment notebooks are package data."
     import sys, zipfile
-    r = subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q', '-w', str(tmp_path), str(ROOT)],
+    r = subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q', '-w',
+                        str(tmp_path), str(ROOT)],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     names = zipfile.ZipFile(next(tmp_path.glob('nutrition_predictor-*.whl'))).namelist()

@@ -21,7 +21,8 @@ TOTAL = {t: TARGETS.index(t) for t in TARGETS}
 def csv_per_gram(n5k_root) -> dict:
     "Ingredient id -> kcal, fat, carb and protein per gram, read straight from the release's `ingredients_metadata.csv`."
     with open(n5k_root/'metadata/ingredients_metadata.csv') as f:
-        return {f"ingr_{int(r['id']):010d}": [float(r[k]) for k in ('cal/g', 'fat(g)', 'carb(g)', 'protein(g)')] for r in csv.DictReader(f)}
+        return {f"ingr_{int(r['id']):010d}": [float(r[k]) for k in ('cal/g', 'fat(g)', 'carb(g)',
+                'protein(g)')] for r in csv.DictReader(f)}
 
 
 @pytest.fixture(scope='module')
@@ -82,7 +83,8 @@ def test_energy_in_kilojoules(plate):
 
 
 def test_no_correction_makes_an_impossible_plate(predictor, plate, csv_per_gram):
-    "Random corrections (removals, heavy and light weights, additions) and portions: never below 0, macronutrients never above the mass."
+    """Random corrections (removals, heavy and light weights, additions) and portions: never below 0, macronutrients
+    never above the mass."""
     _, pred = plate
     rng, ids = np.random.default_rng(0), list(csv_per_gram)
     for _ in range(300):
@@ -117,17 +119,20 @@ def test_the_api_corrects_as_the_library(predictor, plate, csv_per_gram):
         r = client.post('/v1/correct', json=dict(prediction=answer, corrections=[dict(ingr_id=first['ingr_id'], grams=0)]))
         assert r.status_code == 200, r.text
         fixed = r.json()
-        assert fixed['file'] == 'plate.jpg' and fixed['corrected'] and first['ingr_id'] not in {i['ingr_id'] for i in fixed['ingredients']}
+        assert fixed['file'] == 'plate.jpg' and fixed['corrected'] and first['ingr_id'] not in {i['ingr_id']
+                for i in fixed['ingredients']}
         per_gram = csv_per_gram[first['ingr_id']]
         assert answer['calories_kcal'] - fixed['calories_kcal'] == pytest.approx(first['grams'] * per_gram[0], abs=0.11)
         assert answer['fat_g'] - fixed['fat_g'] == pytest.approx(first['grams'] * per_gram[1], abs=0.11)
         assert answer['mass_g'] - fixed['mass_g'] == pytest.approx(first['grams'], abs=0.11)
         library = predictor.correct(NutritionPrediction.from_dict(answer, predictor.nutrients), [(first['ingr_id'], 0)])
-        assert {k: v for k, v in fixed.items() if k not in ('file', 'model_warning')} == library.to_dict()   # the library's arithmetic, exactly
+        # the library's arithmetic, exactly
+        assert {k: v for k, v in fixed.items() if k not in ('file', 'model_warning')} == library.to_dict()
         half = client.post('/v1/correct', json=dict(prediction=answer, portion=0.5)).json()
         assert half['calories_kcal'] == pytest.approx(answer['calories_kcal'] / 2, abs=0.06)
         assert half['calories_kcal_high'] == pytest.approx(answer['calories_kcal_high'] / 2, abs=0.06)
-        for bad, says in ((dict(ingr_id='ingr_9999999999', grams=5), 'ingr_9999999999'), (dict(ingr_id=first['ingr_id'], grams=-5), first['ingr_id'])):
+        for bad, says in ((dict(ingr_id='ingr_9999999999', grams=5), 'ingr_9999999999'),
+                          (dict(ingr_id=first['ingr_id'], grams=-5), first['ingr_id'])):
             r = client.post('/v1/correct', json=dict(prediction=answer, corrections=[bad]))
             assert r.status_code == 422 and says in r.json()['error'] and '\n' not in r.json()['error'], r.text
         r = client.post('/v1/correct', json=dict(prediction=answer, portion=0))
@@ -170,10 +175,12 @@ def test_the_head_scores_recomputed_from_the_saved_predictions(offline_run, n5k_
     ece = sum(abs(prob[bins == k].mean() - there[bins == k].mean()) * (bins == k).mean() for k in range(10) if (bins == k).any())
     eligible = np.array([i in set(likely.shown) for i in vocab])
     folds, on, listed_any = oof.fold.to_numpy(), there & eligible, np.zeros(there.shape, bool)
-    for f in np.unique(folds):                                             # each fold's list at the threshold the other folds pick
+    # each fold's list at the threshold the other folds pick
+    for f in np.unique(folds):
         other = folds != f
         precise = [t for t in np.round(np.arange(0.05, 0.96, 0.01), 2)
-                   if (((prob[other] >= t) & eligible) & there[other]).sum() >= m.params.shown_precision * max(1, ((prob[other] >= t) & eligible).sum())]
+                   if (((prob[other] >= t) & eligible) & there[other]).sum() >= m.params.shown_precision * max(1,
+                           ((prob[other] >= t) & eligible).sum())]
         listed_any[~other] = (prob[~other] >= (precise[0] if precise else 0.95)) & eligible
     listed = dict(precision=(listed_any & on).sum() / listed_any.sum(), recall=(listed_any & on).sum() / on.sum())
     assert auc >= 0.85 and ece <= 0.05 and listed['precision'] >= 0.6, (auc, ece, listed)

@@ -1,4 +1,5 @@
-"The notebooks' prose names what exists: every `module.name` it mentions resolves in the package (prose that outlived a rename fails here)."
+"""The notebooks' prose names what exists: every `module.name` it mentions resolves in the package (prose that outlived a
+rename fails here)."""
 import importlib, json, re
 from pathlib import Path
 
@@ -31,5 +32,5 @@ def test_each_reference_resolves(notebook, ref):
     module, *names = ref.split('.')
     obj = importlib.import_module(f'nutrition_predictor.{module}')
     for name in names:
-        assert hasattr(obj, name), f"{notebook} mentions `{ref}`, but {obj.__name__ if hasattr(obj, '__name__') else obj} has no {name}"
+        assert hasattr(obj, name), f"{notebook} mentions `{ref}`, but {getattr(obj, '__name__', obj)} has no {name}"
         obj = getattr(obj, name)

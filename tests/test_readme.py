@@ -21,28 +21,34 @@ def test_every_block_is_found_and_runnable():
     assert len(blocks) == len(re.findall(r'^\s*(```|~~~)', text, flags=re.M)) // 2     # each fence opens and closes one block
     assert {lang for _, lang, _ in blocks} <= LANGUAGES, "a block in a language the runner does not run"
     sections = [s for s, _, _ in blocks]
-    assert sections.index('Install') < sections.index('Get the data') < sections.index('Train and evaluate') < sections.index('Demo')
+    order = [sections.index(s) for s in ('Install', 'Get the data', 'Train and evaluate', 'Demo')]
+    assert order == sorted(order), sections
     assert RUN_BY_CI <= set(sections)
-    assert readme_blocks("## A\n```sh\necho hi\n```\n## B\n```python\nx = 1\n```\n") == [('A', 'sh', 'echo hi\n'), ('B', 'python', 'x = 1\n')]
-    assert readme_blocks("## A\n- a step:\n  ```sh title\n  echo hi\n  ```\n~~~\nplain\n~~~\n") == [('A', 'sh', '  echo hi\n'), ('A', '', 'plain\n')]
+    assert readme_blocks("## A\n```sh\necho hi\n```\n## B\n```python\nx = 1\n```\n") == [('A', 'sh', 'echo hi\n'),
+            ('B', 'python', 'x = 1\n')]
+    assert readme_blocks("## A\n- a step:\n  ```sh title\n  echo hi\n  ```\n~~~\nplain\n~~~\n") == [('A', 'sh',
+            '  echo hi\n'), ('A', '', 'plain\n')]
     with pytest.raises(ValueError, match='no language'): script([('A', '', 'plain\n')])
 
 
 def test_the_tests_block_is_what_ci_runs():
     blocks = readme_blocks((ROOT/'README.md').read_text())
     assert not_run_by_ci(blocks, (ROOT/'.ci/run').read_text()) == []
-    assert not_run_by_ci([('Tests', 'sh', 'nbdev-test && pytest -k fast\n')], 'nbdev-test --save\npytest -v\n') == ['pytest -k fast']
+    assert not_run_by_ci([('Tests', 'sh', 'nbdev-test && pytest -k fast\n')],
+                         'nbdev-test --save\npytest -v\n') == ['pytest -k fast']
 
 
 def test_no_placeholder_or_foreground_server_left():
     body = script(readme_blocks((ROOT/'README.md').read_text()))
     assert '/path/to' not in body
-    assert body.count('kill -- -$pid') >= 4                               # three demos and the container, stopped once they answer
+    # three demos and the container, stopped once they answer
+    assert body.count('kill -- -$pid') >= 4
     line = 'nutrition-predictor demo --run "runs/my run" --port 8080  # a comment'
     assert shell_line(line).startswith('{ ' + line + '\n} & pid=$!')      # the command itself, as written
     assert 'http://127.0.0.1:8080/' in shell_line(line)
     assert 'http://127.0.0.1:8000/health' in shell_line('nutrition-predictor serve')
-    for as_is in ['nutrition-predictor serve &', 'nutrition-predictor serve &   # in the background', 'nutrition-predictor demo --help']:
+    for as_is in ['nutrition-predictor serve &', 'nutrition-predictor serve &   # in the background',
+                  'nutrition-predictor demo --help']:
         assert shell_line(as_is) == as_is
 
 
@@ -63,11 +69,14 @@ def test_the_mirror_serves_the_bucket(n5k_root, tmp_path):
     assert len(list((tmp_path/'n5k/side_angle_images'/full[0]).glob('*.jpeg'))) == 20
 
 
-@pytest.mark.parametrize('path', ['MANIFEST.sha256', 'README.md', 'side_angle_images/', 'imagery/side_angles/dish_1/camera_A.h264',
-                                  'metadata/%2e%2e/MANIFEST.sha256', 'metadata/.%2E/README.md', 'dish_ids/../MANIFEST.sha256', 'metadata//../README.md'])
+@pytest.mark.parametrize('path',
+                         ['MANIFEST.sha256', 'README.md', 'side_angle_images/', 'imagery/side_angles/dish_1/camera_A.h264',
+                                  'metadata/%2e%2e/MANIFEST.sha256', 'metadata/.%2E/README.md',
+                                  'dish_ids/../MANIFEST.sha256', 'metadata//../README.md'])
 def test_the_mirror_serves_nothing_the_bucket_lacks(n5k_root, path):
     import urllib.error, urllib.request
     srv = serve_mirror(n5k_root)
     try:
-        with pytest.raises(urllib.error.HTTPError, match='404'): urllib.request.urlopen(f'http://127.0.0.1:{srv.server_port}/{path}')
+        with pytest.raises(urllib.error.HTTPError, match='404'):
+            urllib.request.urlopen(f'http://127.0.0.1:{srv.server_port}/{path}')
     finally: srv.shutdown()

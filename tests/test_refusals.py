@@ -21,7 +21,8 @@ class Payload:
 def _bare_model(tmp_path, **files) -> str:
     "The shipped model's files without its run record (a bare model folder), with `files` (name -> bytes) put in."
     d = tmp_path/'model'
-    shutil.copytree(pretrained_run().path, d, ignore=shutil.ignore_patterns('examples', 'model.onnx', 'complete.json', 'params.yaml'))
+    shutil.copytree(pretrained_run().path, d,
+                    ignore=shutil.ignore_patterns('examples', 'model.onnx', 'complete.json', 'params.yaml'))
     for name, data in files.items(): (d/name.replace('_', '.', 1)).write_bytes(data)
     return str(d)
 

@@ -1,4 +1,5 @@
-"`nutrition-predictor serve`'s app on a loopback port: the REST API with curl and httpx, every bad input, health, metrics, 16 concurrent clients, and the demo mounted at /."
+"""`nutrition-predictor serve`'s app on a loopback port: the REST API with curl and httpx, every bad input, health,
+metrics, 16 concurrent clients, and the demo mounted at /."""
 import json, shutil, subprocess
 from concurrent.futures import ThreadPoolExecutor
 
@@ -23,10 +24,12 @@ def _post(url, *paths):
 
 @pytest.mark.skipif(shutil.which('curl') is None, reason='no curl')
 def test_curl_one_photo(url, offline_run, test_images):
-    r = subprocess.run(['curl', '-s', '-F', f'file=@{test_images[0]}', f'{url}/v1/predict'], capture_output=True, text=True, timeout=120)
+    r = subprocess.run(['curl', '-s', '-F', f'file=@{test_images[0]}', f'{url}/v1/predict'], capture_output=True,
+                       text=True, timeout=120)
     [answer] = json.loads(r.stdout)
     expected = Predictor.from_run(offline_run).predict(test_images[0]).to_dict()
-    assert list(answer)[2:] == list(expected)                      # file, the model's warning, the five values, their ranges, the guard
+    # file, the model's warning, the five values, their ranges, the guard
+    assert list(answer)[2:] == list(expected)
     assert {k: answer[k] for k in expected} == approx_values(expected)
     assert {f'{f}_{end}' for f in FIELDS for end in ('low', 'high')} <= set(answer) and answer['unlike_training'] is False
 
@@ -45,7 +48,8 @@ def test_each_bad_input_gets_a_4xx_that_names_it(url, n5k_root, test_images, tmp
     from pathlib import Path
     jpeg = next((n5k_root/'side_angle_images').rglob('*.jpeg'))
     bad = make_bad_inputs(tmp_path, jpeg)
-    (tmp_path/'page.jpg').write_text('<!doctype html><html><body>not a photo</body></html>'); bad[tmp_path/'page.jpg'] = 'not an image file'
+    (tmp_path/'page.jpg').write_text('<!doctype html><html><body>not a photo</body></html>')
+    bad[tmp_path/'page.jpg'] = 'not an image file'
     big = tmp_path/'big.png'
     big.write_bytes(Path(test_images[0]).read_bytes() + b'\0' * (21 * 2**20)); bad[big] = 'upload cap'
     for path, expect in bad.items():
@@ -70,7 +74,8 @@ def test_health_and_metrics_move(url, test_images, offline_run):
     after = httpx.get(f'{url}/metrics').text
     ok = 'nutrition_requests_total{route="/v1/predict",status="200"}'
     assert count(after, ok) == count(before, ok) + 3
-    assert count(after, 'nutrition_request_seconds_count{route="/v1/predict"}') >= count(before, 'nutrition_request_seconds_count{route="/v1/predict"}') + 3
+    assert count(after, 'nutrition_request_seconds_count{route="/v1/predict"}') >= count(before,
+            'nutrition_request_seconds_count{route="/v1/predict"}') + 3
     assert count(after, 'nutrition_images_predicted_total') == count(before, 'nutrition_images_predicted_total') + 3
     assert 'nutrition_batch_size_bucket' in after and 'nutrition_guard_flags_total' in after
     assert httpx.get(f'{url}/docs').status_code == 200 and '/v1/predict' in httpx.get(f'{url}/openapi.json').text

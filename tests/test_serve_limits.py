@@ -54,7 +54,8 @@ def url(tmp_path_factory):
 
 
 SERVER = {}
-def _children(pid:int) -> list[int]: return [int(p) for p in subprocess.run(['pgrep', '-P', str(pid)], capture_output=True, text=True).stdout.split()]
+def _children(pid:int) -> list[int]: return [int(p) for p in subprocess.run(['pgrep', '-P', str(pid)],
+        capture_output=True, text=True).stdout.split()]
 def _alive(pid:int) -> bool:
     try: return Path(f'/proc/{pid}/stat').read_text().split()[2] != 'Z'
     except OSError: return False
@@ -93,7 +94,8 @@ def test_one_gib_upload_is_read_no_further_than_the_cap(url):
         for _ in range(1024): yield chunk
         yield f'\r\n--{boundary}--\r\n'.encode()
     try:
-        r = httpx.post(f'{url}/v1/predict', content=body(), headers={'content-type': f'multipart/form-data; boundary={boundary}'}, timeout=120)
+        r = httpx.post(f'{url}/v1/predict', content=body(),
+                       headers={'content-type': f'multipart/form-data; boundary={boundary}'}, timeout=120)
         assert r.status_code == 413 and 'huge.jpg' in r.text
     except httpx.TransportError: pass                                 # the server closed the connection mid-upload: also fine
     read = _body_read(url) - before
@@ -156,7 +158,8 @@ def test_slow_bodies_from_one_client_leave_room_for_everyone(url):
     from nutrition_predictor.limits import BODY_GRACE_S, BODY_IDLE_S
     host, port = url.removeprefix('http://').split(':')
     head = (f'POST /v1/predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: multipart/form-data; boundary=xx\r\n'
-            f'Content-Length: {2**20}\r\n\r\n--xx\r\nContent-Disposition: form-data; name="file"; filename="slow.jpg"\r\n\r\n').encode()
+            f'Content-Length: {2**20}\r\n\r\n--xx\r\n'
+            'Content-Disposition: form-data; name="file"; filename="slow.jpg"\r\n\r\n').encode()
     slow = []
     for _ in range(260):
         s = socket.socket(); s.bind(('127.0.0.2', 0)); s.settimeout(5); s.connect((host, int(port))); s.sendall(head)
@@ -202,7 +205,8 @@ def test_one_demo_upload_request_is_capped(url):
         for chunk in body(): sent += len(chunk); yield chunk
     try: r = httpx.post(f'{url}/gradio_api/upload', content=counted(), headers=headers, timeout=120); assert r.status_code == 413
     except httpx.TransportError: pass                                  # closed mid-upload: also refused
-    assert sent <= MAX_REQUEST + (8 << 20), sent                       # stopped at the cap (and what the sockets buffer), not at the end
+    # stopped at the cap (and what the sockets buffer), not at the end
+    assert sent <= MAX_REQUEST + (8 << 20), sent
 
 
 def _heavy_png() -> bytes:
@@ -234,7 +238,8 @@ def test_heavy_pngs_do_not_stall_a_normal_photo(url):
 
 
 def test_a_dead_bulk_lane_is_replaced(url):
-    "The bulk lane killed (as the kernel does when memory runs out) while three requests wait on it: one new lane, every photo answered."
+    """The bulk lane killed (as the kernel does when memory runs out) while three requests wait on it: one new lane,
+    every photo answered."""
     png = _heavy_png()
     assert _post(url, {'file': ('big.png', png)}).status_code == 200
     (lane,) = _bulk_lane(SERVER['pid'])
@@ -255,7 +260,8 @@ def _bulk_count(url) -> float:
 
 
 def test_splitting_the_work_does_not_escape_the_bulk_lane(url):
-    "One client sending eight requests at once, each one 15.9-megapixel PNG (under the per-request bound): most go to the bulk lane; a normal photo does not."
+    """One client sending eight requests at once, each one 15.9-megapixel PNG (under the per-request bound): most go to
+    the bulk lane; a normal photo does not."""
     from nutrition_predictor.images import BULK_PIXELS, ORDINARY_PIXELS
     side = int(BULK_PIXELS ** 0.5) - 10
     assert ORDINARY_PIXELS < side * side <= BULK_PIXELS
@@ -332,7 +338,8 @@ def test_slow_bodies_at_the_descriptor_limit_leave_room_for_normal_requests(url)
         try: s.bind((f'127.0.0.{2 + i % 35}', 0)); s.connect((host, int(port))); s.sendall(head); s.setblocking(False); return s
         except OSError: s.close(); return None
     slow, stop, answers = [connect(i) for i in range(1100)], threading.Event(), []
-    def attack():                                                  # keep 1,100 slow bodies open: trickle a byte, reopen what was closed
+    # keep 1,100 slow bodies open: trickle a byte, reopen what was closed
+    def attack():
         while not stop.is_set():
             for i, s in enumerate(slow):
                 try:
@@ -350,7 +357,8 @@ def test_slow_bodies_at_the_descriptor_limit_leave_room_for_normal_requests(url)
     try:
         t0 = time.monotonic()
         while (time.monotonic() - t0 < 30 or len(answers) < 20) and time.monotonic() - t0 < 300:
-            for send in (lambda: _post(url, {'file': (PHOTO.name, PHOTO.read_bytes())}, timeout=10), lambda: httpx.get(f'{url}/', timeout=10)):
+            for send in (lambda: _post(url, {'file': (PHOTO.name, PHOTO.read_bytes())}, timeout=10),
+                         lambda: httpx.get(f'{url}/', timeout=10)):
                 try: answers.append(send().status_code)
                 except httpx.HTTPError: answers.append(None)
     finally:

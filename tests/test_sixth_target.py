@@ -6,10 +6,12 @@ import json, os, shutil, subprocess, sys, textwrap
 
 from conftest import ROOT
 
-EDITS = [("TARGETS = ['calories', 'mass', 'fat', 'carb', 'protein']", "TARGETS = ['calories', 'mass', 'fat', 'carb', 'protein', 'fiber']"),
+EDITS = [("TARGETS = ['calories', 'mass', 'fat', 'carb', 'protein']",
+          "TARGETS = ['calories', 'mass', 'fat', 'carb', 'protein', 'fiber']"),
          ("UNITS = dict(calories='kcal', mass='g', fat='g', carb='g', protein='g')",
           "UNITS = dict(calories='kcal', mass='g', fat='g', carb='g', protein='g', fiber='g')"),
-         ("DISH_FIELDS = ('dish_id', 'calories', 'mass', 'fat', 'carb', 'protein')",        # the label reader: a line's first fields
+         # the label reader: a line's first fields
+         ("DISH_FIELDS = ('dish_id', 'calories', 'mass', 'fat', 'carb', 'protein')",
           "DISH_FIELDS = ('dish_id', 'calories', 'mass', 'fat', 'carb', 'protein', 'fiber')")]
 
 SCRIPT = textwrap.dedent("""
@@ -26,9 +28,10 @@ SCRIPT = textwrap.dedent("""
     assert TARGETS[-1] == 'fiber'
     tmp = Path(sys.argv[1])
     root = synthetic_n5k(tmp/'n5k')
-    for f in ('metadata/dish_metadata_cafe1.csv', 'metadata/dish_metadata_cafe2.csv'):      # each label: fibre after the five totals
+    for f in ('metadata/dish_metadata_cafe1.csv', 'metadata/dish_metadata_cafe2.csv'):  # each label: fibre after the five totals
         rows = [l.split(',') for l in (root/f).read_text().splitlines()]
-        (root/f).write_text(''.join(','.join([*r[:6], f'{0.05 * float(r[4]):.3f}', *r[6:]]) + '\\n' for r in rows))   # 5% of the carbs
+        # fibre: 5% of the carbs
+        (root/f).write_text(''.join(','.join([*r[:6], f'{0.05 * float(r[4]):.3f}', *r[6:]]) + '\\n' for r in rows))
     cfg = read_params(sys.argv[2], dict(data_dir=str(root), img_size=64, epochs=2, bs=4, cv_folds=2, wandb='disabled',
                                         backbone=['efficientnet_lite0'], cache_dir=str(tmp/'cache'), ingredient_min_dishes=3))
     m = fit_run(cfg, tmp/'run', device='cpu')
@@ -37,7 +40,8 @@ SCRIPT = textwrap.dedent("""
     pred, weighed = p.predict(photo), p.predict(photo, mass_g=400)
     served = TestClient(create_app(p)).post('/v1/predict', files={'file': ('plate.jpg', photo.read_bytes())})
     schema = TestClient(create_app(p)).get('/openapi.json').json()['components']['schemas']['Prediction']['properties']
-    print(json.dumps(dict(cv=m.cv.mae, composed=m.composed_cv.mae, label=float(config_dishes(cfg).fiber.mean()), answer=pred.to_dict(), weighed=weighed.to_dict(),
+    print(json.dumps(dict(cv=m.cv.mae, composed=m.composed_cv.mae, label=float(config_dishes(cfg).fiber.mean()),
+                          answer=pred.to_dict(), weighed=weighed.to_dict(),
                           status=served.status_code, served=served.json()[0], schema=sorted(schema),
                           page=result_markdown(pred, p.typical()), chart=result_chart(pred, p.typical()))))
     """)
@@ -58,10 +62,13 @@ def test_a_sixth_target_needs_only_targets_and_the_label_reader(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     got = json.loads(r.stdout.splitlines()[-1])
     assert got['label'] > 0 and got['cv']['fiber'] > 0                                  # learnt from the labels, scored in CV
-    assert abs(got['composed']['fiber'] - got['cv']['fiber']) < 1e-9                   # the ingredient table has no fibre: not composed
+    # the ingredient table has no fibre: not composed
+    assert abs(got['composed']['fiber'] - got['cv']['fiber']) < 1e-9
     answer = got['answer']
     assert {'fiber_g', 'fiber_g_low', 'fiber_g_high', 'fiber_per_g'} <= set(answer) and answer['fiber_g'] >= 0
-    assert abs(got['weighed']['fiber_g'] - 400 * got['weighed']['fiber_per_g']) <= 0.05 + 1e-3 * got['weighed']['fiber_g']   # density x mass
-    assert got['status'] == 200 and {'fiber_g', 'fiber_g_low', 'fiber_per_g'} <= set(got['schema'])          # the validated schema has it
+    # density x mass
+    assert abs(got['weighed']['fiber_g'] - 400 * got['weighed']['fiber_per_g']) <= 0.05 + 1e-3 * got['weighed']['fiber_g']
+    # the validated schema has it
+    assert got['status'] == 200 and {'fiber_g', 'fiber_g_low', 'fiber_per_g'} <= set(got['schema'])
     assert got['served']['fiber_g'] == answer['fiber_g']
     assert '**Fiber**' in got['page'] and '>Fiber</text>' in got['chart']

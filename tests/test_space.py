@@ -1,4 +1,5 @@
-"The Space folder: `nutrition-predictor space OUT` installs from its own requirements in a fresh venv, starts on 127.0.0.1 and answers a prediction through its Gradio API; `demo --share` reaches Gradio."
+"""The Space folder: `nutrition-predictor space OUT` installs from its own requirements in a fresh venv, starts on
+127.0.0.1 and answers a prediction through its Gradio API; `demo --share` reaches Gradio."""
 import os, socket, subprocess, sys
 
 import pytest
@@ -17,7 +18,8 @@ def space(tmp_path_factory):
     r = subprocess.run([CLI, 'space', str(tmp/'hf-space')], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     subprocess.run([sys.executable, '-m', 'venv', str(tmp/'venv')], check=True)
-    r = subprocess.run([str(tmp/'venv/bin/pip'), 'install', '-q', '-r', str(tmp/'hf-space/requirements.txt')], capture_output=True, text=True, timeout=1800)
+    r = subprocess.run([str(tmp/'venv/bin/pip'), 'install', '-q', '-r', str(tmp/'hf-space/requirements.txt')],
+                       capture_output=True, text=True, timeout=1800)
     assert r.returncode == 0, r.stderr[-3000:]
     return dict(folder=tmp/'hf-space', python=tmp/'venv/bin/python')
 
@@ -36,7 +38,8 @@ def test_the_space_launches_from_a_fresh_venv_and_predicts(space):
     from gradio_client import Client, handle_file
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if k not in ('NUTRITION5K_DIR', 'PYTHONPATH')} | {'GRADIO_SERVER_PORT': str(port)}
-    app = subprocess.Popen([str(space['python']), 'app.py'], cwd=space['folder'], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    app = subprocess.Popen([str(space['python']), 'app.py'], cwd=space['folder'], env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
     try:
         line = app.stdout.readline()                                  # the app's one line, once it serves
         assert f'127.0.0.1:{port}' in line, line + app.stdout.read() if app.poll() is not None else line
@@ -45,7 +48,8 @@ def test_the_space_launches_from_a_fresh_venv_and_predicts(space):
         expected = Predictor.from_run(engine='onnx').predict(EXAMPLE).to_dict()
         assert {k: values[k] for k in ('calories_kcal', 'mass_g', 'protein_g')} == pytest.approx(
             {k: expected[k] for k in ('calories_kcal', 'mass_g', 'protein_g')}, rel=1e-3)
-        r = subprocess.run([str(space['python']), '-c', "import importlib.util as u; print(u.find_spec('torch') is None)"], capture_output=True, text=True)
+        r = subprocess.run([str(space['python']), '-c',
+                            "import importlib.util as u; print(u.find_spec('torch') is None)"], capture_output=True, text=True)
         assert r.stdout.strip() == 'True'
     finally:
         app.terminate(); app.wait(30)

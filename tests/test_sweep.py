@@ -1,4 +1,5 @@
-"A small sweep through the CLI: two runs and the leaderboard; a leaderboard row reproduces its metrics from its recorded config, on a `download --source DIR` copy of the data."
+"""A small sweep through the CLI: two runs and the leaderboard; a leaderboard row reproduces its metrics from its
+recorded config, on a `download --source DIR` copy of the data."""
 import subprocess
 from dataclasses import replace
 
@@ -15,7 +16,8 @@ def sweep_runs(n5k_root, tmp_path_factory):
     d = tmp_path_factory.mktemp('sweep')
     spec = dict(base=str(ROOT/'params/offline.yaml'),
                 # Small runs: the sweep's mechanics are tested here, not the model (one backbone, no ingredient head, two folds).
-                # The default feature cache: its lite0 vectors of these photos are the offline run's (`offline_run`, when it ran first).
+                # The default feature cache: its lite0 vectors of these photos are the offline run's (`offline_run`,
+                # when it ran first).
                 params=dict(backbone=['efficientnet_lite0'], epochs=4, feature_cache=True, cv_folds=2, ingredient_min_dishes=0),
                 grid=dict(hidden=[32, 64]))
     (d/'tiny.yaml').write_text(yaml.safe_dump(spec))

@@ -77,7 +77,8 @@ def _impossible(pred, band) -> list:
     if min(pred.values()) < 0: out.append('below 0')
     if cal > 9 * mass + tol(cal): out.append(f'{cal / mass:.2f} kcal/g')
     if fat + carb + prot > mass + tol(mass): out.append(f'{fat + carb + prot:.1f} g of macronutrients in {mass:.1f} g')
-    if not band[0] * a - tol(a) <= cal <= band[1] * a + tol(a): out.append(f'energy {cal:.1f} is {cal / max(a, 1e-9):.2f}x Atwater')
+    if not band[0] * a - tol(a) <= cal <= band[1] * a + tol(a):
+        out.append(f'energy {cal:.1f} is {cal / max(a, 1e-9):.2f}x Atwater')
     return out
 
 

@@ -26,7 +26,8 @@ def weak_run(tmp_path_factory) -> RunFolder:
     run.metrics_file.write_text(json.dumps(m))
     shipped = Predictor.from_run().predict_batch([str(p) for p in EXAMPLES])
     c = json.loads(run.model_config_file.read_text())
-    c['upper_bound'] = [0.5 * min(p.totals[i] for p in shipped) for i in range(len(FIELDS))] + [100.] * (len(c['targets']) - len(FIELDS))
+    c['upper_bound'] = [0.5 * min(p.totals[i] for p in shipped)
+                        for i in range(len(FIELDS))] + [100.] * (len(c['targets']) - len(FIELDS))
     run.model_config_file.write_text(json.dumps(c))
     run.seal()
     return run
@@ -45,7 +46,8 @@ def test_the_library_flags_answers_at_the_bound(weak_run):
 
 
 def test_predict_says_so(weak_run):
-    r = subprocess.run([CLI, 'predict', str(EXAMPLES[0]), '--run', str(weak_run.path), '--json'], capture_output=True, text=True, timeout=300)
+    r = subprocess.run([CLI, 'predict', str(EXAMPLES[0]), '--run', str(weak_run.path), '--json'], capture_output=True,
+                       text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert 'does not beat predicting the training mean for calories, mass' in r.stderr
     assert 'beyond the largest plates it was trained on' in r.stderr
@@ -66,7 +68,8 @@ def test_the_api_says_so(weak_run):
 
 def test_the_demo_says_so(weak_run):
     from nutrition_predictor.demo import build_demo
-    banners = lambda demo: [c['props'].get('value', '') for c in demo.config['components'] if c['props'].get('elem_id') == 'model-warning']
+    banners = lambda demo: [c['props'].get('value',
+                                           '') for c in demo.config['components'] if c['props'].get('elem_id') == 'model-warning']
     [banner] = banners(build_demo(weak_run.path))
     assert 'does not beat predicting the training mean for calories, mass' in banner
     assert banners(build_demo()) == []

@@ -22,7 +22,8 @@ def main(run=None):
     cfg, model = run.params(), load_model(run, 'cpu')
     dishes = config_dishes(cfg)
     guard, drift, fitted = fit_guard(model, dishes[dishes.split == 'train'], dishes[dishes.split == 'test'], cfg, 'cpu')
-    if not np.isclose(guard.threshold, run.guard().threshold): sys.exit(f"{run.path}: the guard fitted now is not the run's (other data?)")
+    if not np.isclose(guard.threshold, run.guard().threshold):
+        sys.exit(f"{run.path}: the guard fitted now is not the run's (other data?)")
     scores = {k: getattr(fitted, k) for k in ('drift_window', 'drift_threshold', 'drift_test', 'drift_other_view')}
     if drift is None: sys.exit(f"{run.path}: too few training dishes to calibrate a drift reference")
     drift.save(run.drift_file)
@@ -31,7 +32,8 @@ def main(run=None):
     if run.card_file.is_file(): write_card(run)
     run.seal()
     t, o = scores['drift_test'], scores['drift_other_view'] or {}
-    print(f"{run.drift_file}: window {drift.window}, threshold {drift.threshold:.4f}; test split {t['windows_drifted']}/{t['n_windows']} "
+    print(f"{run.drift_file}: window {drift.window}, threshold {drift.threshold:.4f}; test split "
+          f"{t['windows_drifted']}/{t['n_windows']} "
           f"windows drifted; other view {o.get('windows_drifted')}/{o.get('n_windows')}")
 
 if __name__ == '__main__': main(*sys.argv[1:2])

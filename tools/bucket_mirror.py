@@ -1,6 +1,7 @@
 """Serve a Nutrition5k folder over HTTP the way the public bucket serves the dataset, for machines without the internet.
 
-    python tools/bucket_mirror.py [FOLDER] [--port 8765]      # then: NUTRITION5K_URL=http://127.0.0.1:8765/ nutrition-predictor download ...
+    python tools/bucket_mirror.py [FOLDER] [--port 8765]
+    NUTRITION5K_URL=http://127.0.0.1:8765/ nutrition-predictor download ...      # then, in another shell
 
 What the bucket holds is served, and nothing else: the folder's `metadata/`, `dish_ids/` and
 `imagery/realsense_overhead/` as they are (no `MANIFEST.sha256`: the bucket publishes none). The bucket keeps the side
@@ -26,7 +27,8 @@ BUCKET = ('/metadata/', '/dish_ids/', '/imagery/realsense_overhead/')     # the 
 
 
 def side_video_bytes(root:Path, dish_id:str, camera:str) -> bytes|None:
-    "A raw H.264 stream of `camera`'s frames of `dish_id` in `root` (frame k held for `EVERY` video frames), or None without frames."
+    """A raw H.264 stream of `camera`'s frames of `dish_id` in `root` (frame k held for `EVERY` video frames), or None
+    without frames."""
     frames = sorted((root/'side_angle_images'/dish_id).glob(f'camera_{camera}_frame_[0-9][0-9][0-9].jpeg'))
     if not frames: return None
     by_number = {int(p.stem[-3:]): p for p in frames}

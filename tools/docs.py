@@ -51,7 +51,8 @@ def build_mkdocs(out:Path) -> Path:
         (docs/page).write_text(json.dumps(for_mkdocs(nb)))
         nav.append({('Home' if src.stem == 'index' else f"{src.stem}: {title(nb, src.stem)}"): page})
     shutil.copy(ROOT/'LICENSE', docs/'LICENSE.txt')
-    cfg = dict(site_name='nutrition-predictor', site_description='Predict the nutrition of a plate of food from one photo (Nutrition5k)',
+    cfg = dict(site_name='nutrition-predictor',
+               site_description='Predict the nutrition of a plate of food from one photo (Nutrition5k)',
                repo_url='https://github.com/nutrition-predictor/nutrition-predictor', docs_dir=str(docs), site_dir=str(out),
                theme=dict(name='material', features=['navigation.instant', 'search.highlight', 'content.code.copy']),
                plugins=['search', {'mkdocs-jupyter': dict(include_source=True, execute=False, ignore_h1_titles=False,

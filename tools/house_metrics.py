@@ -1,6 +1,7 @@
 """How the rooms read, in numbers (issue 28's yardstick): export cells' code lines (median, largest), the share of export
 cells followed by an example (the next code cell is not exported), lines over the configured length in export cells and
-modules, the serving modules' sizes (under 300 lines each) and `create_app`'s. CI prints these; `--check` also fails when a target is missed.
+modules, the serving modules' sizes (under 300 lines each) and `create_app`'s. CI prints these; `--check` also fails
+when a target is missed.
 
     python tools/house_metrics.py [--check]
 """
@@ -44,7 +45,8 @@ def main():
     limit = tomllib.loads((ROOT/'pyproject.toml').read_text())['tool']['ruff']['line-length']
     sizes, n_export, followed, long_cells = notebook_cells(limit)
     modules = [p for p in (ROOT/'nutrition_predictor').glob('*.py') if p.name != '_modidx.py']
-    long_modules = [f'{p.name}: {l[:60]}...' for p in modules for l in p.read_text().splitlines() if len(l) > limit and not l.startswith('# %%')]
+    long_modules = [f'{p.name}: {l[:60]}...' for p in modules for l in p.read_text().splitlines()
+                    if len(l) > limit and not l.startswith('# %%')]
     got = dict(median_export_cell_lines=statistics.median(sizes), max_export_cell_lines=max(sizes),
                share_followed_by_example=round(followed / n_export, 3), long_lines=len(long_cells) + len(long_modules),
                predict_lines=len((ROOT/'nutrition_predictor/predict.py').read_text().splitlines()),

@@ -14,8 +14,8 @@ and nothing else is changed:
 - the public bucket: `tools/bucket_mirror.py` serves `$NUTRITION5K_DIR` the way the bucket does, and
   `NUTRITION5K_URL` (the variable the README documents for a mirror) points the downloader at it; the shell has no
   `NUTRITION5K_DIR`, so everything after the download reads what the download wrote, as a newcomer's would;
-- a command that serves until it is stopped (`nutrition-predictor serve` or `demo`, `docker run`) is started as written in the background,
-  waited for until it answers on its port, and stopped;
+- a command that serves until it is stopped (`nutrition-predictor serve` or `demo`, `docker run`) is started as written in the
+  background, waited for until it answers on its port, and stopped;
 - the Tests block is the test command `.ci/run` runs itself (with `--save` and `-v`), so it is not run twice.
 
 The shell is the one `.ci/run` runs in: its virtual environment active and the variables the README's Tests section
@@ -34,9 +34,11 @@ from bucket_mirror import serve_mirror  # noqa: E402
 
 RUN_BY_CI = {'Tests'}                    # sections whose block `.ci/run` runs itself
 TIMEOUT = 2400                           # seconds for the whole README: a command that never returns fails the run, not hangs it
-CI_FLAGS = {'--save', '-v', '--durations=25'}  # what .ci/run adds to those commands: keep the outputs for the docs, name each test, the slowest tests
+# what .ci/run adds to those commands: keep the outputs for the docs, name each test, the slowest tests
+CI_FLAGS = {'--save', '-v', '--durations=25'}
 LANGUAGES = {'sh', 'python'}             # what a README block may be written in: the runner refuses any other
-SERVERS = {                              # a command that serves until stopped: (how it starts, its default port, the path that answers)
+# a command that serves until stopped: (how it starts, its default port, the path that answers)
+SERVERS = {
     'serve': (re.compile(r'^nutrition-predictor serve(?! .*--help)\b'), 8000, '/health'),
     'demo': (re.compile(r'^nutrition-predictor demo(?! .*--help)\b'), 7860, '/'),
     'container': (re.compile(r'^docker run\b'), 8000, '/health'),
@@ -44,7 +46,8 @@ SERVERS = {                              # a command that serves until stopped: 
 
 
 def readme_blocks(text:str) -> list[tuple[str, str, str]]:
-    "`(section, language, code)` of every fenced block of `text`, in order (``` or ~~~, indented or not); `section` is the `## ` title above it."
+    """`(section, language, code)` of every fenced block of `text`, in order (``` or ~~~, indented or not); `section` is
+    the `## ` title above it."""
     out, section = [], ''
     for m in re.finditer(r'^## ([^\n]+)$|^[ \t]*(`{3,}|~{3,})[ \t]*([^\n]*)\n(.*?)^[ \t]*\2[ \t]*$', text, flags=re.M | re.S):
         if m[1]: section = m[1].strip()
@@ -59,7 +62,8 @@ def _words(line:str) -> list[str]:
 
 
 def shell_line(line:str) -> str:
-    "The line to run for README `line`: itself, or for a command that serves until stopped, start it (as written), wait for it, stop it."
+    """The line to run for README `line`: itself, or for a command that serves until stopped, start it (as written), wait
+    for it, stop it."""
     cmd = ' '.join(_words(line))
     if re.search(r'(&|\\)\s*(#.*)?$', line): return line              # already in the background, or continued
     for start, port, path in SERVERS.values():
@@ -78,7 +82,9 @@ def script(blocks, python:str=sys.executable) -> str:
              'trap \'for j in $(jobs -p); do kill -- -$j 2>/dev/null || true; done\' EXIT   # a failure leaves no server behind',
              'readme_block() { echo "=== README block $1: $2" >&2; echo "$1 $SECONDS" >> "$TIMES"; }']
     for i, (section, lang, code) in enumerate(blocks):
-        if lang not in LANGUAGES: raise ValueError(f"README block {i} ({section}) is in {lang or 'no language'!r}: write it in one of {sorted(LANGUAGES)}")
+        if lang not in LANGUAGES:
+            raise ValueError(f"README block {i} ({section}) is in {lang or 'no language'!r}: write it in one of "
+                             f"{sorted(LANGUAGES)}")
         if section in RUN_BY_CI: continue
         parts.append(f'readme_block {i} {shlex.quote(section)}')
         if lang == 'python': parts.append(f"{python} - <<'README_PYTHON_BLOCK'\n{code}README_PYTHON_BLOCK")
@@ -101,7 +107,8 @@ def main():
     if missing: sys.exit(f"run_readme: {missing} (the README's {'/'.join(RUN_BY_CI)} block) are not commands .ci/run runs")
     here = [d for d in ('data', 'runs') if (ROOT/d).exists()]
     if here: sys.exit(f"run_readme: {', '.join(here)}/ exist here; run it on a clean clone (a newcomer has neither)")
-    if not Path(os.environ.get('NUTRITION5K_DIR', ''), 'metadata').is_dir(): sys.exit('run_readme: set NUTRITION5K_DIR (what the mirror serves)')
+    if not Path(os.environ.get('NUTRITION5K_DIR', ''), 'metadata').is_dir():
+        sys.exit('run_readme: set NUTRITION5K_DIR (what the mirror serves)')
     mirror = serve_mirror(os.environ['NUTRITION5K_DIR'])
     out = ROOT/'test-output'; out.mkdir(exist_ok=True)
     times, sh = out/'readme.times', out/'readme.sh'
@@ -115,7 +122,8 @@ def main():
     finally: mirror.shutdown()
     marks = [l.split() for l in times.read_text().splitlines()] if times.exists() else []
     seconds = {f'{blocks[int(a)][0]} #{a}': int(t2) - int(t1) for (a, t1), (_, t2) in zip(marks, marks[1:])}
-    (out/'readme.json').write_text(json.dumps(dict(seconds=seconds, total=round(time.time() - t0), returncode=r.returncode), indent=1))
+    (out/'readme.json').write_text(json.dumps(dict(seconds=seconds, total=round(time.time() - t0),
+                                                   returncode=r.returncode), indent=1))
     if r.returncode:
         failed = marks[-1][0] if marks and marks[-1][0] != 'end' else '?'
         sys.exit(f"run_readme: a command of README block {failed} ({blocks[int(failed)][0] if failed != '?' else ''}) failed")
