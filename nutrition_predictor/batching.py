@@ -24,15 +24,17 @@ from .predict import Predictor
 __all__ = ['DECODE_NICENESS', 'BULK_IDLE_S', 'BULK_NICENESS', 'BATCH', 'BULK', 'MAX_CONCURRENT', 'MAX_PER_CLIENT', 'BatchQueue',
            'PredictionRefused', 'plan_lanes', 'Admission']
 
-# %% ../nbs/04d_batching.ipynb #f4d9b889
+# %% ../nbs/04d_batching.ipynb #8a6dc07e
 # decoding threads yield the CPU to the model: a flood of heavy uploads cannot starve another request's inference
 DECODE_NICENESS = 10
-BULK_IDLE_S = 60.      # seconds: an idle bulk lane ends (its process holds a second copy of the model)
 
 def _yield_to_the_model():
     "Lower this (decoding) thread's CPU priority where the system allows it (Linux: a thread's own nice value)."
     try: os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), DECODE_NICENESS)
     except (OSError, AttributeError): pass
+
+# %% ../nbs/04d_batching.ipynb #740755ab
+BULK_IDLE_S = 60.      # seconds: an idle bulk lane ends (its process holds a second copy of the model)
 
 class BatchQueue:
     "Batch the images of concurrent requests through one `Predictor`: wait at most `max_wait_ms` for up to `max_batch`."
@@ -46,26 +48,18 @@ class BatchQueue:
         self.queue, self.task = None, None
         self.bulk_lane, self.bulk_busy, self.bulk_since, self.bulk_idle_s = None, 0, 0., BULK_IDLE_S   # the bulk lane (below)
 
-    has_bulk_lane = property(lambda self: self.predictor.run is not None,
-                             doc="Can it start a bulk lane? (it needs the predictor's run folder)")
+# %% ../nbs/04d_batching.ipynb #8cc886a1
+@patch(as_prop=True)
+def has_bulk_lane(self:BatchQueue):
+    "Can it start a bulk lane? (it needs the predictor's run folder)"
+    return self.predictor.run is not None
 
-    async def prepare(self, src, name:str|None=None, bulk:bool=False) -> np.ndarray:
-        "`Predictor.prepare` in the decoding threads (`bulk`: in the bulk lane); raises `DataError` for an unreadable image."
-        if bulk and self.has_bulk_lane: return await self.in_bulk_lane('prepare', src, name)
-        return await asyncio.get_running_loop().run_in_executor(self.decoders, self.predictor.prepare, src, name)
-
-    async def predict_prepared(self, x:np.ndarray, bulk:bool=False) -> NutritionPrediction:
-        """The prediction for one prepared image, computed in a batch with whatever else is waiting (`bulk`: alone, in
-        the bulk lane)."""
-        if bulk and self.has_bulk_lane:
-            self.on_batch(1)
-            return (await self.in_bulk_lane('run_batch', x[None]))[0]
-        if self.task is None or self.task.done():                 # started lazily, on the serving event loop
-            self.queue = asyncio.Queue()
-            self.task = asyncio.get_running_loop().create_task(self._run())
-        fut = asyncio.get_running_loop().create_future()
-        await self.queue.put((x, fut))
-        return await fut
+# %% ../nbs/04d_batching.ipynb #f7c23223
+@patch
+async def prepare(self:BatchQueue, src, name:str|None=None, bulk:bool=False) -> np.ndarray:
+    "`Predictor.prepare` in the decoding threads (`bulk`: in the bulk lane); raises `DataError` for an unreadable image."
+    if bulk and self.has_bulk_lane: return await self.in_bulk_lane('prepare', src, name)
+    return await asyncio.get_running_loop().run_in_executor(self.decoders, self.predictor.prepare, src, name)
 
 # %% ../nbs/04d_batching.ipynb #22a910ad
 @patch
@@ -88,14 +82,30 @@ async def _run(self:BatchQueue):
         self.on_batch(len(batch))
         for (_, fut), p in zip(batch, preds): fut.done() or fut.set_result(p)
 
-# %% ../nbs/04d_batching.ipynb #b7a1c002
-BULK_NICENESS = 19   # the bulk lane's process: the lowest CPU priority
+# %% ../nbs/04d_batching.ipynb #52897a27
+@patch
+async def predict_prepared(self:BatchQueue, x:np.ndarray, bulk:bool=False) -> NutritionPrediction:
+    """The prediction for one prepared image, computed in a batch with whatever else is waiting (`bulk`: alone, in
+    the bulk lane)."""
+    if bulk and self.has_bulk_lane:
+        self.on_batch(1)
+        return (await self.in_bulk_lane('run_batch', x[None]))[0]
+    if self.task is None or self.task.done():                 # started lazily, on the serving event loop
+        self.queue = asyncio.Queue()
+        self.task = asyncio.get_running_loop().create_task(self._run())
+    fut = asyncio.get_running_loop().create_future()
+    await self.queue.put((x, fut))
+    return await fut
 
+# %% ../nbs/04d_batching.ipynb #d9fe8cce
 def _die_with_parent():
     "Have the kernel end this process when the one that started it ends, however it ends (Linux; elsewhere nothing)."
     try: ctypes.CDLL(None).prctl(1, signal.SIGTERM)           # PR_SET_PDEATHSIG
     except (OSError, AttributeError): return
     if os.getppid() == 1: os._exit(0)                          # the parent ended before prctl
+
+# %% ../nbs/04d_batching.ipynb #8de04ebd
+BULK_NICENESS = 19   # the bulk lane's process: the lowest CPU priority
 
 def _bulk_start(run:str, engine:str):
     "Start the bulk lane's process: lowest CPU priority, ended with the server, and its own `Predictor` of `run` on the CPU."
@@ -105,10 +115,20 @@ def _bulk_start(run:str, engine:str):
     except (OSError, AttributeError): pass
     _bulk_predictor = Predictor.from_run(run, device='cpu', engine=engine)
 
+# %% ../nbs/04d_batching.ipynb #0e93a475
 def _bulk_call(what:str, *args):
     "In the bulk lane's process: its predictor's `prepare` or `run_batch`."
     return getattr(_bulk_predictor, what)(*args)
 
+# %% ../nbs/04d_batching.ipynb #3f41795a
+@patch
+def _end_if_idle(self:BatchQueue, lane, since:float):
+    "End the bulk lane `lane` if it is still this queue's and nothing has used it since `since` (event-loop time)."
+    if lane is self.bulk_lane and lane is not None and self.bulk_busy == 0 and self.bulk_since <= since:
+        self.bulk_lane = None
+        lane.shutdown(wait=False)
+
+# %% ../nbs/04d_batching.ipynb #0b53ee79
 @patch
 async def in_bulk_lane(self:BatchQueue, what:str, *args):
     """`Predictor.<what>(*args)` in the bulk lane's process (started on first use, replaced if found dead); a `DataError`
@@ -128,13 +148,6 @@ async def in_bulk_lane(self:BatchQueue, what:str, *args):
             self.bulk_since = loop.time()
             loop.call_later(self.bulk_idle_s, self._end_if_idle, self.bulk_lane, self.bulk_since)
     raise DataError(f"the process reading {what == 'prepare' and args[1] or 'a large photo'} stopped (out of memory?)")
-
-@patch
-def _end_if_idle(self:BatchQueue, lane, since:float):
-    "End the bulk lane `lane` if it is still this queue's and nothing has used it since `since` (event-loop time)."
-    if lane is self.bulk_lane and lane is not None and self.bulk_busy == 0 and self.bulk_since <= since:
-        self.bulk_lane = None
-        lane.shutdown(wait=False)
 
 # %% ../nbs/04d_batching.ipynb #9a60f459
 class PredictionRefused(ValueError):
@@ -165,7 +178,7 @@ def plan_lanes(names:list[str], # The request's photos (file names, for the mess
         plan.append(BULK if pixels > BULK_PIXELS or (larger and asked + mine > BULK_PIXELS) else BATCH)
     return plan, mine
 
-# %% ../nbs/04d_batching.ipynb #ed93ac93
+# %% ../nbs/04d_batching.ipynb #824b055d
 MAX_CONCURRENT = 256      # requests being predicted (their photos read); more are refused 503
 MAX_PER_CLIENT = 32       # of them from one client address; more from it are refused 429, so one client cannot take them all
 
@@ -176,40 +189,46 @@ class Admission:
         self.max_concurrent, self.max_per_client = max_concurrent, max_per_client
         self.clients, self.asked, self.predicting = collections.Counter(), collections.Counter(), 0
 
-    @contextmanager
-    def client(self, client:str|None):
-        """Hold one of `client`'s places while its request is read and predicted; a `PredictionRefused` (429) when it has
-        none left."""
-        if self.clients[client] >= self.max_per_client:
-            raise PredictionRefused(f"{self.max_per_client} of your requests are in progress; try again when one is answered",
-                                    429, 'busy client')
-        self.clients[client] += 1
-        try: yield
-        finally: _release(self.clients, client, 1)
-
-    @contextmanager
-    def request(self, client:str|None, names:list[str], costs:list[int]):
-        """Hold a place among the requests predicted, and yield each photo's lane with `client`'s pixels counted; a
-        `PredictionRefused` (503) when full."""
-        if self.predicting >= self.max_concurrent: raise PredictionRefused('the server is busy; try again', 503, 'busy')
-        plan, mine = plan_lanes(names, costs, self.asked[client])
-        self.predicting += 1; self.asked[client] += mine
-        try: yield plan
-        finally:
-            self.predicting -= 1
-            _release(self.asked, client, mine)
-
+# %% ../nbs/04d_batching.ipynb #ae7e8e3e
 def _release(counts:collections.Counter, key, n:int):
     "Take `n` back from `counts[key]`, forgetting a key at zero (the tables stay as small as the clients in progress)."
     counts[key] -= n
     if counts[key] <= 0: del counts[key]
 
-# %% ../nbs/04d_batching.ipynb #b9e7f002
+# %% ../nbs/04d_batching.ipynb #a1c21fca
+@patch
+@contextmanager
+def client(self:Admission, client:str|None):
+    """Hold one of `client`'s places while its request is read and predicted; a `PredictionRefused` (429) when it has
+    none left."""
+    if self.clients[client] >= self.max_per_client:
+        raise PredictionRefused(f"{self.max_per_client} of your requests are in progress; try again when one is answered",
+                                429, 'busy client')
+    self.clients[client] += 1
+    try: yield
+    finally: _release(self.clients, client, 1)
+
+# %% ../nbs/04d_batching.ipynb #3ca9cefe
+@patch
+@contextmanager
+def request(self:Admission, client:str|None, names:list[str], costs:list[int]):
+    """Hold a place among the requests predicted, and yield each photo's lane with `client`'s pixels counted; a
+    `PredictionRefused` (503) when full."""
+    if self.predicting >= self.max_concurrent: raise PredictionRefused('the server is busy; try again', 503, 'busy')
+    plan, mine = plan_lanes(names, costs, self.asked[client])
+    self.predicting += 1; self.asked[client] += mine
+    try: yield plan
+    finally:
+        self.predicting -= 1
+        _release(self.asked, client, mine)
+
+# %% ../nbs/04d_batching.ipynb #3ca5636e
 @patch
 def pixels(self:BatchQueue, src) -> int:
     "Pixels the file `src` (a path or bytes) decodes to at this model's size; 0 for an image already decoded, or not known."
     return (decoded_pixels(src, self.predictor.config.img_size) or 0) if isinstance(src, (bytes, str, Path)) else 0
 
+# %% ../nbs/04d_batching.ipynb #b96136a1
 @patch
 async def admit(self:BatchQueue, source, name:str|None=None, mass_g:float|str|None=None,
                 bulk:bool=False,                  # Decode it in the bulk lane
@@ -226,6 +245,7 @@ async def admit(self:BatchQueue, source, name:str|None=None, mass_g:float|str|No
     try: return await self.prepare(source, name, bulk), mass
     except DataError as e: raise PredictionRefused(str(e), 422, 'unreadable') from None
 
+# %% ../nbs/04d_batching.ipynb #8ecd7088
 @patch
 async def complete(self:BatchQueue, x:np.ndarray, mass:float|None=None, bulk:bool=False) -> NutritionPrediction:
     """The second half of `predict_one`: the prepared photo predicted in a batch (`bulk`: in the bulk lane), then, with a
@@ -234,6 +254,7 @@ async def complete(self:BatchQueue, x:np.ndarray, mass:float|None=None, bulk:boo
     self.on_prediction(pred)
     return pred if mass is None else self.predictor.with_mass(pred, mass)
 
+# %% ../nbs/04d_batching.ipynb #5d853764
 @patch
 async def predict_one(self:BatchQueue, source,          # The photo: a path, bytes, a PIL image or an array
                       name:str|None=None,               # How to call it in messages (a file name)

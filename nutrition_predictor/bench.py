@@ -52,6 +52,7 @@ def timed(fn, reps:int=3, warmup:int=1) -> tuple[dict, object]:
         _sync(); times.append(time.perf_counter() - t0)
     return dict(median_s=statistics.median(times), min_s=min(times), times_s=times), res
 
+# %% ../nbs/08_bench.ipynb #35e9534c
 def _rss_hwm_mb() -> float|None:
     try: return int(re.search(r'VmHWM:\s+(\d+)', Path('/proc/self/status').read_text()).group(1)) / 1024
     except (OSError, AttributeError): return None
@@ -100,6 +101,7 @@ def bench_training(cfg:TrainConfig, table:pd.DataFrame, reps:int=3, device=None)
     with tempfile.TemporaryDirectory(prefix='np-bench-cache-') as cache_dir:
         return _bench_training(cfg, table, reps, device, cache_dir)
 
+# %% ../nbs/08_bench.ipynb #f2f1237b
 def _bench_training(cfg, table, reps, device, cache_dir):
     # The network head alone on the backbones' features: the projection and the closed-form and ingredient heads exist
     # only on cached features.
@@ -160,12 +162,14 @@ def backbone_flops(model:NutritionRegressor) -> int:
     with FlopCounterMode(display=False) as fc, torch.no_grad(): model.backbone.cpu()(torch.rand(1, 3, s, s))
     return fc.get_total_flops()
 
+# %% ../nbs/08_bench.ipynb #c224a4fc
 def matmul_gflops(n:int=2048, reps:int=5, device=None) -> float:
     "This machine's dense float32 matrix-product rate, in GFLOP/s."
     a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
     t, _ = timed(lambda: a @ b, reps)
     return 2 * n**3 / t['median_s'] / 1e9
 
+# %% ../nbs/08_bench.ipynb #4de284ab
 def bench_flops(model:NutritionRegressor, images:list, reps:int=3, device=None, matmul_n:int=2048) -> dict:
     "Achieved backbone GFLOP/s against this machine's matmul GFLOP/s."
     device = torch.device(device or default_device())
@@ -192,9 +196,10 @@ def machine_info(device=None) -> dict:
                 gpu=torch.cuda.get_device_name(device) if device.type == 'cuda' else None,
                 python=platform.python_version(), torch=torch.__version__, onnxruntime=onnxruntime.__version__,
                 git_commit=git_commit())
-PARTS = ('preparation', 'training', 'inference', 'flops')
 
 # %% ../nbs/08_bench.ipynb #081c5a9e
+PARTS = ('preparation', 'training', 'inference', 'flops')
+
 def run_benchmarks(cfg:TrainConfig,                      # Backbone, head and training settings (a params file)
                    reps:int=3,                           # Repetitions of each measurement
                    out_dir:str|Path='benchmarks/results', # Where the JSON goes

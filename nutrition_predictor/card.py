@@ -15,7 +15,7 @@ from .data import TARGETS, UNITS
 from .runs import RunFolder, RunMetrics, as_run
 
 # %% auto #0
-__all__ = ['CITATION', 'card_metadata', 'scores_markdown', 'coverage_markdown', 'guard_section', 'drift_lines',
+__all__ = ['CITATION', 'card_metadata', 'scores_markdown', 'coverage_markdown', 'drift_lines', 'guard_section',
            'robustness_section', 'model_card', 'write_card']
 
 # %% ../nbs/01e_card.ipynb #fa252bb8
@@ -25,6 +25,7 @@ CITATION = """@inproceedings{thames2021nutrition5k,
           Panait, Liviu and Weyand, Tobias and Sim, Jack},
   booktitle={CVPR}, pages={8903--8911}, year={2021}}"""
 
+# %% ../nbs/01e_card.ipynb #a4865c89
 def card_metadata(m:RunMetrics) -> dict:
     """The card's YAML metadata (Hugging Face's model card keys): license, library, tags, dataset, base models, and the
     test split's MAE per target as a `model-index`."""
@@ -42,9 +43,14 @@ def card_metadata(m:RunMetrics) -> dict:
 
 # %% ../nbs/01e_card.ipynb #5780b026
 def _pct(v:float|None) -> str: return '-' if v is None else f"{v:.1f}%"
+
+# %% ../nbs/01e_card.ipynb #7682fb0a
 def _share(v:float|None) -> str: return '-' if v is None else f"{100 * v:.0f}%"
+
+# %% ../nbs/01e_card.ipynb #aa959acf
 def _ci(ci) -> str: return '' if not ci else f" ({ci[0]:.1f}-{ci[1]:.1f})"
 
+# %% ../nbs/01e_card.ipynb #fd92dff2
 def scores_markdown(s) -> str:
     "A Markdown table of a `Scores`: MAE, MAE% with its interval, the mean predictor's MAE% and the ratio, per target."
     rows = [f"| {t} | {s.mae[t]:.1f} {UNITS[t]} | {_pct(s.mae_pct[t])}{_ci(s.mae_pct_ci.get(t))} | "
@@ -53,6 +59,7 @@ def scores_markdown(s) -> str:
     return '\n'.join(['| nutrient | MAE | MAE% (95% interval) | mean predictor MAE% | ratio |',
                       '|---|---:|---:|---:|---:|', *rows])
 
+# %% ../nbs/01e_card.ipynb #e2a69751
 def coverage_markdown(c) -> str:
     "A Markdown table of a `Coverage`: each target's share inside its range, overall and by thirds of the true size."
     rows = [f"| {t} | {_share(c.coverage[t])} | " + ' | '.join(map(_share,
@@ -62,6 +69,20 @@ def coverage_markdown(c) -> str:
                        '|---|---:|---:|---:|---:|---:|', *rows])
 
 # %% ../nbs/01e_card.ipynb #ff90058e
+def drift_lines(g) -> str:
+    """What the drift reference said of the test split's and the other camera's photos, in windows (`01ba_drift`); empty
+    without one."""
+    if not g.drift_window: return ''
+    said = lambda r, what: (f"- {what}: {r['windows_drifted']} of {r['n_windows']} windows of {r['window']} drifted (squared MMD "
+                            + ', '.join(f"{s:.3f}" for s in r['statistics']) + ').') if r else ''
+    watched = (f"A server also watches its last {g.drift_window} photos as a population (`/metrics`, "
+               "`nutrition-predictor drift`): a window whose squared MMD against the training photos is above "
+               f"{g.drift_threshold:.4f} has drifted (calibrated so that at most {_share(g.drift_test['false_alarm'])} "
+               "of held-out windows of real dishes are).")
+    return '\n' + '\n'.join(filter(None, [watched, said(g.drift_test, "The official test photos in scan order"),
+                                          said(g.drift_other_view, f"The {g.other_view} camera's photos")]))
+
+# %% ../nbs/01e_card.ipynb #cd4a61ce
 def guard_section(g) -> str:
     """What the guard did: its threshold, its false alarms on the test split, and its detections of non-food, blank and
     other-camera photos."""
@@ -75,19 +96,6 @@ def guard_section(g) -> str:
                        f"- {g.n_nonfood} photos that are not food: {_share(g.detection_nonfood)} flagged.",
                        f"- {g.n_blank} blank or nearly blank images: {_share(g.detection_blank)} flagged.", other,
                        drift_lines(g)]).strip()
-
-def drift_lines(g) -> str:
-    """What the drift reference said of the test split's and the other camera's photos, in windows (`01ba_drift`); empty
-    without one."""
-    if not g.drift_window: return ''
-    said = lambda r, what: (f"- {what}: {r['windows_drifted']} of {r['n_windows']} windows of {r['window']} drifted (squared MMD "
-                            + ', '.join(f"{s:.3f}" for s in r['statistics']) + ').') if r else ''
-    watched = (f"A server also watches its last {g.drift_window} photos as a population (`/metrics`, "
-               "`nutrition-predictor drift`): a window whose squared MMD against the training photos is above "
-               f"{g.drift_threshold:.4f} has drifted (calibrated so that at most {_share(g.drift_test['false_alarm'])} "
-               "of held-out windows of real dishes are).")
-    return '\n' + '\n'.join(filter(None, [watched, said(g.drift_test, "The official test photos in scan order"),
-                                          said(g.drift_other_view, f"The {g.other_view} camera's photos")]))
 
 # %% ../nbs/01e_card.ipynb #d7a06c4f
 def robustness_section(r:dict|None) -> str:
@@ -103,31 +111,19 @@ def robustness_section(r:dict|None) -> str:
                        '| fault | ' + ' | '.join(TARGETS) + ' | flagged | calories range held |',
                        '|---|' + '---:|' * (len(TARGETS) + 2), *rows])
 
-def model_card(run:str|Path|RunFolder|None=None, # A finished run folder; `None`: the shipped model
-              ) -> str:
-    "The run's model card in Markdown, YAML metadata first; a `FileNotFoundError` for a folder without `metrics.json`."
-    run = as_run(run)
-    m = run.metrics()
-    if m is None: raise FileNotFoundError(f"{run.metrics_file} is missing: a model card is made from a finished run's metrics")
-    p, weak = m.params, m.worse_than_baseline()
+# %% ../nbs/01e_card.ipynb #3e2c51a0
+def _frames(p) -> str: return 'every frame of each dish' if p and p.all_frames else 'one frame per dish'
+
+# %% ../nbs/01e_card.ipynb #365276eb
+def _card_about(m:RunMetrics, run:RunFolder) -> str:
+    "The card's first sections: the model, its uses, how to start, and its training data and procedure."
+    p = m.params
     backbones = ', '.join([m.backbone] if isinstance(m.backbone, str) else m.backbone)
-    frames = 'every frame of each dish' if p and p.all_frames else 'one frame per dish'
-    ranges = (f"Each value comes with a calibrated {m.coverage.nominal:.0%} range. In grouped cross-validation "
-              f"({m.coverage.n} dishes):\n\n"
-              + coverage_markdown(m.coverage)) if m.coverage else "This run has no calibrated ranges."
-    cv = (f"Grouped {p.cv_folds if p else ''}-fold cross-validation over both splits ({m.cv.n_dishes} dishes in "
-          f"{m.cv.n_groups} groups of near-copies):\n\n"
-          + scores_markdown(m.cv)) if m.cv else "This run was not cross-validated."
-    it = m.ingredients_test
-    plate = (f"On the test split, whether a plate holds each of the {it.n_common} ingredients found on at least "
-             f"{it.common} dishes is read with a median ROC AUC of {it.median_auc:.2f}; the list shown has "
-             f"precision {_share(it.precision)} and recall {_share(it.recall)}.") if it else "This run lists no ingredients."
-    beats = (f"It does not beat predicting the training mean for {', '.join(weak)}: every door says so." if weak else
-             "It beats predicting the training mean for every nutrient, in cross-validation and on the test split.")
+    frames = _frames(p)
     dropped = '; '.join(f"{n} {why}" for why, n in m.dropped.items() if n) or 'none'
     epochs = (f"the network's epoch {m.best_epoch + 1} of {p.epochs} kept, the best on {p.holdout_share:.0%} of the "
               "training dishes held out") if p and m.best_epoch is not None else 'the last epoch kept'
-    body = f"""# nutrition-predictor: {m.name}
+    return f"""# nutrition-predictor: {m.name}
 
 Predicts the total calories (kcal), mass (g), fat, carbohydrate and protein (g) of a plate of food from one {m.view}
 photo, with a calibrated range for each value and a verdict on whether the photo is like the training photos.
@@ -165,7 +161,23 @@ Left out: {dropped}.
 Backbone features computed once and cached; {epochs}; the closed-form heads fitted on every training dish, their
 regularisation chosen by grouped cross-validation inside the training set. The official test split chooses nothing.
 
-## Evaluation
+"""
+
+# %% ../nbs/01e_card.ipynb #29d4568b
+def _card_evaluation(m:RunMetrics, run:RunFolder) -> str:
+    "The card's evaluation: the test split, cross-validation, the ranges, odd photos, photo faults, the plate's list."
+    p = m.params
+    ranges = (f"Each value comes with a calibrated {m.coverage.nominal:.0%} range. In grouped cross-validation "
+              f"({m.coverage.n} dishes):\n\n"
+              + coverage_markdown(m.coverage)) if m.coverage else "This run has no calibrated ranges."
+    cv = (f"Grouped {p.cv_folds if p else ''}-fold cross-validation over both splits ({m.cv.n_dishes} dishes in "
+          f"{m.cv.n_groups} groups of near-copies):\n\n"
+          + scores_markdown(m.cv)) if m.cv else "This run was not cross-validated."
+    it = m.ingredients_test
+    plate = (f"On the test split, whether a plate holds each of the {it.n_common} ingredients found on at least "
+             f"{it.common} dishes is read with a median ROC AUC of {it.median_auc:.2f}; the list shown has "
+             f"precision {_share(it.precision)} and recall {_share(it.recall)}.") if it else "This run lists no ingredients."
+    return f"""## Evaluation
 
 Official test split ({m.test.n_dishes} dishes in {m.test.n_groups} groups of near-copies):
 
@@ -187,7 +199,15 @@ Official test split ({m.test.n_dishes} dishes in {m.test.n_groups} groups of nea
 
 {plate}
 
-## Bias, risks and limitations
+"""
+
+# %% ../nbs/01e_card.ipynb #fa2d53f3
+def _card_limits(m:RunMetrics) -> str:
+    "The card's limits in plain words, read from the run, and the citation."
+    weak, frames = m.worse_than_baseline(), _frames(m.params)
+    beats = (f"It does not beat predicting the training mean for {', '.join(weak)}: every door says so." if weak else
+             "It beats predicting the training mean for every nutrient, in cross-validation and on the test split.")
+    return f"""## Bias, risks and limitations
 
 - Trained on {m.n_train} dishes of one dataset, photographed by its fixed rig in its cafeterias, from the {m.view}
   view, {frames}: other cameras, lighting, plates and cuisines are out of its experience.
@@ -202,8 +222,18 @@ Official test split ({m.test.n_dishes} dishes in {m.test.n_groups} groups of nea
 {CITATION}
 ```
 """
+
+# %% ../nbs/01e_card.ipynb #87cf5e96
+def model_card(run:str|Path|RunFolder|None=None, # A finished run folder; `None`: the shipped model
+              ) -> str:
+    "The run's model card in Markdown, YAML metadata first; a `FileNotFoundError` for a folder without `metrics.json`."
+    run = as_run(run)
+    m = run.metrics()
+    if m is None: raise FileNotFoundError(f"{run.metrics_file} is missing: a model card is made from a finished run's metrics")
+    body = _card_about(m, run) + _card_evaluation(m, run) + _card_limits(m)
     return '---\n' + yaml.safe_dump(card_metadata(m), sort_keys=False) + '---\n\n' + body
 
+# %% ../nbs/01e_card.ipynb #bf692a08
 def write_card(run:str|Path|RunFolder|None=None) -> Path:
     "Write `model_card(run)` into the run folder (`RunFolder.card_file`); its path."
     run = as_run(run)

@@ -23,16 +23,19 @@ def _fail(msg) -> int:
     print(f"error: {msg}", file=sys.stderr)
     return 1
 
+# %% ../nbs/09_cli.ipynb #6a84988e
 def _needs_training(e:ModuleNotFoundError) -> int:
     "A command of the training stack on a serving install: say what to install."
     return _fail(f"this command needs {e.name}, part of the training stack: pip install 'nutrition-predictor[train]'")
 
+# %% ../nbs/09_cli.ipynb #375677c8
 def _training_installed() -> ModuleNotFoundError|None:
     "Why the training stack cannot be imported (without importing it), or `None`."
     import importlib.util
     missing = next((m for m in ('torch', 'fastai', 'papermill') if importlib.util.find_spec(m) is None), None)
     return ModuleNotFoundError(f"No module named {missing!r}", name=missing) if missing else None
 
+# %% ../nbs/09_cli.ipynb #b93abda4
 Pairs = Annotated[str, dict(nargs=2, action='append', metavar=('KEY', 'VALUE'))]
 Many = Annotated[str, dict(nargs='+')]
 
@@ -63,16 +66,18 @@ def train_command(params:str=None,    # Params YAML file (default: `TrainConfig`
         if warn := weak_model_warning(m.worse_than_baseline()): print(f"warning: {warn}", file=sys.stderr)
     return 0
 
-# %% ../nbs/09_cli.ipynb #1267f51b
+# %% ../nbs/09_cli.ipynb #caf412ac
 def table_columns(kj:bool=False) -> list[str]:
     "The table's value columns: the totals' field names, the energy as `energy_kj` with `kj`."
     from nutrition_predictor.plate import ENERGY, FIELDS
     return ['energy_kj' if kj and i == ENERGY else f for i, f in enumerate(FIELDS)]
 
+# %% ../nbs/09_cli.ipynb #59626f59
 def table_header(kj:bool=False) -> str:
     "The table's first line: the columns of `format_row`."
     return f"{'image':<40} " + ' '.join(f"{c:>20}" for c in table_columns(kj)) + "  verdict (guard score/threshold)"
 
+# %% ../nbs/09_cli.ipynb #bb50b829
 def format_row(name:str, pred, kj:bool=False) -> str:
     """One line of the people-readable table: the image, its five values with their 90% ranges `[low-high]` (energy in kJ
     with `kj`), then the verdict: the guard's score against its threshold, and `ok`, or `DO NOT TRUST: <reason>`."""
@@ -83,6 +88,7 @@ def format_row(name:str, pred, kj:bool=False) -> str:
     return (f"{name:<40} " + ' '.join(f"{cell(c):>20}" for c in table_columns(kj)) + f"  {score}"
             + (f"DO NOT TRUST: {pred.guard_reason}" if pred.unlike_training else 'ok'))
 
+# %% ../nbs/09_cli.ipynb #fcdf0ff0
 def format_ingredients(pred) -> str|None:
     """The line under a row: the ingredients the plate likely holds, most likely first, with grams and probability
     (`None`: none listed)."""
@@ -146,6 +152,7 @@ def serve_command(run:str=None,          # Run folder with the model (default: t
     s.serve(app, host, port, workers)
     return 0
 
+# %% ../nbs/09_cli.ipynb #447ecfba
 def demo_command(run:str=None,           # Run folder with the model (default: the model shipped with the package)
          engine:str='auto',      # `auto` (onnxruntime where the run has its ONNX file: the shipped model has), `torch` or `onnx`
          host:str='127.0.0.1',   # Address to listen on (0.0.0.0 for every interface)
@@ -174,6 +181,7 @@ def export_command(run:str=None,    # Run folder with model.pth + model.json (th
     except (FileNotFoundError, ValueError, CannotWrite) as e: return _fail(e)
     return 0
 
+# %% ../nbs/09_cli.ipynb #8a383aef
 def card_command(run:str=None,      # Run folder (default: the model shipped with the package)
          out:str=None,      # Write the card to this file (default: print it)
         ) -> int:
@@ -185,6 +193,7 @@ def card_command(run:str=None,      # Run folder (default: the model shipped wit
     else: Path(out).write_text(text); print(f"Wrote {out}", file=sys.stderr)
     return 0
 
+# %% ../nbs/09_cli.ipynb #d8a4997a
 def drift_command(folder:str,           # A folder of photos, in the order they came (file names sorted)
           run:str=None,         # Run folder with the model (default: the model shipped with the package)
           out:str=None,         # Folder for drift.json and drift.png (default: ./drift-<folder's name>)
@@ -212,6 +221,7 @@ def drift_command(folder:str,           # A folder of photos, in the order they 
           f"(threshold {rep['threshold']:.4f}): {'DRIFTED' if rep['drifted'] else 'no drift'}. Report in {out}")
     return 1 if rep['drifted'] else 0
 
+# %% ../nbs/09_cli.ipynb #e444d3a4
 def space_command(out:str,              # A new folder for the Space
          ) -> int:
     """Write a Hugging Face Space of the demo (the shipped model on onnxruntime): app.py, pinned requirements, README
@@ -224,6 +234,7 @@ def space_command(out:str,              # A new folder for the Space
           "upload the folder to a Gradio Space (huggingface.co/new-space) to publish it")
     return 0
 
+# %% ../nbs/09_cli.ipynb #c49de879
 def bench_command(params:str=None,     # Params YAML file for backbone and head (e.g. params/offline.yaml)
           param:Pairs=None,    # Override a parameter, `-p KEY VALUE`; repeatable
           reps:int=3,          # Repetitions of each measurement
@@ -242,19 +253,7 @@ def bench_command(params:str=None,     # Params YAML file for backbone and head 
     print(f"Results written to {path}")
     return 0
 
-# %% ../nbs/09_cli.ipynb #5b1e7a29
-def sweep_command(sweep:str,             # Sweep YAML file (e.g. params/sweep.yaml)
-          runs:str='runs',       # Folder of run folders
-          force:bool=False,      # Run again even where a finished run with the same params exists
-         ) -> int:
-    "Run the experiment over a grid of settings (a sweep file), then the leaderboard."
-    return _ranked(lambda s: s.run_sweep(sweep, runs, force), runs)
-
-def leaderboard_command(runs:str='runs', # Folder of run folders
-               ) -> int:
-    "Rank every run of a folder (executes the shipped notebook nutrition_predictor/experiments/leaderboard.ipynb)."
-    return _ranked(lambda s: s.run_leaderboard(runs), runs)
-
+# %% ../nbs/09_cli.ipynb #b17d15d0
 def _ranked(work, runs:str) -> int:
     "Run `work(sweep_module)`, then say where the leaderboard is, or why it failed."
     try:
@@ -269,6 +268,20 @@ def _ranked(work, runs:str) -> int:
                      "its output folder)")
     print(f"Leaderboard written to {(Path(runs)/'leaderboard').resolve()}")
     return 0
+
+# %% ../nbs/09_cli.ipynb #e9f16b82
+def sweep_command(sweep:str,             # Sweep YAML file (e.g. params/sweep.yaml)
+          runs:str='runs',       # Folder of run folders
+          force:bool=False,      # Run again even where a finished run with the same params exists
+         ) -> int:
+    "Run the experiment over a grid of settings (a sweep file), then the leaderboard."
+    return _ranked(lambda s: s.run_sweep(sweep, runs, force), runs)
+
+# %% ../nbs/09_cli.ipynb #d94b6369
+def leaderboard_command(runs:str='runs', # Folder of run folders
+               ) -> int:
+    "Rank every run of a folder (executes the shipped notebook nutrition_predictor/experiments/leaderboard.ipynb)."
+    return _ranked(lambda s: s.run_leaderboard(runs), runs)
 
 # %% ../nbs/09_cli.ipynb #5b1e7a2b
 DOWNLOAD_DOC = "Download Nutrition5k (or install it from a local copy), with sha256 checksums."
@@ -320,11 +333,13 @@ COMMANDS = dict(train=train_command, predict=predict_command, serve=serve_comman
 SHORT = {'-p': 'param'}   # short forms; the long option's help names its short form
 POSITIONAL = dict(train=['params'], predict=['images'], bench=['params'], sweep=['sweep'], drift=['folder'], space=['out'])
 
+# %% ../nbs/09_cli.ipynb #3e25110a
 def _command(name:str):
     "The function of command `name`."
     fn = COMMANDS[name]
     return fn() if fn is _download_command else fn
 
+# %% ../nbs/09_cli.ipynb #429d5992
 def command_parser(name:str) -> argparse.ArgumentParser:
     "The parser of one command, from its function's signature and docments, with the `SHORT` forms of the options it has."
     fn = _command(name)
@@ -334,6 +349,7 @@ def command_parser(name:str) -> argparse.ArgumentParser:
             p.add_argument(flag, dest=dest, nargs=a.nargs, action=type(a), type=a.type, help=argparse.SUPPRESS)
     return p
 
+# %% ../nbs/09_cli.ipynb #0612cd12
 def main_parser() -> argparse.ArgumentParser:
     "The top-level parser: the command names with the first line of their docstrings."
     p = argparse.ArgumentParser(prog='nutrition-predictor',
@@ -344,6 +360,7 @@ def main_parser() -> argparse.ArgumentParser:
         sub.add_parser(name, help=doc, add_help=False)
     return p
 
+# %% ../nbs/09_cli.ipynb #e4046b74
 def main(argv:list|None=None) -> int:
     "Entry point of the `nutrition-predictor` console command; returns the exit code."
     argv = sys.argv[1:] if argv is None else list(argv)

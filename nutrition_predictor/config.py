@@ -29,7 +29,7 @@ __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'LITE_MEAN', 'LITE_STD', 'BACKBONES'
            'ModelConfig', 'parse_yaml', 'name_from_file', 'read_params', 'parse_overrides', 'config_dishes',
            'check_for_data']
 
-# %% ../nbs/01_config.ipynb #c0f10006
+# %% ../nbs/01_config.ipynb #c2833f19
 @dataclasses.dataclass(frozen=True)
 class BackboneSpec:
     "What is known of a backbone without building it: its maps' channels, its input normalisation, its feature revision."
@@ -40,6 +40,7 @@ class BackboneSpec:
     size:int = 224         # Image side it was trained at
     revision:int = 1       # Bumped when the code changes the features (invalidates cached features)
 
+# %% ../nbs/01_config.ipynb #74526026
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)   # torchvision's ImageNet models
 LITE_MEAN, LITE_STD = (127/255,)*3, (128/255,)*3                             # TensorFlow Lite's: pixels to about [-1, 1]
 
@@ -49,24 +50,28 @@ BACKBONES = {   # revisions: ResNet18 2 and Lite 3 pool maps, not one vector; Li
     'efficientnet_lite1': BackboneSpec(1280, (320, 192, 112), LITE_MEAN, LITE_STD, size=240, revision=3),
     'efficientnet_lite2': BackboneSpec(1280, (352, 208, 120), LITE_MEAN, LITE_STD, size=260, revision=3),
 }
+
+# %% ../nbs/01_config.ipynb #66613163
 HEADS = ('mlp', 'ridge', 'kernel')   # the fastai network, and the closed-form heads `train` fits with scikit-learn
 # the `kernel` head's most support points: past it, a seeded subsample of the rows (`train.fit_closed_heads`)
 KERNEL_SUPPORT = 2000
 
-# %% ../nbs/01_config.ipynb #c0f10009
+# %% ../nbs/01_config.ipynb #23ef96ea
 class ParamsError(ValueError):
     "A run parameter that is unknown, or has a value of the wrong type, out of range or out of sense for the data."
 
+# %% ../nbs/01_config.ipynb #3e5a0e27
 def shorten(v, n:int=80) -> str:
     "`repr(v)`, cut to `n` characters: what an error message echoes of a value it refuses."
     r = repr(v)
     return r if len(r) <= n else r[:n - 5] + '...' + r[-2:]
 
+# %% ../nbs/01_config.ipynb #785e59a4
 def Between(lo, hi, kind=int): return Annotated[kind, Field(ge=lo, le=hi)]
 PlainName = Annotated[str, Field(pattern=r'^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$')]   # a file name that stays inside its folder
 PathText = Annotated[str, Field(max_length=4096)]
 
-# %% ../nbs/01_config.ipynb #32ea50d7
+# %% ../nbs/01_config.ipynb #4a362314
 def check_backbones(names) -> tuple:
     "`names` (one backbone or several) as a tuple; `ValueError` for none, an unknown one or one named twice."
     names = (names,) if isinstance(names, str) else tuple(names)
@@ -75,6 +80,7 @@ def check_backbones(names) -> tuple:
     if len(set(names)) < len(names): raise ValueError(f"each backbone at most once: not {names}")
     return names
 
+# %% ../nbs/01_config.ipynb #1d95a93a
 def check_heads(heads) -> tuple:
     "`heads` as a tuple; `ValueError` unless each is one of `HEADS`, named once, with the network 'mlp' among them."
     heads = tuple(heads)
@@ -82,15 +88,16 @@ def check_heads(heads) -> tuple:
         raise ValueError(f"heads name each of {HEADS} at most once, and include the network 'mlp': not {heads}")
     return heads
 
+# %% ../nbs/01_config.ipynb #a1f7678b
 def check_projection(heads:tuple, n_components:int):
     "`ValueError` when closed-form heads are asked for without the projection they read (`n_components`)."
     if len(heads) > 1 and not n_components:
         raise ValueError("the closed-form heads read a projection of the features: set n_components (e.g. 128)")
 
-# %% ../nbs/01_config.ipynb #c0f1000c
+# %% ../nbs/01_config.ipynb #07d628df
 @checked_dataclass
-class TrainConfig:
-    "Everything a training run depends on: the keys of `params/*.yaml`, each with its one default."
+class _DataFields:
+    "Which dishes and photos a run reads."
     name:PlainName = 'default'    # Run name (letters, digits, `.`, `_`, `-`); the run folder defaults to `runs/<name>/`
     data_dir:PathText|None = None # Nutrition5k root; `None`: `$NUTRITION5K_DIR`, else `data/nutrition5k`
     view:Literal[VIEWS] = 'side'  # `side` (one side-angle frame per dish, as designed) or `overhead`
@@ -98,6 +105,11 @@ class TrainConfig:
     frame:Between(1, 10_000) = 2  # Side view: frame number (the sample's 1080p frames are filed as camera A, frame 2)
     all_frames:bool = False       # Side view: train on every frame and camera a training dish has, as extra examples
     max_kcal:Between(1, 100_000, float) = 3000. # Drop dishes above this many kcal
+
+# %% ../nbs/01_config.ipynb #75b3536f
+@checked_dataclass
+class _BackboneFields(_DataFields):
+    "The frozen backbones and their input."
     # Names in `BACKBONES`: `resnet18` (as designed) or `efficientnet_lite0/1/2` (offline); a list concatenates their
     # features
     backbone:str|list[str] = 'resnet18'
@@ -107,6 +119,17 @@ class TrainConfig:
     square:Literal[SQUARES] = 'squash'  # How a non-square image becomes square: `squash`, `crop` (centre) or `pad` (letterbox)
     stages:bool = True            # The head also reads each backbone's pooled stages before its final map (`02_model`)
     grid:tuple[Between(1, 8), Between(1, 8)] = (1, 1) # The final maps are also pooled over rows x columns of regions (1x1: not)
+
+    @field_validator('backbone')
+    @classmethod
+    def _known_backbone(cls, v):
+        check_backbones(v)
+        return v
+
+# %% ../nbs/01_config.ipynb #48ad8e78
+@checked_dataclass
+class _HeadFields(_BackboneFields):
+    "The heads on the features, and what their predictions are held to."
     hidden:Between(1, 8192) = 256 # Head's hidden width
     dropout:Annotated[float, Field(ge=0, lt=1)] = 0.2 # Head's dropout
     # Heads averaged: the fastai network `mlp` (always), and closed-form `ridge`, `kernel` (`02_model`)
@@ -131,6 +154,15 @@ class TrainConfig:
     shown_min_grams:Between(0, 10_000, float) = 2.
     # The list's threshold is the lowest whose listed ingredients are right this often in grouped CV
     shown_precision:Annotated[float, Field(gt=0, lt=1)] = 0.7
+
+    @field_validator('heads')
+    @classmethod
+    def _with_mlp(cls, v): return check_heads(v)
+
+# %% ../nbs/01_config.ipynb #2ff399d7
+@checked_dataclass
+class _TrainingFields(_HeadFields):
+    "How the network is trained: the feature cache, epochs, the optimiser, tracking."
     augment:bool = False          # Augment training images (flips, turns, colour); side view: no gain in grouped CV
     feature_cache:bool = True     # Train the head on cached backbone features (`False`: run the backbone every step)
     aug_variants:Between(0, 64) = 0 # With the feature cache and `augment`: augmented copies cached per training image
@@ -155,6 +187,11 @@ class TrainConfig:
     decode_threads:Between(0, 64) = 0
     wandb:Literal['offline', 'online', 'disabled'] = 'offline' # wandb tracking mode
     wandb_project:PlainName = 'nutrition-predictor'
+
+# %% ../nbs/01_config.ipynb #684daaf8
+@checked_dataclass
+class TrainConfig(_TrainingFields):
+    "Everything a training run depends on: the keys of `params/*.yaml`, each with its one default."
     # Grouped K-fold cross-validation over both splits (0: none; at most the groups of dishes); it also calibrates the
     # ranges
     cv_folds:Between(0, 50) = 5
@@ -168,21 +205,14 @@ class TrainConfig:
     # Share of real dishes the guard against unlike photos passes (`01b_guard`)
     guard_coverage:Annotated[float, Field(gt=0, lt=1)] = 0.95
 
-    @field_validator('backbone')
-    @classmethod
-    def _known_backbone(cls, v):
-        check_backbones(v)
-        return v
-
-    @field_validator('heads')
-    @classmethod
-    def _with_mlp(cls, v): return check_heads(v)
-
     @field_validator('cv_folds')
     @classmethod
     def _folds(cls, v):
         if v == 1: raise ValueError("cross-validation needs at least 2 folds (0: none)")
         return v
+
+TrainConfig.__delwrap__, _TrainingFields.__delwrap__ = _TrainingFields, _HeadFields
+_HeadFields.__delwrap__, _BackboneFields.__delwrap__ = _BackboneFields, _DataFields
 
 # %% ../nbs/01_config.ipynb #32ee1606
 RENAMED = dict(fit='square')   # old name -> new name of renamed parameters (deprecated: read, with a warning for params)
@@ -198,12 +228,13 @@ def renamed_keys(d:dict, warn:bool=False) -> dict:
         d = {(new if k == old else k): v for k, v in d.items()}
     return d
 
-# %% ../nbs/01_config.ipynb #c0f1000e
+# %% ../nbs/01_config.ipynb #7221f23a
 @patch(cls_method=True)
 def keys(cls:TrainConfig) -> list[str]:
     "The parameter names, in order."
     return [f.name for f in dataclasses.fields(cls)]
 
+# %% ../nbs/01_config.ipynb #bcb0159d
 @patch(cls_method=True)
 def from_dict(cls:TrainConfig, d:dict) -> TrainConfig:
     "A checked config from a dict; a bad key or value raises a one-line `ParamsError` naming the parameter."
@@ -215,15 +246,17 @@ def from_dict(cls:TrainConfig, d:dict) -> TrainConfig:
         err = e.errors()[0]
         raise ParamsError(f"parameter {'.'.join(map(str, err['loc']))}: {err['msg']} (got {shorten(err['input'])})") from None
 
+# %% ../nbs/01_config.ipynb #e16a8c5b
 @patch
 def outputs(self:TrainConfig) -> list[str]:
     "What the model predicts: the five totals, and the per-gram densities with `per_gram`."
     return TARGETS + DENSITIES if self.per_gram else list(TARGETS)
 
-# %% ../nbs/01_config.ipynb #c0f10011
-_RUN = TrainConfig()   # the defaults of a run: a model's architecture defaults are the same, written once
-
+# %% ../nbs/01_config.ipynb #394d7196
 def _floats(v): return None if v is None else tuple(float(x) for x in (v.tolist() if hasattr(v, 'tolist') else v))
+
+# %% ../nbs/01_config.ipynb #27f5ed08
+_RUN = TrainConfig()   # the defaults of a run: a model's architecture defaults are the same, written once
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
@@ -265,7 +298,7 @@ class ModelConfig:
         check_projection(self.heads, self.n_components)
         if self.fine_tune < 0: raise ValueError(f"fine_tune counts units: not {self.fine_tune}")
 
-# %% ../nbs/01_config.ipynb #c0f10013
+# %% ../nbs/01_config.ipynb #49811c7c
 @patch
 def feature_groups(self:ModelConfig) -> list[tuple[str, int]]:
     "`(name, length)` of each part of the feature vector, in order: per backbone, `<name>:final`, `:stage-1..3`, `:grid`."
@@ -276,24 +309,27 @@ def feature_groups(self:ModelConfig) -> list[tuple[str, int]]:
         if self.grid != (1, 1): out.append((f'{b}:grid', spec.n_features * self.grid[0] * self.grid[1]))
     return out
 
+# %% ../nbs/01_config.ipynb #3d267159
 @patch
 def feature_slices(self:ModelConfig) -> dict[str, slice]:
     "Name -> the slice of the feature vector that holds that group."
     ends = list(accumulate(n for _, n in self.feature_groups()))
     return {name: slice(e - n, e) for (name, n), e in zip(self.feature_groups(), ends)}
 
+# %% ../nbs/01_config.ipynb #e70bbec5
 @patch
 def head_index(self:ModelConfig) -> list[int]:
     "The feature-vector columns the head reads: every group but the stages, unless `stages`."
     return [i for name, s in self.feature_slices().items() if self.stages or ':stage-' not in name
             for i in range(s.start, s.stop)]
 
-# %% ../nbs/01_config.ipynb #c0f10014
+# %% ../nbs/01_config.ipynb #865faf93
 @patch
 def to_dict(self:ModelConfig) -> dict: return dataclasses.asdict(self)
 
+# %% ../nbs/01_config.ipynb #2188bc5c
 @patch(cls_method=True)
-def from_dict(cls:ModelConfig, d:dict) -> ModelConfig:  # noqa: F811 (fastcore @patch: a method of each class)
+def from_dict(cls:ModelConfig, d:dict) -> ModelConfig:
     "From a `model.json` dict: every key this code knows (`_ADDED` says what older files meant by a key they lack), and no other."
     names, d = {f.name for f in dataclasses.fields(cls)}, renamed_keys(d)
     unknown, missing = set(d) - names, names - set(d) - set(_ADDED)
@@ -323,9 +359,7 @@ def model_config(self:TrainConfig, target_mean=None, target_std=None, atwater_ba
                   ingredients=tuple(ingredients))
     return ModelConfig(**shared)
 
-# %% ../nbs/01_config.ipynb #c0f1001a
-MAX_PARAMS_BYTES, MAX_BASE_DEPTH = 64 * 1024, 8   # a params file's size, and how deep its chain of bases may go
-
+# %% ../nbs/01_config.ipynb #947c3c0f
 class _PlainLoader(yaml.SafeLoader):
     "YAML's safe loader without aliases: a params file names values, it does not build graphs (no 'billion laughs')."
     def compose_node(self, parent, index):
@@ -343,6 +377,7 @@ class _PlainLoader(yaml.SafeLoader):
             if isinstance(k, Hashable): seen[k] = key.start_mark.line
         return super().construct_mapping(node, deep)
 
+# %% ../nbs/01_config.ipynb #5d430db4
 def parse_yaml(text:str, where:str):
     "`text` read as YAML with `_PlainLoader`, or a one-line `ParamsError` naming `where`."
     try: return yaml.load(text, _PlainLoader)
@@ -351,6 +386,9 @@ def parse_yaml(text:str, where:str):
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ''
         raise ParamsError(f"{where}: not a plain YAML value{at} "
                           f"({shorten(getattr(e, 'problem', None) or str(e).splitlines()[0], 100)})") from None
+
+# %% ../nbs/01_config.ipynb #b8056bae
+MAX_PARAMS_BYTES, MAX_BASE_DEPTH = 64 * 1024, 8   # a params file's size, and how deep its chain of bases may go
 
 def _read_text(path:Path) -> str:
     "The text of a params file: a regular file of at most `MAX_PARAMS_BYTES`, UTF-8, no NUL bytes."
@@ -362,7 +400,7 @@ def _read_text(path:Path) -> str:
     if '\0' in text: raise ParamsError(f"{path}: holds NUL bytes, not a params file")
     return text
 
-# %% ../nbs/01_config.ipynb #c0f1001b
+# %% ../nbs/01_config.ipynb #7701829b
 def _params_file(path:Path, seen:tuple=()) -> dict:
     "The parameters of params file `path`, on top of its `base` (recursively, at most `MAX_BASE_DEPTH` deep)."
     if len(seen) >= MAX_BASE_DEPTH: raise ParamsError(f"{path}: bases nested more than {MAX_BASE_DEPTH} deep")
@@ -373,6 +411,7 @@ def _params_file(path:Path, seen:tuple=()) -> dict:
     if base is not None and not isinstance(base, str): raise ParamsError(f"{path}: base must be a file name, not {shorten(base)}")
     return {**(_params_file(path.parent/base, (*seen, path.resolve())) if base else {}), **params}
 
+# %% ../nbs/01_config.ipynb #017398e8
 def name_from_file(path:str|Path) -> str:
     """A run name (`PlainName`) from params file `path`'s name: accents dropped, every other run of characters a name
     cannot hold made `-`; a `ParamsError` naming the file when nothing is left."""
@@ -381,6 +420,7 @@ def name_from_file(path:str|Path) -> str:
     if not name: raise ParamsError(f"{path}: no run name can be made from this file's name; give one with -p name NAME")
     return name
 
+# %% ../nbs/01_config.ipynb #e22c1400
 def read_params(path:str|Path|None=None,  # A params YAML file, or `None` for the defaults
                 overrides:dict|None=None, # Keys to change
                ) -> TrainConfig:
@@ -394,15 +434,17 @@ def read_params(path:str|Path|None=None,  # A params YAML file, or `None` for th
         params['data_dir'] = str(Path(params['data_dir']).expanduser().resolve())
     return TrainConfig.from_dict(params)
 
+# %% ../nbs/01_config.ipynb #287893bb
 def parse_overrides(pairs:list|None) -> dict:
     "`[[key, value], ...]` from `-p KEY VALUE` options, values parsed as plain YAML (`parse_yaml`)."
     return {k: parse_yaml(v, f'parameter {k}') if len(v) <= 4096 else v for k, v in pairs or []}
 
-# %% ../nbs/01_config.ipynb #c0f10031
+# %% ../nbs/01_config.ipynb #b25da779
 def config_dishes(cfg:TrainConfig) -> pd.DataFrame:
     "The dishes `cfg` trains and evaluates on (`dish_table` with its data folder, view, camera, frame and `max_kcal`)."
     return dish_table(cfg.data_dir, view=cfg.view, camera=cfg.camera, frame=cfg.frame, max_kcal=cfg.max_kcal)
 
+# %% ../nbs/01_config.ipynb #a8322363
 def check_for_data(cfg:TrainConfig, dishes:pd.DataFrame) -> TrainConfig:
     """`cfg`, or a one-line `ParamsError` for a value that cannot work with these dishes (a batch larger than a training
     set, more folds than groups)."""

@@ -14,19 +14,18 @@ import pandas as pd
 
 from .images import DataError
 
+_log = logging.getLogger(__name__)
+
 # %% auto #0
 __all__ = ['TARGETS', 'UNITS', 'PER_GRAM_OF', 'DENSITIES', 'INGREDIENT_NUTRIENTS', 'ATWATER', 'MAX_KCAL_PER_G', 'DATA_HOME',
            'DISH_FIELDS', 'INGREDIENT_FIELDS', 'METADATA_FILES', 'MAX_DISH_MASS_G', 'NUTRIENT_TABLE', 'SPLITS',
            'DISH_ID', 'ALL_IDS', 'ID_FILES', 'OFFICIAL_ID_COUNTS', 'VIEWS', 'CAMERAS', 'FRAMES', 'EXCLUDED_DISHES',
-           'OTHER', 'WHY_NOT', 'FULL_BELOW', 'project_dir', 'n5k_dir', 'is_nutrition5k', 'check_data_dir',
+           'OTHER', 'WHY_NOT', 'FULL_BELOW', 'project_dir', 'is_nutrition5k', 'n5k_dir', 'check_data_dir',
            'read_dish_metadata', 'read_all_metadata', 'label_problems', 'checked_labels', 'read_dish_ingredients',
            'read_all_ingredients', 'ingredient_id', 'read_nutrient_table', 'id_file_problems', 'read_split_ids',
            'view_dir', 'image_path', 'view_images', 'dish_table', 'every_image', 'ingredient_vocabulary',
            'ingredient_grams', 'sha256_file', 'CannotWrite', 'cannot_write', 'check_writable', 'written_whole',
            'dataset_checksum', 'scan_times', 'dish_groups', 'grouped_folds']
-
-# %% ../nbs/00a_data.ipynb #7115d02d
-_log = logging.getLogger(__name__)
 
 # %% ../nbs/00a_data.ipynb #a6ab3752
 TARGETS = ['calories', 'mass', 'fat', 'carb', 'protein']
@@ -41,8 +40,6 @@ ATWATER = dict(fat=9., carb=4., protein=4.)   # kcal per gram (Atwater general f
 MAX_KCAL_PER_G = ATWATER['fat']               # pure fat: no food holds more energy per gram
 
 # %% ../nbs/00a_data.ipynb #d96beb05
-DATA_HOME = Path('data/nutrition5k')     # where the data goes by default: relative to the project root (or the current folder)
-
 def project_dir(start:str|Path|None=None, # Where to look up from (default: the current folder)
                ) -> Path|None:
     """The checkout of this project that `start` is in: the nearest folder up whose `pyproject.toml` names
@@ -52,6 +49,14 @@ def project_dir(start:str|Path|None=None, # Where to look up from (default: the 
         try: name = tomllib.loads((d/'pyproject.toml').read_text()).get('project', {}).get('name')
         except (OSError, ValueError): continue
         if name == 'nutrition-predictor': return d
+
+# %% ../nbs/00a_data.ipynb #832d2db4
+def is_nutrition5k(root:Path) -> bool:
+    "Does `root` hold Nutrition5k's labels and splits?"
+    return (Path(root)/'metadata').is_dir() and (Path(root)/'dish_ids/splits').is_dir()
+
+# %% ../nbs/00a_data.ipynb #60e382f3
+DATA_HOME = Path('data/nutrition5k')     # where the data goes by default: relative to the project root (or the current folder)
 
 def n5k_dir(data_dir:str|Path|None=None, # Data root; `None`: `$NUTRITION5K_DIR`, else `data/nutrition5k` here or up
            ) -> Path:
@@ -63,10 +68,7 @@ def n5k_dir(data_dir:str|Path|None=None, # Data root; `None`: `$NUTRITION5K_DIR`
     places = [DATA_HOME] + ([root/DATA_HOME] if root else [])
     return next((p for p in places if is_nutrition5k(p)), places[-1])
 
-def is_nutrition5k(root:Path) -> bool:
-    "Does `root` hold Nutrition5k's labels and splits?"
-    return (Path(root)/'metadata').is_dir() and (Path(root)/'dish_ids/splits').is_dir()
-
+# %% ../nbs/00a_data.ipynb #7601488c
 def check_data_dir(root:Path) -> Path:
     "`root`, or a `DataError` that says how to get the data when it is not a Nutrition5k folder."
     if not is_nutrition5k(root):
@@ -79,6 +81,7 @@ def check_data_dir(root:Path) -> Path:
 DISH_FIELDS = ('dish_id', 'calories', 'mass', 'fat', 'carb', 'protein')   # a line's first fields (`total_<name>` in the README)
 INGREDIENT_FIELDS = ('ingr_id', 'name', 'grams', 'calories', 'fat', 'carb', 'protein')   # then one group per ingredient
 
+# %% ../nbs/00a_data.ipynb #a240ebde
 def _check_shape(n_fields:pd.Series, path:Path):
     "Raise a `DataError` naming the first line that is not 6 dish fields + groups of 7 ingredient fields."
     n_dish, n_ingr = len(DISH_FIELDS), len(INGREDIENT_FIELDS)
@@ -103,6 +106,7 @@ def _to_numbers(col:pd.Series, name:str, path:Path,
                         f"a{' non-negative' if non_negative else ''} number")
     return num
 
+# %% ../nbs/00a_data.ipynb #3e45942d
 def _ragged_fields(path:Path) -> pd.DataFrame:
     "Every field of a `dish_metadata_cafe*.csv` file as text, one row per non-blank line, indexed by line number; shape checked."
     if not path.is_file(): raise DataError(f"Metadata file not found: {path}")
@@ -152,6 +156,7 @@ def label_problems(meta:pd.DataFrame, # Label rows (`read_all_metadata`)
     flag(twice, 'the dish id is labelled twice, differently')
     return why
 
+# %% ../nbs/00a_data.ipynb #208dbc22
 def checked_labels(meta:pd.DataFrame, # Label rows (`read_all_metadata`)
                   ) -> pd.DataFrame:
     "The rows of `meta` whose label can be a plate's (`label_problems`), one per dish id: what everything learns from."
@@ -172,18 +177,20 @@ def read_dish_ingredients(path:str|Path, # A `dish_metadata_cafe*.csv` file
     df['name'] = df.name.str.strip()
     return df[['dish_id', *INGREDIENT_FIELDS]].reset_index(drop=True)
 
+# %% ../nbs/00a_data.ipynb #21d3e9d7
 def read_all_ingredients(root:Path) -> pd.DataFrame:
     "The ingredient rows of every dish of both cafeterias (`read_dish_ingredients`)."
     return pd.concat([read_dish_ingredients(root/f) for f in METADATA_FILES], ignore_index=True)
 
 # %% ../nbs/00a_data.ipynb #fcaf1dae
-NUTRIENT_TABLE = 'metadata/ingredients_metadata.csv'
-_NUTRIENT_COLUMNS = {'ingr': 'name', 'id': 'ingr_id', 'cal/g': 'calories', 'fat(g)': 'fat', 'carb(g)': 'carb',
-                     'protein(g)': 'protein'}
-
 def ingredient_id(number:int) -> str:
     "The dish files' id of ingredient `number` of the nutrient table: `ingr_` and ten digits."
     return f'ingr_{int(number):010d}'
+
+# %% ../nbs/00a_data.ipynb #ab43730f
+NUTRIENT_TABLE = 'metadata/ingredients_metadata.csv'
+_NUTRIENT_COLUMNS = {'ingr': 'name', 'id': 'ingr_id', 'cal/g': 'calories', 'fat(g)': 'fat', 'carb(g)': 'carb',
+                     'protein(g)': 'protein'}
 
 def read_nutrient_table(root:Path) -> pd.DataFrame:
     """Per gram of each ingredient: kcal, fat, carb and protein (g), and its name, indexed by `ingr_id`; a `DataError`
@@ -209,6 +216,7 @@ ID_FILES = [ALL_IDS, 'dish_ids/dish_ids_cafe1.txt', 'dish_ids/dish_ids_cafe2.txt
 OFFICIAL_ID_COUNTS = dict(zip(ID_FILES, (5006, 4768, 238, 4059, 709, 2758, 507)))   # ids per file of the official release
 # (google-research-datasets/Nutrition5k, nutrition5k_dataset/dish_ids; its README: 5,006 dishes, splits of 4,059/709 RGB)
 
+# %% ../nbs/00a_data.ipynb #ec91bfed
 def id_file_problems(root:Path) -> dict:
     """`{file: problem}` for the id files under `root` that are not whole: a line not a dish id, a last line not ended,
     an id `dish_ids_all.txt` lacks, or (the official release) another count than it publishes."""
@@ -230,6 +238,7 @@ def id_file_problems(root:Path) -> dict:
             out[rel] = f"lists {len(s - every)} dish ids that {ALL_IDS} lacks (e.g. {min(s - every)})"
     return out
 
+# %% ../nbs/00a_data.ipynb #1e0efbee
 def read_split_ids(root:Path, split:str='train') -> list[str]:
     """Dish ids of an official RGB split (`train` or `test`); a `DataError` when the file is missing or not whole
     (`id_file_problems`)."""
@@ -241,12 +250,14 @@ def read_split_ids(root:Path, split:str='train') -> list[str]:
 
 # %% ../nbs/00a_data.ipynb #c59c8d85
 VIEWS = ('overhead', 'side')
-CAMERAS, FRAMES = tuple('ABCD'), range(1, 6)
 
 def view_dir(root:Path, view:str) -> Path:
     "The folder that holds one sub-folder of images per dish for `view` (one of `VIEWS`)."
     if view not in VIEWS: raise ValueError(f"view must be one of {VIEWS}, not {view!r}")
     return root/('imagery/realsense_overhead' if view == 'overhead' else 'side_angle_images')
+
+# %% ../nbs/00a_data.ipynb #c9dc6832
+CAMERAS, FRAMES = tuple('ABCD'), range(1, 6)
 
 def image_path(root:Path, dish_id:str, view:str,
                camera:str|None=None, # Side view: camera A, B, C or D
@@ -259,6 +270,7 @@ def image_path(root:Path, dish_id:str, view:str,
         return view_dir(root, view)/dish_id/f'camera_{camera}_frame_{int(frame):03d}.jpeg'
     return view_dir(root, view)/dish_id/'rgb.png'
 
+# %% ../nbs/00a_data.ipynb #75ad0384
 def view_images(root:Path, dish_id:str, view:str) -> list[Path]:
     "Every image of `dish_id` for `view` that exists: the side view's cameras x frames, or the one overhead image."
     cands = [image_path(root, dish_id, view, c,
@@ -270,6 +282,13 @@ EXCLUDED_DISHES = {   # dish id -> why, and where it was reported
     'dish_1559172356': 'a photo of a phone, not food (google-research-datasets/Nutrition5k#10)',
     'dish_1560974769': 'labelled 3,943 kcal from 2,991 g of white rice, a labelling slip '
                        '(google-research-datasets/Nutrition5k#11)'}
+
+# %% ../nbs/00a_data.ipynb #ae05d039
+def _bad_labels(root:Path, meta:pd.DataFrame, why:pd.Series, dish_ids) -> pd.DataFrame:
+    "The label rows of `dish_ids` that cannot be a plate's (`why`, from `label_problems`), each logged with its file and line."
+    bad = meta[why.notna() & meta.dish_id.isin(dish_ids)]
+    for r in bad.itertuples(): _log.warning(f"{root/r.file}, line {r.line}: {r.dish_id} dropped: {why[r.Index]}")
+    return bad
 
 # %% ../nbs/00a_data.ipynb #3d5a1f02
 def dish_table(data_dir:str|Path|None,     # Nutrition5k root (see `n5k_dir`)
@@ -297,8 +316,7 @@ def dish_table(data_dir:str|Path|None,     # Nutrition5k root (see `n5k_dir`)
         df = df[keep]
     _drop(df.image.map(Path.is_file), f'no {view} image file')
     _drop(df.dish_id.isin(split.index), 'not in the official rgb train/test split')
-    bad = meta[why.notna() & meta.dish_id.isin(df.dish_id)]
-    for r in bad.itertuples(): _log.warning(f"{root/r.file}, line {r.line}: {r.dish_id} dropped: {why[r.Index]}")
+    bad = _bad_labels(root, meta, why, df.dish_id)
     _drop(~df.dish_id.isin(bad.dish_id), 'a label that cannot be a plate (each named above with its file and line)')
     meta = checked_labels(meta).set_index('dish_id')[list(DISH_FIELDS[1:])]
     _drop(df.dish_id.isin(meta.index), 'no label in the metadata')
@@ -320,8 +338,6 @@ def every_image(table:pd.DataFrame) -> pd.DataFrame:
     return table.drop(columns='image').explode('images').rename(columns={'images': 'image'}).reset_index(drop=True)
 
 # %% ../nbs/00a_data.ipynb #734f105d
-OTHER = 'other'   # the vocabulary's last entry: the ingredients outside it, pooled
-
 def ingredient_vocabulary(ingredients:pd.DataFrame, # Ingredient rows (`read_all_ingredients`)
                           dish_ids,                 # The training dishes
                           min_dishes:int,           # Keep ingredients present in at least this many of them
@@ -331,6 +347,9 @@ def ingredient_vocabulary(ingredients:pd.DataFrame, # Ingredient rows (`read_all
     counts = rows.groupby('ingr_id').dish_id.nunique()
     counts = counts[counts >= max(1, min_dishes)]
     return sorted(counts.index, key=lambda i: (-counts[i], i))
+
+# %% ../nbs/00a_data.ipynb #e43469a3
+OTHER = 'other'   # the vocabulary's last entry: the ingredients outside it, pooled
 
 def ingredient_grams(ingredients:pd.DataFrame, dish_ids, vocabulary:list) -> pd.DataFrame:
     "`[len(dish_ids), len(vocabulary) + 1]`: grams of each vocabulary ingredient on each dish, then the rest (`OTHER`)."
@@ -347,15 +366,16 @@ def sha256_file(path:str|Path, chunk:int=1<<20) -> str:
         while b := f.read(chunk): h.update(b)
     return h.hexdigest()
 
+# %% ../nbs/00a_data.ipynb #474f6bad
+class CannotWrite(OSError):
+    """A destination the machine will not let us write (full, read-only, not ours); the message is one line naming the
+    path and what to do."""
+
 # %% ../nbs/00a_data.ipynb #729a955f
 WHY_NOT = {errno.ENOSPC: 'the disk is full', errno.EDQUOT: 'the disk quota is used up',
            errno.EROFS: 'the file system is read-only',
            errno.EACCES: 'permission denied', errno.EPERM: 'permission denied'}
 FULL_BELOW = 1 << 20   # bytes: a file system with less free space than this is full (a writer that failed there ran out of room)
-
-class CannotWrite(OSError):
-    """A destination the machine will not let us write (full, read-only, not ours); the message is one line naming the
-    path and what to do."""
 
 def cannot_write(e:BaseException,          # What a writer raised
                  path:str|Path|None=None,  # Where it was writing (default: the error's file name)
@@ -374,6 +394,7 @@ def cannot_write(e:BaseException,          # What a writer raised
     return CannotWrite(code, f"cannot write {where}: {WHY_NOT[code]}; free some space or choose a folder you can "
                              "write, then run it again")
 
+# %% ../nbs/00a_data.ipynb #2e8f7aaa
 def check_writable(folder:str|Path,   # A folder to write in (made if missing)
                    need:int=0,        # Bytes the work will write there
                   ) -> Path:
@@ -424,6 +445,7 @@ def scan_times(dish_ids, # Nutrition5k dish ids (`dish_<unix time>`)
     "`[n]` int64: when each dish was scanned, in Unix seconds (the number its id ends with)."
     return pd.Series(list(dish_ids), dtype=object).str.extract(r'(\d+)$')[0].astype('int64').to_numpy()
 
+# %% ../nbs/00a_data.ipynb #910d83f9
 def dish_groups(dish_ids, # Nutrition5k dish ids (`dish_<unix time>`)
                 # Dishes less than this many seconds after the previous one join its group (`TrainConfig.group_gap_s`)
                 gap_s:float,
@@ -433,6 +455,7 @@ def dish_groups(dish_ids, # Nutrition5k dish ids (`dish_<unix time>`)
     order = t.sort_values()
     return (order.diff() > gap_s).cumsum().reindex(t.index).to_numpy()
 
+# %% ../nbs/00a_data.ipynb #c80e8e95
 def grouped_folds(table:pd.DataFrame, k:int, gap_s:float, seed:int) -> np.ndarray:
     "Fold number (0..k-1) of each dish of `table`; no group of near-copies (`dish_groups`) straddles two folds."
     from sklearn.model_selection import GroupKFold

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html, logging, os, shutil, tempfile
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import gradio as gr
 
@@ -33,10 +34,12 @@ _log = logging.getLogger(__name__)
 # %% ../nbs/05_demo.ipynb #1c5091db
 NAMES = {t: t.capitalize() for t in TARGETS} | dict(carb='Carbohydrate')   # each total's name on the page (`carb`: spelled out)
 
+# %% ../nbs/05_demo.ipynb #58534272
 def shown_units(kj:bool=False) -> list[str]:
     "The unit each of `TARGETS` is shown in: `UNITS`, with the energy in kJ when `kj`."
     return ['kJ' if kj and i == ENERGY else UNITS[t] for i, t in enumerate(TARGETS)]
 
+# %% ../nbs/05_demo.ipynb #224217fe
 def _shown(values, kj:bool):
     "`values` in `TARGETS` order, the energy in kJ when `kj` (`None` stays `None`)."
     return None if values is None else [kilojoules(v) if kj and i == ENERGY else v for i, v in enumerate(values)]
@@ -63,6 +66,14 @@ def result_markdown(pred:NutritionPrediction, typical:NutritionPrediction, mae:d
     return ((f"**{warning(pred.guard_reason)}**\n\n" if pred.unlike_training else '') + '\n'.join(rows)
             + (f"\n\n*{' '.join(notes)}*" if notes else ''))
 
+# %% ../nbs/05_demo.ipynb #def3721c
+def _chart_range(pred:NutritionPrediction, mae:dict|None, kj:bool, v:list) -> tuple[list, list]:
+    "The error bars' ends around `v` (`pred`'s values as shown): the calibrated range, else the test MAE (none when flagged)."
+    if pred.low is not None: return _shown(pred.low, kj), _shown(pred.high, kj)
+    if pred.unlike_training or not mae: return v, v
+    err = _shown([mae[k] for k in TARGETS], kj)
+    return [max(0., x - e) for x, e in zip(v, err)], [x + e for x, e in zip(v, err)]
+
 # %% ../nbs/05_demo.ipynb #dbdebd98
 def result_chart(pred:NutritionPrediction, typical:NutritionPrediction, mae:dict|None=None,
                  kj:bool=False,            # Energy in kJ (else kcal)
@@ -70,11 +81,7 @@ def result_chart(pred:NutritionPrediction, typical:NutritionPrediction, mae:dict
     """An SVG bar chart of this plate against the typical dish, a panel per unit; the error bars are the calibrated
     range, else the test MAE."""
     v, t, units = _shown(pred.values(), kj), _shown(typical.values(), kj), shown_units(kj)
-    if pred.low is not None: lo, hi = _shown(pred.low, kj), _shown(pred.high, kj)
-    elif pred.unlike_training or not mae: lo, hi = v, v
-    else:
-        err = _shown([mae[k] for k in TARGETS], kj)
-        lo, hi = [max(0., x - e) for x, e in zip(v, err)], [x + e for x, e in zip(v, err)]
+    lo, hi = _chart_range(pred, mae, kj, v)
     panels = {u: [i for i, w in enumerate(units) if w == u] for u in dict.fromkeys(units)}   # units share no scale
     slot = (width - 50 - 60 * (len(panels) - 1)) / len(TARGETS)
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" font-family="sans-serif" '
@@ -111,6 +118,7 @@ def uploaded_image(**kwargs) -> gr.Image:
     image.preprocess = lambda payload: str(payload.path) if payload is not None and payload.path else default(payload)
     return image
 
+# %% ../nbs/05_demo.ipynb #8f24eda9
 def _user_error(msg:str) -> gr.Error:
     return gr.Error(html.escape(msg), print_exception=False)
 
@@ -122,6 +130,7 @@ def plate_rows(pred:NutritionPrediction) -> list[list]:
     return [[True, i.name, round(i.grams, 1),
              'added by you' if i.probability is None else f"{100 * i.probability:.0f}%"] for i in pred.ingredients]
 
+# %% ../nbs/05_demo.ipynb #2e3327ba
 def ingredient_names(nutrients:NutrientTable|None) -> dict[str, str]:
     "Name -> id of the table's ingredients whose name is theirs alone (the release names a few `deprecated`)."
     if not nutrients: return {}
@@ -150,6 +159,12 @@ def _number(v):
     try: return 0. if v is None or str(v).strip() == '' else float(v)
     except ValueError: return v
 
+# %% ../nbs/05_demo.ipynb #eabbb17b
+def _table(rows) -> list[list]:
+    "A Gradio table's value (a DataFrame, or lists) as lists, without empty rows."
+    rows = rows.values.tolist() if hasattr(rows, 'values') else list(rows or [])
+    return [list(r) for r in rows if len(r) > 1 and r[1]]
+
 # %% ../nbs/05_demo.ipynb #697aaca8
 def add_row(rows, # The table as it is
             name:str|None, grams:float|None) -> list[list]:
@@ -161,19 +176,8 @@ def add_row(rows, # The table as it is
         if r[1] == name: r[0], r[2] = True, grams; return rows
     return rows + [[True, name, grams, 'added by you']]
 
-def _table(rows) -> list[list]:
-    "A Gradio table's value (a DataFrame, or lists) as lists, without empty rows."
-    rows = rows.values.tolist() if hasattr(rows, 'values') else list(rows or [])
-    return [list(r) for r in rows if len(r) > 1 and r[1]]
-
 # %% ../nbs/05_demo.ipynb #9baa0160
 UPLOADS = 'nutrition-predictor-uploads'   # the folder, in Gradio's temporary folder, of each server process's uploads
-
-def _alive(pid:int) -> bool:
-    try: os.kill(pid, 0)
-    except ProcessLookupError: return False
-    except PermissionError: return True                        # someone else's process: alive
-    return True
 
 def upload_folder(root:str|Path|None=None) -> Path:
     """This process's upload folder: `<root>/nutrition-predictor-uploads/<pid>` (`root`: `$GRADIO_TEMP_DIR`, else
@@ -181,6 +185,13 @@ def upload_folder(root:str|Path|None=None) -> Path:
     root = Path(root or os.environ.get('GRADIO_TEMP_DIR') or Path(tempfile.gettempdir())/'gradio')
     mine = Path(UPLOADS)/str(os.getpid())
     return root if root.parts[-2:] == mine.parts else root/mine          # already ours: a second app in this process
+
+# %% ../nbs/05_demo.ipynb #2a49019d
+def _alive(pid:int) -> bool:
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True                        # someone else's process: alive
+    return True
 
 def delete_dead_uploads(folder:Path) -> list[Path]:
     "Delete the upload folders beside `folder` (an `upload_folder`) whose process is gone; the folders deleted."
@@ -195,6 +206,8 @@ def view_note(view:str) -> str:
     return (f"The model was trained on Nutrition5k: photos of cafeteria plates, {VIEW_WORDS.get(view, view)}, in one "
             "cafeteria setting. Other angles, lighting, plates or cuisines make it less accurate. Read the numbers "
             "as rough estimates.")
+
+# %% ../nbs/05_demo.ipynb #3ae8d051
 def predict_fn(predictor:Predictor, typical:NutritionPrediction, mae:dict|None, batcher:BatchQueue|None=None):
     """The app's prediction function: an image path to (values dict, table, chart, the answer kept for corrections);
     failures become plain messages."""
@@ -210,6 +223,7 @@ def predict_fn(predictor:Predictor, typical:NutritionPrediction, mae:dict|None, 
         return pred.to_dict(), result_markdown(pred, typical, mae, coverage), result_chart(pred, typical, mae), pred.to_dict()
     return predict
 
+# %% ../nbs/05_demo.ipynb #d6760f5a
 def editor_fn(predictor:Predictor):
     "The app's function that fills the ingredient table from a new answer: (table rows, the note above it, portion back to all)."
     def editor(answer):
@@ -221,6 +235,7 @@ def editor_fn(predictor:Predictor):
         return plate_rows(pred), note, 1.
     return editor
 
+# %% ../nbs/05_demo.ipynb #e68db2bf
 def correct_fn(predictor:Predictor, typical:NutritionPrediction, mae:dict|None):
     """The app's correction function: (answer, table, portion, energy unit) to (values dict, table, chart), through
     `Predictor.correct`."""
@@ -234,11 +249,52 @@ def correct_fn(predictor:Predictor, typical:NutritionPrediction, mae:dict|None):
         return fixed.to_dict(), result_markdown(fixed, typical, mae, coverage, kj), result_chart(fixed, typical, mae, kj)
     return correct
 
+# %% ../nbs/05_demo.ipynb #06528a80
+def _example_photos(cfg:TrainConfig, data_dir:str|Path|None, n:int) -> list[list[str]]:
+    "Up to `n` example photos, as `gr.Examples` takes them: the test split's of `cfg`'s data, else the package's."
+    try:
+        dishes = config_dishes(replace(cfg, data_dir=str(data_dir) if data_dir else cfg.data_dir))
+        return [[str(p)] for p in dishes.image[dishes.split == 'test'][:n]]
+    except (DataError, OSError) as e:
+        _log.info(f"No Nutrition5k data for examples ({e}); using the photos shipped with the package")
+        return [[str(p)] for p in sorted((pretrained_run().path/'examples').glob('*.jpg'))[:n]]
+
+# %% ../nbs/05_demo.ipynb #6c6fb5af
+def _photo_column(examples:list) -> tuple:
+    "The photo, its optional weight and the Predict button, with the example photos under them: `(image, mass, button)`."
+    image = uploaded_image(sources=['upload'], label='Photo of a plate')
+    mass = gr.Textbox(label='Weight of the plate in grams, if you weighed it (optional)', placeholder='e.g. 350')
+    button = gr.Button('Predict', variant='primary')
+    if examples: gr.Examples(examples, inputs=[image], label='Dishes from the test split')
+    return image, mass, button
+
+# %% ../nbs/05_demo.ipynb #7f8b1ce1
+def _answer_column(predictor:Predictor) -> SimpleNamespace:
+    """The answer's components: its table and chart, the portion and energy unit, a note, the ingredient editor (shown
+    when the run has a nutrient table) and the values as the API returns them."""
+    table = gr.Markdown(label='Prediction')
+    chart = gr.HTML(label='Compared with a typical dish')
+    with gr.Row():
+        portion = gr.Slider(0.05, 1, value=1, step=0.05, label='Share of the plate eaten', elem_id='portion')
+        unit = gr.Radio(['kcal', 'kJ'], value='kcal', label='Energy in', elem_id='energy-unit')
+    note = gr.Markdown()
+    editable = predictor.nutrients is not None
+    plate = gr.Dataframe(headers=PLATE_COLUMNS, datatype=['bool', 'str', 'number', 'str'], static_columns=[1, 3],
+                         interactive=True, label='Ingredients', elem_id='plate-ingredients', visible=editable)
+    with gr.Row(visible=editable):
+        add_name = gr.Dropdown(list(ingredient_names(predictor.nutrients)), value=None, filterable=True,
+                               elem_id='add-ingredient', label='Add an ingredient (type to search)')
+        add_grams = gr.Number(50, minimum=0, label='its grams', elem_id='add-grams')
+        add = gr.Button('Add')
+    values = gr.JSON(label='Values (as the API returns them)', elem_id='plate-values')
+    return SimpleNamespace(table=table, chart=chart, portion=portion, unit=unit, note=note, plate=plate,
+                           add_name=add_name, add_grams=add_grams, add=add, values=values)
+
 # %% ../nbs/05_demo.ipynb #41c99de0
 def build_demo(run:str|Path|RunFolder|None=None, # Run folder with the model (and its metrics.json); `None`: the shipped model
                data_dir:str|Path|None=None,  # Nutrition5k root for example images (`None`: the run's, see `n5k_dir`)
                n_examples:int=8,             # How many test-split dishes to offer as examples
-               # `auto` (`predict.choose_engine`: onnxruntime where the run has its ONNX file), `torch` or `onnx`
+               # `auto` (`engines.choose_engine`: onnxruntime where the run has its ONNX file), `torch` or `onnx`
                engine:str='auto',
                predictor:Predictor|None=None, # Use this predictor instead of loading `run`'s
                batcher:BatchQueue|None=None,  # Share this batching queue (`serve` shares the REST API's)
@@ -252,50 +308,26 @@ def build_demo(run:str|Path|RunFolder|None=None, # Run folder with the model (an
     delete_dead_uploads(uploads)
     metrics, cfg = (run.metrics(), run.config()) if run else (None, TrainConfig())
     mae, typical, view = metrics.test.mae if metrics else None, predictor.typical(), cfg.view
-    try:
-        dishes = config_dishes(replace(cfg, data_dir=str(data_dir) if data_dir else cfg.data_dir))
-        examples = [[str(p)] for p in dishes.image[dishes.split == 'test'][:n_examples]]
-    except (DataError, OSError) as e:
-        _log.info(f"No Nutrition5k data for examples ({e}); using the photos shipped with the package")
-        examples = [[str(p)] for p in sorted((pretrained_run().path/'examples').glob('*.jpg'))[:n_examples]]
+    examples = _example_photos(cfg, data_dir, n_examples)
     with gr.Blocks(title='Nutrition predictor', delete_cache=delete_cache) as demo:
         gr.Markdown(f"# Nutrition predictor\nUpload a photo of a plate, {VIEW_WORDS.get(view, view)}, to estimate its "
                     "calories, mass, fat, carbohydrate and protein.")
         if predictor.model_warning: gr.Markdown(f"**Warning: {predictor.model_warning}**", elem_id='model-warning')
         with gr.Row():
-            with gr.Column():
-                image = uploaded_image(sources=['upload'], label='Photo of a plate')
-                mass = gr.Textbox(label='Weight of the plate in grams, if you weighed it (optional)', placeholder='e.g. 350')
-                button = gr.Button('Predict', variant='primary')
-                if examples: gr.Examples(examples, inputs=[image], label='Dishes from the test split')
-            with gr.Column():
-                table = gr.Markdown(label='Prediction')
-                chart = gr.HTML(label='Compared with a typical dish')
-                with gr.Row():
-                    portion = gr.Slider(0.05, 1, value=1, step=0.05, label='Share of the plate eaten', elem_id='portion')
-                    unit = gr.Radio(['kcal', 'kJ'], value='kcal', label='Energy in', elem_id='energy-unit')
-                note = gr.Markdown()
-                plate = gr.Dataframe(headers=PLATE_COLUMNS, datatype=['bool', 'str', 'number', 'str'],
-                                     static_columns=[1, 3], interactive=True,
-                                     label='Ingredients', elem_id='plate-ingredients', visible=predictor.nutrients is not None)
-                with gr.Row(visible=predictor.nutrients is not None):
-                    add_name = gr.Dropdown(list(ingredient_names(predictor.nutrients)), value=None, filterable=True,
-                                           elem_id='add-ingredient',
-                                           label='Add an ingredient (type to search)')
-                    add_grams = gr.Number(50, minimum=0, label='its grams', elem_id='add-grams')
-                    add = gr.Button('Add')
-                values = gr.JSON(label='Values (as the API returns them)', elem_id='plate-values')
+            with gr.Column(): image, mass, button = _photo_column(examples)
+            with gr.Column(): ui = _answer_column(predictor)
         gr.Markdown(f"*{view_note(view)}*" + (f" On the {metrics.test.n_dishes} test dishes, the typical error is about "
                     f"±{mae['calories']:.0f} kcal and ±{mae['mass']:.0f} g." if mae else ''))
         answer = gr.State()                               # the model's answer, which every correction starts from
-        recompute = dict(fn=correct_fn(predictor, typical, mae), inputs=[answer, plate, portion, unit],
-                         outputs=[values, table, chart],
+        recompute = dict(fn=correct_fn(predictor, typical, mae), inputs=[answer, ui.plate, ui.portion, ui.unit],
+                         outputs=[ui.values, ui.table, ui.chart],
                          api_name=False)
-        button.click(predict_fn(predictor, typical, mae, batcher), inputs=[image, mass], outputs=[values, table, chart, answer],
-                     api_name='predict', concurrency_limit=None       # requests wait in the batching queue, not Gradio's
-                    ).then(editor_fn(predictor), answer, [plate, note, portion], api_name=False).then(**recompute)
-        plate.input(**recompute); portion.release(**recompute); unit.change(**recompute)
-        add.click(add_row, [plate, add_name, add_grams], plate, api_name=False).then(**recompute)
+        button.click(predict_fn(predictor, typical, mae, batcher), inputs=[image, mass],
+                     outputs=[ui.values, ui.table, ui.chart, answer], api_name='predict',
+                     concurrency_limit=None       # requests wait in the batching queue, not Gradio's
+                    ).then(editor_fn(predictor), answer, [ui.plate, ui.note, ui.portion], api_name=False).then(**recompute)
+        ui.plate.input(**recompute); ui.portion.release(**recompute); ui.unit.change(**recompute)
+        ui.add.click(add_row, [ui.plate, ui.add_name, ui.add_grams], ui.plate, api_name=False).then(**recompute)
     return demo
 
 # %% ../nbs/05_demo.ipynb #f92e1c90

@@ -38,10 +38,12 @@ OFFICIAL_URL = 'https://storage.googleapis.com/nutrition5k_dataset/nutrition5k_d
 LABEL_FILES = [*METADATA_FILES, NUTRIENT_TABLE, *ID_FILES]
 MANIFEST = 'MANIFEST.sha256'
 
+# %% ../nbs/06_download.ipynb #7677f3c1
 def side_video(dish_id:str, camera:str) -> str:
     "Path, relative to the data root, of a dish's side-angle video from `camera` (official layout)."
     return f'imagery/side_angles/{dish_id}/camera_{camera}.h264'
 
+# %% ../nbs/06_download.ipynb #0d4df2e2
 def dish_files(dish_id:str, views=('overhead',),
                side_frames:bool=False, # Side view: the derivative's frames (`True`) instead of the official videos
               ) -> list[str]:
@@ -57,11 +59,13 @@ def dish_files(dish_id:str, views=('overhead',),
 class UnsafePath(ValueError):
     "A dish id or path that would leave the data folder (or is not of the official form)."
 
+# %% ../nbs/06_download.ipynb #d383cbc5
 def check_dish_id(dish_id:str) -> str:
     "`dish_id`, or an `UnsafePath` if it is not `dish_<digits>`."
     if not DISH_ID.fullmatch(dish_id): raise UnsafePath(f"{dish_id!r} is not a dish id (dish_<digits>)")
     return dish_id
 
+# %% ../nbs/06_download.ipynb #f79c40a4
 def inside(root:str|Path, rel:str) -> Path:
     "`root/rel`, or an `UnsafePath` if `rel` is absolute, has `..`, or resolves outside `root`."
     p = Path(rel)
@@ -83,14 +87,17 @@ def parse_manifest(text:str, root:Path) -> dict:
         except UnsafePath as e: _log.warning(f"manifest entry refused: {e}")
     return entries
 
+# %% ../nbs/06_download.ipynb #c1d672ae
 def read_manifest(path:Path) -> dict:
     "`{relative path: sha256}` from a `sha256sum`-style file (empty if it does not exist)."
     return parse_manifest(Path(path).read_text(), Path(path).parent) if Path(path).is_file() else {}
 
+# %% ../nbs/06_download.ipynb #4d8bbbed
 def write_manifest(path:Path, entries:dict):
     "Write `{relative path: sha256}` as a `sha256sum`-style file, atomically."
     with written_whole(path) as tmp: tmp.write_text(''.join(f'{d}  {rel}\n' for rel, d in sorted(entries.items())))
 
+# %% ../nbs/06_download.ipynb #83cb5e99
 def append_manifest(path:Path, rel:str, digest:str):
     "Add one file's line to the manifest, in one append flushed to disk."
     try:
@@ -101,6 +108,7 @@ def append_manifest(path:Path, rel:str, digest:str):
 class ContentError(ValueError):
     "A fetched file that is not a whole file of the kind its name says, or that differs from its source's checksum."
 
+# %% ../nbs/06_download.ipynb #d7112e1c
 def _starts(head:bytes) -> str:
     text = head[:40].decode('latin-1')
     return f"it starts with {text!r}" if text.isprintable() else f"it starts with bytes {head[:8].hex(' ')}"
@@ -133,6 +141,8 @@ def check_content(path:Path,  # The file as fetched (possibly still under its te
 # %% ../nbs/06_download.ipynb #89cf378e
 class MissingFile(Exception):
     "The source does not have this file."
+
+# %% ../nbs/06_download.ipynb #ee9998a4
 def _stream_to(dest:Path, rel:str, chunks, expected:str|None=None) -> str:
     """Write `chunks` to `dest` through a temporary file (`data.written_whole`), checked (`check_content`, and `expected`
     sha256) before the rename; returns the sha256."""
@@ -167,54 +177,69 @@ class HttpSource:
         self.url, self.retries, self.backoff, self.timeout = url if url.endswith('/') else url + '/', retries, backoff, timeout
     def __str__(self): return self.url
 
-    def chunks(self, rel:str): return _http_chunks(self.url + rel, self.timeout)
+# %% ../nbs/06_download.ipynb #b6939d77
+@patch
+def chunks(self:HttpSource, rel:str): return _http_chunks(self.url + rel, self.timeout)
 
-    def manifest(self) -> dict:
-        "The checksums the mirror publishes in its `MANIFEST.sha256`; `{}` when it has none."
-        try:
-            with urllib.request.urlopen(self.url + MANIFEST, timeout=self.timeout) as r:
-                text = r.read(64 << 20).decode('utf-8', 'replace')
-        except (urllib.error.URLError, OSError): return {}
-        return parse_manifest(text, Path('.'))
+# %% ../nbs/06_download.ipynb #33efabd9
+@patch
+def manifest(self:HttpSource) -> dict:
+    "The checksums the mirror publishes in its `MANIFEST.sha256`; `{}` when it has none."
+    try:
+        with urllib.request.urlopen(self.url + MANIFEST, timeout=self.timeout) as r:
+            text = r.read(64 << 20).decode('utf-8', 'replace')
+    except (urllib.error.URLError, OSError): return {}
+    return parse_manifest(text, Path('.'))
 
-    def get(self, rel:str, dest_root:Path, expected:str|None=None) -> str:
-        "Fetch `rel` into `dest_root`, checked; its sha256. `MissingFile` (a 404) and `CannotWrite` are not retried."
-        for attempt in range(self.retries + 1):
-            try: return _stream_to(inside(dest_root, rel), rel, self.chunks(rel), expected)
-            except (MissingFile, CannotWrite): raise
-            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError, ContentError) as e:
-                if attempt == self.retries or (isinstance(e, urllib.error.HTTPError) and e.code < 500): raise
-                _log.info(f"{rel}: {e}; retrying in {self.backoff * 2**attempt:g}s")
-                time.sleep(self.backoff * 2**attempt)
+# %% ../nbs/06_download.ipynb #58d882f9
+@patch
+def get(self:HttpSource, rel:str, dest_root:Path, expected:str|None=None) -> str:
+    "Fetch `rel` into `dest_root`, checked; its sha256. `MissingFile` (a 404) and `CannotWrite` are not retried."
+    for attempt in range(self.retries + 1):
+        try: return _stream_to(inside(dest_root, rel), rel, self.chunks(rel), expected)
+        except (MissingFile, CannotWrite): raise
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError, ContentError) as e:
+            if attempt == self.retries or (isinstance(e, urllib.error.HTTPError) and e.code < 500): raise
+            _log.info(f"{rel}: {e}; retrying in {self.backoff * 2**attempt:g}s")
+            time.sleep(self.backoff * 2**attempt)
 
-# %% ../nbs/06_download.ipynb #8c8e9579
-def _file_chunks(path:Path):
-    with open(path, 'rb') as f: yield from iter(lambda: f.read(1 << 20), b'')
-
+# %% ../nbs/06_download.ipynb #0021af93
 class FolderSource:
     "A local copy in the official layout: its files copied, or hard-linked (`link`) when on one filesystem."
     def __init__(self, root:str|Path, link:bool=False): self.root, self.link = Path(root), link
     def __str__(self): return str(self.root)
 
-    def chunks(self, rel:str):
-        src = inside(self.root, rel)
-        if not src.is_file(): raise MissingFile(str(src))
-        return _file_chunks(src)
+# %% ../nbs/06_download.ipynb #7ad71c85
+def _file_chunks(path:Path):
+    with open(path, 'rb') as f: yield from iter(lambda: f.read(1 << 20), b'')
 
-    def manifest(self) -> dict: return read_manifest(self.root/MANIFEST)
+@patch
+def chunks(self:FolderSource, rel:str):
+    src = inside(self.root, rel)
+    if not src.is_file(): raise MissingFile(str(src))
+    return _file_chunks(src)
 
-    def get(self, rel:str, dest_root:Path, expected:str|None=None) -> str:
-        "Copy (or hard-link) `rel` into `dest_root`, checked; its sha256. `MissingFile` when the copy lacks it."
-        dest = inside(dest_root, rel)
-        if self.link and (src := inside(self.root, rel)).is_file():
-            check_content(src, rel)
-            digest = sha256_file(src)                           # a hard link is the same bytes: hashed once
-            if expected and digest != expected: raise ContentError(f"{rel}: its sha256 differs from the source's manifest")
-            dest.parent.mkdir(parents=True, exist_ok=True); dest.unlink(missing_ok=True)
-            try: os.link(src, dest); return digest
-            except OSError: pass                    # another filesystem: copy instead
-        return _stream_to(dest, rel, self.chunks(rel), expected)
+# %% ../nbs/06_download.ipynb #ec4ab4f7
+@patch
+def manifest(self:FolderSource) -> dict:
+    return read_manifest(self.root/MANIFEST)
 
+# %% ../nbs/06_download.ipynb #2923b733
+@patch
+def get(self:FolderSource, rel:str, dest_root:Path,
+        expected:str|None=None) -> str:
+    "Copy (or hard-link) `rel` into `dest_root`, checked; its sha256. `MissingFile` when the copy lacks it."
+    dest = inside(dest_root, rel)
+    if self.link and (src := inside(self.root, rel)).is_file():
+        check_content(src, rel)
+        digest = sha256_file(src)                           # a hard link is the same bytes: hashed once
+        if expected and digest != expected: raise ContentError(f"{rel}: its sha256 differs from the source's manifest")
+        dest.parent.mkdir(parents=True, exist_ok=True); dest.unlink(missing_ok=True)
+        try: os.link(src, dest); return digest
+        except OSError: pass                    # another filesystem: copy instead
+    return _stream_to(dest, rel, self.chunks(rel), expected)
+
+# %% ../nbs/06_download.ipynb #4602d5c6
 def as_source(source:str|Path,  # A base URL (`http://`, `https://`) or a local folder
               link:bool=False,  # A folder: hard-link its files instead of copying them
               **http_kw,        # A URL: `HttpSource`'s retries, backoff and timeout
@@ -226,7 +251,11 @@ def as_source(source:str|Path,  # A base URL (`http://`, `https://`) or a local 
 # %% ../nbs/06_download.ipynb #fe7fe077
 class VideoError(RuntimeError):
     "A side-angle video that cannot be decoded (truncated, not H.264, no frames)."
+
+# %% ../nbs/06_download.ipynb #7bbb8ff8
 def frame_name(camera:str, k:int) -> str: return f'camera_{camera}_frame_{k:03d}.jpeg'
+
+# %% ../nbs/06_download.ipynb #11de021b
 def extract_frames(video:str|Path,          # A raw H.264 side-angle video (`camera_<X>.h264`)
                    out_dir:str|Path,        # The dish's folder of frames (`side_angle_images/<dish_id>`)
                    every:int=5,             # Keep every `every`-th frame (the paper: 5)
@@ -253,9 +282,10 @@ def extract_frames(video:str|Path,          # A raw H.264 side-angle video (`cam
     except av.error.FFmpegError as e: raise VideoError(f"{video}: cannot decode ({e})") from e
     if not written: raise VideoError(f"{video}: no frame could be decoded (truncated or not H.264?)")
     return written
+
+# %% ../nbs/06_download.ipynb #0afb4077
 def _frames_record(out_dir:Path, camera:str) -> Path: return Path(out_dir)/f'camera_{camera}.frames.json'
 
-# %% ../nbs/06_download.ipynb #94c251f7
 def extract_video(dest:Path,                # The data root
                   rel:str,                  # A side-angle video under it (`imagery/side_angles/<dish_id>/camera_<X>.h264`)
                   every:int, max_frames:int|None, # As `extract_frames`
@@ -272,6 +302,7 @@ def extract_video(dest:Path,                # The data root
     rec.write_text(json.dumps({**want, 'frames': [f.name for f in frames]}, indent=1))
     return frames
 
+# %% ../nbs/06_download.ipynb #8f993f6d
 def extract_side_frames(dest:str|Path|None,    # Data root of `imagery/side_angles/<dish_id>/camera_<X>.h264`; `None`: `n5k_dir()`
                         dishes:list|None=None,  # Only these dishes (default: every dish with videos)
                         every:int=5, max_frames:int|None=5,
@@ -307,14 +338,17 @@ class DownloadSummary:
     extracted: int = 0                             # side-angle frames extracted from videos this time
     # view -> dishes asked for that have an image of that view (what `train` can read)
     usable: dict = field(default_factory=dict)
-    def __str__(self):
-        usable = ', '.join(f"{n} dishes for the {v} view" for v, n in self.usable.items())
-        return ((f"usable: {usable} (what training can read); " if usable else '') +
-                f"{len(self.complete)} dishes complete (every file asked for), {len(self.missing)} lack files the source does "
-                "not have "
-                f"(Nutrition5k has no video or photo of some dishes: they are left out, not an error), {len(self.failed)} with "
-                f"failed files, {len(self.refused)} refused; {self.fetched} files fetched, {self.skipped} already present, "
-                f"{self.extracted} frames extracted")
+
+# %% ../nbs/06_download.ipynb #caa52262
+@patch
+def __str__(self:DownloadSummary):
+    usable = ', '.join(f"{n} dishes for the {v} view" for v, n in self.usable.items())
+    return ((f"usable: {usable} (what training can read); " if usable else '') +
+            f"{len(self.complete)} dishes complete (every file asked for), {len(self.missing)} lack files the source does "
+            "not have "
+            f"(Nutrition5k has no video or photo of some dishes: they are left out, not an error), {len(self.failed)} with "
+            f"failed files, {len(self.refused)} refused; {self.fetched} files fetched, {self.skipped} already present, "
+            f"{self.extracted} frames extracted")
 
 # %% ../nbs/06_download.ipynb #aebe56da
 def select_dishes(dest:Path, splits=('rgb_train', 'rgb_test'), sample:int|None=None, seed:int=0) -> list[str]:
@@ -322,12 +356,13 @@ def select_dishes(dest:Path, splits=('rgb_train', 'rgb_test'), sample:int|None=N
     ids = sorted({i for s in splits for i in (Path(dest)/f'dish_ids/splits/{s}_ids.txt').read_text().split()})
     return sorted(random.Random(seed).sample(ids, sample)) if sample and sample < len(ids) else ids
 
-# %% ../nbs/06_download.ipynb #fa351da1
+# %% ../nbs/06_download.ipynb #595e2340
 def is_current(dest:Path, rel:str, manifest:dict, expected:str|None) -> bool:
     "Is `rel` in `dest` as the manifest records it, and as the source publishes it when it does? Then a download skips it."
     return rel in manifest and (dest/rel).is_file() and expected in (None,
             manifest[rel]) and sha256_file(dest/rel) == manifest[rel]
 
+# %% ../nbs/06_download.ipynb #704b703e
 class _Fetcher:
     "The state of one `download`: where, the manifest it appends to, the sources' checksums, what happened so far."
     def __init__(self, dest:Path, sources:list, every:int, max_frames:int|None):
@@ -335,30 +370,36 @@ class _Fetcher:
         self.manifest, self.summary, self.lock = read_manifest(dest/MANIFEST), DownloadSummary(), threading.Lock()
         self.published = {s: s.manifest() for s in sources}
 
-    def record(self, rel:str, digest:str):
-        with self.lock: self.manifest[rel] = digest; append_manifest(self.dest/MANIFEST, rel, digest)
+# %% ../nbs/06_download.ipynb #e893a1ff
+@patch
+def record(self:_Fetcher, rel:str, digest:str):
+    with self.lock: self.manifest[rel] = digest; append_manifest(self.dest/MANIFEST, rel, digest)
 
-    def forget(self, owner:str, rel:str, why:str|None):
-        "A file not here after all: missing at the source (`why` None) or failed."
-        with self.lock:
-            self.manifest.pop(rel, None)
-            if why is None: self.summary.missing.setdefault(owner, []).append(rel)
-            else: self.summary.failed.setdefault(owner, {})[rel] = why
+# %% ../nbs/06_download.ipynb #684a198f
+@patch
+def forget(self:_Fetcher, owner:str, rel:str, why:str|None):
+    "A file not here after all: missing at the source (`why` None) or failed."
+    with self.lock:
+        self.manifest.pop(rel, None)
+        if why is None: self.summary.missing.setdefault(owner, []).append(rel)
+        else: self.summary.failed.setdefault(owner, {})[rel] = why
 
-    def get(self, rel:str, source, owner:str) -> str:
-        "One file, skipped when current or else fetched; a side-angle video's frames extracted right after it."
-        expected = self.published[source].get(rel)
-        done = 'skipped' if is_current(self.dest, rel, self.manifest, expected) else 'fetched'
-        if done == 'fetched': self.record(rel, source.get(rel, self.dest, expected))
-        if rel.endswith('.h264'):
-            try: frames = extract_video(self.dest, rel, self.every, self.max_frames, self.manifest.get(rel))
-            except VideoError as e:
-                _log.warning(str(e))
-                with self.lock: self.summary.failed.setdefault(owner, {})[rel] = str(e)
-                return done
-            for f in frames: self.record(f.relative_to(self.dest).as_posix(), sha256_file(f))
-            with self.lock: self.summary.extracted += len(frames)
-        return done
+# %% ../nbs/06_download.ipynb #50c8dd51
+@patch
+def get(self:_Fetcher, rel:str, source, owner:str) -> str:
+    "One file, skipped when current or else fetched; a side-angle video's frames extracted right after it."
+    expected = self.published[source].get(rel)
+    done = 'skipped' if is_current(self.dest, rel, self.manifest, expected) else 'fetched'
+    if done == 'fetched': self.record(rel, source.get(rel, self.dest, expected))
+    if rel.endswith('.h264'):
+        try: frames = extract_video(self.dest, rel, self.every, self.max_frames, self.manifest.get(rel))
+        except VideoError as e:
+            _log.warning(str(e))
+            with self.lock: self.summary.failed.setdefault(owner, {})[rel] = str(e)
+            return done
+        for f in frames: self.record(f.relative_to(self.dest).as_posix(), sha256_file(f))
+        with self.lock: self.summary.extracted += len(frames)
+    return done
 
 # %% ../nbs/06_download.ipynb #26f36a9e
 @patch
@@ -375,6 +416,7 @@ def run(self:_Fetcher, jobs:list, owner_of, label:str, workers:int):
             except CannotWrite: raise                       # every other file would fail alike: stop, in one line
             except Exception as e: self.forget(owner_of(rel), rel, str(e))
 
+# %% ../nbs/06_download.ipynb #6c49ff99
 @patch
 def usable_splits(self:_Fetcher, splits, source):
     """Check the id files fetched: a list cut at a line boundary passes every per-file check; a needed split file that
@@ -385,6 +427,7 @@ def usable_splits(self:_Fetcher, splits, source):
     if bad: raise DataError(f"cannot use the split files from {source}: " + '; '.join(
         f"{f}: {s.failed.get(f, {}).get(f) or 'the source does not have it'}" for f in bad))
 
+# %% ../nbs/06_download.ipynb #91eb62b1
 @patch
 def accepted(self:_Fetcher, dishes:list) -> list:
     "`dishes` less the ids that would lead outside the data folder (refused by name)."
@@ -393,6 +436,7 @@ def accepted(self:_Fetcher, dishes:list) -> list:
         except UnsafePath as e: self.summary.refused[d] = str(e); _log.warning(f"Refused: {e}")
     return [d for d in dishes if d not in self.summary.refused]
 
+# %% ../nbs/06_download.ipynb #65e5d02d
 @patch
 def save_manifest(self:_Fetcher):
     "Rewrite the manifest with every file present (the appended lines are the record while it runs)."

@@ -25,12 +25,13 @@ WINDOW = 50          # photos in a server's sliding window, and in each window t
 FALSE_ALARM = 0.01   # share of held-out windows of real dishes allowed above the threshold
 N_AXES = 16          # principal axes per guard feature group in a photo's summary
 
-# %% ../nbs/01ba_drift.ipynb #be4eec12
+# %% ../nbs/01ba_drift.ipynb #d2bd3b84
 def gaussian_kernel(a:np.ndarray, b:np.ndarray, width:float) -> np.ndarray:
     "`[n, m]`: `exp(-|a_i - b_j|^2 / (2 width^2))` for rows `a` `[n, k]` and `b` `[m, k]`."
     sq = (a * a).sum(1)[:, None] + (b * b).sum(1)[None] - 2 * a @ b.T
     return np.exp(-np.maximum(sq, 0) / (2 * width * width))
 
+# %% ../nbs/01ba_drift.ipynb #b7d46990
 def mmd2(x:np.ndarray, # `[n, k]` one sample (n >= 2)
          y:np.ndarray, # `[m, k]` the other (m >= 2)
          width:float,  # The Gaussian kernel's width
@@ -41,7 +42,7 @@ def mmd2(x:np.ndarray, # `[n, k]` one sample (n >= 2)
     n, m = len(x), len(y)
     return float((kxx.sum() - np.trace(kxx)) / (n * (n - 1)) + (kyy.sum() - np.trace(kyy)) / (m * (m - 1)) - 2 * kxy.mean())
 
-# %% ../nbs/01ba_drift.ipynb #4cf1ee6a
+# %% ../nbs/01ba_drift.ipynb #25a5a91c
 @dataclass
 class DriftReference:
     """The training photos' summaries and the threshold above which a window of `window` photos has drifted from them (a
@@ -57,31 +58,34 @@ class DriftReference:
     false_alarm:float = FALSE_ALARM  # Share of held-out windows of real dishes above the threshold, by construction
     null:np.ndarray|None = None  # The held-out windows' statistics the threshold is the quantile of
 
-    def summarize(self, feats) -> np.ndarray:
-        "`[n, k]`: each row of `feats` (`[n, n_features]`) as its whitened coordinates on each group's principal axes."
-        feats = np.asarray(feats, np.float32)
-        return np.concatenate([(feats[:, a:b] - m) @ ax.T for (a, b), m, ax in zip(self.slices, self.means, self.axes)], 1)
+# %% ../nbs/01ba_drift.ipynb #ae4c5a69
+@patch
+def summarize(self:DriftReference, feats) -> np.ndarray:
+    "`[n, k]`: each row of `feats` (`[n, n_features]`) as its whitened coordinates on each group's principal axes."
+    feats = np.asarray(feats, np.float32)
+    return np.concatenate([(feats[:, a:b] - m) @ ax.T for (a, b), m, ax in zip(self.slices, self.means, self.axes)], 1)
 
-    def statistic(self, summaries) -> float:
-        "The squared MMD of a window's `summaries` (`[n, k]`, n >= 2) and the training photos'."
-        return mmd2(np.asarray(summaries, np.float32), self.reference, self.width)
+# %% ../nbs/01ba_drift.ipynb #2bc3faae
+@patch
+def statistic(self:DriftReference, summaries) -> float:
+    "The squared MMD of a window's `summaries` (`[n, k]`, n >= 2) and the training photos'."
+    return mmd2(np.asarray(summaries, np.float32), self.reference, self.width)
 
-    def drifted(self, summaries) -> bool: return self.statistic(summaries) > self.threshold
-
-    @classmethod
-    def fit(cls, feats, config, n_axes:int=N_AXES, **kw) -> DriftReference:
-        """The reference of the training photos' `feats` (`[n, n_features]`) for a model of `config` (a `ModelConfig`);
-        `kw`: the other fields."""
-        feats = np.asarray(feats)
-        slices = [[config.feature_slices()[g].start, config.feature_slices()[g].stop] for g in guard_groups(config)]
-        gs = [Gaussian.fit(feats[:, a:b], n_axes) for a, b in slices]
-        means, axes = [g.mean for g in gs], [g.axes / np.sqrt(np.maximum(g.variances, 1e-12))[:, None] for g in gs]
-        ref = cls(guard_groups(config), slices, means, axes, np.zeros((0, 0), np.float32), 1., **kw)
-        ref.reference = ref.summarize(feats)
-        # pairwise distances
-        dist = np.sqrt(np.maximum(-2 * np.log(gaussian_kernel(ref.reference, ref.reference, 1 / np.sqrt(2))), 0))
-        ref.width = float(np.median(dist[np.triu_indices(len(dist), 1)]))
-        return ref
+# %% ../nbs/01ba_drift.ipynb #0bd39da2
+@patch(cls_method=True)
+def fit(cls:DriftReference, feats, config, n_axes:int=N_AXES, **kw) -> DriftReference:
+    """The reference of the training photos' `feats` (`[n, n_features]`) for a model of `config` (a `ModelConfig`);
+    `kw`: the other fields."""
+    feats = np.asarray(feats)
+    slices = [[config.feature_slices()[g].start, config.feature_slices()[g].stop] for g in guard_groups(config)]
+    gs = [Gaussian.fit(feats[:, a:b], n_axes) for a, b in slices]
+    means, axes = [g.mean for g in gs], [g.axes / np.sqrt(np.maximum(g.variances, 1e-12))[:, None] for g in gs]
+    ref = cls(guard_groups(config), slices, means, axes, np.zeros((0, 0), np.float32), 1., **kw)
+    ref.reference = ref.summarize(feats)
+    # pairwise distances
+    dist = np.sqrt(np.maximum(-2 * np.log(gaussian_kernel(ref.reference, ref.reference, 1 / np.sqrt(2))), 0))
+    ref.width = float(np.median(dist[np.triu_indices(len(dist), 1)]))
+    return ref
 
 # %% ../nbs/01ba_drift.ipynb #3503c970
 @patch_to(DriftReference, cls_method=True)
@@ -107,7 +111,11 @@ def calibrate(cls, feats,                  # `[n, n_features]` features of the t
     return cls.fit(feats, config, n_axes, window=window, threshold=float(np.quantile(null, 1 - false_alarm, method='higher')),
                    false_alarm=false_alarm, null=null)
 
-# %% ../nbs/01ba_drift.ipynb #01d8c39f
+# %% ../nbs/01ba_drift.ipynb #2c5cabc1
+@patch
+def drifted(self:DriftReference, summaries) -> bool: return self.statistic(summaries) > self.threshold
+
+# %% ../nbs/01ba_drift.ipynb #b982c137
 @patch
 def save(self:DriftReference, path:str|Path) -> Path:
     """Write the reference to `path` (a run folder's `drift.npz`, see `RunFolder`): arrays and numbers only, read without
@@ -118,6 +126,7 @@ def save(self:DriftReference, path:str|Path) -> Path:
         np.savez(fh, **arrays, **meta, null=np.asarray(self.null if self.null is not None else [], float))
     return Path(path)
 
+# %% ../nbs/01ba_drift.ipynb #ee3fefec
 @patch_to(DriftReference, cls_method=True)
 def load(cls, path:str|Path) -> DriftReference:
     "The reference saved at `path` (no code is run: `allow_pickle=False`)."
@@ -127,7 +136,7 @@ def load(cls, path:str|Path) -> DriftReference:
                    [d[f'axes{j}'] for j in range(n)],
                    d['reference'], float(d['width']), int(d['window']), float(d['threshold']), float(d['false_alarm']), d['null'])
 
-# %% ../nbs/01ba_drift.ipynb #f842f6ea
+# %% ../nbs/01ba_drift.ipynb #6eb60f8f
 class DriftWindow:
     """The last `reference.window` photos answered: the share the guard flagged, and the drift statistic against the
     training photos."""
@@ -136,27 +145,37 @@ class DriftWindow:
         self.reference, self.size = reference, size or (reference.window if reference else WINDOW)
         self.summaries, self.flags, self.lock = deque(maxlen=self.size), deque(maxlen=self.size), threading.Lock()
 
-    def add(self, summary, flagged:bool):
-        "One answered photo: its summary (`DriftReference.summarize`, or `None` without a reference) and the guard's verdict."
-        with self.lock:
-            self.flags.append(bool(flagged))
-            if summary is not None: self.summaries.append(np.asarray(summary, np.float32))
-
     def __len__(self) -> int: return len(self.flags)
-    flagged_share = property(lambda self: float(np.mean(self.flags)) if self.flags else float('nan'),
-                             doc="Share of the window's photos the guard flagged (NaN when empty)")
 
-    @property
-    def statistic(self) -> float:
-        "The window's squared MMD against the training photos: NaN until the window is full (or without a reference)."
-        with self.lock: rows = list(self.summaries)
-        if self.reference is None or len(rows) < self.size: return float('nan')
-        return self.reference.statistic(np.stack(rows))
+# %% ../nbs/01ba_drift.ipynb #a6aaf6a7
+@patch
+def add(self:DriftWindow, summary, flagged:bool):
+    "One answered photo: its summary (`DriftReference.summarize`, or `None` without a reference) and the guard's verdict."
+    with self.lock:
+        self.flags.append(bool(flagged))
+        if summary is not None: self.summaries.append(np.asarray(summary, np.float32))
 
-    alarm = property(lambda self: bool(self.statistic > self.reference.threshold) if self.reference else False,
-                     doc="Has the full window drifted from the training photos?")
+# %% ../nbs/01ba_drift.ipynb #8f72e8da
+@patch(as_prop=True)
+def flagged_share(self:DriftWindow) -> float:
+    "Share of the window's photos the guard flagged (NaN when empty)"
+    return float(np.mean(self.flags)) if self.flags else float('nan')
 
-# %% ../nbs/01ba_drift.ipynb #9d55d99d
+# %% ../nbs/01ba_drift.ipynb #43649b2a
+@patch(as_prop=True)
+def statistic(self:DriftWindow) -> float:
+    "The window's squared MMD against the training photos: NaN until the window is full (or without a reference)."
+    with self.lock: rows = list(self.summaries)
+    if self.reference is None or len(rows) < self.size: return float('nan')
+    return self.reference.statistic(np.stack(rows))
+
+# %% ../nbs/01ba_drift.ipynb #396c2163
+@patch(as_prop=True)
+def alarm(self:DriftWindow) -> bool:
+    "Has the full window drifted from the training photos?"
+    return bool(self.statistic > self.reference.threshold) if self.reference else False
+
+# %% ../nbs/01ba_drift.ipynb #79d2ce8f
 def drift_report(summaries, # `[n, k]` each photo's summary (`DriftReference.summarize`), in the folder's order
                  flagged,   # `[n]` the guard's verdict on each photo
                  reference:DriftReference) -> dict:
@@ -169,6 +188,7 @@ def drift_report(summaries, # `[n, k]` each photo's summary (`DriftReference.sum
                 windows_drifted=int(sum(s > reference.threshold for s in stats)), n_windows=len(stats),
                 left_out=len(summaries) - w * len(stats), drifted=any(s > reference.threshold for s in stats))
 
+# %% ../nbs/01ba_drift.ipynb #ecc1e765
 def plot_drift(summaries, report:dict, reference:DriftReference, fname:str|Path):
     """Save the report's picture to `fname` (PNG): the photos on the first two summary coordinates, the windows'
     statistics against the held-out ones."""
@@ -189,6 +209,7 @@ def plot_drift(summaries, report:dict, reference:DriftReference, fname:str|Path)
     fig.tight_layout(); fig.savefig(fname, dpi=100); plt.close(fig)
     return Path(fname)
 
+# %% ../nbs/01ba_drift.ipynb #c623ebca
 def write_drift_report(summaries, flagged, reference:DriftReference, out:str|Path) -> dict:
     """`drift_report`, written to `out/drift.json` with its picture `out/drift.png` (matplotlib: the training install;
     without it, the JSON only)."""

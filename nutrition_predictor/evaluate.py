@@ -32,22 +32,24 @@ def predict_dishes(model,                  # A trained (or loaded) `NutritionReg
     rows = [[*p.values(), *(p.per_gram or ())] for p in preds]
     return pd.DataFrame(rows, columns=list(model.config.targets), index=pd.Index(table.dish_id, name='dish_id'))
 
-# %% ../nbs/04a_evaluate.ipynb #b1fd62cc
+# %% ../nbs/04a_evaluate.ipynb #3f30855d
 def mae(preds:pd.DataFrame, targs:pd.DataFrame) -> dict:
     "Mean absolute error per nutrient, in its unit."
     return {t: float(np.abs(preds[t].to_numpy() - targs[t].to_numpy()).mean()) for t in TARGETS}
 
+# %% ../nbs/04a_evaluate.ipynb #a73c5e22
 def mae_pct(preds:pd.DataFrame, targs:pd.DataFrame) -> dict:
     "MAE as a percentage of the mean true value, per nutrient (the Nutrition5k paper's MAE%)."
     return {t: 100 * e / float(targs[t].mean()) for t, e in mae(preds, targs).items()}
 
+# %% ../nbs/04a_evaluate.ipynb #1782ecec
 def mean_baseline(training:pd.DataFrame, # The training dishes
                   test:pd.DataFrame,     # The dishes to predict
                  ) -> pd.DataFrame:
     "Predict the training mean of each nutrient for every dish of `test`."
     return pd.DataFrame([training[TARGETS].mean()] * len(test), index=pd.Index(test.dish_id, name='dish_id'))
 
-# %% ../nbs/04a_evaluate.ipynb #92e67f0c
+# %% ../nbs/04a_evaluate.ipynb #1cb61ff9
 N_BOOT = 2000   # group-bootstrap resamples behind every interval of a `Scores` record
 
 def group_bootstrap_weights(groups:np.ndarray, n_boot:int=N_BOOT, seed:int=0) -> np.ndarray:
@@ -55,6 +57,8 @@ def group_bootstrap_weights(groups:np.ndarray, n_boot:int=N_BOOT, seed:int=0) ->
     rng, (ids, inv) = np.random.default_rng(seed), np.unique(groups, return_inverse=True)
     counts = np.stack([np.bincount(rng.choice(len(ids), len(ids)), minlength=len(ids)) for _ in range(n_boot)])
     return counts[:, inv]
+
+# %% ../nbs/04a_evaluate.ipynb #5c8d520d
 def ratio_interval(weights:np.ndarray, num:np.ndarray, den:np.ndarray|None=None, level:float=0.95) -> tuple[float, float]:
     "Percentile interval of `sum(w*num) / sum(w*den)` (a mean when `den` is `None`) over resample weights."
     vals = (weights @ num) / (weights @ den if den is not None else weights.sum(1))
@@ -96,13 +100,14 @@ def scores_table(s:Scores) -> pd.DataFrame:
                          'baseline 95% CI': ci(s.baseline_mae_pct_ci),
                          'vs baseline': {t: np.nan if v is None else v for t, v in s.vs_baseline.items()}}).round(2)
 
-# %% ../nbs/04a_evaluate.ipynb #bcd1d15c
+# %% ../nbs/04a_evaluate.ipynb #1da19285
 def fold_baseline(oof:pd.DataFrame, table:pd.DataFrame, columns=TARGETS) -> pd.DataFrame:
     "Predict-the-mean on the same folds: each dish gets the mean of the dishes outside its fold."
     truth = table.set_index('dish_id').loc[oof.index, list(columns)]
     means = {f: truth[oof.fold != f].mean() for f in oof.fold.unique()}
     return pd.DataFrame([means[f] for f in oof.fold], index=oof.index)
 
+# %% ../nbs/04a_evaluate.ipynb #3849f80e
 def cv_scores(oof:pd.DataFrame,   # Out-of-fold predictions with a `fold` column (`cross_validate`)
               table:pd.DataFrame, # Dishes with the true values
               gap_s:float, n_boot:int=N_BOOT, seed:int=0) -> Scores:
@@ -110,19 +115,21 @@ def cv_scores(oof:pd.DataFrame,   # Out-of-fold predictions with a `fold` column
     truth = table.set_index('dish_id').loc[oof.index, TARGETS]
     return score(oof, truth, fold_baseline(oof, table), gap_s, n_boot, seed, k=int(oof.fold.nunique()))
 
+# %% ../nbs/04a_evaluate.ipynb #328f966b
 def known_mass(per_gram:pd.DataFrame, # Predicted densities (`<nutrient>_per_g` columns)
                mass:pd.Series,        # The plates' weighed masses, rows aligned
               ) -> pd.DataFrame:
     "The five totals of plates whose mass is known: each predicted density per gram times the mass."
     return pd.DataFrame({t: mass if t == 'mass' else per_gram[f'{t}_per_g'] * mass for t in TARGETS})
 
+# %% ../nbs/04a_evaluate.ipynb #63b2d936
 def cv_known_mass_scores(oof:pd.DataFrame, table:pd.DataFrame, gap_s:float, n_boot:int=N_BOOT, seed:int=0) -> Scores:
     "`Scores` of out-of-fold densities times each dish's true mass, next to the other folds' mean density times it."
     truth = table.set_index('dish_id').loc[oof.index]
     base = known_mass(fold_baseline(oof, table, DENSITIES), truth.mass)
     return score(known_mass(oof, truth.mass), truth[TARGETS], base, gap_s, n_boot, seed, k=int(oof.fold.nunique()))
 
-# %% ../nbs/04a_evaluate.ipynb #9e2b5c17
+# %% ../nbs/04a_evaluate.ipynb #46c68d44
 def ablation_table(res:dict, # An `experiment.ablation` result (a benchmark JSON)
                    targets=('calories', 'mass')) -> pd.DataFrame:
     "One row per variant: what it changes, CV MAE% with its 95% CI and the change from the base, and the test-split MAE%."
@@ -135,6 +142,7 @@ def ablation_table(res:dict, # An `experiment.ablation` result (a benchmark JSON
         rows[name] = row
     return pd.DataFrame(rows).T.round(2)
 
+# %% ../nbs/04a_evaluate.ipynb #25a17a91
 def plot_ablation(res:dict, target:str='calories', fname=None):
     "Each variant's CV MAE% of `target` with its 95% interval, the base's as a band; saved to `fname` when given."
     names = list(res['results'])
@@ -161,7 +169,7 @@ def predict_views(model,                   # A trained `NutritionRegressor`, or 
     g = df.groupby('dish_id', sort=False)[TARGETS]
     return g.mean().join(g.std().add_suffix('_sd')).assign(n_views=g.size())
 
-# %% ../nbs/04a_evaluate.ipynb #0b479ba4
+# %% ../nbs/04a_evaluate.ipynb #59388b64
 def plot_predictions(preds:pd.DataFrame, targs:pd.DataFrame, baseline:pd.DataFrame|None=None, fname=None):
     "Scatter of predicted vs true value, one panel per nutrient; saved to `fname` when given."
     fig, axs = plt.subplots(1, len(TARGETS), figsize=(4*len(TARGETS), 4))
@@ -177,6 +185,7 @@ def plot_predictions(preds:pd.DataFrame, targs:pd.DataFrame, baseline:pd.DataFra
     if fname: fig.savefig(fname, dpi=100)
     return fig
 
+# %% ../nbs/04a_evaluate.ipynb #312f76b2
 def plot_residuals(preds:pd.DataFrame, targs:pd.DataFrame, fname=None):
     "Residual (predicted - true) against true value, one panel per nutrient; saved to `fname` when given."
     fig, axs = plt.subplots(1, len(TARGETS), figsize=(4*len(TARGETS), 3.5))

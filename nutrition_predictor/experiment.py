@@ -13,6 +13,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from fastai.learner import Learner
 
 from .images import DataError, model_input, prepare_image, usable_cpus
 from .data import (DENSITIES, CannotWrite, cannot_write, check_writable, dataset_checksum,
@@ -34,9 +35,9 @@ from .evaluate import (cv_known_mass_scores, cv_scores, holdout_scores, mae, mae
 from .ingredients import ingredient_report
 
 # %% auto #0
-__all__ = ['OTHER_VIEW', 'RELOAD_CHECK_DISHES', 'CACHED_RTOL', 'cross_validate', 'evaluation_predictions', 'check_reload',
+__all__ = ['CACHED_RTOL', 'RELOAD_CHECK_DISHES', 'OTHER_VIEW', 'cross_validate', 'evaluation_predictions', 'check_reload',
            'guard_folds', 'fit_guard', 'fit_drift', 'stage', 'fit_run', 'fit_run_distributed', 'ablation',
-           'experiment_notebook', 'run_experiment', 'RunFailed']
+           'experiment_notebook', 'RunFailed', 'run_experiment']
 
 # %% ../nbs/04c_experiment.ipynb #cv5e0002
 def cross_validate(cfg:TrainConfig,       # The run's configuration: `cv_folds` folds by `group_gap_s` (fold models: no wandb)
@@ -55,48 +56,21 @@ def cross_validate(cfg:TrainConfig,       # The run's configuration: `cv_folds` 
         out.append(preds.assign(fold=f))
     return pd.concat(out).loc[list(table.dish_id)]
 
-# %% ../nbs/04c_experiment.ipynb #19749756
-def _multi_view_scores(model, test, preds, truth) -> dict:
-    "Test dishes with several images: MAE from the configured image alone and from all of them averaged."
-    multi = test[test.images.map(len) > 1]
-    tta = dict(n_dishes=len(multi))
-    if len(multi):
-        averaged = predict_views(model, dict(zip(multi.dish_id, multi.images)))
-        t_multi = truth.loc[multi.dish_id]
-        tta.update(mean_views=float(averaged.n_views.mean()), single_view_mae=mae(preds.loc[multi.dish_id], t_multi),
-                   tta_mae=mae(averaged.loc[multi.dish_id], t_multi))
-    return tta
-def _feature_counts(first:dict, training:dict|None, evaluation:dict) -> dict:
-    """The run's backbone work: every dish's image first (`readable_dishes`), then what training added (augmented copies,
-    other frames) and the evaluation (the other view's photos)."""
-    return dict(computed=first['computed'] + (training or {}).get('computed', 0) + evaluation.get('computed', 0),
-                loaded=first['loaded'])
-OTHER_VIEW = dict(side='overhead', overhead='side')
-def _guard_flags(pred) -> bool:
-    "The guard's own verdict, not the bound's."
-    return pred.guard_reason in (LOW_INFORMATION, UNLIKE_TRAINING)
-# test photos predicted from the image by the trained and the reloaded model: the saved files round-trip, or they do
-# not
-RELOAD_CHECK_DISHES = 8
+# %% ../nbs/04c_experiment.ipynb #09cba736
 # how far an evaluation from cached features may be from the same photo's prediction (other batches, same float32
 # maths)
 CACHED_RTOL = 1e-3
-def _information(images:list, config) -> np.ndarray:
-    "`image_information` of each image, prepared as the model of `config` sees it (decoding only: no backbone pass)."
-    return np.concatenate([image_information(model_input(prepare_image(p, config.img_size,
-            config.square))[None]) for p in images])
-def _verdicts(guard:Guard, model, table:pd.DataFrame, cfg:TrainConfig, device, counts:dict|None=None) -> tuple:
-    """`(features, flagged)` of `table`'s images: the cached features (their counts added to `counts`) and the guard's
-    own verdict as `Predictor.verdicts` gives it (too little in it, or unlike training)."""
-    feats = dish_features(model, table, cfg, device, counts)
-    return feats, guard.unlike(feats) | low_information(_information(list(table.image), model.config))
 
-# %% ../nbs/04c_experiment.ipynb #235808f6
 def evaluation_predictions(model, table:pd.DataFrame, cfg:TrainConfig, device=None) -> pd.DataFrame:
     """The model's predictions of `table`'s dishes in kcal and grams (`predict_dishes`'s columns), from the cached
     features when the run has them."""
     if not cfg.feature_cache: return predict_dishes(model, table, decode_threads=cfg.decode_threads, device=device)
     return cached_predictions(model, table, cfg, device)[list(model.config.targets)]
+
+# %% ../nbs/04c_experiment.ipynb #456f03ca
+# test photos predicted from the image by the trained and the reloaded model: the saved files round-trip, or they do
+# not
+RELOAD_CHECK_DISHES = 8
 
 def check_reload(model,                  # The trained model
                  run:RunFolder,          # The run folder it was just saved into
@@ -114,7 +88,57 @@ def check_reload(model,                  # The trained model
                            f"({cfg.cache_dir or 'the default'}) stale? Delete it and run again")
     return True
 
-# %% ../nbs/04c_experiment.ipynb #88083391
+# %% ../nbs/04c_experiment.ipynb #3cb56ec2
+def _multi_view_scores(model, test, preds, truth) -> dict:
+    "Test dishes with several images: MAE from the configured image alone and from all of them averaged."
+    multi = test[test.images.map(len) > 1]
+    tta = dict(n_dishes=len(multi))
+    if len(multi):
+        averaged = predict_views(model, dict(zip(multi.dish_id, multi.images)))
+        t_multi = truth.loc[multi.dish_id]
+        tta.update(mean_views=float(averaged.n_views.mean()), single_view_mae=mae(preds.loc[multi.dish_id], t_multi),
+                   tta_mae=mae(averaged.loc[multi.dish_id], t_multi))
+    return tta
+
+# %% ../nbs/04c_experiment.ipynb #830b69de
+def _test_evaluation(model, test:pd.DataFrame, train_dishes:pd.DataFrame, cfg:TrainConfig, run:RunFolder, device=None) -> tuple:
+    """`(predictions, multi-view scores)` of the test dishes (`evaluation_predictions`; the scores with `tta_views`,
+    else `None`), their plots against the truth written into `run`."""
+    preds = evaluation_predictions(model, test, cfg, device)
+    truth = test.set_index('dish_id').loc[preds.index]
+    plot_predictions(preds, truth, mean_baseline(train_dishes, test), run.plot('predictions'))
+    plot_residuals(preds, truth, run.plot('residuals'))
+    tta = _multi_view_scores(model, test, preds, truth) if cfg.tta_views else None
+    return preds, tta
+
+# %% ../nbs/04c_experiment.ipynb #2c10735e
+def _feature_counts(first:dict, training:dict|None, evaluation:dict) -> dict:
+    """The run's backbone work: every dish's image first (`readable_dishes`), then what training added (augmented copies,
+    other frames) and the evaluation (the other view's photos)."""
+    return dict(computed=first['computed'] + (training or {}).get('computed', 0) + evaluation.get('computed', 0),
+                loaded=first['loaded'])
+
+# %% ../nbs/04c_experiment.ipynb #6e90c916
+def _guard_flags(pred) -> bool:
+    "The guard's own verdict, not the bound's."
+    return pred.guard_reason in (LOW_INFORMATION, UNLIKE_TRAINING)
+
+# %% ../nbs/04c_experiment.ipynb #cfe7d947
+def _information(images:list, config) -> np.ndarray:
+    "`image_information` of each image, prepared as the model of `config` sees it (decoding only: no backbone pass)."
+    return np.concatenate([image_information(model_input(prepare_image(p, config.img_size,
+            config.square))[None]) for p in images])
+
+# %% ../nbs/04c_experiment.ipynb #6f6ea220
+def _verdicts(guard:Guard, model, table:pd.DataFrame, cfg:TrainConfig, device, counts:dict|None=None) -> tuple:
+    """`(features, flagged)` of `table`'s images: the cached features (their counts added to `counts`) and the guard's
+    own verdict as `Predictor.verdicts` gives it (too little in it, or unlike training)."""
+    feats = dish_features(model, table, cfg, device, counts)
+    return feats, guard.unlike(feats) | low_information(_information(list(table.image), model.config))
+
+# %% ../nbs/04c_experiment.ipynb #514e3144
+OTHER_VIEW = dict(side='overhead', overhead='side')
+
 def _other_view_dishes(cfg:TrainConfig, max_dishes:int=200) -> pd.DataFrame|None:
     """Up to `max_dishes` dishes of the view the model was not trained on (another camera), or `None` when the data
     folder has none."""
@@ -123,6 +147,7 @@ def _other_view_dishes(cfg:TrainConfig, max_dishes:int=200) -> pd.DataFrame|None
                           max_kcal=cfg.max_kcal).iloc[:max_dishes]
     except DataError: return None
 
+# %% ../nbs/04c_experiment.ipynb #076cab34
 def _other_view(model, guard, cfg:TrainConfig, device, counts:dict|None=None) -> tuple[tuple|None, dict]:
     """The photos of the view the model was not trained on, if the data folder has them: `(dishes, features, flagged)`,
     and the flagged share and the model's MAE%."""
@@ -133,12 +158,13 @@ def _other_view(model, guard, cfg:TrainConfig, device, counts:dict|None=None) ->
                                          detection_other_view=float(np.mean(flagged)), n_other_view=len(other),
                                          other_view_mae_pct=mae_pct(values, other.set_index('dish_id').loc[values.index]))
 
-# %% ../nbs/04c_experiment.ipynb #23b59e6d
+# %% ../nbs/04c_experiment.ipynb #a9b540a7
 def guard_folds(train_dishes:pd.DataFrame, cfg:TrainConfig) -> np.ndarray:
     "The grouped folds (up to 5) of the training dishes the guard and the drift reference are calibrated on."
     return grouped_folds(train_dishes, min(5, len(np.unique(dish_groups(train_dishes.dish_id, cfg.group_gap_s)))),
                          cfg.group_gap_s, cfg.seed)
 
+# %% ../nbs/04c_experiment.ipynb #50d6113a
 def fit_guard(model, train_dishes, test_dishes, cfg:TrainConfig, device=None,
               counts:dict|None=None, # The other view's feature counts are added here
              ) -> tuple[Guard, DriftReference|None, GuardScores]:
@@ -162,6 +188,7 @@ def fit_guard(model, train_dishes, test_dishes, cfg:TrainConfig, device=None,
                                      float(np.mean(blank_flags)), len(blank),
                                      **other_scores, **drift_scores)
 
+# %% ../nbs/04c_experiment.ipynb #a82fe0c0
 def fit_drift(feats, folds,        # The training photos' features and the guard's grouped folds of them
               train_dishes, config, # Their dishes (for the scan order) and the model's `ModelConfig`
               judged:dict,          # `{'test' or 'other_view': (dishes, features, flagged)}` (or `None`): photos the guard judged
@@ -175,46 +202,17 @@ def fit_drift(feats, folds,        # The training photos' features and the guard
         return drift_report(drift.summarize(np.asarray(f)[order]), np.asarray(flagged)[order], drift)
     return drift, dict(drift_window=drift.window, drift_threshold=drift.threshold,
                        **{f'drift_{k}': None if v is None else report(*v) for k, v in judged.items()})
+
+# %% ../nbs/04c_experiment.ipynb #86c04f6b
 def stage(name:str, what:str=''):
     "Say on standard error which stage of a run starts (`train` on the command line shows these lines as they come)."
     print(f"[{time.strftime('%H:%M:%S')}] {name}" + (f": {what}" if what else ''), file=sys.stderr, flush=True)
 
-# %% ../nbs/04c_experiment.ipynb #fda6a303
-def fit_run(cfg:TrainConfig,                      # The run's configuration
-            run:str|Path|RunFolder|None=None,     # The run folder; `None`: `runs/<name>/`
-            device=None,                          # Defaults to `default_device()`
-           ) -> RunMetrics:
-    """Train, evaluate, cross-validate and calibrate as `cfg` says, writing every file of the run folder (whole or not at
-    all: `RunFolder.writing`); returns its metrics."""
-    run = RunFolder(run) if run else RunFolder.for_config(cfg)
-    if not run.is_partial():
-        with run.writing() as partial: return fit_run(cfg, partial, device)
-    run.write_params(cfg)
-    dishes = config_dishes(cfg)
-    stage('features', f"{len(dishes)} dishes through the frozen backbones (cached after the first run)")
-    dishes = readable_dishes(check_for_data(cfg, dishes), dishes, device)
-    train_dishes, test = dishes[dishes.split == 'train'], dishes[dishes.split == 'test']
-    stage('training', f"{cfg.epochs} epochs on {len(train_dishes)} dishes")
-    learn = train(cfg, dishes, out_dir=run.path, device=device, finish_wandb=False)
-    learn.recorder.plot_loss()
-    plt.savefig(run.plot('loss'), dpi=100)
-
-    stage('evaluation', f"{len(test)} test dishes, the guard")
-    preds = evaluation_predictions(learn.regressor, test, cfg, device)
-    truth = test.set_index('dish_id').loc[preds.index]
-    plot_predictions(preds, truth, mean_baseline(train_dishes, test), run.plot('predictions'))
-    plot_residuals(preds, truth, run.plot('residuals'))
-    tta = _multi_view_scores(learn.regressor, test, preds, truth) if cfg.tta_views else None
-
-    save_model(learn.regressor, run)
-    preds.to_csv(run.test_predictions_file)
-    reload_identical = check_reload(learn.regressor, run, test.iloc[:RELOAD_CHECK_DISHES], preds, cfg, device)
-
-    evaluation = {}                                            # the backbone work of the evaluation: the other view's photos
-    guard, drift, guard_scores = fit_guard(learn.regressor, train_dishes, test, cfg, device, evaluation)
-    guard.save(run.guard_file)
-    if drift: drift.save(run.drift_file)
-
+# %% ../nbs/04c_experiment.ipynb #1c344f00
+def _cross_validation(cfg:TrainConfig, dishes:pd.DataFrame, learn, run:RunFolder, device=None) -> tuple:
+    """With `cv_folds`, the out-of-fold stage of `fit_run`: its scores, the ranges calibrated on its errors (saved into
+    `run`) and their coverage, the same for plates of known mass, and the ingredient report;
+    `(cv, coverage, cv_known, coverage_known, plate)`."""
     cv = coverage = cv_known = coverage_known = None
     plate = {}
     if cfg.cv_folds:
@@ -237,10 +235,57 @@ def fit_run(cfg:TrainConfig,                      # The run's configuration
             stage('ingredients', f"{len(learn.regressor.config.ingredients)} ingredients and the pooled rest")
             plate = ingredient_report(cfg, dishes, oof, learn.regressor, run, device)
             plate['likely'].save(run.ingredients_file)
-
     if learn.regressor.ingredient_head is not None and not cfg.cv_folds:
         stage('ingredients', "no list of likely ingredients: its threshold and ranges are chosen in cross-validation "
                              "(cv_folds: 0)")
+    return cv, coverage, cv_known, coverage_known, plate
+
+# %% ../nbs/04c_experiment.ipynb #5d346cab
+def _trained(cfg:TrainConfig, dishes:pd.DataFrame, run:RunFolder, device) -> Learner:
+    "`train`'s learner for the run, its loss curve saved as the run's `loss` plot."
+    learn = train(cfg, dishes, out_dir=run.path, device=device, finish_wandb=False)
+    learn.recorder.plot_loss()
+    plt.savefig(run.plot('loss'), dpi=100)
+    return learn
+
+# %% ../nbs/04c_experiment.ipynb #693a4225
+def _guarded(model, train_dishes:pd.DataFrame, test:pd.DataFrame, cfg:TrainConfig, run:RunFolder, device,
+             evaluation:dict) -> dict:
+    "`fit_guard`'s guard and drift reference saved in the run folder; returns the guard's scores."
+    guard, drift, guard_scores = fit_guard(model, train_dishes, test, cfg, device, evaluation)
+    guard.save(run.guard_file)
+    if drift: drift.save(run.drift_file)
+    return guard_scores
+
+# %% ../nbs/04c_experiment.ipynb #fda6a303
+def fit_run(cfg:TrainConfig,                      # The run's configuration
+            run:str|Path|RunFolder|None=None,     # The run folder; `None`: `runs/<name>/`
+            device=None,                          # Defaults to `default_device()`
+           ) -> RunMetrics:
+    """Train, evaluate, cross-validate and calibrate as `cfg` says, writing every file of the run folder (whole or not at
+    all: `RunFolder.writing`); returns its metrics."""
+    run = RunFolder(run) if run else RunFolder.for_config(cfg)
+    if not run.is_partial():
+        with run.writing() as partial: return fit_run(cfg, partial, device)
+    run.write_params(cfg)
+    dishes = config_dishes(cfg)
+    stage('features', f"{len(dishes)} dishes through the frozen backbones (cached after the first run)")
+    dishes = readable_dishes(check_for_data(cfg, dishes), dishes, device)
+    train_dishes, test = dishes[dishes.split == 'train'], dishes[dishes.split == 'test']
+    stage('training', f"{cfg.epochs} epochs on {len(train_dishes)} dishes")
+    learn = _trained(cfg, dishes, run, device)
+
+    stage('evaluation', f"{len(test)} test dishes, the guard")
+    preds, tta = _test_evaluation(learn.regressor, test, train_dishes, cfg, run, device)
+
+    save_model(learn.regressor, run)
+    preds.to_csv(run.test_predictions_file)
+    reload_identical = check_reload(learn.regressor, run, test.iloc[:RELOAD_CHECK_DISHES], preds, cfg, device)
+
+    evaluation = {}                                            # the backbone work of the evaluation: the other view's photos
+    guard_scores = _guarded(learn.regressor, train_dishes, test, cfg, run, device, evaluation)
+
+    cv, coverage, cv_known, coverage_known, plate = _cross_validation(cfg, dishes, learn, run, device)
     metrics = RunMetrics(name=cfg.name, view=cfg.view, backbone=cfg.backbone, n_train=len(train_dishes),
                          test=holdout_scores(preds, dishes, cfg.group_gap_s), cv=cv, coverage=coverage,
                          cv_known_mass=cv_known, coverage_known_mass=coverage_known, guard=guard_scores, tta=tta,
@@ -274,6 +319,7 @@ def _run_rank(rank:int, cfg:TrainConfig, path:str, world:int, port:int):
             fit_run(cfg if rank == 0 else replace(cfg, wandb='disabled'), run, f'cuda:{rank}' if cuda else 'cpu')
     finally: torch.distributed.destroy_process_group()
 
+# %% ../nbs/04c_experiment.ipynb #a11c8a7d
 def fit_run_distributed(cfg:TrainConfig,                  # The run's configuration
                         run:str|Path|RunFolder|None=None, # The run folder; `None`: `runs/<name>/`
                         processes:int=2,                  # Processes of the group (one per GPU, when there are GPUs)
@@ -293,6 +339,7 @@ def _summary(s) -> dict:
     return dict(pct=r(s.mae_pct), ci={t: [round(a, 2), round(b, 2)] for t, (a, b) in s.mae_pct_ci.items()},
                 vs_baseline={t: None if v is None else round(v, 3) for t, v in s.vs_baseline.items()})
 
+# %% ../nbs/04c_experiment.ipynb #9a793061
 def ablation(base:TrainConfig,          # The configuration every variant starts from
              variants:dict,             # Name -> the parameters it changes, e.g. {'log targets': {'log_targets': True}}
              n_boot:int=1000, device=None,
@@ -322,6 +369,30 @@ def experiment_notebook(name:str='train') -> Path:
     if not nb.is_file(): raise FileNotFoundError(f"Notebook not found: {nb}")
     return nb
 
+# %% ../nbs/04c_experiment.ipynb #eda9e82e
+def _cache_root(cfg:TrainConfig) -> Path: return Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
+
+# %% ../nbs/04c_experiment.ipynb #6eab666a
+def _machine_refused(e:Exception, partial:RunFolder, cfg:TrainConfig) -> CannotWrite|None:
+    """The one-line `CannotWrite` when the run (in papermill's kernel or around it) failed on a full, read-only or
+    foreign disk: the run folder's or the cache's."""
+    if isinstance(e, OSError): err = e
+    # the kernel's exception, as text: its errno and file when it had them
+    else:
+        m = re.search(r"\[Errno (\d+)\] ([^:]*)(?::\s*'([^']+)')?", str(e.evalue))
+        # said already, by the writer
+        if m and m[2].startswith('cannot write '): return CannotWrite(int(m[1]), str(e.evalue).split('] ', 1)[1])
+        err = OSError(int(m[1]), str(e.evalue), m[3]) if m else RuntimeError(str(e.evalue))
+    return cannot_write(err, partial.path) or cannot_write(err, _cache_root(cfg))
+
+# %% ../nbs/04c_experiment.ipynb #e22dd494
+class RunFailed(RuntimeError):
+    "The experiment notebook failed: which cell and why, and where its executed copy is."
+    def __init__(self, e, partial:RunFolder):
+        super().__init__(f"the run failed in cell {e.exec_count}: {e.ename}: {shorten(str(e.evalue), 300)}\n"
+                         f"(the executed notebook, with the full traceback: {partial.notebook_file})")
+
+# %% ../nbs/04c_experiment.ipynb #fff6255f
 def run_experiment(cfg:TrainConfig,                   # The run's configuration
                    run:str|Path|RunFolder|None=None,  # Run folder; defaults to `runs/<name>/`
                    progress:bool=True,                # Show papermill's progress bar
@@ -345,23 +416,3 @@ def run_experiment(cfg:TrainConfig,                   # The run's configuration
             if isinstance(e, OSError): raise
             raise RunFailed(e, partial) from None
     return run
-
-def _machine_refused(e:Exception, partial:RunFolder, cfg:TrainConfig) -> CannotWrite|None:
-    """The one-line `CannotWrite` when the run (in papermill's kernel or around it) failed on a full, read-only or
-    foreign disk: the run folder's or the cache's."""
-    if isinstance(e, OSError): err = e
-    # the kernel's exception, as text: its errno and file when it had them
-    else:
-        m = re.search(r"\[Errno (\d+)\] ([^:]*)(?::\s*'([^']+)')?", str(e.evalue))
-        # said already, by the writer
-        if m and m[2].startswith('cannot write '): return CannotWrite(int(m[1]), str(e.evalue).split('] ', 1)[1])
-        err = OSError(int(m[1]), str(e.evalue), m[3]) if m else RuntimeError(str(e.evalue))
-    return cannot_write(err, partial.path) or cannot_write(err, _cache_root(cfg))
-
-def _cache_root(cfg:TrainConfig) -> Path: return Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
-
-class RunFailed(RuntimeError):
-    "The experiment notebook failed: which cell and why, and where its executed copy is."
-    def __init__(self, e, partial:RunFolder):
-        super().__init__(f"the run failed in cell {e.exec_count}: {e.ename}: {shorten(str(e.evalue), 300)}\n"
-                         f"(the executed notebook, with the full traceback: {partial.notebook_file})")

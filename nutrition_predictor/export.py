@@ -29,6 +29,7 @@ def export_onnx(model:NutritionRegressor, # A trained model
     outputs = ['nutrition', 'features', *(('presence', 'grams') if model.ingredient_head is not None else ())]
     return onnx_export(UnitsModel(model), model.config.img_size, path, outputs, opset)
 
+# %% ../nbs/03a_export.ipynb #ebbb4f4b
 def export_run(run:str|Path|RunFolder) -> Path:
     """Export the model of run folder `run` (a finished run, or a bare model) into its ONNX file, and seal the run again with it
     once the file is written and checked; a `ValueError` for the shipped model (it comes exported) and for a link in place of

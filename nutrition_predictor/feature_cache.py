@@ -32,6 +32,7 @@ def default_cache_dir() -> Path:
 SHARD_VECTORS = 4096          # vectors a writer gathers before writing them as one shard
 SHARD_BYTES = 64 << 20        # or fewer, when the vectors are long (a unit's activations)
 
+# %% ../nbs/01f_feature_cache.ipynb #7cba2907
 def row_checksums(vectors:np.ndarray) -> np.ndarray:
     "The XXH3-128 digest of each row's float32 bytes: `[m, 16]` uint8 for `[m, n]` vectors."
     v = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -49,6 +50,7 @@ def write_shard(path:str|Path,     # The shard file (`.safetensors`)
     with written_whole(path) as tmp: tmp.write_bytes(data)
     return Path(path)
 
+# %% ../nbs/01f_feature_cache.ipynb #beb2e485
 def _header(path:str|Path) -> tuple[dict, int]:
     "A safetensors file's JSON header, and where its arrays begin (the format: the header's length in 8 bytes, then the header)."
     with open(path, 'rb') as f:
@@ -56,11 +58,13 @@ def _header(path:str|Path) -> tuple[dict, int]:
         if not 2 <= n <= 100 << 20: raise ValueError(f"{path} is not a safetensors file")
         return json.loads(f.read(n)), 8 + n
 
+# %% ../nbs/01f_feature_cache.ipynb #e8fefc49
 def shard_keys(path:str|Path) -> list[str]:
     "The keys of shard `path`, in row order (reads only its header)."
     keys = (_header(path)[0].get('__metadata__') or {})['keys']
     return keys.split('\n') if keys else []
 
+# %% ../nbs/01f_feature_cache.ipynb #1c015e11
 # Pages mapped in one go where the system can (Linux): a fault per 4 KiB page costs more than reading them
 _MAP = (dict(flags=mmap.MAP_SHARED | getattr(mmap, 'MAP_POPULATE', 0), prot=mmap.PROT_READ) if hasattr(mmap, 'PROT_READ')
         else dict(access=mmap.ACCESS_READ))
@@ -77,11 +81,11 @@ def read_shard(path:str|Path) -> tuple[np.ndarray, np.ndarray]:
         return np.frombuffer(m, dtype, count=int(np.prod(shape)), offset=start + lo).reshape(shape)
     return mapped('vectors', np.float32, 'F32'), mapped('checksums', np.uint8, 'U8')
 
-# %% ../nbs/01f_feature_cache.ipynb #43a068a9
+# %% ../nbs/01f_feature_cache.ipynb #45e1d24d
 SUFFIX = '.safetensors'
-STALE_PART_S = 24 * 3600     # a temporary file this old is a killed writer's: removed
 def _shard_name() -> str: return f'{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}{SUFFIX}'
 
+# %% ../nbs/01f_feature_cache.ipynb #43a068a9
 class FeatureCache:
     "Feature vectors on disk in shards (many vectors per file), each under its key with the checksum of its values."
     def __init__(self, root:str|Path|None=None,          # The cache folder; vectors in `<root>/features/` (`default_cache_dir()`)
@@ -95,28 +99,57 @@ class FeatureCache:
         self._pending, self._pending_bytes = {}, 0    # key -> vector gathered, not yet written
         self._moved = []                   # one-file entries to remove once their vectors are in a shard (`migrate`)
 
-    def __repr__(self): return f'FeatureCache({str(self.root)!r})'
+# %% ../nbs/01f_feature_cache.ipynb #284ad792
+@patch
+def __repr__(self:FeatureCache): return f'FeatureCache({str(self.root)!r})'
 
-    def _refresh(self):
-        "Index the shards written since the last look, by this process or any other; remove what killed writers left."
-        try: entries = list(os.scandir(self.shard_dir))
-        except FileNotFoundError: return
-        for e in entries:                         # another writer may rename its temporary file meanwhile: gone is fine
-            with contextlib.suppress(OSError):
-                if e.name.endswith('.part') and time.time() - e.stat().st_mtime > STALE_PART_S: os.unlink(e.path)
-        names = sorted(e.name for e in entries if e.name.endswith(SUFFIX) and not e.name.startswith('.'))
-        for name in names:
-            if name in self._indexed or name in self._dropped: continue
-            try: keys = shard_keys(self.shard_dir/name)
-            except FileNotFoundError: continue
-            except Exception as e: self._drop(name, f'unreadable: {e}'); continue
-            self._indexed.add(name)
-            for row, k in enumerate(keys): self._index[k].append((name, row))
+# %% ../nbs/01f_feature_cache.ipynb #a999d1df
+@patch
+def _drop(self:FeatureCache, name:str, why:str):
+    _log.warning(f"Feature cache shard {self.shard_dir/name} is corrupt ({why}); its vectors will be recomputed")
+    self._dropped.add(name)
+    with contextlib.suppress(OSError): (self.shard_dir/name).unlink()
 
-    def _drop(self, name:str, why:str):
-        _log.warning(f"Feature cache shard {self.shard_dir/name} is corrupt ({why}); its vectors will be recomputed")
-        self._dropped.add(name)
-        with contextlib.suppress(OSError): (self.shard_dir/name).unlink()
+# %% ../nbs/01f_feature_cache.ipynb #aafe18e8
+STALE_PART_S = 24 * 3600     # a temporary file this old is a killed writer's: removed
+
+@patch
+def _refresh(self:FeatureCache):
+    "Index the shards written since the last look, by this process or any other; remove what killed writers left."
+    try: entries = list(os.scandir(self.shard_dir))
+    except FileNotFoundError: return
+    for e in entries:                         # another writer may rename its temporary file meanwhile: gone is fine
+        with contextlib.suppress(OSError):
+            if e.name.endswith('.part') and time.time() - e.stat().st_mtime > STALE_PART_S: os.unlink(e.path)
+    names = sorted(e.name for e in entries if e.name.endswith(SUFFIX) and not e.name.startswith('.'))
+    for name in names:
+        if name in self._indexed or name in self._dropped: continue
+        try: keys = shard_keys(self.shard_dir/name)
+        except FileNotFoundError: continue
+        except Exception as e: self._drop(name, f'unreadable: {e}'); continue
+        self._indexed.add(name)
+        for row, k in enumerate(keys): self._index[k].append((name, row))
+
+# %% ../nbs/01f_feature_cache.ipynb #0304a30f
+@patch
+def _copies(self:FeatureCache, key:str) -> list:
+    return sorted((c for c in self._index.get(key, ()) if c not in self._bad and c[0] not in self._dropped), reverse=True)
+
+# %% ../nbs/01f_feature_cache.ipynb #5388dc3b
+@patch
+def _read(self:FeatureCache, name:str):
+    try: return read_shard(self.shard_dir/name)
+    except FileNotFoundError: self._dropped.add(name)
+    except Exception as e: self._drop(name, f'unreadable: {e}')
+
+# %% ../nbs/01f_feature_cache.ipynb #ce674e84
+@patch
+def _verified(self:FeatureCache, name:str, rows:list[int], vectors:np.ndarray, sums:np.ndarray, n_features:int) -> dict:
+    "`{row: vector}` of the `rows` of a shard that match their checksums (read-only views of its mapping); the others marked bad."
+    if vectors.ndim != 2 or vectors.shape[1] != n_features: ok = []
+    else: ok = [r for r in rows if r < len(vectors) and xxhash.xxh3_128_digest(vectors[r]) == sums[r].tobytes()]
+    self._bad.update((name, r) for r in set(rows) - set(ok))
+    return {r: vectors[r] for r in ok}
 
 # %% ../nbs/01f_feature_cache.ipynb #df2c2214
 @patch
@@ -125,31 +158,6 @@ def _has_files(self:FeatureCache) -> bool:
     with contextlib.suppress(FileNotFoundError):
         return any(e.is_dir() and len(e.name) == 2 for e in os.scandir(self.root))
     return False
-
-@patch
-def _load_file(self:FeatureCache, key:str, n_features:int|None) -> np.ndarray|None:
-    "The vector of `key` from its one-file entry (`None`: absent, or damaged: reported and deleted), queued for the next shard."
-    p = self.root/key[:2]/f'{key}.pt'
-    if not p.exists(): return None
-    import torch                                      # only caches from before shards need it
-    try: d = torch.load(p, map_location='cpu', weights_only=True)
-    except Exception as e: d = e
-    f = d.get('features') if isinstance(d, dict) else None
-    ok = isinstance(f, torch.Tensor) and d.get('key') == key and f.dtype == torch.float32 and f.ndim == 1
-    if ok and n_features is not None and len(f) != n_features: return None   # another length: not this caller's
-    if not ok or d.get('sha256') != hashlib.sha256(f.numpy().tobytes()).hexdigest():
-        _log.warning(f"Feature cache file {p} is corrupt; recomputing it"); p.unlink(missing_ok=True); return None
-    self.save(key, f); self._moved.append(p)
-    return f.numpy().copy()
-
-@patch
-def migrate(self:FeatureCache) -> int:
-    "Move every one-file entry into shards (damaged ones are reported and deleted); the number of vectors moved."
-    if not self._has_files(): return 0
-    keys = [p.stem for p in sorted(self.root.glob('[0-9a-f][0-9a-f]/*.pt'))]
-    n = sum(self._load_file(k, None) is not None for k in keys)
-    self.flush()
-    return n
 
 # %% ../nbs/01f_feature_cache.ipynb #f7af832c
 @patch
@@ -182,24 +190,6 @@ def load_many(self:FeatureCache, keys:list[str], n_features:int) -> list[np.ndar
                 if out[i] is None: out[i] = self._load_file(k, n_features)
         return out
 
-@patch
-def _copies(self:FeatureCache, key:str) -> list:
-    return sorted((c for c in self._index.get(key, ()) if c not in self._bad and c[0] not in self._dropped), reverse=True)
-
-@patch
-def _read(self:FeatureCache, name:str):
-    try: return read_shard(self.shard_dir/name)
-    except FileNotFoundError: self._dropped.add(name)
-    except Exception as e: self._drop(name, f'unreadable: {e}')
-
-@patch
-def _verified(self:FeatureCache, name:str, rows:list[int], vectors:np.ndarray, sums:np.ndarray, n_features:int) -> dict:
-    "`{row: vector}` of the `rows` of a shard that match their checksums (read-only views of its mapping); the others marked bad."
-    if vectors.ndim != 2 or vectors.shape[1] != n_features: ok = []
-    else: ok = [r for r in rows if r < len(vectors) and xxhash.xxh3_128_digest(vectors[r]) == sums[r].tobytes()]
-    self._bad.update((name, r) for r in set(rows) - set(ok))
-    return {r: vectors[r] for r in ok}
-
 # %% ../nbs/01f_feature_cache.ipynb #8612b06d
 @patch
 def save(self:FeatureCache, key:str, features):
@@ -211,6 +201,7 @@ def save(self:FeatureCache, key:str, features):
         self._pending[key] = v
         if len(self._pending) >= self.shard_vectors or self._pending_bytes >= self.shard_bytes: self.flush()
 
+# %% ../nbs/01f_feature_cache.ipynb #ee21e839
 @patch
 def flush(self:FeatureCache):
     "Write the gathered vectors as shards (one per vector length). Raises `CannotWrite` on a full or read-only disk."
@@ -224,3 +215,30 @@ def flush(self:FeatureCache):
             for row, k in enumerate(keys): self._index[k].append((name, row)); self._pending_bytes -= self._pending.pop(k).nbytes
         for p in self._moved: p.unlink(missing_ok=True)
         self._moved.clear()
+
+# %% ../nbs/01f_feature_cache.ipynb #23d9fd2a
+@patch
+def _load_file(self:FeatureCache, key:str, n_features:int|None) -> np.ndarray|None:
+    "The vector of `key` from its one-file entry (`None`: absent, or damaged: reported and deleted), queued for the next shard."
+    p = self.root/key[:2]/f'{key}.pt'
+    if not p.exists(): return None
+    import torch                                      # only caches from before shards need it
+    try: d = torch.load(p, map_location='cpu', weights_only=True)
+    except Exception as e: d = e
+    f = d.get('features') if isinstance(d, dict) else None
+    ok = isinstance(f, torch.Tensor) and d.get('key') == key and f.dtype == torch.float32 and f.ndim == 1
+    if ok and n_features is not None and len(f) != n_features: return None   # another length: not this caller's
+    if not ok or d.get('sha256') != hashlib.sha256(f.numpy().tobytes()).hexdigest():
+        _log.warning(f"Feature cache file {p} is corrupt; recomputing it"); p.unlink(missing_ok=True); return None
+    self.save(key, f); self._moved.append(p)
+    return f.numpy().copy()
+
+# %% ../nbs/01f_feature_cache.ipynb #1ab34799
+@patch
+def migrate(self:FeatureCache) -> int:
+    "Move every one-file entry into shards (damaged ones are reported and deleted); the number of vectors moved."
+    if not self._has_files(): return 0
+    keys = [p.stem for p in sorted(self.root.glob('[0-9a-f][0-9a-f]/*.pt'))]
+    n = sum(self._load_file(k, None) is not None for k in keys)
+    self.flush()
+    return n

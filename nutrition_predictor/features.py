@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 from fastai.torch_core import default_device, set_seed
-from fastcore.basics import chunked
+from fastcore.basics import chunked, patch
 from fastprogress.fastprogress import progress_bar
 
 from .images import (PAD_RGB, DataError, backbone_batch_size, decode_thread_count, mapped_ahead, model_input,
@@ -34,8 +34,8 @@ from .feature_cache import FeatureCache
 __all__ = ['AUG_VERSION', 'PREP_VERSION', 'PRESENCE', 'GRAMS', 'image_tfms', 'target_values', 'target_stats', 'DishDataset',
            'dish_dataloaders', 'feature_key', 'variant_seed', 'image_sha', 'fit_square_tensor', 'gpu_prepare',
            'distributed_rank', 'extractor_key', 'OnnxExtractor', 'cached_features', 'cached_activations', 'weights_id',
-           'FeatureDataset', 'feature_dataloaders', 'tuned_vectors', 'dish_features', 'cached_predictions',
-           'readable_dishes']
+           'readable_dishes', 'FeatureDataset', 'feature_dataloaders', 'tuned_vectors', 'dish_features',
+           'cached_predictions']
 
 # %% ../nbs/02a_features.ipynb #586180c3
 _log = logging.getLogger(__name__)
@@ -61,12 +61,14 @@ def target_values(table:pd.DataFrame, columns:list, log:bool) -> torch.Tensor:
     y = torch.tensor(table[list(columns)].to_numpy(np.float32))
     return torch.log1p(y) if log else y
 
+# %% ../nbs/02a_features.ipynb #95fcd70f
 def target_stats(table:pd.DataFrame, columns:list, log:bool) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and standard deviation of each target (`columns`, on the scale `target_values` gives) over the training
     dishes of `table`."""
     y = target_values(table[table.split == 'train'], columns, log)
     return y.mean(0), y.std(0)
 
+# %% ../nbs/02a_features.ipynb #4271cb44
 class DishDataset(torch.utils.data.Dataset):
     "Images of `table`, prepared (`prepare_image`) and through `tfms`, with standardised targets when the table has them."
     def __init__(self, table:pd.DataFrame, tfms:A.Compose, size:int, square:str, target_mean=None, target_std=None,
@@ -75,10 +77,16 @@ class DishDataset(torch.utils.data.Dataset):
         self.images, self.tfms, self.size, self.square = list(table.image), tfms, size, square
         self.y = None
         if set(columns) <= set(table.columns): self.y = (target_values(table, columns, log) - target_mean) / target_std
-    def __len__(self): return len(self.images)
-    def __getitem__(self, i):
-        x = torch.from_numpy(self.tfms(image=prepare_image(self.images[i], self.size, self.square))['image'])
-        return (x,) if self.y is None else (x, self.y[i])
+
+# %% ../nbs/02a_features.ipynb #4a043eea
+@patch
+def __len__(self:DishDataset): return len(self.images)
+
+# %% ../nbs/02a_features.ipynb #8280f6a5
+@patch
+def __getitem__(self:DishDataset, i):
+    x = torch.from_numpy(self.tfms(image=prepare_image(self.images[i], self.size, self.square))['image'])
+    return (x,) if self.y is None else (x, self.y[i])
 
 # %% ../nbs/02a_features.ipynb #b418b6eb
 def dish_dataloaders(table:pd.DataFrame,        # From `dish_table`
@@ -117,10 +125,12 @@ def feature_key(config:ModelConfig, # The model's config (input size, `square`, 
     if variant: parts.update(variant=variant, seed=seed, view=view, aug=AUG_VERSION)
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
+# %% ../nbs/02a_features.ipynb #13bee39c
 def variant_seed(seed:int, image_sha:str, variant:int) -> int:
     "Seed of augmentation `variant` of an image."
     return int(hashlib.sha256(f'{seed}-{image_sha}-{variant}'.encode()).hexdigest()[:8], 16)
 
+# %% ../nbs/02a_features.ipynb #81c0a135
 @functools.lru_cache(maxsize=None)
 def _sha(path:str, size:int, mtime_ns:int) -> str: return sha256_file(path)
 
@@ -148,24 +158,22 @@ def gpu_prepare(paths:list, size:int, square:str, device='cuda') -> list[np.ndar
     from torchvision.io import decode_jpeg, read_file, ImageReadMode
     imgs = decode_jpeg([read_file(str(p)) for p in paths], mode=ImageReadMode.RGB, device=device)
     return [fit_square_tensor(x, size, square).permute(1, 2, 0).cpu().numpy() for x in imgs]
+
+# %% ../nbs/02a_features.ipynb #19ca79cd
+def _use_gpu_decoding(device, paths) -> bool:
+    return torch.device(device).type == 'cuda' and all(str(p).lower().endswith(('.jpg', '.jpeg')) for p in paths)
+
+# %% ../nbs/02a_features.ipynb #88b31170
 def distributed_rank() -> tuple[int, int]:
     "`(rank, world size)` of this process in a `torch.distributed` group (several training processes), `(0, 1)` outside one."
     d = torch.distributed
     return (d.get_rank(), d.get_world_size()) if d.is_available() and d.is_initialized() else (0, 1)
-def _use_gpu_decoding(device, paths) -> bool:
-    return torch.device(device).type == 'cuda' and all(str(p).lower().endswith(('.jpg', '.jpeg')) for p in paths)
+
+# %% ../nbs/02a_features.ipynb #1c09774b
 def _read_into(feats:list, cache:FeatureCache, keys:list, idx:list, n_feat:int):
     "Fill `feats[i]` for `i` in `idx` with the cached vector of `keys[i]` (a read-only array), where the cache has one."
     for i, f in zip(idx, cache.load_many([keys[i] for i in idx], n_feat)):
         if f is not None: feats[i] = f
-def _extractor(module, extra, size:int, cache:FeatureCache, device, engine:str):
-    """What runs a frozen extractor: onnxruntime for a backbone's pooled vector on a CPU (unless `engine='torch'`), torch
-    otherwise."""
-    if engine == 'auto' and extra is None and torch.device(device).type == 'cpu':
-        return OnnxExtractor(module, size, cache.root.parent/'onnx')
-    return module.eval().to(device)
-def _vector_length(config:ModelConfig, backbone:str) -> int:
-    return sum(n for name, n in config.feature_groups() if name.startswith(f'{backbone}:'))
 
 # %% ../nbs/02a_features.ipynb #4a8b396c
 def extractor_key(module:torch.nn.Module, size:int) -> str:
@@ -186,8 +194,132 @@ class OnnxExtractor:
         self.session = onnx_session(self.path)
         self.input = self.session.get_inputs()[0].name
 
-    def __call__(self, x:torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(self.session.run(None, {self.input: x.cpu().numpy()})[0])
+# %% ../nbs/02a_features.ipynb #16d9b179
+@patch
+def __call__(self:OnnxExtractor, x:torch.Tensor) -> torch.Tensor:
+    return torch.from_numpy(self.session.run(None, {self.input: x.cpu().numpy()})[0])
+
+# %% ../nbs/02a_features.ipynb #fadb7fe4
+def _extractor(module, extra, size:int, cache:FeatureCache, device, engine:str):
+    """What runs a frozen extractor: onnxruntime for a backbone's pooled vector on a CPU (unless `engine='torch'`), torch
+    otherwise."""
+    if engine == 'auto' and extra is None and torch.device(device).type == 'cpu':
+        return OnnxExtractor(module, size, cache.root.parent/'onnx')
+    return module.eval().to(device)
+
+# %% ../nbs/02a_features.ipynb #b5b6a3b1
+def _vector_length(config:ModelConfig, backbone:str) -> int:
+    return sum(n for name, n in config.feature_groups() if name.startswith(f'{backbone}:'))
+
+# %% ../nbs/02a_features.ipynb #a531cfa0
+def _check_build(model:NutritionRegressor, variants:int, seed, view, engine:str, extractors):
+    "A `ValueError` for arguments `cached_features` cannot build from."
+    if variants and (seed is None or view is None):
+        raise ValueError("augmented variants need the run's seed and the photos' view")
+    if engine not in ('auto', 'torch'): raise ValueError(f"engine must be 'auto' or 'torch', not {engine!r}")
+    if model.tuned and extractors is None:
+        raise ValueError("A model with tuned units has features of its own: the cache holds the frozen backbones' "
+                         "(`dish_features` combines them)")
+
+# %% ../nbs/02a_features.ipynb #cbb14b2a
+class _FeatureBuild:
+    "The state one `cached_features` call shares between its steps."
+    def __init__(self, config:ModelConfig, table:pd.DataFrame, cache:FeatureCache, variants:int, seed:int|None,
+                 view:str|None, weights:str, bs:int|None, decode_threads:int, device, failed:dict|None, engine:str):
+        self.c, self.cache, self.device, self.failed, self.engine = config, cache, device, failed, engine
+        self.seed, self.view, self.weights, self.decode_threads = seed, view, weights, decode_threads
+        self.bs = bs or backbone_batch_size(torch.device(device).type == 'cuda')
+        self.images = list(table.image)
+        self.decoder = 'nvjpeg' if _use_gpu_decoding(device, self.images) else 'pil'
+        self.shas = [image_sha(p) for p in self.images]
+        self.pairs = [(r, v) for r in range(len(self.images)) for v in range(variants + 1)]   # image-major: (table row, variant)
+        self.bad = {}                             # table row -> why its image cannot be read
+        self.computed = 0                         # vectors this process computed (and wrote to the cache)
+        self.rank, self.world = distributed_rank()
+
+# %% ../nbs/02a_features.ipynb #52299ee9
+@patch
+def keys(self:_FeatureBuild, backbone:str, extra:dict|None) -> list:
+    "The cache key of each of `pairs`' vectors from one extractor."
+    return [feature_key(self.c, backbone, self.shas[r], v, self.seed, self.view, self.weights, self.decoder, extra)
+            for r, v in self.pairs]
+
+# %% ../nbs/02a_features.ipynb #e285c17c
+@patch
+def transform(self:_FeatureBuild, v:int, r:int) -> A.Compose:
+    "The transform of variant `v` of table row `r`'s image."
+    return image_tfms(augment=v > 0, view=self.view, seed=variant_seed(self.seed, self.shas[r], v) if v else None)
+
+# %% ../nbs/02a_features.ipynb #4c4e0e5a
+@patch
+def squares(self:_FeatureBuild, rows:list) -> dict:
+    "Prepared images (`prepare_image`) of table `rows`, by row; unreadable ones left out, and why recorded in `bad`."
+    if self.decoder == 'nvjpeg':
+        try: return dict(zip(rows, gpu_prepare([self.images[r] for r in rows], self.c.img_size, self.c.square, self.device)))
+        except RuntimeError: pass             # a JPEG nvJPEG refuses: each image through PIL, to name the bad one
+    out = {}
+    for r in rows:
+        try: out[r] = prepare_image(self.images[r], self.c.img_size, self.c.square)
+        except DataError as e: self.bad[r] = str(e)
+    return out
+
+# %% ../nbs/02a_features.ipynb #4408cb20
+@patch
+def batch(self:_FeatureBuild, idx:list) -> tuple[list, torch.Tensor|None]:
+    "The indices of `idx` (into `pairs`) whose image could be read, and their prepared images (`None`: none could)."
+    sq = self.squares(sorted({self.pairs[i][0] for i in idx}))
+    ok = [i for i in idx if self.pairs[i][0] in sq]
+    return ok, torch.stack([torch.from_numpy(self.transform(v, r)(image=sq[r])['image']) for r,
+                            v in (self.pairs[i] for i in ok)]) if ok else None
+
+# %% ../nbs/02a_features.ipynb #aec8681f
+@patch
+def compute(self:_FeatureBuild, module:torch.nn.Module, extra:dict|None, keys:list, feats:list, idx:list):
+    "Fill `feats[i]` for `i` in `idx` with the extractor's vector, saved in the cache under `keys[i]` and counted."
+    if not idx: return
+    body = _extractor(module, extra, self.c.img_size, self.cache, self.device, self.engine)
+    workers = decode_thread_count(self.decode_threads)
+    batches = list(chunked(idx, self.bs))
+    with ThreadPoolExecutor(max(1, workers)) as pool, torch.inference_mode(), contextlib.ExitStack() as done:
+        done.callback(self.cache.flush)       # what was computed is written, also when a bad image stops the build
+        prepared = mapped_ahead(pool, self.batch, batches) if self.decoder == 'pil' else map(self.batch, batches)
+        for ok, xb in progress_bar(prepared, total=len(batches), leave=False):
+            if self.failed is None and self.bad: raise DataError(next(iter(self.bad.values())))
+            if not ok: continue
+            for i, f in zip(ok, body(xb.to(self.device)).float().cpu()):
+                self.cache.save(keys[i], f); feats[i] = f; self.computed += 1
+
+# %% ../nbs/02a_features.ipynb #5e8bc5d0
+@patch
+def vectors(self:_FeatureBuild, backbone:str, module:torch.nn.Module, n_feat:int, extra:dict|None) -> torch.Tensor:
+    "`[len(pairs), n_feat]` vectors of one extractor, from the cache or computed; NaN where the image cannot be read."
+    keys, pairs, bad = self.keys(backbone, extra), self.pairs, self.bad
+    feats = [None] * len(keys)
+    _read_into(feats, self.cache, keys, [i for i in range(len(keys)) if pairs[i][0] not in bad], n_feat)
+    todo = [i for i, f in enumerate(feats) if f is None and pairs[i][0] not in bad]
+    # with several processes, each computes its share (by index)
+    self.compute(module, extra, keys, feats, [i for i in todo if i % self.world == self.rank])
+    if self.world > 1:
+        torch.distributed.barrier()                           # then reads the others' shares from the cache
+        _read_into(feats, self.cache, keys, [i for i in todo if feats[i] is None and pairs[i][0] not in bad], n_feat)
+        self.compute(module, extra, keys, feats, [i for i in todo if feats[i] is None and pairs[i][0] not in bad])
+    return torch.from_numpy(np.stack([np.full(n_feat, np.nan, np.float32) if f is None else np.asarray(f) for f in feats]))
+
+# %% ../nbs/02a_features.ipynb #10ecbdd7
+@patch
+def finish(self:_FeatureBuild, n_extractors:int) -> dict:
+    "`{'computed': n, 'loaded': m}` over every process, after the cache is flushed and the unreadable images handed over."
+    try: self.cache.flush()                                   # what was read from a one-file cache moves into shards
+    except CannotWrite as e: _log.warning(f"{e} (the cache's one-file entries stay where they are)")
+    if self.failed is not None: self.failed.update(self.bad)
+    elif self.bad: raise DataError(next(iter(self.bad.values())))
+    computed = self.computed
+    if self.world > 1:
+        n = torch.tensor([computed]); torch.distributed.all_reduce(n); computed = int(n)
+    total = (len(self.pairs) - sum(1 for r, _ in self.pairs if r in self.bad)) * n_extractors
+    _log.info(f"Feature cache: {computed} computed, {total - computed} loaded, {len(self.bad)} images unreadable "
+              f"({self.cache.root})")
+    return dict(computed=computed, loaded=total - computed)
 
 # %% ../nbs/02a_features.ipynb #9630896e
 def cached_features(model:NutritionRegressor, # Its frozen backbones make the features
@@ -211,73 +343,14 @@ def cached_features(model:NutritionRegressor, # Its frozen backbones make the fe
     """Features `[n_images*(1+variants), n_features]` (image-major: an image's variants are neighbours), and
     `{'computed': n, 'loaded': m}`."""
     device = device or default_device()
+    _check_build(model, variants, seed, view, engine, extractors)
     c = model.config
-    if variants and (seed is None or view is None):
-        raise ValueError("augmented variants need the run's seed and the photos' view")
-    if engine not in ('auto', 'torch'): raise ValueError(f"engine must be 'auto' or 'torch', not {engine!r}")
-    if model.tuned and extractors is None:
-        raise ValueError("A model with tuned units has features of its own: the cache holds the frozen backbones' "
-                         "(`dish_features` combines them)")
     extractors = extractors or [(name, pooled, _vector_length(c, name), None) for name,
                                 pooled in zip(c.backbone, model.backbone.bodies)]
-    bs = bs or backbone_batch_size(torch.device(device).type == 'cuda')
-    images = list(table.image)
-    decoder = 'nvjpeg' if _use_gpu_decoding(device, images) else 'pil'
-    shas = [image_sha(p) for p in images]
-    pairs = [(r, v) for r in range(len(images)) for v in range(variants + 1)]     # image-major: (table row, variant)
-    tfm = lambda v, r: image_tfms(augment=v > 0, view=view, seed=variant_seed(seed, shas[r], v) if v else None)
-    bad = {}                                      # table row -> why its image cannot be read
-    def _squares(rows) -> dict:
-        if decoder == 'nvjpeg':
-            try: return dict(zip(rows, gpu_prepare([images[r] for r in rows], c.img_size, c.square, device)))
-            except RuntimeError: pass             # a JPEG nvJPEG refuses: each image through PIL, to name the bad one
-        out = {}
-        for r in rows:
-            try: out[r] = prepare_image(images[r], c.img_size, c.square)
-            except DataError as e: bad[r] = str(e)
-        return out
-    def _batch(idx):                              # the indices of `idx` that could be read, and their prepared images
-        sq = _squares(sorted({pairs[i][0] for i in idx}))
-        ok = [i for i in idx if pairs[i][0] in sq]
-        return ok, torch.stack([torch.from_numpy(tfm(v, r)(image=sq[r])['image']) for r,
-                                v in (pairs[i] for i in ok)]) if ok else None
-    rank, world = distributed_rank()
-    parts, computed = [], 0
-    for name, pooled, n_feat, extra in extractors:
-        keys = [feature_key(c, name, shas[r], v, seed, view, weights, decoder, extra) for r, v in pairs]
-        feats = [None] * len(keys)
-        _read_into(feats, cache, keys, [i for i in range(len(keys)) if pairs[i][0] not in bad], n_feat)
-        def _compute(idx):
-            nonlocal computed
-            if not idx: return
-            body = _extractor(pooled, extra, c.img_size, cache, device, engine)
-            workers = decode_thread_count(decode_threads)
-            batches = list(chunked(idx, bs))
-            with ThreadPoolExecutor(max(1, workers)) as pool, torch.inference_mode(), contextlib.ExitStack() as done:
-                done.callback(cache.flush)                # what was computed is written, also when a bad image stops the build
-                prepared = mapped_ahead(pool, _batch, batches) if decoder == 'pil' else map(_batch, batches)
-                for ok, xb in progress_bar(prepared, total=len(batches), leave=False):
-                    if failed is None and bad: raise DataError(next(iter(bad.values())))
-                    if not ok: continue
-                    for i, f in zip(ok, body(xb.to(device)).float().cpu()):
-                        cache.save(keys[i], f); feats[i] = f; computed += 1
-        todo = [i for i, f in enumerate(feats) if f is None and pairs[i][0] not in bad]
-        _compute([i for i in todo if i % world == rank])          # with several processes, each computes its share (by index)
-        if world > 1:
-            torch.distributed.barrier()                           # then reads the others' shares from the cache
-            _read_into(feats, cache, keys, [i for i in todo if feats[i] is None and pairs[i][0] not in bad], n_feat)
-            _compute([i for i in todo if feats[i] is None and pairs[i][0] not in bad])
-        parts.append(torch.from_numpy(np.stack([np.full(n_feat, np.nan,
-                                                        np.float32) if f is None else np.asarray(f) for f in feats])))
-    try: cache.flush()                                        # what was read from a one-file cache moves into shards
-    except CannotWrite as e: _log.warning(f"{e} (the cache's one-file entries stay where they are)")
-    if failed is not None: failed.update(bad)
-    elif bad: raise DataError(next(iter(bad.values())))
-    if world > 1:
-        n = torch.tensor([computed]); torch.distributed.all_reduce(n); computed = int(n)
-    total = (len(pairs) - sum(1 for r, _ in pairs if r in bad)) * len(extractors)
-    _log.info(f"Feature cache: {computed} computed, {total - computed} loaded, {len(bad)} images unreadable ({cache.root})")
-    return torch.cat(parts, 1), dict(computed=computed, loaded=total - computed)
+    build = _FeatureBuild(c, table, cache, variants, seed, view, weights, bs, decode_threads, device, failed, engine)
+    parts = [build.vectors(name, pooled, n_feat, extra) for name, pooled, n_feat, extra in extractors]
+    counts = build.finish(len(extractors))
+    return torch.cat(parts, 1), counts
 
 # %% ../nbs/02a_features.ipynb #7f3b8a23
 class _Lower(torch.nn.Module):
@@ -285,8 +358,12 @@ class _Lower(torch.nn.Module):
     def __init__(self, pooled, cut:int, mirror:bool):
         super().__init__()
         self.pooled, self.cut, self.mirror = pooled, cut, mirror
-    def forward(self, x): return self.pooled.lower(x, self.cut, self.mirror).flatten(1)
 
+# %% ../nbs/02a_features.ipynb #60bdfa4c
+@patch
+def forward(self:_Lower, x): return self.pooled.lower(x, self.cut, self.mirror).flatten(1)
+
+# %% ../nbs/02a_features.ipynb #b0f99083
 def cached_activations(model:NutritionRegressor, # A model with `fine_tune` units
                        table:pd.DataFrame,       # Dishes with an `image` column
                        cache:FeatureCache,
@@ -307,18 +384,43 @@ def weights_id(cfg:TrainConfig) -> str:
     if not cfg.pretrained: return 'random'
     return f'file:{sha256_file(cfg.weights_path)}' if cfg.weights_path else 'imagenet'
 
+# %% ../nbs/02a_features.ipynb #5623ee73
 def _cache_kw(cfg:TrainConfig, device) -> dict:
     return dict(seed=cfg.seed, view=cfg.view, weights=weights_id(cfg), decode_threads=cfg.decode_threads, device=device)
+
+# %% ../nbs/02a_features.ipynb #fe0a0006
+def readable_dishes(cfg:TrainConfig, dishes:pd.DataFrame, device=None) -> pd.DataFrame:
+    """`dishes` whose image can be read, their features computed into the cache on the way (counted in
+    `attrs['feature_counts']`); the rest dropped and named in `attrs['dropped']` (`on_bad_image: stop`: a
+    `DataError`)."""
+    failed = {}
+    model = NutritionRegressor(cfg.model_config(), cfg.pretrained, cfg.weights_path)
+    _, counts = cached_features(model, dishes, FeatureCache(cfg.cache_dir), 0, **_cache_kw(cfg, device or default_device()),
+                                failed=None if cfg.on_bad_image == 'stop' else failed)
+    dishes.attrs['feature_counts'] = counts
+    if not failed: return dishes
+    keep = dishes.drop(index=dishes.index[list(failed)])
+    keep.attrs['dropped'] = {**dishes.attrs.get('dropped', {}),
+                             **{f"unreadable image of {dishes.dish_id.iloc[r]}: {err}": 1 for r, err in failed.items()}}
+    for r, err in failed.items(): _log.warning(f"Dropped {dishes.dish_id.iloc[r]}: {err}")
+    return keep.reset_index(drop=True)
 
 # %% ../nbs/02a_features.ipynb #fe0a0002
 class FeatureDataset(torch.utils.data.Dataset):
     "Cached features `[n, 1+variants, n_features]` with targets; each draw picks one of an image's variants at random."
     def __init__(self, feats:torch.Tensor, y:torch.Tensor): self.feats, self.y = feats, y
-    def __len__(self): return len(self.y)
-    def __getitem__(self, i):
-        v = 0 if self.feats.shape[1] == 1 else int(torch.randint(self.feats.shape[1], ()))
-        return self.feats[i, v], self.y[i]
 
+# %% ../nbs/02a_features.ipynb #61961067
+@patch
+def __len__(self:FeatureDataset): return len(self.y)
+
+# %% ../nbs/02a_features.ipynb #02be3061
+@patch
+def __getitem__(self:FeatureDataset, i):
+    v = 0 if self.feats.shape[1] == 1 else int(torch.randint(self.feats.shape[1], ()))
+    return self.feats[i, v], self.y[i]
+
+# %% ../nbs/02a_features.ipynb #05a63f5a
 def feature_dataloaders(model:NutritionRegressor, table:pd.DataFrame, cfg:TrainConfig, target_mean, target_std,
                         device=None) -> tuple[DataLoaders, dict]:
     """fastai `DataLoaders` of (cached features, standardised targets): split `train` of `table` to train on, split
@@ -343,6 +445,7 @@ def tuned_vectors(model:NutritionRegressor, act:torch.Tensor, vec:torch.Tensor, 
     with torch.inference_mode():
         return torch.cat([net(a.to(device), v.to(device)).cpu() for a, v in zip(act.split(bs), vec.split(bs))])
 
+# %% ../nbs/02a_features.ipynb #d38e9d03
 def dish_features(model:NutritionRegressor, table:pd.DataFrame, cfg:TrainConfig, device=None,
                   counts:dict|None=None, # The cache's `computed` and `loaded` counts are added to this dict
                  ) -> torch.Tensor:
@@ -359,6 +462,7 @@ def dish_features(model:NutritionRegressor, table:pd.DataFrame, cfg:TrainConfig,
     vec, act = _counted(cached_features(frozen, table, cache, 0, **kw)), _counted(cached_activations(model, table, cache, **kw))
     return tuned_vectors(model, act, vec, kw['device'])
 
+# %% ../nbs/02a_features.ipynb #5a92d27b
 PRESENCE, GRAMS = 'presence:', 'grams:'   # column prefixes of the ingredient head's outputs in a frame of predictions
 
 def cached_predictions(model:NutritionRegressor, # A trained model
@@ -376,20 +480,3 @@ def cached_predictions(model:NutritionRegressor, # A trained model
             parts += model.ingredients(feats)
             names += [f'{prefix}{i}' for prefix in (PRESENCE, GRAMS) for i in model.config.ingredients]
     return pd.DataFrame(torch.cat(parts, 1).float().cpu().numpy(), columns=names, index=pd.Index(table.dish_id, name='dish_id'))
-
-# %% ../nbs/02a_features.ipynb #fe0a0006
-def readable_dishes(cfg:TrainConfig, dishes:pd.DataFrame, device=None) -> pd.DataFrame:
-    """`dishes` whose image can be read, their features computed into the cache on the way (counted in
-    `attrs['feature_counts']`); the rest dropped and named in `attrs['dropped']` (`on_bad_image: stop`: a
-    `DataError`)."""
-    failed = {}
-    model = NutritionRegressor(cfg.model_config(), cfg.pretrained, cfg.weights_path)
-    _, counts = cached_features(model, dishes, FeatureCache(cfg.cache_dir), 0, **_cache_kw(cfg, device or default_device()),
-                                failed=None if cfg.on_bad_image == 'stop' else failed)
-    dishes.attrs['feature_counts'] = counts
-    if not failed: return dishes
-    keep = dishes.drop(index=dishes.index[list(failed)])
-    keep.attrs['dropped'] = {**dishes.attrs.get('dropped', {}),
-                             **{f"unreadable image of {dishes.dish_id.iloc[r]}: {err}": 1 for r, err in failed.items()}}
-    for r, err in failed.items(): _log.warning(f"Dropped {dishes.dish_id.iloc[r]}: {err}")
-    return keep.reset_index(drop=True)

@@ -11,11 +11,12 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
+from fastcore.basics import patch
 
 from .intervals import conformal_quantile
 
 # %% auto #0
-__all__ = ['LOW_INFORMATION', 'UNLIKE_TRAINING', 'BEYOND_TRAINING', 'WARNINGS', 'MIN_SPREAD', 'MIN_TEXTURE', 'INFO_SIDE',
+__all__ = ['LOW_INFORMATION', 'UNLIKE_TRAINING', 'BEYOND_TRAINING', 'WARNINGS', 'INFO_SIDE', 'MIN_SPREAD', 'MIN_TEXTURE',
            'SKIMAGE_SAMPLES', 'warning', 'image_information', 'low_information', 'Gaussian', 'guard_groups', 'Guard',
            'nonfood_images', 'blank_images']
 
@@ -31,8 +32,7 @@ def warning(reason:str) -> str:
     "What every door tells a person about a flagged prediction with guard `reason`."
     return f"Do not trust these numbers: {WARNINGS[reason]}. They come without a calibrated range."
 
-# %% ../nbs/01b_guard.ipynb #6c1d8e22
-MIN_SPREAD, MIN_TEXTURE = 10., 0.75   # grey levels (0-255) at 224 px: less is an image with almost nothing in it
+# %% ../nbs/01b_guard.ipynb #d0b2e8fe
 INFO_SIDE = 224                       # the side the two numbers are measured at, whatever the model's input size
 _GREY = np.array([0.299, 0.587, 0.114], np.float32)   # ITU-R BT.601 luma weights
 
@@ -47,12 +47,15 @@ def image_information(x:np.ndarray, # `[n, 3, h, w]` images on the 0-1 scale (th
     texture = (np.abs(np.diff(g, axis=1)).mean((1, 2)) + np.abs(np.diff(g, axis=2)).mean((1, 2))) / 2
     return np.stack([g.std((1, 2)), texture], 1)
 
+# %% ../nbs/01b_guard.ipynb #64af0eac
+MIN_SPREAD, MIN_TEXTURE = 10., 0.75   # grey levels (0-255) at 224 px: less is an image with almost nothing in it
+
 def low_information(info:np.ndarray) -> np.ndarray:
     "Which rows of `image_information` describe an image with almost nothing in it."
     info = np.asarray(info)
     return (info[:, 0] < MIN_SPREAD) | (info[:, 1] < MIN_TEXTURE)
 
-# %% ../nbs/01b_guard.ipynb #79c58916
+# %% ../nbs/01b_guard.ipynb #2aa069dc
 @dataclass
 class Gaussian:
     "A probabilistic-PCA Gaussian of feature vectors, and the squared Mahalanobis distance per dimension under it."
@@ -61,22 +64,25 @@ class Gaussian:
     variances:np.ndarray        # [k] variance along each axis
     residual_var:float          # variance per dimension off those axes
 
-    @classmethod
-    def fit(cls, feats, n_axes:int=32) -> Gaussian:
-        "The Gaussian of `feats` (`[n, d]`)."
-        x = np.asarray(feats, np.float64)
-        mean = x.mean(0)
-        _, s, vh = np.linalg.svd(x - mean, full_matrices=False)
-        var, k = s**2 / (len(x) - 1), min(n_axes, len(x) - 1, x.shape[1] - 1)
-        residual = max(float(var[k:].sum() / (x.shape[1] - k)), 1e-12)
-        return cls(mean.astype(np.float32), vh[:k].astype(np.float32), var[:k].astype(np.float32), residual)
+# %% ../nbs/01b_guard.ipynb #73a07515
+@patch(cls_method=True)
+def fit(cls:Gaussian, feats, n_axes:int=32) -> Gaussian:
+    "The Gaussian of `feats` (`[n, d]`)."
+    x = np.asarray(feats, np.float64)
+    mean = x.mean(0)
+    _, s, vh = np.linalg.svd(x - mean, full_matrices=False)
+    var, k = s**2 / (len(x) - 1), min(n_axes, len(x) - 1, x.shape[1] - 1)
+    residual = max(float(var[k:].sum() / (x.shape[1] - k)), 1e-12)
+    return cls(mean.astype(np.float32), vh[:k].astype(np.float32), var[:k].astype(np.float32), residual)
 
-    def score(self, feats) -> np.ndarray:
-        "Squared Mahalanobis distance per feature dimension of each row of `feats` (`[n, d]`)."
-        x = np.asarray(feats, np.float32) - self.mean
-        proj = x @ self.axes.T
-        off = np.maximum((x * x).sum(1) - (proj * proj).sum(1), 0)
-        return ((proj**2 / np.maximum(self.variances, 1e-12)).sum(1) + off / self.residual_var) / x.shape[1]
+# %% ../nbs/01b_guard.ipynb #1ab485e1
+@patch
+def score(self:Gaussian, feats) -> np.ndarray:
+    "Squared Mahalanobis distance per feature dimension of each row of `feats` (`[n, d]`)."
+    x = np.asarray(feats, np.float32) - self.mean
+    proj = x @ self.axes.T
+    off = np.maximum((x * x).sum(1) - (proj * proj).sum(1), 0)
+    return ((proj**2 / np.maximum(self.variances, 1e-12)).sum(1) + off / self.residual_var) / x.shape[1]
 
 # %% ../nbs/01b_guard.ipynb #e6a3c9b0
 def guard_groups(config) -> list[str]:
@@ -85,7 +91,7 @@ def guard_groups(config) -> list[str]:
     b = config.backbone[0]
     return [f'{b}:final', f'{b}:stage-3']
 
-# %% ../nbs/01b_guard.ipynb #a3f70b8c
+# %% ../nbs/01b_guard.ipynb #25a36bdc
 @dataclass
 class Guard:
     """How unlike the training photos an image is, from its feature vector (`ModelConfig.feature_groups`), and the
@@ -99,55 +105,63 @@ class Guard:
     n_fit:int = 0               # Photos the Gaussians were fitted on
     n_calibration:int = 0       # Held-out photos the threshold was calibrated on
 
-    def score(self, feats) -> np.ndarray:
-        """The fused score of each row of `feats` (`[n, n_features]`): the largest of the groups' scores over their
-        held-out medians."""
-        feats = np.asarray(feats)
-        return np.max([g.score(feats[:, a:b]) / s for g, (a, b), s in zip(self.gaussians, self.slices, self.scales)], 0)
+# %% ../nbs/01b_guard.ipynb #ceff3b87
+@patch(cls_method=True)
+def calibrate(cls:Guard, feats,            # `[n, n_features]` features of the training photos
+              folds,                 # Fold number of each row; a fold's rows are scored by Gaussians fitted without it
+              config,                # The model's `ModelConfig`: where each group is in the feature vector
+              # Share of real dishes to pass, 1 - the false-alarm rate wanted (`TrainConfig.guard_coverage`)
+              coverage:float,
+              n_axes:int=32) -> Guard:
+    "A guard fitted on all `feats`, its threshold the split-conformal quantile of held-out fused scores."
+    feats, folds = np.asarray(feats), np.asarray(folds)
+    groups = guard_groups(config)
+    slices = [[config.feature_slices()[g].start, config.feature_slices()[g].stop] for g in groups]
+    held = np.empty((len(groups), len(feats)))
+    for f in np.unique(folds):
+        for j, (a, b) in enumerate(slices):
+            held[j, folds == f] = Gaussian.fit(feats[folds != f, a:b], n_axes).score(feats[folds == f, a:b])
+    scales = [float(np.median(h)) for h in held]
+    fused = (held / np.array(scales)[:, None]).max(0)
+    gaussians = [Gaussian.fit(feats[:, a:b], n_axes) for a, b in slices]
+    return cls(groups, slices, gaussians, scales, conformal_quantile(fused, 1 - coverage), coverage, len(feats), len(feats))
 
-    def unlike(self, feats) -> np.ndarray: return self.score(feats) > self.threshold
+# %% ../nbs/01b_guard.ipynb #444cc9d6
+@patch
+def score(self:Guard, feats) -> np.ndarray:
+    """The fused score of each row of `feats` (`[n, n_features]`): the largest of the groups' scores over their
+    held-out medians."""
+    feats = np.asarray(feats)
+    return np.max([g.score(feats[:, a:b]) / s for g, (a, b), s in zip(self.gaussians, self.slices, self.scales)], 0)
 
-    @classmethod
-    def calibrate(cls, feats,            # `[n, n_features]` features of the training photos
-                  folds,                 # Fold number of each row; a fold's rows are scored by Gaussians fitted without it
-                  config,                # The model's `ModelConfig`: where each group is in the feature vector
-                  # Share of real dishes to pass, 1 - the false-alarm rate wanted (`TrainConfig.guard_coverage`)
-                  coverage:float,
-                  n_axes:int=32) -> Guard:
-        "A guard fitted on all `feats`, its threshold the split-conformal quantile of held-out fused scores."
-        feats, folds = np.asarray(feats), np.asarray(folds)
-        groups = guard_groups(config)
-        slices = [[config.feature_slices()[g].start, config.feature_slices()[g].stop] for g in groups]
-        held = np.empty((len(groups), len(feats)))
-        for f in np.unique(folds):
-            for j, (a, b) in enumerate(slices):
-                held[j, folds == f] = Gaussian.fit(feats[folds != f, a:b], n_axes).score(feats[folds == f, a:b])
-        scales = [float(np.median(h)) for h in held]
-        fused = (held / np.array(scales)[:, None]).max(0)
-        gaussians = [Gaussian.fit(feats[:, a:b], n_axes) for a, b in slices]
-        return cls(groups, slices, gaussians, scales, conformal_quantile(fused, 1 - coverage), coverage, len(feats), len(feats))
+# %% ../nbs/01b_guard.ipynb #fd3b1ff6
+@patch
+def unlike(self:Guard, feats) -> np.ndarray: return self.score(feats) > self.threshold
 
-    def save(self, path:str|Path) -> Path:
-        """Write the guard to `path` (a run folder's `guard.npz`, see `RunFolder`): arrays and numbers only, read without
-        unpickling."""
-        arrays = {f'{k}{j}': np.asarray(getattr(g, k)) for j,
-                  g in enumerate(self.gaussians) for k in ('mean', 'axes', 'variances', 'residual_var')}
-        meta = {f.name: np.asarray(getattr(self, f.name)) for f in fields(self) if f.name != 'gaussians'}
-        with open(path, 'wb') as fh: np.savez(fh, **arrays, **meta)
-        return Path(path)
+# %% ../nbs/01b_guard.ipynb #b0e4d2c6
+@patch
+def save(self:Guard, path:str|Path) -> Path:
+    """Write the guard to `path` (a run folder's `guard.npz`, see `RunFolder`): arrays and numbers only, read without
+    unpickling."""
+    arrays = {f'{k}{j}': np.asarray(getattr(g, k)) for j,
+              g in enumerate(self.gaussians) for k in ('mean', 'axes', 'variances', 'residual_var')}
+    meta = {f.name: np.asarray(getattr(self, f.name)) for f in fields(self) if f.name != 'gaussians'}
+    with open(path, 'wb') as fh: np.savez(fh, **arrays, **meta)
+    return Path(path)
 
-    @classmethod
-    def load(cls, path:str|Path) -> Guard:
-        "The guard saved at `path` (no code is run: `allow_pickle=False`)."
-        with np.load(path, allow_pickle=False) as d:
-            n = len(d['groups'])
-            gaussians = [Gaussian(d[f'mean{j}'], d[f'axes{j}'], d[f'variances{j}'],
-                                  float(d[f'residual_var{j}'])) for j in range(n)]
-            return cls([str(g) for g in d['groups']], d['slices'].tolist(), gaussians, d['scales'].tolist(),
-                       float(d['threshold']),
-                       float(d['coverage']), int(d['n_fit']), int(d['n_calibration']))
+# %% ../nbs/01b_guard.ipynb #09628842
+@patch(cls_method=True)
+def load(cls:Guard, path:str|Path) -> Guard:
+    "The guard saved at `path` (no code is run: `allow_pickle=False`)."
+    with np.load(path, allow_pickle=False) as d:
+        n = len(d['groups'])
+        gaussians = [Gaussian(d[f'mean{j}'], d[f'axes{j}'], d[f'variances{j}'],
+                              float(d[f'residual_var{j}'])) for j in range(n)]
+        return cls([str(g) for g in d['groups']], d['slices'].tolist(), gaussians, d['scales'].tolist(),
+                   float(d['threshold']),
+                   float(d['coverage']), int(d['n_fit']), int(d['n_calibration']))
 
-# %% ../nbs/01b_guard.ipynb #3b1ba8a6
+# %% ../nbs/01b_guard.ipynb #1ee75d59
 SKIMAGE_SAMPLES = ('astronaut', 'brick', 'camera', 'cat', 'checkerboard', 'clock', 'coffee', 'coins', 'colorwheel', 'grass',
                    'gravel', 'horse', 'hubble_deep_field', 'immunohistochemistry', 'logo', 'microaneurysms', 'moon', 'page',
                    'retina', 'rocket', 'text')
@@ -166,6 +180,7 @@ def nonfood_images(seed:int=0) -> dict:
     imgs['wall'] = wall.clip(0, 255).astype(np.uint8)
     return imgs
 
+# %% ../nbs/01b_guard.ipynb #fa6c7a6f
 def blank_images(seed:int=0) -> dict:
     """Name -> HxWx3 uint8 image with almost nothing in it: uniform black, white and grey at phone and camera sizes, and
     near-uniform ones."""

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from fastcore.basics import patch
 from PIL import Image, ImageOps
 from pillow_heif import register_heif_opener
 
@@ -65,6 +66,7 @@ def check_image_size(im:Image.Image, name) -> Image.Image:
         raise DataError(f"Image {name} decodes to {w}x{h} pixels: over the {MAX_PIXELS/1e6:g}-megapixel limit")
     return im
 
+# %% ../nbs/00_images.ipynb #209df136
 def check_mass(mass_g) -> float:
     "`mass_g` as a float, or a `ValueError` saying what a plate's mass may be."
     try: m = float(mass_g)
@@ -91,6 +93,7 @@ def reduction(size:tuple, draft:int) -> int:
     keeps both sides >= `draft`."""
     return next((k for k in (8, 4, 2) if min(size) // draft >= k), 1)
 
+# %% ../nbs/00_images.ipynb #1b3f9fac
 def _reduced(img:np.ndarray, draft:int) -> np.ndarray:
     "`img` divided by `reduction` with area averaging: what reduced-scale decoding gives a JPEG, for every other image."
     k = reduction(img.shape[1::-1], draft)
@@ -98,6 +101,7 @@ def _reduced(img:np.ndarray, draft:int) -> np.ndarray:
     h, w = img.shape[:2]
     return cv2.resize(np.ascontiguousarray(img), (-(-w // k), -(-h // k)), interpolation=cv2.INTER_AREA)
 
+# %% ../nbs/00_images.ipynb #3c223ad1
 def pil_to_rgb(im:Image.Image, name,
                draft:int|None=None, # Reduce to the scale JPEG's reduced-scale decoding gives for `draft` (see `reduction`)
               ) -> np.ndarray:
@@ -108,11 +112,12 @@ def pil_to_rgb(im:Image.Image, name,
     img = np.asarray(_to_8bit_rgb(ImageOps.exif_transpose(im)))
     return _reduced(img, draft) if draft and im.size == size else img
 
-# %% ../nbs/00_images.ipynb #6e0d7f32
-_JPEG_END, _FILLER = b'\xff\xd9', b'\x55' * 256   # the filler is not zeros: the decoder itself pads missing data with zero bits
-
+# %% ../nbs/00_images.ipynb #a82441e5
 def _decode(src, name, draft:int|None) -> np.ndarray:
     with Image.open(src, formats=FORMATS) as im: return pil_to_rgb(im, name, draft)
+
+# %% ../nbs/00_images.ipynb #6e0d7f32
+_JPEG_END, _FILLER = b'\xff\xd9', b'\x55' * 256   # the filler is not zeros: the decoder itself pads missing data with zero bits
 
 def _jpeg_missing_end(data:bytes, name, draft:int|None) -> np.ndarray|None:
     "The pixels of JPEG `data` whose only defect is a missing end-of-image marker; `None` for any other data."
@@ -120,6 +125,7 @@ def _jpeg_missing_end(data:bytes, name, draft:int|None) -> np.ndarray|None:
     img = _decode(io.BytesIO(data + _JPEG_END), name, draft)
     return img if np.array_equal(img, _decode(io.BytesIO(data + _FILLER + _JPEG_END), name, draft)) else None
 
+# %% ../nbs/00_images.ipynb #8df763f6
 def _bytes_of(src) -> bytes:
     if isinstance(src, (str, Path)): return Path(src).read_bytes()
     src.seek(0)
@@ -185,9 +191,14 @@ class SquarePlan(NamedTuple):
     crop:tuple       # (top, left, height, width) of the part of the image kept
     resized:tuple    # (height, width) the kept part is resized to
     border:tuple     # (top, bottom, left, right) padding that completes the square
-    @property
-    def shrinks(self) -> bool: return self.resized[0] < self.crop[2] or self.resized[1] < self.crop[3]
 
+# %% ../nbs/00_images.ipynb #f8b629a6
+@patch(as_prop=True)
+def shrinks(self:SquarePlan) -> bool:
+    "Does the kept part shrink to its square (area averaging) rather than grow (bilinear)?"
+    return self.resized[0] < self.crop[2] or self.resized[1] < self.crop[3]
+
+# %% ../nbs/00_images.ipynb #0e3e85b0
 def square_plan(h:int, w:int, # The image's height and width
                 size:int,     # Side of the square
                 square:str,   # `squash`, `crop` (centre square) or `pad` (letterbox), one of `SQUARES`
@@ -208,6 +219,7 @@ def _resize(img:np.ndarray, w:int, h:int) -> np.ndarray:
     shrink = w < img.shape[1] or h < img.shape[0]
     return cv2.resize(np.ascontiguousarray(img), (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
+# %% ../nbs/00_images.ipynb #a1c560d0
 def fit_square(img:np.ndarray,  # An HxWx3 image
                size:int,        # Side of the square
                square:str,      # `squash`, `crop` (centre square) or `pad` (letterbox), one of `SQUARES`
@@ -226,16 +238,13 @@ def prepare_image(src,                # A path, bytes, a PIL image or an array (
     "The one preparation of an image for the model: read (JPEGs at reduced scale), then fit into a square by area averaging."
     return fit_square(read_image(src, name, draft=size), size, square)
 
+# %% ../nbs/00_images.ipynb #f8bf4b4d
 def model_input(img:np.ndarray, # A prepared HxWx3 uint8 image (`prepare_image`)
                ) -> np.ndarray:
     "The model's input: `[3, h, w]` float32, RGB on the 0-1 scale (each backbone normalises inside the model)."
     return np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np.float32) / np.float32(255)
 
-# %% ../nbs/00_images.ipynb #fc9ed729
-THREADS_ENV = 'NUTRITION_PREDICTOR_THREADS'   # overrides `compute_threads`
-# what `nutrition_predictor/__init__.py` sets, unless the environment sets it or OMP_WAIT_POLICY
-WAIT_POLICY = ('GOMP_SPINCOUNT', '3000')
-
+# %% ../nbs/00_images.ipynb #9bae503b
 def cgroup_cpu_quota(root:Path=Path('/sys/fs/cgroup'), # Where the cgroup tree is mounted
                      own:str|None=None,                # The process's cgroup in it; `None`: this process's (`/proc/self/cgroup`)
                     ) -> float|None:
@@ -258,12 +267,16 @@ def cgroup_cpu_quota(root:Path=Path('/sys/fs/cgroup'), # Where the cgroup tree i
     except (OSError, ValueError): pass
     return min(quotas, default=None)
 
+# %% ../nbs/00_images.ipynb #d7ecea0c
 def usable_cpus() -> int:
     """How many CPUs this process may really use: its affinity mask (`taskset`, a container's cpuset), capped by a cgroup
     CPU quota (a container's `--cpus`); at least 1."""
     n = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
     quota = cgroup_cpu_quota()
     return max(1, min(n, math.ceil(quota)) if quota else n)
+
+# %% ../nbs/00_images.ipynb #977c3449
+THREADS_ENV = 'NUTRITION_PREDICTOR_THREADS'   # overrides `compute_threads`
 
 def compute_threads() -> int:
     """Threads for a model's arithmetic on either engine: `$NUTRITION_PREDICTOR_THREADS` when set (a `ValueError` unless
@@ -272,6 +285,10 @@ def compute_threads() -> int:
     if not v: return usable_cpus()
     if not v.isdigit() or int(v) < 1: raise ValueError(f"{THREADS_ENV} must be a positive number of threads, not {v!r}")
     return int(v)
+
+# %% ../nbs/00_images.ipynb #fc9ed729
+# what `nutrition_predictor/__init__.py` sets, unless the environment sets it or OMP_WAIT_POLICY
+WAIT_POLICY = ('GOMP_SPINCOUNT', '3000')
 
 # %% ../nbs/00_images.ipynb #acb3f6a2
 def onnx_session(path:str|Path, # An `.onnx` file
@@ -292,6 +309,7 @@ def decode_thread_count(n:int=0, # Threads asked for (`TrainConfig.decode_thread
     "How many threads decode images: `n`, or for 0 one per usable core (`usable_cpus`), at most 8."
     return n or min(8, usable_cpus())
 
+# %% ../nbs/00_images.ipynb #8ecb0094
 def mapped_ahead(pool, fn, items, ahead:int=2):
     "`map(fn, items)` in order, computed by `pool` at most `ahead` items in advance (memory stays bounded)."
     pending = deque()

@@ -35,13 +35,14 @@ def ingredient_outputs(preds:pd.DataFrame, # Predictions with `presence:<id>` an
     col = lambda prefix: preds.reindex(columns=[f'{prefix}{i}' for i in vocabulary]).to_numpy(np.float64)
     return np.nan_to_num(col(PRESENCE), nan=0.), col(GRAMS)
 
-# %% ../nbs/04b_ingredients.ipynb #35c5573b
+# %% ../nbs/04b_ingredients.ipynb #e929956f
 def reliability_bins(prob:np.ndarray, present:np.ndarray, bins:int=10) -> list[tuple[float, float, int]]:
     "`(mean probability, observed frequency, count)` of each non-empty one of `bins` equal-width bins of `prob`."
     p, y = np.ravel(prob), np.ravel(present).astype(float)
     b = np.minimum((p * bins).astype(int), bins - 1)
     return [(float(p[b == k].mean()), float(y[b == k].mean()), int((b == k).sum())) for k in range(bins) if (b == k).any()]
 
+# %% ../nbs/04b_ingredients.ipynb #4db1a86b
 def expected_calibration_error(prob:np.ndarray, # Predicted probabilities (any shape)
                                present:np.ndarray, # Whether each was there, same shape
                                bins:int=10) -> float:
@@ -60,9 +61,7 @@ def shown_ingredients(rows:pd.DataFrame, # Ingredient rows (`data.read_all_ingre
     median = on.groupby('ingr_id').grams.median()
     return [i for i in vocabulary if i != OTHER and median.get(i, 0.) >= min_grams]
 
-# %% ../nbs/04b_ingredients.ipynb #0365c7d9
-THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.01), 2)   # the list's threshold is one of these
-
+# %% ../nbs/04b_ingredients.ipynb #8491946d
 def list_scores(prob:np.ndarray, present:np.ndarray, # `[n, v]` probabilities, and whether each was there
                 eligible:np.ndarray,                 # `[v]`: the entries that may be shown
                 threshold:float) -> dict:
@@ -73,6 +72,9 @@ def list_scores(prob:np.ndarray, present:np.ndarray, # `[n, v]` probabilities, a
                 recall=float((listed & there).sum() / max(1, there.sum())),
                 per_dish=float(listed.sum(1).mean()))
 
+# %% ../nbs/04b_ingredients.ipynb #eb4c918c
+THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.01), 2)   # the list's threshold is one of these
+
 def choose_threshold(prob:np.ndarray, present:np.ndarray, eligible:np.ndarray,
                      precision:float, # The precision the list must reach (`TrainConfig.shown_precision`)
                     ) -> float:
@@ -80,7 +82,7 @@ def choose_threshold(prob:np.ndarray, present:np.ndarray, eligible:np.ndarray,
     return float(next((t for t in THRESHOLDS if list_scores(prob, present, eligible, t)['precision'] >= precision),
                       THRESHOLDS[-1]))
 
-# %% ../nbs/04b_ingredients.ipynb #f5988128
+# %% ../nbs/04b_ingredients.ipynb #83558b57
 def cross_fitted_listing(prob:np.ndarray, present:np.ndarray, eligible:np.ndarray, folds:np.ndarray,
                          precision:float) -> np.ndarray:
     "`[n, v]`: what each fold's dishes list at the threshold `choose_threshold` picks on the other folds."
@@ -90,6 +92,7 @@ def cross_fitted_listing(prob:np.ndarray, present:np.ndarray, eligible:np.ndarra
         listed[out] = (prob[out] >= choose_threshold(prob[~out], present[~out], eligible, precision)) & eligible
     return listed
 
+# %% ../nbs/04b_ingredients.ipynb #6fbe8718
 def cross_fitted_list(prob:np.ndarray, present:np.ndarray, eligible:np.ndarray, folds:np.ndarray, precision:float) -> dict:
     "`list_scores` of the cross-fitted listing (`cross_fitted_listing`), pooled over the folds."
     return list_scores(cross_fitted_listing(prob, present, eligible, folds, precision).astype(float), present, eligible, 0.5)
@@ -105,13 +108,14 @@ def grams_log_range(pred:np.ndarray, true:np.ndarray, # `[n, v]` predicted and t
     alpha = 1 - coverage
     return -conformal_quantile(-r, alpha / 2), conformal_quantile(r, alpha / 2)
 
-# %% ../nbs/04b_ingredients.ipynb #dfe83379
-COMMON_DISHES = 40   # the summary's ingredients: present on at least this many of the dishes scored
-
+# %% ../nbs/04b_ingredients.ipynb #69508046
 def _grams_mae_pct(pred:np.ndarray, true:np.ndarray) -> float|None:
     "MAE% of the grams the model gave where the ingredient is there: summed absolute errors / summed true grams, x 100."
     on = (true > 0) & np.isfinite(pred)
     return float(100 * np.abs(pred - true)[on].sum() / true[on].sum()) if on.any() else None
+
+# %% ../nbs/04b_ingredients.ipynb #3ea65986
+COMMON_DISHES = 40   # the summary's ingredients: present on at least this many of the dishes scored
 
 def ingredient_scores(prob:np.ndarray, grams:np.ndarray, # `[n, v]` predicted probabilities and grams
                       true_grams:pd.DataFrame,            # `[n, v]` true grams (`data.ingredient_grams`), columns the vocabulary
@@ -146,13 +150,14 @@ def ingredient_scores(prob:np.ndarray, grams:np.ndarray, # `[n, v]` predicted pr
                             grams_mae_pct=_grams_mae_pct(grams, g_true),
                             grams_coverage=covered, per_ingredient=per)
 
-# %% ../nbs/04b_ingredients.ipynb #6a3bda91
+# %% ../nbs/04b_ingredients.ipynb #826a7583
 def other_per_gram(rows:pd.DataFrame, dish_ids, vocabulary:list) -> list[float]:
     "kcal, fat, carb and protein per gram of everything outside `vocabulary` on the `dish_ids` plates (0 where there is none)."
     rest = rows[rows.dish_id.isin(set(dish_ids)) & ~rows.ingr_id.isin(set(vocabulary))]
     g = rest.grams.sum()
     return [float(rest[t].sum() / g) if g > 0 else 0. for t in INGREDIENT_NUTRIENTS]
 
+# %% ../nbs/04b_ingredients.ipynb #06dc71fc
 def fit_likely_ingredients(prob:np.ndarray, grams:np.ndarray, # `[n, v]` out-of-fold probabilities and grams
                            true_grams:pd.DataFrame,           # `[n, v]` true grams, columns the vocabulary (with `OTHER`)
                            rows:pd.DataFrame,                 # Ingredient rows (`data.read_all_ingredients`)
@@ -169,7 +174,7 @@ def fit_likely_ingredients(prob:np.ndarray, grams:np.ndarray, # `[n, v]` out-of-
                              hi if finite else None, cfg.interval_coverage,
                              other_per_gram(rows, training.dish_id, vocab), nutrients)
 
-# %% ../nbs/04b_ingredients.ipynb #78020246
+# %% ../nbs/04b_ingredients.ipynb #8be87a28
 def composed_oof(oof:pd.DataFrame,       # Out-of-fold predictions with ingredient columns and `fold` (`cross_validate`)
                  rows:pd.DataFrame,      # Ingredient rows
                  table:pd.DataFrame,     # The dishes cross-validated
@@ -185,6 +190,7 @@ def composed_oof(oof:pd.DataFrame,       # Out-of-fold predictions with ingredie
         out.append(pd.DataFrame(likely.composed(*ingredient_outputs(part, vocab)), columns=TARGETS, index=part.index))
     return pd.concat(out).loc[oof.index]
 
+# %% ../nbs/04b_ingredients.ipynb #36ab9ff1
 def composed_scores(oof:pd.DataFrame, composed:pd.DataFrame, table:pd.DataFrame, gap_s:float, n_boot:int=N_BOOT) -> dict:
     "`Scores` (as `evaluate.cv_scores`) of the `composed` totals and of the reconciled ones (the mean of direct and composed)."
     from nutrition_predictor.evaluate import fold_baseline
@@ -197,7 +203,7 @@ def composed_scores(oof:pd.DataFrame, composed:pd.DataFrame, table:pd.DataFrame,
     return dict(composed=score(composed, truth, base, gap_s, n_boot, k=k),
                 reconciled=score(reconciled, truth, base, gap_s, n_boot, k=k))
 
-# %% ../nbs/04b_ingredients.ipynb #0e465b01
+# %% ../nbs/04b_ingredients.ipynb #11deabdf
 def plot_reliability(prob:np.ndarray, present:np.ndarray, bins:int=10, fname=None):
     "Reliability diagram of presence probabilities: each bin's mean probability against how often the ingredient was there."
     cells = reliability_bins(prob, present, bins)
@@ -211,6 +217,7 @@ def plot_reliability(prob:np.ndarray, present:np.ndarray, bins:int=10, fname=Non
     if fname: fig.savefig(fname, dpi=100)
     return fig
 
+# %% ../nbs/04b_ingredients.ipynb #ca0816f1
 def plot_ingredient_auc(scores:IngredientScores, shown:list, fname=None):
     "Each ingredient's ROC AUC against the plates that hold it (log scale); shown ones in colour, seasonings in grey."
     per = {i: d for i, d in scores.per_ingredient.items() if d['auc'] is not None and i != OTHER}

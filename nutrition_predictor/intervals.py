@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from fastcore.basics import patch
 
 from .data import TARGETS
 
@@ -27,9 +28,7 @@ def conformal_quantile(scores, # Held-out nonconformity scores (absolute errors)
     k = math.ceil((len(scores) + 1) * (1 - alpha))
     return float('inf') if k > len(scores) else float(scores[k - 1])
 
-# %% ../nbs/01a_intervals.ipynb #f0cd8dac
-OFFSET_SHARE = 0.5   # the log scale's offset, as a share of the median held-out prediction
-
+# %% ../nbs/01a_intervals.ipynb #8f16ea31
 @dataclass
 class Intervals:
     "Per-nutrient split-conformal ranges on a shifted log scale: `[(v + c)·e^low - c, (v + c)·e^high - c]`, never below 0."
@@ -40,32 +39,40 @@ class Intervals:
     n_calibration: int              # Held-out predictions calibrated on
     source: str = 'out-of-fold predictions of grouped cross-validation'
 
-    @classmethod
-    def calibrate(cls, preds:pd.DataFrame, truth:pd.DataFrame, coverage:float, targets=TARGETS, **kw) -> Intervals:
-        "Calibrate on held-out predictions and their true values (rows aligned), for the columns `targets`."
-        alpha, off, lo, hi = 1 - coverage, {}, {}, {}
-        for t in targets:
-            p, y = np.maximum(preds[t].to_numpy(float), 0), truth[t].to_numpy(float)
-            off[t] = max(OFFSET_SHARE * float(np.median(p)), 1e-6)
-            r = np.log(y + off[t]) - np.log(p + off[t])
-            lo[t], hi[t] = -conformal_quantile(-r, alpha / 2), conformal_quantile(r, alpha / 2)
-        return cls(coverage, off, lo, hi, len(preds), **kw)
+# %% ../nbs/01a_intervals.ipynb #61035682
+OFFSET_SHARE = 0.5   # the log scale's offset, as a share of the median held-out prediction
 
-    def bounds(self, values) -> tuple[np.ndarray, np.ndarray]:
-        "Low and high ends of the ranges around `values` (numbers in the order of `offset`, or rows of them)."
-        v = np.maximum(np.asarray(values, float), 0)
-        c, lo, hi = (np.array(list(d.values())) for d in (self.offset, self.log_low, self.log_high))
-        return np.maximum((v + c) * np.exp(lo) - c, 0), (v + c) * np.exp(hi) - c
+@patch(cls_method=True)
+def calibrate(cls:Intervals, preds:pd.DataFrame, truth:pd.DataFrame, coverage:float, targets=TARGETS, **kw) -> Intervals:
+    "Calibrate on held-out predictions and their true values (rows aligned), for the columns `targets`."
+    alpha, off, lo, hi = 1 - coverage, {}, {}, {}
+    for t in targets:
+        p, y = np.maximum(preds[t].to_numpy(float), 0), truth[t].to_numpy(float)
+        off[t] = max(OFFSET_SHARE * float(np.median(p)), 1e-6)
+        r = np.log(y + off[t]) - np.log(p + off[t])
+        lo[t], hi[t] = -conformal_quantile(-r, alpha / 2), conformal_quantile(r, alpha / 2)
+    return cls(coverage, off, lo, hi, len(preds), **kw)
 
-    def save(self, path:str|Path) -> Path:
-        "Write the ranges as JSON to `path` (a run folder's `intervals.json`, see `RunFolder`)."
-        Path(path).write_text(json.dumps(asdict(self), indent=2))
-        return Path(path)
+# %% ../nbs/01a_intervals.ipynb #c63e8481
+@patch
+def bounds(self:Intervals, values) -> tuple[np.ndarray, np.ndarray]:
+    "Low and high ends of the ranges around `values` (numbers in the order of `offset`, or rows of them)."
+    v = np.maximum(np.asarray(values, float), 0)
+    c, lo, hi = (np.array(list(d.values())) for d in (self.offset, self.log_low, self.log_high))
+    return np.maximum((v + c) * np.exp(lo) - c, 0), (v + c) * np.exp(hi) - c
 
-    @classmethod
-    def load(cls, path:str|Path) -> Intervals:
-        "The ranges saved at `path`."
-        return cls(**json.loads(Path(path).read_text()))
+# %% ../nbs/01a_intervals.ipynb #0db11e09
+@patch
+def save(self:Intervals, path:str|Path) -> Path:
+    "Write the ranges as JSON to `path` (a run folder's `intervals.json`, see `RunFolder`)."
+    Path(path).write_text(json.dumps(asdict(self), indent=2))
+    return Path(path)
+
+# %% ../nbs/01a_intervals.ipynb #cf8befac
+@patch(cls_method=True)
+def load(cls:Intervals, path:str|Path) -> Intervals:
+    "The ranges saved at `path`."
+    return cls(**json.loads(Path(path).read_text()))
 
 # %% ../nbs/01a_intervals.ipynb #eb034be0
 def cross_conformal_coverage(oof:pd.DataFrame,   # Out-of-fold predictions with a `fold` column (`cross_validate`)

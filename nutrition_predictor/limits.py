@@ -25,19 +25,21 @@ __all__ = ['FILE_FIELDS', 'CLIENT_BYTES_PER_MIN', 'HEADER_TIMEOUT_S', 'BODY_IDLE
 _log = logging.getLogger(__name__)
 
 # %% ../nbs/04e_limits.ipynb #3a7e9c15
-FILE_FIELDS = ('file', 'files')
-
 class UploadRefused(Exception):
     "An upload the server will not read on: `status` (413, 422) and a JSON-ready `body`."
     def __init__(self, status:int, error:str, file:str|None=None):
         super().__init__(error)
         self.status, self.body = status, [dict(file=file, error=error)] if file else dict(error=error)
 
+# %% ../nbs/04e_limits.ipynb #80313e52
 @dataclass
 class Upload:
     "One photo of a request: its file name and bytes."
     name: str
     data: bytes
+
+# %% ../nbs/04e_limits.ipynb #354af047
+FILE_FIELDS = ('file', 'files')
 
 def _part_name(headers:list) -> tuple[str, str|None]:
     "The field name and file name of a multipart part, from its `Content-Disposition` header."
@@ -97,21 +99,25 @@ class BodyCap:
     def __init__(self, app, cap:int=MAX_REQUEST, per_minute:int=CLIENT_BYTES_PER_MIN):
         self.app, self.cap, self.per_minute, self.spent = app, cap, per_minute, {}   # spent: client -> [minute, bytes]
 
-    def left(self, client:str) -> int:
-        "Bytes `client` may still send this minute."
-        minute = int(time.monotonic() // 60)
-        if len(self.spent) > 10_000: self.spent = {c: s for c, s in self.spent.items() if s[0] == minute}   # forget past minutes
-        spent = self.spent.setdefault(client, [minute, 0])
-        if spent[0] != minute: spent[:] = [minute, 0]
-        return self.per_minute - spent[1]
+# %% ../nbs/04e_limits.ipynb #0e8ca282
+@patch
+def left(self:BodyCap, client:str) -> int:
+    "Bytes `client` may still send this minute."
+    minute = int(time.monotonic() // 60)
+    if len(self.spent) > 10_000: self.spent = {c: s for c, s in self.spent.items() if s[0] == minute}   # forget past minutes
+    spent = self.spent.setdefault(client, [minute, 0])
+    if spent[0] != minute: spent[:] = [minute, 0]
+    return self.per_minute - spent[1]
 
-    async def refuse(self, send, status:int=413):
-        error = (f"the request is over the cap of {self.cap // 2**20} MB" if status == 413 else
-                 f"over {self.per_minute // 2**20} MB of uploads from you in a minute; try again in a minute")
-        headers = [(b'content-type', b'application/json'), (b'connection', b'close')]
-        if status == 429: headers.append((b'retry-after', str(60 - int(time.monotonic() % 60)).encode()))
-        await send(dict(type='http.response.start', status=status, headers=headers))
-        await send(dict(type='http.response.body', body=json.dumps({'error': error}).encode()))
+# %% ../nbs/04e_limits.ipynb #1b35cf80
+@patch
+async def refuse(self:BodyCap, send, status:int=413):
+    error = (f"the request is over the cap of {self.cap // 2**20} MB" if status == 413 else
+             f"over {self.per_minute // 2**20} MB of uploads from you in a minute; try again in a minute")
+    headers = [(b'content-type', b'application/json'), (b'connection', b'close')]
+    if status == 429: headers.append((b'retry-after', str(60 - int(time.monotonic() % 60)).encode()))
+    await send(dict(type='http.response.start', status=status, headers=headers))
+    await send(dict(type='http.response.body', body=json.dumps({'error': error}).encode()))
 
 # %% ../nbs/04e_limits.ipynb #35adf499
 @patch
@@ -157,32 +163,6 @@ class GuardedProtocol(HttpToolsProtocol):
         self._arm('headers', self.header_timeout)
         if len(self.connections) > max_connections(): self._evict()
 
-    def _arm(self, phase:str, seconds:float):
-        if self._timer: self._timer.cancel()
-        if phase != self._phase: self._since = self.loop.time()
-        self._phase, self._timer = phase, self.loop.call_later(seconds, self._too_slow)
-
-    def _disarm(self):
-        if self._timer: self._timer.cancel()
-        self._timer = self._phase = None
-
-    def _too_slow(self):
-        self._timer = None
-        _log.info(f"closed a connection from {self.client}: {self._phase} too slow")
-        self.transport.close()
-
-    def _slow(self, now:float) -> bool:
-        "Is this connection sending its headers, or its body slower than `BODY_MIN_RATE` so far (within its grace time too)?"
-        if self._phase == 'headers': return True
-        return self._phase == 'body' and self._body_bytes < BODY_MIN_RATE * max(now - self._since, 1.)
-
-    def _evict(self):
-        """Close the oldest slow connection (`_slow`): a new one always gets its descriptor, and an upload at a real rate
-        is never the one closed."""
-        now = self.loop.time()
-        slow = [c for c in self.connections if c is not self and isinstance(c, GuardedProtocol) and c._slow(now)]
-        if slow: min(slow, key=lambda c: c._since).transport.close()
-
     def on_message_begin(self):
         super().on_message_begin()
         if self._phase != 'headers': self._arm('headers', self.header_timeout)
@@ -206,3 +186,39 @@ class GuardedProtocol(HttpToolsProtocol):
     def connection_lost(self, exc):
         self._disarm()
         super().connection_lost(exc)
+
+# %% ../nbs/04e_limits.ipynb #260d534f
+@patch
+def _too_slow(self:GuardedProtocol):
+    self._timer = None
+    _log.info(f"closed a connection from {self.client}: {self._phase} too slow")
+    self.transport.close()
+
+# %% ../nbs/04e_limits.ipynb #21d2ef0a
+@patch
+def _arm(self:GuardedProtocol, phase:str, seconds:float):
+    if self._timer: self._timer.cancel()
+    if phase != self._phase: self._since = self.loop.time()
+    self._phase, self._timer = phase, self.loop.call_later(seconds, self._too_slow)
+
+# %% ../nbs/04e_limits.ipynb #93eadd67
+@patch
+def _disarm(self:GuardedProtocol):
+    if self._timer: self._timer.cancel()
+    self._timer = self._phase = None
+
+# %% ../nbs/04e_limits.ipynb #38ea666b
+@patch
+def _slow(self:GuardedProtocol, now:float) -> bool:
+    "Is this connection sending its headers, or its body slower than `BODY_MIN_RATE` so far (within its grace time too)?"
+    if self._phase == 'headers': return True
+    return self._phase == 'body' and self._body_bytes < BODY_MIN_RATE * max(now - self._since, 1.)
+
+# %% ../nbs/04e_limits.ipynb #654e96a7
+@patch
+def _evict(self:GuardedProtocol):
+    """Close the oldest slow connection (`_slow`): a new one always gets its descriptor, and an upload at a real rate
+    is never the one closed."""
+    now = self.loop.time()
+    slow = [c for c in self.connections if c is not self and isinstance(c, GuardedProtocol) and c._slow(now)]
+    if slow: min(slow, key=lambda c: c._since).transport.close()

@@ -19,6 +19,7 @@ with warnings.catch_warnings():    # fastai's layers use `torch.jit.script`, whi
     warnings.filterwarnings('ignore', '`torch.jit.script` is deprecated', FutureWarning)
     from fastai.layers import LinBnDrop
 from fastai.torch_core import default_device
+from fastcore.basics import patch
 from torch import nn
 
 from .data import ATWATER, MAX_KCAL_PER_G, TARGETS
@@ -27,7 +28,7 @@ from .runs import RunFolder
 from .images import compute_threads
 
 # %% auto #0
-__all__ = ['BUILDERS', 'RESNET18_WEIGHTS', 'ONNX_OPSET', 'builds', 'BackboneWeightsError', 'resnet18_cache_file',
+__all__ = ['BUILDERS', 'RESNET18_WEIGHTS', 'ONNX_OPSET', 'builds', 'resnet18_cache_file', 'BackboneWeightsError',
            'resnet18_state', 'StagedBody', 'ResNetMaps', 'resnet18_body', 'LiteMaps', 'efficientnet_lite_body',
            'efficientnet_lite0_body', 'efficientnet_lite1_body', 'efficientnet_lite2_body', 'grid_pool',
            'PooledFeatures', 'FrozenBackbone', 'regression_head', 'SplitHead', 'SelectFeatures', 'Projection',
@@ -49,13 +50,15 @@ def builds(name:str):
 # %% ../nbs/02_model.ipynb #1e99d0fe
 RESNET18_WEIGHTS = torchvision.models.ResNet18_Weights.IMAGENET1K_V1
 
-class BackboneWeightsError(RuntimeError):
-    "Pretrained backbone weights could not be found or downloaded."
-
 def resnet18_cache_file() -> Path:
     "Where torch hub caches ResNet18's ImageNet weights."
     return Path(torch.hub.get_dir())/'checkpoints'/Path(RESNET18_WEIGHTS.url).name
 
+# %% ../nbs/02_model.ipynb #9237db10
+class BackboneWeightsError(RuntimeError):
+    "Pretrained backbone weights could not be found or downloaded."
+
+# %% ../nbs/02_model.ipynb #2f62f2a4
 def _download_resnet18_state() -> dict:
     "Download ResNet18's ImageNet weights into torch hub's cache."
     return torch.hub.load_state_dict_from_url(RESNET18_WEIGHTS.url, progress=True, check_hash=True)
@@ -90,24 +93,6 @@ class StagedBody(nn.Module):
     def finish_modules(self) -> list[nn.Module]: return []
     def forward(self, x) -> list: return self.run(self.stem(x))
 
-    def run(self, x, start:int=0) -> list:
-        "From `x`, the input of unit `start`: the stage maps of units `start` on (earliest first), then the final map."
-        maps = []
-        for i, unit in enumerate(self.units()[start:], start):
-            x = unit(x)
-            if i in self.stage_ends: maps.append(x)
-        return [*maps, self.finish(x)]
-
-    def lower(self, x, cut:int):
-        "The input of unit `cut`: `x` through the stem and the units before it."
-        x = self.stem(x)
-        for unit in self.units()[:cut]: x = unit(x)
-        return x
-
-    def top_modules(self, n:int) -> list[nn.Module]:
-        "The last `n` units and the finish: what fine-tuning `n` units trains."
-        return [*self.units()[len(self.units()) - n:], *self.finish_modules()] if n else []
-
 # %% ../nbs/02_model.ipynb #5e4a92c1
 class ResNetMaps(StagedBody):
     "A torchvision ResNet's `layer1`, `layer2`, `layer3` and `layer4` outputs (the last is its final map)."
@@ -118,6 +103,31 @@ class ResNetMaps(StagedBody):
     def stem(self, x): n = self.net; return n.maxpool(n.relu(n.bn1(n.conv1(x))))
     def units(self): n = self.net; return [*n.layer1, *n.layer2, *n.layer3, *n.layer4]
 
+# %% ../nbs/02_model.ipynb #cee022c9
+@patch
+def run(self:StagedBody, x, start:int=0) -> list:
+    "From `x`, the input of unit `start`: the stage maps of units `start` on (earliest first), then the final map."
+    maps = []
+    for i, unit in enumerate(self.units()[start:], start):
+        x = unit(x)
+        if i in self.stage_ends: maps.append(x)
+    return [*maps, self.finish(x)]
+
+# %% ../nbs/02_model.ipynb #aa532f9c
+@patch
+def lower(self:StagedBody, x, cut:int):
+    "The input of unit `cut`: `x` through the stem and the units before it."
+    x = self.stem(x)
+    for unit in self.units()[:cut]: x = unit(x)
+    return x
+
+# %% ../nbs/02_model.ipynb #646c0db8
+@patch
+def top_modules(self:StagedBody, n:int) -> list[nn.Module]:
+    "The last `n` units and the finish: what fine-tuning `n` units trains."
+    return [*self.units()[len(self.units()) - n:], *self.finish_modules()] if n else []
+
+# %% ../nbs/02_model.ipynb #7ab1e203
 @builds('resnet18')
 def resnet18_body(pretrained:bool=True, weights_path=None) -> nn.Module:
     "torchvision ResNet18 as `ResNetMaps`: 512 channels in the final map."
@@ -159,6 +169,8 @@ def efficientnet_lite_body(k:int,               # 0, 1 or 2
 def efficientnet_lite0_body(pretrained:bool=True, weights_path=None) -> nn.Module:
     "EfficientNet-Lite0 (224 px)."
     return efficientnet_lite_body(0, pretrained, weights_path)
+
+# %% ../nbs/02_model.ipynb #61b9c3a4
 @builds('efficientnet_lite1')
 def efficientnet_lite1_body(pretrained:bool=True, weights_path=None) -> nn.Module:
     "EfficientNet-Lite1 (240 px)."
@@ -180,6 +192,7 @@ def grid_pool(x:torch.Tensor, # A `[n, c, h, w]` map
     cells = [x[..., r0:r1, c0:c1].mean((2, 3)) for r0, r1 in cuts(h, rows) for c0, c1 in cuts(w, cols)]
     return torch.stack(cells, 2).flatten(1)
 
+# %% ../nbs/02_model.ipynb #0f29550c
 class PooledFeatures(nn.Module):
     "One backbone: normalise its input, run it, pool its maps into `[final, stage -1, stage -2, stage -3, grid]`."
     def __init__(self, name:str, # A name in `BACKBONES`
@@ -190,21 +203,27 @@ class PooledFeatures(nn.Module):
         self.register_buffer('std', torch.tensor(spec.std)[:, None, None], persistent=False)
     def forward(self, x): return torch.cat(list(self.pool(self.body((x - self.mean) / self.std)).values()), 1)
 
-    def pool(self, maps:list) -> dict:
-        "Group name -> pooled `[n, c]`, from maps (some latest stages, then the final map) as `StagedBody.run` gives them."
-        *stages, final = maps
-        out = {f'{self.name}:final': final.mean((2, 3))}
-        out.update({f'{self.name}:stage-{i}': m.mean((2, 3)) for i, m in enumerate(reversed(stages), 1)})
-        if self.grid != (1, 1): out[f'{self.name}:grid'] = grid_pool(final, *self.grid)
-        return out
+# %% ../nbs/02_model.ipynb #ceee21bf
+@patch
+def pool(self:PooledFeatures, maps:list) -> dict:
+    "Group name -> pooled `[n, c]`, from maps (some latest stages, then the final map) as `StagedBody.run` gives them."
+    *stages, final = maps
+    out = {f'{self.name}:final': final.mean((2, 3))}
+    out.update({f'{self.name}:stage-{i}': m.mean((2, 3)) for i, m in enumerate(reversed(stages), 1)})
+    if self.grid != (1, 1): out[f'{self.name}:grid'] = grid_pool(final, *self.grid)
+    return out
 
-    def lower(self, x, cut:int, mirror:bool=False):
-        "The activation `[n, c, h, w]` entering unit `cut` for the images `x` (0-1 scale), or for their mirror images."
-        return self.body.lower(((x.flip(-1) if mirror else x) - self.mean) / self.std, cut)
+# %% ../nbs/02_model.ipynb #4bd5fac0
+@patch
+def lower(self:PooledFeatures, x, cut:int, mirror:bool=False):
+    "The activation `[n, c, h, w]` entering unit `cut` for the images `x` (0-1 scale), or for their mirror images."
+    return self.body.lower(((x.flip(-1) if mirror else x) - self.mean) / self.std, cut)
 
-    def top(self, act, cut:int) -> dict:
-        "The groups that units `cut` on compute (the final map, the grid, the stages ending there), from their input `act`."
-        return self.pool(self.body.run(act, cut))
+# %% ../nbs/02_model.ipynb #f8496a72
+@patch
+def top(self:PooledFeatures, act, cut:int) -> dict:
+    "The groups that units `cut` on compute (the final map, the grid, the stages ending there), from their input `act`."
+    return self.pool(self.body.run(act, cut))
 
 # %% ../nbs/02_model.ipynb #430e7af3
 class FrozenBackbone(nn.Module):
@@ -225,6 +244,7 @@ def regression_head(n_features:int, hidden:int=256, dropout:float=0.2, n_out:int
     return nn.Sequential(LinBnDrop(n_features, hidden, bn=True, p=dropout/2, act=nn.ReLU()),
                          LinBnDrop(hidden, n_out, bn=False, p=dropout))
 
+# %% ../nbs/02_model.ipynb #46c51aaa
 class SplitHead(nn.Module):
     "Heads side by side on the same features, their outputs concatenated: each trains on its own targets only."
     def __init__(self, *heads:nn.Module):
@@ -232,6 +252,7 @@ class SplitHead(nn.Module):
         self.heads = nn.ModuleList(heads)
     def forward(self, x): return torch.cat([h(x) for h in self.heads], 1)
 
+# %% ../nbs/02_model.ipynb #23e09004
 class SelectFeatures(nn.Module):
     "The columns `index` of a feature batch: the part of the feature vector a head reads."
     def __init__(self, index):
@@ -250,6 +271,7 @@ class Projection(nn.Module):
         self.register_buffer('axes', torch.eye(d, k))
     def forward(self, x): return ((x - self.mean) / self.scale) @ self.axes
 
+# %% ../nbs/02_model.ipynb #623097b3
 class LinearHead(nn.Module):
     "A linear regression `[n, k] -> [n, n_out]` (ridge, fitted in closed form by `train`)."
     def __init__(self, k:int, n_out:int):
@@ -257,6 +279,7 @@ class LinearHead(nn.Module):
         self.register_buffer('weight', torch.zeros(k, n_out)); self.register_buffer('bias', torch.zeros(n_out))
     def forward(self, z): return z @ self.weight + self.bias
 
+# %% ../nbs/02_model.ipynb #5ac47c02
 class KernelHead(nn.Module):
     "Kernel ridge regression with an RBF kernel: `exp(-gamma |z - s|^2) @ dual + bias` over `n_support` training points `s`."
     def __init__(self, n_support:int, k:int, n_out:int):
@@ -267,6 +290,7 @@ class KernelHead(nn.Module):
         d2 = (z * z).sum(1, keepdim=True) - 2 * z @ self.support.T + (self.support * self.support).sum(1)[None]
         return torch.exp(-self.gamma * d2.clamp_min(0)) @ self.dual + self.bias
 
+# %% ../nbs/02_model.ipynb #adb525a1
 class Ensemble(nn.Module):
     "The mean output of the network `mlp` and of the `closed`-form heads, all reading the same input."
     def __init__(self, mlp:nn.Module, **closed):
@@ -286,18 +310,22 @@ class IngredientHead(nn.Module):
                                 grams_bias=(n_ingredients,)).items(): self.register_buffer(name, torch.zeros(shape))
         self.scale.fill_(1.)
         self.network = regression_head(k, hidden, dropout, n_ingredients)      # presence logits, trained by fastai (`03_train`)
-    def presence(self, z) -> tuple[torch.Tensor, torch.Tensor]:
-        "`[n, v]` probabilities of each part: the logistic regressions', and the network's."
-        return torch.sigmoid((z / self.scale) @ self.weight + self.bias), torch.sigmoid(self.network(z))
     def forward(self, z) -> tuple[torch.Tensor, torch.Tensor]:
         linear, network = self.presence(z)
         return (linear + network) / 2, torch.expm1((z / self.scale) @ self.grams_weight + self.grams_bias).clamp_min(0)
+
+# %% ../nbs/02_model.ipynb #d55fe8d8
+@patch
+def presence(self:IngredientHead, z) -> tuple[torch.Tensor, torch.Tensor]:
+    "`[n, v]` probabilities of each part: the logistic regressions', and the network's."
+    return torch.sigmoid((z / self.scale) @ self.weight + self.bias), torch.sigmoid(self.network(z))
 
 # %% ../nbs/02_model.ipynb #5d2e8f31
 def atwater_estimate(fat, carb, protein):
     "Energy in kcal of `fat`, `carb` and `protein` grams (numbers, arrays or tensors) by the Atwater general factors."
     return ATWATER['fat'] * fat + ATWATER['carb'] * carb + ATWATER['protein'] * protein
 
+# %% ../nbs/02_model.ipynb #176a5fc0
 def atwater_band(labels:pd.DataFrame, # Dishes with `calories`, `mass`, `fat`, `carb` and `protein` (e.g. `read_all_metadata`)
                  share:float=0.99,    # Share of the labelled dishes the band holds
                 ) -> tuple[float, float]:
@@ -316,6 +344,7 @@ def _limit(energy, mass, fat, carb, protein, band):
     energy = torch.minimum(torch.minimum(torch.maximum(energy, band[0] * a), band[1] * a), MAX_KCAL_PER_G * mass)
     return energy, fat, carb, protein
 
+# %% ../nbs/02_model.ipynb #70ee4366
 def physical_limits(y:torch.Tensor, # `[n, len(targets)]` values in kcal and grams (non-negative)
                     targets:tuple,  # What the columns are (`TARGETS`, then any per-gram densities)
                     band:tuple,     # `(low, high)` of energy / Atwater estimate (`atwater_band`)
@@ -361,45 +390,72 @@ class NutritionRegressor(nn.Module):
         # True once its `fine_tune` units were trained: its features are then its own, not the frozen backbones'
         self.tuned = False
 
-    selection = property(lambda self: self.head[0], doc="`SelectFeatures`: the feature groups the heads read")
-    projection = property(lambda self: self.head[1],
-                          doc="`Projection` of the selected features (`nn.Identity` without `n_components`)")
-    ensemble = property(lambda self: self.head[2], doc="`Ensemble`: the network and the closed-form heads, averaged")
-    def project(self, feats): return self.projection(self.selection(feats))   # what every head reads, `[n, k]`
+# %% ../nbs/02_model.ipynb #cf078e6a
+@patch(as_prop=True)
+def selection(self:NutritionRegressor):
+    "`SelectFeatures`: the feature groups the heads read"
+    return self.head[0]
 
-    def forward(self, x): return self.head(self.backbone(x))
-    def ingredients(self, feats) -> tuple[torch.Tensor, torch.Tensor]:
-        "`[n, len(config.ingredients)]` probabilities of each vocabulary entry and its grams, from feature vectors `[n, d]`."
-        return self.ingredient_head(self.project(feats))
-    def to_units(self, y):
-        """Standardised outputs in kcal and grams: back from log(1 + value) with `log_targets`, clipped at 0 with
-        `positive`, held to `physical_limits` with an `atwater_band`, and at most `upper_bound`."""
-        y = y * self.target_std + self.target_mean
-        if self.config.log_targets: y = torch.expm1(y)
-        if self.upper_bound is not None: y = torch.minimum(y, self.upper_bound)
-        if self.config.positive: y = y.clamp_min(0)
-        if self.config.atwater_band: y = physical_limits(y, self.config.targets, self.config.atwater_band)
-        if self.upper_bound is not None: y = torch.minimum(y, self.upper_bound)    # again: the limits may raise the energy
-        return y
+@patch(as_prop=True)
+def projection(self:NutritionRegressor):
+    "`Projection` of the selected features (`nn.Identity` without `n_components`)"
+    return self.head[1]
 
-    @classmethod
-    def from_config(cls, config:ModelConfig|dict) -> NutritionRegressor:
-        "An untrained model of the architecture `config` describes (random weights, nothing downloaded)."
-        if isinstance(config, dict): config = ModelConfig.from_dict(config)
-        now = tuple(BACKBONES[b].revision for b in config.backbone)
-        if config.revision != now:
-            raise ValueError(f"This model's head was trained on {'+'.join(config.backbone)} revision {config.revision} "
-                             f"features, and this code computes revision {now}: train it again")
-        return cls(config, pretrained=False)
+@patch(as_prop=True)
+def ensemble(self:NutritionRegressor):
+    "`Ensemble`: the network and the closed-form heads, averaged"
+    return self.head[2]
 
-    def cut(self) -> int:
-        "The first tuned unit of the first backbone (its number of units, when none is tuned)."
-        return len(self.backbone.bodies[0].body.units()) - self.config.fine_tune
+# %% ../nbs/02_model.ipynb #cec30b85
+@patch
+def project(self:NutritionRegressor, feats): return self.projection(self.selection(feats))   # what every head reads, `[n, k]`
 
-    def tuned_keys(self) -> set[str]:
-        "The state-dict keys of the backbone weights that fine-tuning trains (empty when `fine_tune` is 0)."
-        ids = {id(m) for m in self.backbone.bodies[0].body.top_modules(self.config.fine_tune)}
-        return {f'{name}.{k}' for name, m in self.named_modules() if id(m) in ids for k in m.state_dict()}
+# %% ../nbs/02_model.ipynb #1b0c473b
+@patch
+def forward(self:NutritionRegressor, x): return self.head(self.backbone(x))
+
+# %% ../nbs/02_model.ipynb #7cd43c62
+@patch
+def ingredients(self:NutritionRegressor, feats) -> tuple[torch.Tensor, torch.Tensor]:
+    "`[n, len(config.ingredients)]` probabilities of each vocabulary entry and its grams, from feature vectors `[n, d]`."
+    return self.ingredient_head(self.project(feats))
+
+# %% ../nbs/02_model.ipynb #b5a46871
+@patch
+def to_units(self:NutritionRegressor, y):
+    """Standardised outputs in kcal and grams: back from log(1 + value) with `log_targets`, clipped at 0 with
+    `positive`, held to `physical_limits` with an `atwater_band`, and at most `upper_bound`."""
+    y = y * self.target_std + self.target_mean
+    if self.config.log_targets: y = torch.expm1(y)
+    if self.upper_bound is not None: y = torch.minimum(y, self.upper_bound)
+    if self.config.positive: y = y.clamp_min(0)
+    if self.config.atwater_band: y = physical_limits(y, self.config.targets, self.config.atwater_band)
+    if self.upper_bound is not None: y = torch.minimum(y, self.upper_bound)    # again: the limits may raise the energy
+    return y
+
+# %% ../nbs/02_model.ipynb #53a3e0de
+@patch(cls_method=True)
+def from_config(cls:NutritionRegressor, config:ModelConfig|dict) -> NutritionRegressor:
+    "An untrained model of the architecture `config` describes (random weights, nothing downloaded)."
+    if isinstance(config, dict): config = ModelConfig.from_dict(config)
+    now = tuple(BACKBONES[b].revision for b in config.backbone)
+    if config.revision != now:
+        raise ValueError(f"This model's head was trained on {'+'.join(config.backbone)} revision {config.revision} "
+                         f"features, and this code computes revision {now}: train it again")
+    return cls(config, pretrained=False)
+
+# %% ../nbs/02_model.ipynb #19528242
+@patch
+def cut(self:NutritionRegressor) -> int:
+    "The first tuned unit of the first backbone (its number of units, when none is tuned)."
+    return len(self.backbone.bodies[0].body.units()) - self.config.fine_tune
+
+# %% ../nbs/02_model.ipynb #8e7cd407
+@patch
+def tuned_keys(self:NutritionRegressor) -> set[str]:
+    "The state-dict keys of the backbone weights that fine-tuning trains (empty when `fine_tune` is 0)."
+    ids = {id(m) for m in self.backbone.bodies[0].body.top_modules(self.config.fine_tune)}
+    return {f'{name}.{k}' for name, m in self.named_modules() if id(m) in ids for k in m.state_dict()}
 
 # %% ../nbs/02_model.ipynb #3f6c1a90
 class TunedFeatures(nn.Module):
@@ -455,6 +511,7 @@ def save_model(model:NutritionRegressor, run:str|Path|RunFolder,
     run.model_config_file.write_text(json.dumps(model.config.to_dict(), indent=2))
     return run
 
+# %% ../nbs/02_model.ipynb #a3370301
 def load_model(run:str|Path|RunFolder, # A run folder with a saved model
                device=None,            # Defaults to `default_device()`
               ) -> NutritionRegressor:
@@ -485,14 +542,21 @@ class TorchEngine:
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net = UnitsModel(model).eval().to(self.device, memory_format=self.memory_format)
 
-    @classmethod
-    def from_run(cls, run, device=None, channels_last:bool=True) -> TorchEngine:
-        "The saved model of run folder `run` (`load_model`)."
-        return cls(load_model(run, device), device, channels_last)
+# %% ../nbs/02_model.ipynb #6d1f76c2
+@patch(cls_method=True)
+def from_run(cls:TorchEngine, run, device=None, channels_last:bool=True) -> TorchEngine:
+    "The saved model of run folder `run` (`load_model`)."
+    return cls(load_model(run, device), device, channels_last)
 
-    on_gpu = property(lambda self: self.device.type == 'cuda', doc="Does it run on a GPU?")
+# %% ../nbs/02_model.ipynb #ae84defb
+@patch
+def __call__(self:TorchEngine, xb:np.ndarray) -> tuple[np.ndarray, ...]:
+    with torch.inference_mode():
+        out = self.net(torch.from_numpy(xb).to(self.device, memory_format=self.memory_format, non_blocking=True))
+    return tuple(o.float().cpu().numpy() for o in out)
 
-    def __call__(self, xb:np.ndarray) -> tuple[np.ndarray, ...]:
-        with torch.inference_mode():
-            out = self.net(torch.from_numpy(xb).to(self.device, memory_format=self.memory_format, non_blocking=True))
-        return tuple(o.float().cpu().numpy() for o in out)
+# %% ../nbs/02_model.ipynb #6e96963d
+@patch(as_prop=True)
+def on_gpu(self:TorchEngine):
+    "Does it run on a GPU?"
+    return self.device.type == 'cuda'

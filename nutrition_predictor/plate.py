@@ -35,6 +35,8 @@ def kilojoules(kcal:float|None) -> float|None:
 FIELDS = [f'{t}_{UNITS[t]}' for t in TARGETS]                    # the totals' names: calories_kcal, mass_g, ...
 NUTRIENT_FIELDS = [f'{t}_{UNITS[t]}' for t in INGREDIENT_NUTRIENTS]       # what an ingredient brings: calories_kcal, fat_g, ...
 ENERGY = TARGETS.index('calories')                                 # the total that is also given in kJ
+
+# %% ../nbs/01c_plate.ipynb #5e43f91c
 ROUNDING = dict(total=1, per_gram=4, score=3, probability=3)      # decimals kept in answers
 
 def _round(v, kind:str='total'): return None if v is None else round(float(v), ROUNDING[kind])
@@ -43,24 +45,36 @@ def _round(v, kind:str='total'): return None if v is None else round(float(v), R
 class CorrectionError(ValueError):
     "A correction or portion that cannot be applied: an unknown ingredient, a negative or absurd weight, a portion out of range."
 
+# %% ../nbs/01c_plate.ipynb #8d4091ad
 class NutrientTable:
     "Per gram of each ingredient: its kcal, fat, carb and protein (`INGREDIENT_NUTRIENTS`), and its name; keyed by ingredient id."
     def __init__(self, rows:dict): # Ingredient id -> `[name, kcal/g, fat/g, carb/g, protein/g]`
         self.rows = {str(k): (str(v[0]), *(float(x) for x in v[1:])) for k, v in rows.items()}
-    @classmethod
-    def from_frame(cls, df) -> NutrientTable:
-        "From `data.read_nutrient_table`'s frame."
-        return cls({i: [r['name'], *(r[t] for t in INGREDIENT_NUTRIENTS)] for i, r in df.iterrows()})
     def __len__(self): return len(self.rows)
     def __contains__(self, ingr_id): return ingr_id in self.rows
-    def name(self, ingr_id:str) -> str: return self._row(ingr_id)[0]
-    def per_gram(self, ingr_id:str) -> tuple: return self._row(ingr_id)[1:]
-    def _row(self, ingr_id:str) -> tuple:
-        if ingr_id not in self.rows:
-            raise CorrectionError(f"unknown ingredient {str(ingr_id)[:60]!r}: " + ("not in the nutrient table of "
-                                                                                   f"{len(self.rows)} ingredients"
-                                  if self.rows else "this model has no nutrient table (train it with `ingredient_min_dishes`)"))
-        return self.rows[ingr_id]
+
+# %% ../nbs/01c_plate.ipynb #27a2f4f2
+@patch(cls_method=True)
+def from_frame(cls:NutrientTable, df) -> NutrientTable:
+    "From `data.read_nutrient_table`'s frame."
+    return cls({i: [r['name'], *(r[t] for t in INGREDIENT_NUTRIENTS)] for i, r in df.iterrows()})
+
+# %% ../nbs/01c_plate.ipynb #772f891f
+@patch
+def _row(self:NutrientTable, ingr_id:str) -> tuple:
+    if ingr_id not in self.rows:
+        raise CorrectionError(f"unknown ingredient {str(ingr_id)[:60]!r}: " + ("not in the nutrient table of "
+                                                                               f"{len(self.rows)} ingredients"
+                              if self.rows else "this model has no nutrient table (train it with `ingredient_min_dishes`)"))
+    return self.rows[ingr_id]
+
+# %% ../nbs/01c_plate.ipynb #0987d006
+@patch
+def name(self:NutrientTable, ingr_id:str) -> str: return self._row(ingr_id)[0]
+
+# %% ../nbs/01c_plate.ipynb #8cc88186
+@patch
+def per_gram(self:NutrientTable, ingr_id:str) -> tuple: return self._row(ingr_id)[1:]
 
 # %% ../nbs/01c_plate.ipynb #b9c7c5d1
 @patch
@@ -83,17 +97,21 @@ class PlateIngredient:
     grams_high: float|None = None
     source: str = 'model'              # `model`: the model's guess; `person`: a person added it or gave its grams
 
-    def nutrients(self) -> dict:
-        "What it brings to the plate: `NUTRIENT_FIELDS` -> its grams x the values per gram."
-        return {f: self.grams * v for f, v in zip(NUTRIENT_FIELDS, self.per_gram)}
+# %% ../nbs/01c_plate.ipynb #e3dbd280
+@patch
+def nutrients(self:PlateIngredient) -> dict:
+    "What it brings to the plate: `NUTRIENT_FIELDS` -> its grams x the values per gram."
+    return {f: self.grams * v for f, v in zip(NUTRIENT_FIELDS, self.per_gram)}
 
-    def to_dict(self) -> dict:
-        "Its id, name, probability, grams and range, source, and what it brings (with energy in kJ), rounded."
-        n = self.nutrients()
-        return dict(ingr_id=self.ingr_id, name=self.name, probability=_round(self.probability, 'probability'),
-                    grams=_round(self.grams), grams_low=_round(self.grams_low), grams_high=_round(self.grams_high),
-                    source=self.source,
-                    **{f: _round(v) for f, v in n.items()}, energy_kj=_round(kilojoules(n[FIELDS[ENERGY]])))
+# %% ../nbs/01c_plate.ipynb #1fdb1983
+@patch
+def to_dict(self:PlateIngredient) -> dict:
+    "Its id, name, probability, grams and range, source, and what it brings (with energy in kJ), rounded."
+    n = self.nutrients()
+    return dict(ingr_id=self.ingr_id, name=self.name, probability=_round(self.probability, 'probability'),
+                grams=_round(self.grams), grams_low=_round(self.grams_low), grams_high=_round(self.grams_high),
+                source=self.source,
+                **{f: _round(v) for f, v in n.items()}, energy_kj=_round(kilojoules(n[FIELDS[ENERGY]])))
 
 # %% ../nbs/01c_plate.ipynb #3f99c7b5
 @dataclass(frozen=True)
@@ -126,7 +144,9 @@ class NutritionPrediction:
         if name in FIELDS: return self.totals[FIELDS.index(name)]
         raise AttributeError(f"{type(self).__name__!r} has no attribute {name!r}")
 
-    def values(self) -> list[float]: return list(self.totals)
+# %% ../nbs/01c_plate.ipynb #e7e37bd2
+@patch
+def values(self:NutritionPrediction) -> list[float]: return list(self.totals)
 
 # %% ../nbs/01c_plate.ipynb #811621db
 def _floats(vs): return None if vs is None else tuple(float(v) for v in vs)
@@ -190,12 +210,16 @@ def from_dict(cls:NutritionPrediction, d:dict, # A `to_dict` answer (e.g. as the
 def _answer_model(name:str, doc:str, fields:dict) -> type[BaseModel]:
     return create_model(name, __config__=ConfigDict(extra='forbid', allow_inf_nan=False), __doc__=doc, **fields)
 
-_maybe, _grams = (float|None, None), Annotated[float, Field(ge=0)]
+# %% ../nbs/01c_plate.ipynb #e267a024
+_grams = Annotated[float, Field(ge=0)]
 IngredientAnswer = _answer_model('IngredientAnswer',
                                  "One ingredient of a plate: grams, range, probability, and what it brings.", dict(
     ingr_id=(str, ...), name=(str, ...), probability=(Annotated[float, Field(ge=0, le=1)]|None, None), grams=(_grams, ...),
     grams_low=(_grams|None, None), grams_high=(_grams|None, None),
     source=(Literal['model', 'person'], 'model'), **{f: (float, ...) for f in NUTRIENT_FIELDS}, energy_kj=(float, ...)))
+
+# %% ../nbs/01c_plate.ipynb #027f5ba1
+_maybe = (float|None, None)
 
 def answer_model(name:str='PredictionAnswer',
                  doc:str="One plate's totals with their ranges, the guard's verdict and the likely ingredients.",
@@ -211,6 +235,7 @@ def answer_model(name:str='PredictionAnswer',
         **{f'{t}_per_g': _maybe for t in PER_GRAM_OF}, mass_known=(bool, False), ingredients=(list[IngredientAnswer], []),
         portion=(float, 1.), corrected=(bool, False), held_to_limits=(bool, False)))
 
+# %% ../nbs/01c_plate.ipynb #e1e42055
 PredictionAnswer = answer_model()
 
 # %% ../nbs/01c_plate.ipynb #1dfbe987
@@ -226,13 +251,14 @@ def hold_to_limits(totals:dict, # Target -> value, in `UNITS`
     return out, any(abs(out[t] - totals[t]) > 10 ** -ROUNDING['total'] for t in totals)   # within the answers' rounding: not held
 
 # %% ../nbs/01c_plate.ipynb #006db4ff
-MAX_INGREDIENT_G = 10_000.   # grams of one ingredient on one plate: more is a typo
-
 @dataclass(frozen=True)
 class Correction:
     "A person's correction: ingredient `ingr_id` weighs `grams` on the plate (0: it is not there); an id the list lacks is added."
     ingr_id: str
     grams: float
+
+# %% ../nbs/01c_plate.ipynb #a3bcdaad
+MAX_INGREDIENT_G = 10_000.   # grams of one ingredient on one plate: more is a typo
 
 def _checked(c:Correction, nutrients:NutrientTable|None, listed:dict) -> float:
     "`c.grams` as a float, or a one-line `CorrectionError` naming the ingredient."
@@ -245,6 +271,7 @@ def _checked(c:Correction, nutrients:NutrientTable|None, listed:dict) -> float:
                               f"not {str(c.grams)[:20]}")
     return g
 
+# %% ../nbs/01c_plate.ipynb #d319cb7a
 def _as_correction(c) -> Correction:
     "`c` as a `Correction` (it may be an `(ingr_id, grams)` pair), or a one-line `CorrectionError`."
     if isinstance(c, Correction): return c
@@ -326,22 +353,24 @@ class LikelyIngredients:
     other_per_gram: list        # kcal, fat, carb and protein per gram of the pooled rest (`OTHER`)
     nutrients: NutrientTable
 
-    def lines(self, probability,   # `[len(vocabulary)]` presence probabilities
-              grams,               # `[len(vocabulary)]` grams if present
-             ) -> tuple[PlateIngredient, ...]:
-        "The likely ingredients of one plate, most likely first: shown ids whose probability reaches `threshold`."
-        shown = set(self.shown)
-        keep = [j for j in np.argsort(-np.asarray(probability), kind='stable')
-                if self.vocabulary[j] in shown and probability[j] >= self.threshold]
-        return tuple(PlateIngredient(self.vocabulary[j], self.nutrients.name(self.vocabulary[j]), float(grams[j]),
-                                     self.nutrients.per_gram(self.vocabulary[j]), float(probability[j]),
-                                     *self.grams_range(grams[j]))
-                     for j in keep)
-
     def grams_range(self, grams:float) -> tuple[float|None, float|None]:
         "The ends of the range of `grams` predicted grams (`grams_range`), or `(None, None)` without calibrated ranges."
         if self.grams_log_low is None: return None, None
         return tuple(float(e) for e in grams_range(grams, self.grams_log_low, self.grams_log_high))
+
+# %% ../nbs/01c_plate.ipynb #1b251753
+@patch
+def lines(self:LikelyIngredients, probability, # `[len(vocabulary)]` presence probabilities
+          grams,               # `[len(vocabulary)]` grams if present
+         ) -> tuple[PlateIngredient, ...]:
+    "The likely ingredients of one plate, most likely first: shown ids whose probability reaches `threshold`."
+    shown = set(self.shown)
+    keep = [j for j in np.argsort(-np.asarray(probability), kind='stable')
+            if self.vocabulary[j] in shown and probability[j] >= self.threshold]
+    return tuple(PlateIngredient(self.vocabulary[j], self.nutrients.name(self.vocabulary[j]), float(grams[j]),
+                                 self.nutrients.per_gram(self.vocabulary[j]), float(probability[j]),
+                                 *self.grams_range(grams[j]))
+                 for j in keep)
 
 # %% ../nbs/01c_plate.ipynb #7d70649f
 @patch
@@ -350,6 +379,7 @@ def per_gram_matrix(self:LikelyIngredients) -> np.ndarray:
     rows = [self.other_per_gram if i == OTHER else self.nutrients.per_gram(i) for i in self.vocabulary]
     return np.array(rows, dtype=float).reshape(len(rows), len(INGREDIENT_NUTRIENTS))
 
+# %% ../nbs/01c_plate.ipynb #12ae0f22
 @patch
 def composed(self:LikelyIngredients, probability:np.ndarray, grams:np.ndarray) -> np.ndarray:
     """`[n, len(TARGETS)]` totals composed from `[n, len(vocabulary)]` probabilities and grams: sum of p x grams x values
@@ -368,6 +398,7 @@ def save(self:LikelyIngredients, path:str|Path) -> Path:
     Path(path).write_text(json.dumps(d, indent=1))
     return Path(path)
 
+# %% ../nbs/01c_plate.ipynb #315cb881
 @patch(cls_method=True)
 def load(cls:LikelyIngredients, path:str|Path) -> LikelyIngredients:
     "The `LikelyIngredients` saved at `path`."

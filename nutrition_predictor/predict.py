@@ -16,60 +16,19 @@ from fastcore.basics import chunked, patch
 from fastprogress.fastprogress import progress_bar
 
 from .images import (DataError, backbone_batch_size, check_mass, decode_thread_count, mapped_ahead,
-                                        model_input, onnx_session,
-                                        prepare_image)
+                                        model_input, prepare_image)
 from .data import PER_GRAM_OF, TARGETS
-from .config import ModelConfig
 from .guard import BEYOND_TRAINING, LOW_INFORMATION, UNLIKE_TRAINING, Guard, image_information, low_information
 from .drift import DriftReference
 from .intervals import Intervals
 from .plate import LikelyIngredients, NutritionPrediction, apply_corrections
 from .runs import RunFolder, as_run, weak_model_warning
+from .engines import OnnxEngine, choose_engine
 
 # %% auto #0
-__all__ = ['ENGINES', 'OnnxEngine', 'choose_engine', 'read_model_file', 'Predictor']
+__all__ = ['read_model_file', 'Predictor']
 
-# %% ../nbs/04_predict.ipynb #59c13dd2
-class OnnxEngine:
-    """An exported model (`03a_export`) run by onnxruntime: a numpy batch of prepared images in, `UnitsModel`'s outputs
-    out, as `model.TorchEngine`."""
-    def __init__(self, path:str|Path, # The `.onnx` file
-                 config:ModelConfig,  # The model's config (`model.json`), for the input preparation
-                 device=None,         # `cuda` uses onnxruntime's CUDA provider when installed
-                ):
-        if not Path(path).is_file(): raise FileNotFoundError(
-            f"No ONNX model at {path}: write one with `nutrition-predictor export --onnx --run {Path(path).parent}`")
-        self.session = onnx_session(path, device)               # the thread policy (`images.compute_threads`)
-        self.config, self.path = config, Path(path)
-        self.input = self.session.get_inputs()[0].name
-
-    @classmethod
-    def from_run(cls, run:str|Path|RunFolder, device=None) -> OnnxEngine:
-        "The exported model of run folder `run` (its ONNX file and model config)."
-        run = RunFolder(run)
-        return cls(run.onnx_file, run.model_config(), device)
-
-    def __call__(self, x:np.ndarray) -> tuple[np.ndarray, ...]:
-        """For prepared images `[n, 3, size, size]`: outputs in kcal and grams `[n, len(targets)]`, feature vectors `[n,
-        d]`, then any ingredient head's probabilities and grams."""
-        return tuple(self.session.run(None, {self.input: np.ascontiguousarray(x, np.float32)}))
-
-    on_gpu = property(lambda self: 'CUDAExecutionProvider' in self.session.get_providers(), doc="Does it run on a GPU?")
-
-    def __repr__(self): return f"OnnxEngine({self.path}, providers={self.session.get_providers()})"
-
-# %% ../nbs/04_predict.ipynb #0961eb33
-ENGINES = ('auto', 'torch', 'onnx')
-
-def choose_engine(run:RunFolder,     # The run folder whose model is to run
-                  engine:str='auto', # `auto`, `torch` or `onnx`
-                 ) -> str:
-    """`torch` or `onnx`: `auto` is onnxruntime where the run has its ONNX file (the shipped model always has), torch
-    otherwise; a `ValueError` for an unknown engine."""
-    if engine not in ENGINES: raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
-    return engine if engine != 'auto' else 'onnx' if run.onnx_file.is_file() else 'torch'
-
-# %% ../nbs/04_predict.ipynb #dd60529d
+# %% ../nbs/04_predict.ipynb #11b56a3b
 def read_model_file(path:Path,  # The file `load` reads (named in the message)
                     load,        # Reads it: a run folder's loader
                    ):
@@ -82,6 +41,7 @@ def read_model_file(path:Path,  # The file `load` reads (named in the message)
         raise ValueError(f"{path} cannot be read as this project's {Path(path).name} ({type(e).__name__}: {why}); "
                          "nothing in it was run") from None
 
+# %% ../nbs/04_predict.ipynb #5da8d687
 class Predictor:
     "Predict the five totals of plates from images, with a trained model on torch or its ONNX export on onnxruntime."
     def __init__(self, model,                              # An engine (`OnnxEngine`, `TorchEngine`) or a `NutritionRegressor`
@@ -109,103 +69,53 @@ class Predictor:
         self.net, self.config = model, model.config
         self.engine = 'onnx' if isinstance(model, OnnxEngine) else 'torch'
 
-    @classmethod
-    def from_run(cls, run:str|Path|RunFolder|None=None, # A run folder with a saved model; `None`: the shipped model
-                 device=None,
-                 engine:str='auto', # `auto` (`choose_engine`: the ONNX file where the run has one), `torch` or `onnx`
-                ) -> Predictor:
-        """The predictor of a finished run folder (`RunFolder.check`; state dict + JSON config, or the ONNX file; nothing
-        is unpickled)."""
-        run = as_run(run).check()
-        if choose_engine(run, engine) == 'onnx': model = read_model_file(run.onnx_file, lambda: OnnxEngine.from_run(run, device))
-        else:
-            try: from nutrition_predictor.model import TorchEngine
-            except ModuleNotFoundError as e:                  # a serving install: no torch
-                raise ModuleNotFoundError(f"The torch engine needs {e.name}, which this install lacks: export the run "
-                                          "with a training install (`nutrition-predictor export --onnx --run DIR`), "
-                                          "or install the [train] extra") from e
-            model = read_model_file(run.weights_file, lambda: TorchEngine.from_run(run, device))
-        m = read_model_file(run.metrics_file, run.metrics)
-        return cls(model, device, read_model_file(run.intervals_file, run.intervals), run,
-                   read_model_file(run.guard_file, run.guard),
-                   read_model_file(run.per_gram_intervals_file, run.per_gram_intervals),
-                   read_model_file(run.ingredients_file, run.likely_ingredients), m.worse_than_baseline() if m else [],
-                   read_model_file(run.drift_file, run.drift))
+# %% ../nbs/04_predict.ipynb #7c2fc1a1
+@patch(cls_method=True)
+def from_run(cls:Predictor,
+             run:str|Path|RunFolder|None=None, # A run folder with a saved model; `None`: the shipped model
+             device=None,
+             engine:str='auto', # `auto` (`choose_engine`: the ONNX file where the run has one), `torch` or `onnx`
+            ) -> Predictor:
+    """The predictor of a finished run folder (`RunFolder.check`; state dict + JSON config, or the ONNX file; nothing
+    is unpickled)."""
+    run = as_run(run).check()
+    if choose_engine(run, engine) == 'onnx': model = read_model_file(run.onnx_file, lambda: OnnxEngine.from_run(run, device))
+    else:
+        try: from nutrition_predictor.model import TorchEngine
+        except ModuleNotFoundError as e:                  # a serving install: no torch
+            raise ModuleNotFoundError(f"The torch engine needs {e.name}, which this install lacks: export the run "
+                                      "with a training install (`nutrition-predictor export --onnx --run DIR`), "
+                                      "or install the [train] extra") from e
+        model = read_model_file(run.weights_file, lambda: TorchEngine.from_run(run, device))
+    m = read_model_file(run.metrics_file, run.metrics)
+    return cls(model, device, read_model_file(run.intervals_file, run.intervals), run,
+               read_model_file(run.guard_file, run.guard),
+               read_model_file(run.per_gram_intervals_file, run.per_gram_intervals),
+               read_model_file(run.ingredients_file, run.likely_ingredients), m.worse_than_baseline() if m else [],
+               read_model_file(run.drift_file, run.drift))
 
-    def typical(self) -> NutritionPrediction:
-        "The mean training dish of the model (from its config: either engine)."
-        m = self.config.target_mean or [0.] * len(TARGETS)
-        return NutritionPrediction.from_values(np.expm1(m[:len(TARGETS)]) if self.config.log_targets else m[:len(TARGETS)])
-
-    def prepare(self, src, name:str|None=None) -> np.ndarray:
-        """One image as the model's input (`[3, size, size]`, 0-1 scale), prepared exactly as in validation; `name` is
-        for error messages."""
-        return model_input(prepare_image(src, self.config.img_size, self.config.square, name))
-
-    def infer(self, xb:np.ndarray) -> tuple[np.ndarray, ...]:
-        """For a batch of prepared images: the outputs in kcal and grams `[n, len(targets)]`, the feature vectors `[n,
-        d]`, then any ingredient head's probabilities and grams `[n, len(ingredients)]`."""
-        return self.net(xb)
-
-    def run_batch(self, xb:np.ndarray) -> list[NutritionPrediction]:
-        "Predictions, with their ranges and the guard's verdicts, for a batch of prepared images `[n, 3, size, size]`."
-        return self._results(xb, *self.infer(xb))
-
-    nutrients = property(lambda self: self.ingredients.nutrients if self.ingredients else None,
-                         doc="The run's nutrient table (`NutrientTable`), which corrections read; `None` without one")
-    def default_bs(self) -> int: return backbone_batch_size(self.net.on_gpu)
-    device = property(lambda self: 'cuda' if self.net.on_gpu else 'cpu', doc="Where the engine runs: `cuda` or `cpu`")
-    model_warning = property(lambda self: weak_model_warning(self.worse_than_mean),
-                             doc="What every door says of a model that does not beat predicting the training mean "
-                                 "(`None`: it does)")
-
-# %% ../nbs/04_predict.ipynb #pr3d1c02
+# %% ../nbs/04_predict.ipynb #cfaabdf0
 @patch
-def prepare_or_error(self:Predictor, src) -> tuple[np.ndarray|None, str|None]:
-    "`(input, None)` from `prepare`, or `(None, why)` when `src` cannot be read."
-    try: return self.prepare(src), None
-    except DataError as e: return None, str(e)
+def typical(self:Predictor) -> NutritionPrediction:
+    "The mean training dish of the model (from its config: either engine)."
+    m = self.config.target_mean or [0.] * len(TARGETS)
+    return NutritionPrediction.from_values(np.expm1(m[:len(TARGETS)]) if self.config.log_targets else m[:len(TARGETS)])
 
+# %% ../nbs/04_predict.ipynb #7609cc99
 @patch
-def _prepared(self:Predictor, srcs:list, workers:int, ahead:int):
-    """`prepare_or_error` of each of `srcs`, in order, computed by `workers` threads up to `ahead` items in advance (one
-    image: in this thread)."""
-    if len(srcs) < 2: yield from map(self.prepare_or_error, srcs); return
-    with ThreadPoolExecutor(workers) as pool: yield from mapped_ahead(pool, self.prepare_or_error, srcs, ahead)
+def prepare(self:Predictor, src, name:str|None=None) -> np.ndarray:
+    """One image as the model's input (`[3, size, size]`, 0-1 scale), prepared exactly as in validation; `name` is
+    for error messages."""
+    return model_input(prepare_image(src, self.config.img_size, self.config.square, name))
 
+# %% ../nbs/04_predict.ipynb #4ba3549f
 @patch
-def predictions(self:Predictor, srcs:list,            # Images: paths, bytes, PIL images or arrays
-                bs:int|None=None,           # Batch size; `None`: `images.backbone_batch_size`
-                decode_threads:int=0,       # Decoding threads (0: `images.decode_thread_count`'s default)
-                progress:bool=False,        # Show a progress bar
-               ):
-    "Yield `(prediction, None)` or `(None, error message)` for each image, in order."
-    bs = bs or self.default_bs()
-    batches = chunked(self._prepared(srcs, decode_thread_count(decode_threads), 2 * bs), bs)
-    for batch in (progress_bar(batches, total=math.ceil(len(srcs) / bs), leave=False) if progress else batches):
-        ok = [x for x, _ in batch if x is not None]
-        results = iter(self.run_batch(np.stack(ok)) if ok else [])
-        for x, err in batch: yield (None, err) if x is None else (next(results), None)
+def infer(self:Predictor, xb:np.ndarray) -> tuple[np.ndarray, ...]:
+    """For a batch of prepared images: the outputs in kcal and grams `[n, len(targets)]`, the feature vectors `[n,
+    d]`, then any ingredient head's probabilities and grams `[n, len(ingredients)]`."""
+    return self.net(xb)
 
-@patch
-def predict_batch(self:Predictor, srcs:list, bs:int|None=None, decode_threads:int=0, progress:bool=False
-                 ) -> list[NutritionPrediction]:
-    "Predictions for many images, in order; the first unreadable image raises its `DataError`."
-    out = []
-    for pred, err in self.predictions(srcs, bs, decode_threads, progress):
-        if err: raise DataError(err)
-        out.append(pred)
-    return out
-
-@patch
-def predict(self:Predictor, src, name:str|None=None,
-            mass_g:float|None=None, # The plate's weighed mass, when known: totals become density x mass
-           ) -> NutritionPrediction:
-    "The prediction for one image."
-    pred = self.run_batch(self.prepare(src, name)[None])[0]
-    return pred if mass_g is None else self.with_mass(pred, mass_g)
-
-# %% ../nbs/04_predict.ipynb #pr3d1c04
+# %% ../nbs/04_predict.ipynb #95237486
 @patch
 def verdicts(self:Predictor, xb:np.ndarray, feats:np.ndarray) -> tuple[np.ndarray, np.ndarray|None, list]:
     """For a batch's inputs and features: whether to distrust each prediction, the guard's scores (`None` without a
@@ -215,6 +125,7 @@ def verdicts(self:Predictor, xb:np.ndarray, feats:np.ndarray) -> tuple[np.ndarra
     unlike = blank | (scores > self.guard.threshold if self.guard else False)
     return unlike, scores, [LOW_INFORMATION if b else UNLIKE_TRAINING if u else None for b, u in zip(blank, unlike)]
 
+# %% ../nbs/04_predict.ipynb #c79a6a8d
 @patch
 def at_bound(self:Predictor, ys:np.ndarray) -> np.ndarray:
     """For outputs `[n, len(targets)]` in kcal and grams: which rows reached the model's `upper_bound` (held there:
@@ -223,6 +134,7 @@ def at_bound(self:Predictor, ys:np.ndarray) -> np.ndarray:
     bound = np.asarray(self.config.upper_bound)
     return ((ys >= bound * (1 - 1e-6)) & (bound > 0)).any(1)
 
+# %% ../nbs/04_predict.ipynb #92be39ea
 @patch
 def _results(self:Predictor, xb:np.ndarray, ys:np.ndarray, feats:np.ndarray, *plate:np.ndarray) -> list[NutritionPrediction]:
     """Predictions with their ranges, the guard's verdicts and the likely ingredients, from a batch's inputs and the
@@ -244,6 +156,85 @@ def _results(self:Predictor, xb:np.ndarray, ys:np.ndarray, feats:np.ndarray, *pl
                                             drift_summary=summaries[i])
             for i in range(n)]
 
+# %% ../nbs/04_predict.ipynb #e88cb038
+@patch
+def run_batch(self:Predictor, xb:np.ndarray) -> list[NutritionPrediction]:
+    "Predictions, with their ranges and the guard's verdicts, for a batch of prepared images `[n, 3, size, size]`."
+    return self._results(xb, *self.infer(xb))
+
+# %% ../nbs/04_predict.ipynb #bf021597
+@patch(as_prop=True)
+def nutrients(self:Predictor):
+    "The run's nutrient table (`NutrientTable`), which corrections read; `None` without one"
+    return self.ingredients.nutrients if self.ingredients else None
+
+# %% ../nbs/04_predict.ipynb #4b7f5e1c
+@patch
+def default_bs(self:Predictor) -> int: return backbone_batch_size(self.net.on_gpu)
+
+# %% ../nbs/04_predict.ipynb #160334ef
+@patch(as_prop=True)
+def device(self:Predictor):
+    "Where the engine runs: `cuda` or `cpu`"
+    return 'cuda' if self.net.on_gpu else 'cpu'
+
+# %% ../nbs/04_predict.ipynb #45d42100
+@patch(as_prop=True)
+def model_warning(self:Predictor):
+    "What every door says of a model that does not beat predicting the training mean (`None`: it does)"
+    return weak_model_warning(self.worse_than_mean)
+
+# %% ../nbs/04_predict.ipynb #af4c9eb0
+@patch
+def prepare_or_error(self:Predictor, src) -> tuple[np.ndarray|None, str|None]:
+    "`(input, None)` from `prepare`, or `(None, why)` when `src` cannot be read."
+    try: return self.prepare(src), None
+    except DataError as e: return None, str(e)
+
+# %% ../nbs/04_predict.ipynb #18a0493e
+@patch
+def _prepared(self:Predictor, srcs:list, workers:int, ahead:int):
+    """`prepare_or_error` of each of `srcs`, in order, computed by `workers` threads up to `ahead` items in advance (one
+    image: in this thread)."""
+    if len(srcs) < 2: yield from map(self.prepare_or_error, srcs); return
+    with ThreadPoolExecutor(workers) as pool: yield from mapped_ahead(pool, self.prepare_or_error, srcs, ahead)
+
+# %% ../nbs/04_predict.ipynb #a2a8b5e2
+@patch
+def predictions(self:Predictor, srcs:list,            # Images: paths, bytes, PIL images or arrays
+                bs:int|None=None,           # Batch size; `None`: `images.backbone_batch_size`
+                decode_threads:int=0,       # Decoding threads (0: `images.decode_thread_count`'s default)
+                progress:bool=False,        # Show a progress bar
+               ):
+    "Yield `(prediction, None)` or `(None, error message)` for each image, in order."
+    bs = bs or self.default_bs()
+    batches = chunked(self._prepared(srcs, decode_thread_count(decode_threads), 2 * bs), bs)
+    for batch in (progress_bar(batches, total=math.ceil(len(srcs) / bs), leave=False) if progress else batches):
+        ok = [x for x, _ in batch if x is not None]
+        results = iter(self.run_batch(np.stack(ok)) if ok else [])
+        for x, err in batch: yield (None, err) if x is None else (next(results), None)
+
+# %% ../nbs/04_predict.ipynb #a321f47a
+@patch
+def predict_batch(self:Predictor, srcs:list, bs:int|None=None, decode_threads:int=0, progress:bool=False
+                 ) -> list[NutritionPrediction]:
+    "Predictions for many images, in order; the first unreadable image raises its `DataError`."
+    out = []
+    for pred, err in self.predictions(srcs, bs, decode_threads, progress):
+        if err: raise DataError(err)
+        out.append(pred)
+    return out
+
+# %% ../nbs/04_predict.ipynb #0fbbe3c7
+@patch
+def predict(self:Predictor, src, name:str|None=None,
+            mass_g:float|None=None, # The plate's weighed mass, when known: totals become density x mass
+           ) -> NutritionPrediction:
+    "The prediction for one image."
+    pred = self.run_batch(self.prepare(src, name)[None])[0]
+    return pred if mass_g is None else self.with_mass(pred, mass_g)
+
+# %% ../nbs/04_predict.ipynb #f953046d
 @patch
 def with_mass(self:Predictor, pred:NutritionPrediction, mass_g:float) -> NutritionPrediction:
     "`pred` for a plate known to weigh `mass_g`: each total is its predicted density per gram times the mass."
@@ -259,6 +250,7 @@ def with_mass(self:Predictor, pred:NutritionPrediction, mass_g:float) -> Nutriti
                    high=high and tuple(map(float, high)),
                    mass_known=True)
 
+# %% ../nbs/04_predict.ipynb #056094fd
 @patch
 def correct(self:Predictor, pred:NutritionPrediction,
             corrections:list=(),  # `plate.Correction`s, or `(ingr_id, grams)` pairs

@@ -26,8 +26,6 @@ __all__ = ['RUNS_HOME', 'PARTIAL', 'RUN_BYTES', 'RunFolder', 'IncompleteRun', 'R
            'IngredientScores', 'RunMetrics', 'weak_model_warning', 'git_commit', 'pretrained_run', 'as_run']
 
 # %% ../nbs/01d_runs.ipynb #0c20b75e
-RUNS_HOME = Path('runs')   # where run folders go unless a command names one: relative to the current folder
-
 class RunFolder:
     "A run folder: names every file of a run, and reads and writes them."
     PLOTS = ('loss', 'predictions', 'residuals', 'cv_predictions', 'ingredient_calibration', 'ingredient_auc')
@@ -58,81 +56,99 @@ class RunFolder:
     test_predictions_file = property(lambda self: self.path/'test_predictions.csv', doc="Test-split predictions")
     cv_predictions_file = property(lambda self: self.path/'cv_predictions.csv', doc="Out-of-fold predictions")
     notebook_file = property(lambda self: self.path/'train.ipynb', doc="The executed experiment notebook")
-    def plot(self, name:str) -> Path: return self.path/f'{name}.png'
 
-    @classmethod
-    def for_config(cls, cfg:TrainConfig) -> RunFolder:
-        "The run folder a run of `cfg` writes when none is named: `runs/<name>`."
-        return cls(RUNS_HOME/cfg.name)
+# %% ../nbs/01d_runs.ipynb #79653f3c
+@patch
+def plot(self:RunFolder, name:str) -> Path: return self.path/f'{name}.png'
 
-    def create(self) -> RunFolder:
-        self.path.mkdir(parents=True, exist_ok=True)
-        return self
+# %% ../nbs/01d_runs.ipynb #cd09a66f
+RUNS_HOME = Path('runs')   # where run folders go unless a command names one: relative to the current folder
 
-    def write_params(self, cfg:TrainConfig) -> Path:
-        self.params_file.write_text(yaml.safe_dump(json.loads(json.dumps(asdict(cfg))), sort_keys=False))
-        return self.params_file
+@patch(cls_method=True)
+def for_config(cls:RunFolder, cfg:TrainConfig) -> RunFolder:
+    "The run folder a run of `cfg` writes when none is named: `runs/<name>`."
+    return cls(RUNS_HOME/cfg.name)
 
-    def params(self) -> TrainConfig: return read_params(self.params_file)
+# %% ../nbs/01d_runs.ipynb #dc2767a3
+@patch
+def create(self:RunFolder) -> RunFolder:
+    self.path.mkdir(parents=True, exist_ok=True)
+    return self
 
-    def model_config(self) -> ModelConfig:
-        "The saved model's config (no weights are read)."
-        if not self.model_config_file.is_file(): raise FileNotFoundError(f"No saved model: {self.model_config_file} is missing")
-        return ModelConfig.from_dict(json.loads(self.model_config_file.read_text()))
+# %% ../nbs/01d_runs.ipynb #6d68b11b
+@patch
+def write_params(self:RunFolder, cfg:TrainConfig) -> Path:
+    self.params_file.write_text(yaml.safe_dump(json.loads(json.dumps(asdict(cfg))), sort_keys=False))
+    return self.params_file
 
-    def intervals(self) -> Intervals|None:
-        "The calibrated ranges, or `None` when the run has none (it ran without cross-validation)."
-        return Intervals.load(self.intervals_file) if self.intervals_file.is_file() else None
+# %% ../nbs/01d_runs.ipynb #caa32380
+@patch
+def params(self:RunFolder) -> TrainConfig: return read_params(self.params_file)
 
-    def per_gram_intervals(self) -> Intervals|None:
-        "The calibrated ranges of the per-gram densities (for a known mass), or `None`."
-        return Intervals.load(self.per_gram_intervals_file) if self.per_gram_intervals_file.is_file() else None
+# %% ../nbs/01d_runs.ipynb #4d3f43df
+@patch
+def model_config(self:RunFolder) -> ModelConfig:
+    "The saved model's config (no weights are read)."
+    if not self.model_config_file.is_file(): raise FileNotFoundError(f"No saved model: {self.model_config_file} is missing")
+    return ModelConfig.from_dict(json.loads(self.model_config_file.read_text()))
 
-    def guard(self) -> Guard|None:
-        "The run's guard, or `None` when it has none (a run of an earlier version)."
-        return Guard.load(self.guard_file) if self.guard_file.is_file() else None
+# %% ../nbs/01d_runs.ipynb #6c265962
+@patch
+def intervals(self:RunFolder) -> Intervals|None:
+    "The calibrated ranges, or `None` when the run has none (it ran without cross-validation)."
+    return Intervals.load(self.intervals_file) if self.intervals_file.is_file() else None
 
-    def drift(self) -> DriftReference|None:
-        "The run's drift reference, or `None` when it has none (a run of an earlier version, or too few dishes to calibrate one)."
-        return DriftReference.load(self.drift_file) if self.drift_file.is_file() else None
+# %% ../nbs/01d_runs.ipynb #46085f90
+@patch
+def per_gram_intervals(self:RunFolder) -> Intervals|None:
+    "The calibrated ranges of the per-gram densities (for a known mass), or `None`."
+    return Intervals.load(self.per_gram_intervals_file) if self.per_gram_intervals_file.is_file() else None
 
-    def likely_ingredients(self) -> LikelyIngredients|None:
-        "What turns the model's ingredient outputs into a list, with the nutrient table; `None` when the run has none."
-        return LikelyIngredients.load(self.ingredients_file) if self.ingredients_file.is_file() else None
+# %% ../nbs/01d_runs.ipynb #00bce2f7
+@patch
+def guard(self:RunFolder) -> Guard|None:
+    "The run's guard, or `None` when it has none (a run of an earlier version)."
+    return Guard.load(self.guard_file) if self.guard_file.is_file() else None
 
-    def write_metrics(self, metrics:RunMetrics) -> Path:
-        self.metrics_file.write_text(json.dumps(metrics.to_dict(), indent=2))
-        return self.metrics_file
+# %% ../nbs/01d_runs.ipynb #cfb0bbd0
+@patch
+def drift(self:RunFolder) -> DriftReference|None:
+    "The run's drift reference, or `None` when it has none (a run of an earlier version, or too few dishes to calibrate one)."
+    return DriftReference.load(self.drift_file) if self.drift_file.is_file() else None
 
-    def metrics(self) -> RunMetrics|None:
-        "The run's `RunMetrics`, or `None` when it has none (not finished, or a bare model)."
-        return RunMetrics.from_dict(json.loads(self.metrics_file.read_text())) if self.metrics_file.is_file() else None
+# %% ../nbs/01d_runs.ipynb #80d38046
+@patch
+def likely_ingredients(self:RunFolder) -> LikelyIngredients|None:
+    "What turns the model's ingredient outputs into a list, with the nutrient table; `None` when the run has none."
+    return LikelyIngredients.load(self.ingredients_file) if self.ingredients_file.is_file() else None
 
-    def missing(self) -> list[str]:
-        "Files every finished run has and this folder lacks (the executed notebook only comes with papermill: not needed)."
-        need = [self.params_file, self.weights_file, self.model_config_file, self.guard_file, self.metrics_file,
-                self.test_predictions_file,
-                *(self.plot(p) for p in self.PLOTS[:3])]
-        return [p.name for p in need if not p.is_file()]
+# %% ../nbs/01d_runs.ipynb #9b88a26c
+@patch
+def missing(self:RunFolder) -> list[str]:
+    "Files every finished run has and this folder lacks (the executed notebook only comes with papermill: not needed)."
+    need = [self.params_file, self.weights_file, self.model_config_file, self.guard_file, self.metrics_file,
+            self.test_predictions_file,
+            *(self.plot(p) for p in self.PLOTS[:3])]
+    return [p.name for p in need if not p.is_file()]
 
-    def files(self) -> list[Path]:
-        "Every file of the run this folder has, among those `RunFolder` names."
-        named = [self.params_file, self.weights_file, self.model_config_file, self.onnx_file, self.intervals_file,
-                 self.per_gram_intervals_file,
-                 self.guard_file, self.drift_file, self.ingredients_file, self.metrics_file,
-                 self.test_predictions_file, self.cv_predictions_file, self.notebook_file,
-                 *map(self.plot, self.PLOTS)]
-        return [p for p in named if p.is_file()]
+# %% ../nbs/01d_runs.ipynb #ca004d94
+@patch
+def files(self:RunFolder) -> list[Path]:
+    "Every file of the run this folder has, among those `RunFolder` names."
+    named = [self.params_file, self.weights_file, self.model_config_file, self.onnx_file, self.intervals_file,
+             self.per_gram_intervals_file,
+             self.guard_file, self.drift_file, self.ingredients_file, self.metrics_file,
+             self.test_predictions_file, self.cv_predictions_file, self.notebook_file,
+             *map(self.plot, self.PLOTS)]
+    return [p for p in named if p.is_file()]
 
-# %% ../nbs/01d_runs.ipynb #8c4e1f2b
-class IncompleteRun(FileNotFoundError):
-    "A run folder that is not a finished run: still being written, its writer killed, or its files changed since."
-
-class RunBusy(RuntimeError):
-    "Another process is writing this run folder."
-
+# %% ../nbs/01d_runs.ipynb #1b94aead
 PARTIAL = '.partial'          # the marker of a run folder being written
 
+@patch
+def is_partial(self:RunFolder) -> bool: return (self.path/PARTIAL).is_file()
+
+# %% ../nbs/01d_runs.ipynb #8c4e1f2b
 @patch
 def model_files(self:RunFolder) -> list[Path]:
     "The files a reader of the run uses (the rest are reports: predictions, plots, the executed notebook)."
@@ -140,14 +156,13 @@ def model_files(self:RunFolder) -> list[Path]:
             self.per_gram_intervals_file,
             self.guard_file, self.drift_file, self.ingredients_file, self.metrics_file]
 
+# %% ../nbs/01d_runs.ipynb #8ffd4cc9
 @patch(as_prop=True)
 def record_file(self:RunFolder) -> Path:
     "Written last, when the run is finished: the sha256 of every file of the run."
     return self.path/'complete.json'
 
-@patch
-def is_partial(self:RunFolder) -> bool: return (self.path/PARTIAL).is_file()
-
+# %% ../nbs/01d_runs.ipynb #6350cb14
 RUN_BYTES = 64 * 2**20        # room a run needs beside its folder: its model, plots and executed notebook (tens of MB)
 
 @patch
@@ -157,6 +172,7 @@ def check_room(self:RunFolder, need:int=RUN_BYTES) -> RunFolder:
     check_writable(self.path.parent, need)
     return self
 
+# %% ../nbs/01d_runs.ipynb #0b0829cb
 @patch
 def seal(self:RunFolder) -> Path:
     "Record the sha256 of every file of the run (`files`) in `complete.json`, atomically."
@@ -164,6 +180,10 @@ def seal(self:RunFolder) -> Path:
     tmp = self.path/f'.{self.record_file.name}.{os.getpid()}'
     tmp.write_text(json.dumps(record, indent=1)); os.replace(tmp, self.record_file)
     return self.record_file
+
+# %% ../nbs/01d_runs.ipynb #9539aefd
+class IncompleteRun(FileNotFoundError):
+    "A run folder that is not a finished run: still being written, its writer killed, or its files changed since."
 
 # %% ../nbs/01d_runs.ipynb #5f7a0d3c
 @patch
@@ -183,11 +203,16 @@ def problems(self:RunFolder) -> list[str]:
             sha in record.items() if (self.path/name).is_file() and sha256_file(self.path/name) != sha]
     return out + [f'{p.name} is not part of the finished run' for p in self.files() if p.name not in record]
 
+# %% ../nbs/01d_runs.ipynb #87ab8519
 @patch
 def check(self:RunFolder) -> RunFolder:
     "`self`, or an `IncompleteRun` that says in one line why readers must not use it."
     if problems := self.problems(): raise IncompleteRun(f"{self.path} is not a finished run: {'; '.join(problems)}")
     return self
+
+# %% ../nbs/01d_runs.ipynb #49e1b992
+class RunBusy(RuntimeError):
+    "Another process is writing this run folder."
 
 # %% ../nbs/01d_runs.ipynb #2d9b6e40
 @patch
@@ -314,20 +339,35 @@ class RunMetrics:
     dataset_checksum:str|None = None # sha256 of the labels, split and images read (`dataset_checksum`)
     params:TrainConfig|None = None # The config, as in `params.yaml`
 
-    def to_dict(self) -> dict: return json.loads(json.dumps(asdict(self)))
+# %% ../nbs/01d_runs.ipynb #43c79624
+@patch
+def to_dict(self:RunMetrics) -> dict: return json.loads(json.dumps(asdict(self)))
 
-    @classmethod
-    def from_dict(cls, d:dict) -> RunMetrics:
-        "From the dict `to_dict` gives (a `metrics.json`)."
-        unknown = set(d) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"metrics.json has unknown key(s) {sorted(unknown)}: a run of another version? Train it again")
-        typed = dict(test=Scores, cv=Scores, coverage=Coverage, guard=GuardScores, cv_known_mass=Scores,
-                     coverage_known_mass=Coverage,
-                     ingredients_cv=IngredientScores, ingredients_test=IngredientScores, composed_cv=Scores, reconciled_cv=Scores)
-        d = {k: (typed[k](**v) if k in typed and v is not None else v) for k, v in d.items()}
-        if d.get('params') is not None: d['params'] = TrainConfig.from_dict(d['params'])
-        return cls(**d)
+# %% ../nbs/01d_runs.ipynb #25ecf3ed
+@patch(cls_method=True)
+def from_dict(cls:RunMetrics, d:dict) -> RunMetrics:
+    "From the dict `to_dict` gives (a `metrics.json`)."
+    unknown = set(d) - {f.name for f in fields(cls)}
+    if unknown:
+        raise ValueError(f"metrics.json has unknown key(s) {sorted(unknown)}: a run of another version? Train it again")
+    typed = dict(test=Scores, cv=Scores, coverage=Coverage, guard=GuardScores, cv_known_mass=Scores,
+                 coverage_known_mass=Coverage,
+                 ingredients_cv=IngredientScores, ingredients_test=IngredientScores, composed_cv=Scores, reconciled_cv=Scores)
+    d = {k: (typed[k](**v) if k in typed and v is not None else v) for k, v in d.items()}
+    if d.get('params') is not None: d['params'] = TrainConfig.from_dict(d['params'])
+    return cls(**d)
+
+# %% ../nbs/01d_runs.ipynb #5769d2de
+@patch
+def metrics(self:RunFolder) -> RunMetrics|None:
+    "The run's `RunMetrics`, or `None` when it has none (not finished, or a bare model)."
+    return RunMetrics.from_dict(json.loads(self.metrics_file.read_text())) if self.metrics_file.is_file() else None
+
+# %% ../nbs/01d_runs.ipynb #5fa80e99
+@patch
+def write_metrics(self:RunFolder, metrics:RunMetrics) -> Path:
+    self.metrics_file.write_text(json.dumps(metrics.to_dict(), indent=2))
+    return self.metrics_file
 
 # %% ../nbs/01d_runs.ipynb #b7e10c02
 @patch(as_prop=True)
@@ -336,6 +376,7 @@ def headline_scores(self:RunMetrics) -> tuple[Scores, str]:
     if self.cv: return self.cv, f"{self.cv.k}-fold grouped CV" if self.cv.k else "grouped CV"
     return self.test, 'the test split'
 
+# %% ../nbs/01d_runs.ipynb #d18f9027
 @patch
 def headline(self:RunMetrics) -> str:
     """One line: calories MAE% against the predict-the-training-mean baseline's, in grouped CV (where the run has it),
@@ -344,6 +385,7 @@ def headline(self:RunMetrics) -> str:
                             f"{s.n_dishes} dishes")
     return 'calories MAE% ' + '; '.join(([one(*self.headline_scores)] if self.cv else []) + [one(self.test, 'the test split')])
 
+# %% ../nbs/01d_runs.ipynb #03ba05ab
 @patch
 def worse_than_baseline(self:RunMetrics) -> list[str]:
     """Nutrients whose MAE% is not below the baseline's in grouped CV or on the test split (`vs_baseline` not < 1, NaN
@@ -351,6 +393,7 @@ def worse_than_baseline(self:RunMetrics) -> list[str]:
     scores = [s for s in (self.cv, self.test) if s]
     return [t for t in TARGETS if any(s.vs_baseline.get(t) is not None and not s.vs_baseline[t] < 1 for s in scores)]
 
+# %% ../nbs/01d_runs.ipynb #40850b2c
 def weak_model_warning(worse:list[str], # Nutrients the model does not beat the training mean for (`worse_than_baseline`)
                       ) -> str|None:
     """What every door says of a model that does not beat predicting the training mean (`None` when it beats it for every
@@ -381,6 +424,7 @@ def pretrained_run() -> RunFolder:
     "The run folder of the model shipped with the package."
     return RunFolder(Path(str(importlib.resources.files('nutrition_predictor')/'pretrained')))
 
+# %% ../nbs/01d_runs.ipynb #be6fbefe
 def as_run(run:str|Path|RunFolder|None) -> RunFolder:
     "`run` as a `RunFolder`; `None` is the shipped model."
     return pretrained_run() if run is None else RunFolder(run)

@@ -30,7 +30,7 @@ from .monitoring import ServerMetrics
 from .runs import RunFolder
 
 # %% auto #0
-__all__ = ['CLIENT_CLOSED', 'PREDICT_BODY', 'Prediction', 'PREDICT_RESPONSES', 'NutrientRow', 'router', 'EXCEPTION_HANDLERS',
+__all__ = ['CLIENT_CLOSED', 'Prediction', 'PREDICT_BODY', 'PREDICT_RESPONSES', 'NutrientRow', 'router', 'EXCEPTION_HANDLERS',
            'METHODS', 'SERVE_SETTINGS', 'hung_up', 'health', 'Refusal', 'RequestRefused', 'Health', 'CorrectionBody',
            'CorrectionRequest', 'predict', 'correct', 'ingredients', 'count_requests', 'answer_other_methods',
            'create_app', 'serve', 'serve_app', 'app_from_env']
@@ -48,7 +48,7 @@ async def hung_up(request:Request, exc:ClientDisconnect) -> Response:
     _log.warning(f"{request.method} {request.url.path}: the client hung up before its request was read")
     return Response(status_code=CLIENT_CLOSED)
 
-# %% ../nbs/05a_serve.ipynb #57cbbc53
+# %% ../nbs/05a_serve.ipynb #703d0fff
 def health(predictor:Predictor, view:str|None=None) -> dict:
     "What `GET /health` answers."
     return dict(status='ok', model_loaded=True, run=str(predictor.run.path) if predictor.run else None,
@@ -58,18 +58,13 @@ def health(predictor:Predictor, view:str|None=None) -> dict:
                 worse_than_mean=predictor.worse_than_mean, model_warning=predictor.model_warning,
                 version=nutrition_predictor.__version__)
 
-PREDICT_BODY = {'requestBody': {'required': True, 'content': {'multipart/form-data': {'schema': {
-    'type': 'object', 'required': ['file'], 'properties': {
-        'file': {'type': 'array', 'items': {'type': 'string', 'format': 'binary'},
-                 'description': f"photo(s), at most {MAX_FILES}"},
-        'mass_g': {'type': 'number', 'description': "the plate's weighed mass in grams, when known (every photo)"}}}}}}}
-
-# %% ../nbs/05a_serve.ipynb #a9c0e002
+# %% ../nbs/05a_serve.ipynb #c724bb3d
 Prediction = answer_model('Prediction',
                           "One photo's answer: its file name, then the totals with their units and ranges, the guard's verdict "
                           "and the likely ingredients (`plate.answer_model`), and the model's own warning when it does not "
                           "beat predicting the training mean.", file=(str, ...), model_warning=(str|None, None))
 
+# %% ../nbs/05a_serve.ipynb #02323a58
 class Refusal(BaseModel):
     "A photo that was not predicted, and why (an answer among the others of a request)."
     model_config = ConfigDict(extra='forbid')
@@ -79,11 +74,20 @@ class RequestRefused(BaseModel):
     "A whole request refused: too large, no photo, a bad correction, or the server is busy."
     error:str
 
+# %% ../nbs/05a_serve.ipynb #72807d6c
 class Health(BaseModel):
     "What `GET /health` says: the model served, on which engine, with what."
     status:str; model_loaded:bool; run:str|None; backbone:list[str]; view:str|None; engine:str; device:str
     guard:bool; ranges:bool; ingredients:bool; worse_than_mean:list[str]; model_warning:str|None; version:str
 
+# %% ../nbs/05a_serve.ipynb #d2675b22
+PREDICT_BODY = {'requestBody': {'required': True, 'content': {'multipart/form-data': {'schema': {
+    'type': 'object', 'required': ['file'], 'properties': {
+        'file': {'type': 'array', 'items': {'type': 'string', 'format': 'binary'},
+                 'description': f"photo(s), at most {MAX_FILES}"},
+        'mass_g': {'type': 'number', 'description': "the plate's weighed mass in grams, when known (every photo)"}}}}}}}
+
+# %% ../nbs/05a_serve.ipynb #4b0bbed8
 PREDICT_RESPONSES = {200: {'model': list[Prediction | Refusal],
                            'description': "One answer per photo, in order (at least one predicted)"},
                      413: {'model': list[Refusal] | RequestRefused,
@@ -93,7 +97,7 @@ PREDICT_RESPONSES = {200: {'model': list[Prediction | Refusal],
                      429: {'model': RequestRefused, 'description': "Too many requests in progress from this client; try again"},
                      503: {'model': RequestRefused, 'description': "Too many requests in progress; try again"}}
 
-# %% ../nbs/05a_serve.ipynb #49fb7743
+# %% ../nbs/05a_serve.ipynb #09e7ffb2
 class CorrectionBody(BaseModel):
     "A person's correction: ingredient `ingr_id` weighs `grams` on the plate (0: it is not there; an id the list lacks is added)."
     model_config = ConfigDict(extra='forbid')
@@ -106,13 +110,15 @@ class CorrectionRequest(BaseModel):
     corrections:list[CorrectionBody] = []
     portion:float = 1.           # The share of the plate eaten: 0.5 for half (0 < portion <= 1)
 
+# %% ../nbs/05a_serve.ipynb #999beb35
 NutrientRow = create_model('NutrientRow', __doc__="One ingredient of the nutrient table: its id, name, and values per gram.",
                            ingr_id=(str, ...), name=(str, ...), **{f'{t}_per_g': (float, ...) for t in INGREDIENT_NUTRIENTS})
 
-# %% ../nbs/05a_serve.ipynb #24894ddc
+# %% ../nbs/05a_serve.ipynb #30ecd6f2
 router = APIRouter()
 _client = lambda request: request.client and request.client.host
 
+# %% ../nbs/05a_serve.ipynb #46ae298d
 @router.post('/v1/predict', summary="Predict the nutrition of one or more photos of plates", openapi_extra=PREDICT_BODY,
              response_model=list[Prediction | Refusal], responses=PREDICT_RESPONSES)
 async def predict(request:Request, response:Response):
@@ -128,6 +134,7 @@ async def predict(request:Request, response:Response):
     response.status_code = 200 if any(status == 200 for _, status in answers) else max(status for _, status in answers)
     return [a for a, _ in answers]                             # validated against `response_model`
 
+# %% ../nbs/05a_serve.ipynb #4dfcffb4
 async def _admit(s, upload:Upload, lane, mass_g) -> tuple|asyncio.Future:
     "One photo: its refusal `(answer, status)`, or, decoded now, the future of its `(answer, 200)` once its batch is predicted."
     try:
@@ -140,12 +147,13 @@ async def _admit(s, upload:Upload, lane, mass_g) -> tuple|asyncio.Future:
         return dict(file=upload.name, error=str(e)), e.status
     return asyncio.ensure_future(_answer(s, upload.name, s.batcher.complete(x, mass, lane == BULK)))
 
+# %% ../nbs/05a_serve.ipynb #2252f0e9
 async def _answer(s, name:str, pending) -> tuple[dict, int]:
     pred = await pending
     s.metrics.answered(pred)
     return dict(file=name, **pred.to_dict(), model_warning=s.predictor.model_warning), 200
 
-# %% ../nbs/05a_serve.ipynb #b9d25c65
+# %% ../nbs/05a_serve.ipynb #94a7705d
 @router.post('/v1/correct', summary="Recompute an answer after a person's corrections and portion (no photo)",
              response_model=Prediction,
              responses={422: {'model': RequestRefused, 'description': "An unknown ingredient, a bad weight or portion"}})
@@ -159,6 +167,7 @@ async def correct(body:CorrectionRequest, request:Request):
         raise PredictionRefused(str(e), 422, 'bad correction') from None
     return dict(file=body.prediction.file, **fixed.to_dict(), model_warning=s.predictor.model_warning)
 
+# %% ../nbs/05a_serve.ipynb #8539c9f0
 @router.get('/v1/ingredients', summary="The nutrient table a correction may add from (names containing `q`)",
             response_model=list[NutrientRow])
 async def ingredients(request:Request, q:str=''):
@@ -168,31 +177,35 @@ async def ingredients(request:Request, q:str=''):
     return [dict(ingr_id=i, name=table.name(i),
                  **{f'{t}_per_g': v for t, v in zip(INGREDIENT_NUTRIENTS, table.per_gram(i))}) for i in ids]
 
+# %% ../nbs/05a_serve.ipynb #ee5a2f98
 @router.get('/health', summary="Is the model loaded, and which", response_model=Health)
 async def _health(request:Request): return health(request.app.state.predictor, request.app.state.view)
 
 @router.get('/metrics', summary="Prometheus metrics")
 async def _metrics(request:Request): return Response(request.app.state.metrics.text(), media_type=CONTENT_TYPE_LATEST)
 
-# %% ../nbs/05a_serve.ipynb #c7f97226
+# %% ../nbs/05a_serve.ipynb #7ee05fc7
 async def _request_refused(request:Request, e:PredictionRefused) -> JSONResponse:
     "A whole request refused (no photo, a busy client or server, a bad correction); a busy client's connection is closed."
     return JSONResponse({'error': str(e)}, e.status, headers={'Connection': 'close'} if e.status == 429 else None)
 
+# %% ../nbs/05a_serve.ipynb #8ee927cc
 async def _upload_refused(request:Request, e:UploadRefused) -> JSONResponse:
     "An upload over a cap or malformed: uvicorn closes the connection, so the rest of its body is never read."
     request.app.state.metrics.refused('over a cap' if e.status == 413 else 'bad request')
     return JSONResponse(e.body, e.status, headers={'Connection': 'close'})
 
+# %% ../nbs/05a_serve.ipynb #0bea0f44
 async def _invalid(request:Request, e:RequestValidationError) -> JSONResponse:
     "A JSON body that does not fit its model: the first error, in one line."
     err = e.errors()[0]
     return JSONResponse({'error': f"{'.'.join(map(str, err['loc'][1:])) or 'body'}: {err['msg']}"}, 422)
 
+# %% ../nbs/05a_serve.ipynb #4de318eb
 EXCEPTION_HANDLERS = {PredictionRefused: _request_refused, UploadRefused: _upload_refused, RequestValidationError: _invalid,
                       ClientDisconnect: hung_up}
 
-# %% ../nbs/05a_serve.ipynb #2b1dd522
+# %% ../nbs/05a_serve.ipynb #946fd825
 async def count_requests(request:Request, call_next):
     """Count each request by route and status, with its latency; an error nothing expected becomes a JSON 500 without a
     traceback (logged)."""
@@ -206,6 +219,7 @@ async def count_requests(request:Request, call_next):
     metrics.request(route.path if route is not None else 'other', response.status_code, time.perf_counter() - t0)
     return response
 
+# %% ../nbs/05a_serve.ipynb #0fa23025
 METHODS = ('GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE')
 
 def answer_other_methods(app:FastAPI, routes:list):
@@ -253,9 +267,9 @@ def serve(app,                          # An ASGI app (`serve_app`), or the impo
                 workers=workers,
                 factory=isinstance(app, str))
 
-# %% ../nbs/05a_serve.ipynb #1a59143e
+# %% ../nbs/05a_serve.ipynb #7c85f8c6
 def serve_app(run:str|Path|RunFolder|None=None,       # The run folder to serve; `None`: the model shipped with the package
-              engine:str='auto',                      # `auto` (`predict.choose_engine`), `torch` or `onnx`
+              engine:str='auto',                      # `auto` (`engines.choose_engine`), `torch` or `onnx`
               data_dir:str|None=None,                 # Nutrition5k root for the demo's example photos
               ui:bool=True,                           # Mount the Gradio demo at `/`
              ) -> FastAPI:
@@ -270,6 +284,7 @@ def serve_app(run:str|Path|RunFolder|None=None,       # The run folder to serve;
                                   app_kwargs=dict(exception_handlers={ClientDisconnect: hung_up}))
     return app
 
+# %% ../nbs/05a_serve.ipynb #45b87272
 SERVE_SETTINGS = 'NUTRITION_PREDICTOR_SERVE'      # environment variable: `serve_app`'s arguments as JSON, for each worker
 
 def app_from_env() -> FastAPI:

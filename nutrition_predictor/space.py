@@ -36,8 +36,10 @@ if __name__ == '__main__':
     demo.block_thread()
 '''
 
+# %% ../nbs/05b_space.ipynb #a826be23
 LFS = ''.join(f"*.{ext} filter=lfs diff=lfs merge=lfs -text\n" for ext in ('onnx', 'npz', 'pth'))
 
+# %% ../nbs/05b_space.ipynb #3a6406be
 def space_readme() -> str:
     "The Space's README: its YAML configuration (the Gradio SDK and version installed here, this Python), then what the demo is."
     import gradio

@@ -46,7 +46,7 @@ def read_sweep(path:str|Path) -> list[TrainConfig]:
         configs.append(read_params(base, {**(spec.get('params') or {}), **values, 'name': name}))
     return configs
 
-# %% ../nbs/10_sweep.ipynb #43d7b70f
+# %% ../nbs/10_sweep.ipynb #ae854293
 def _done(cfg:TrainConfig, folder:Path) -> bool:
     "Has `folder` a finished run (`RunFolder.check`) of exactly `cfg`?"
     run = RunFolder(folder)
@@ -55,6 +55,7 @@ def _done(cfg:TrainConfig, folder:Path) -> bool:
     except ValueError: return False                          # metrics of another version: run it again
     return m is not None and m.params == cfg
 
+# %% ../nbs/10_sweep.ipynb #836f0527
 def run_sweep(path:str|Path,               # The sweep file
               runs_dir:str|Path=RUNS_HOME, # Where the run folders go
               force:bool=False,            # Run again even where a finished run exists
@@ -98,6 +99,7 @@ def read_runs(runs_dir:str|Path=RUNS_HOME) -> pd.DataFrame:
     keys = [k for k in ('cv calories %', 'test calories %') if k in board]
     return board.sort_values(keys, na_position='last').reset_index(drop=True)
 
+# %% ../nbs/10_sweep.ipynb #a9b0c425
 def plot_leaderboard(board:pd.DataFrame, fname=None):
     "MAE% of each run per nutrient (cross-validated where available, else test), best run on top."
     kind = 'cv' if 'cv calories %' in board else 'test'

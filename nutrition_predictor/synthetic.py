@@ -24,6 +24,7 @@ FOODS = {   # the synthetic nutrient table: id -> name, kcal, fat, carb and prot
     5: ('olive oil', 8.84, 1., 0., 0., (200, 190, 60)), 6: ('berries', 0.57, 0.003, 0.14, 0.007, (90, 30, 110))}
 OIL, OIL_GRAMS = 5, 8.      # the condiment: at most a usual portion of it on a plate, beside the solid foods
 
+# %% ../nbs/00b_synthetic.ipynb #eb35fbf8
 def _plate(foods:dict, size:tuple, rng) -> Image.Image:
     "A table, a plate, and a disc of each food (`FOODS` id -> grams) whose area is proportional to its grams."
     w, h = size
@@ -36,20 +37,21 @@ def _plate(foods:dict, size:tuple, rng) -> Image.Image:
         d.ellipse([cx - f, cy - f*0.8, cx + f, cy + f*0.8], fill=FOODS[food][-1])
     return im
 
-# %% ../nbs/00b_synthetic.ipynb #0de742ad
-def _dish_line(dish_id:str, foods:dict) -> str:
-    "A `dish_metadata` line: the totals of `foods` (`FOODS` id -> grams), then one group of 7 fields per food."
-    groups = [(f'ingr_{i:010d}', FOODS[i][0], g, *(g * v for v in FOODS[i][1:5])) for i, g in foods.items()]
-    totals = [sum(row[k] for row in groups) for k in (3, 2, 4, 5, 6)]          # kcal, mass, fat, carb, protein
-    return ','.join([dish_id, *(f'{v:.3f}' for v in totals),
-                     *(f'{v:.3f}' if isinstance(v, float) else str(v) for row in groups for v in row)])
-
+# %% ../nbs/00b_synthetic.ipynb #a570909c
 def _foods(rng) -> dict:
     "One to three solid foods of `FOODS` sharing a plate of 60 to 700 g, and sometimes a little oil (`OIL_GRAMS` or less)."
     ids = rng.choice([i for i in FOODS if i != OIL], rng.integers(1, 4), replace=False)
     out = {int(i): round(float(g), 1) for i, g in zip(ids, rng.uniform(60, 700) * rng.dirichlet(np.ones(len(ids))))}
     if rng.random() < 0.3: out[OIL] = round(float(OIL_GRAMS * rng.uniform(0.2, 1)), 1)
     return out
+
+# %% ../nbs/00b_synthetic.ipynb #16fe259d
+def _dish_line(dish_id:str, foods:dict) -> str:
+    "A `dish_metadata` line: the totals of `foods` (`FOODS` id -> grams), then one group of 7 fields per food."
+    groups = [(f'ingr_{i:010d}', FOODS[i][0], g, *(g * v for v in FOODS[i][1:5])) for i, g in foods.items()]
+    totals = [sum(row[k] for row in groups) for k in (3, 2, 4, 5, 6)]          # kcal, mass, fat, carb, protein
+    return ','.join([dish_id, *(f'{v:.3f}' for v in totals),
+                     *(f'{v:.3f}' if isinstance(v, float) else str(v) for row in groups for v in row)])
 
 # %% ../nbs/00b_synthetic.ipynb #58f5f084
 def synthetic_n5k(dest:str|Path,     # Folder to write (created)

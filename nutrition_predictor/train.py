@@ -10,7 +10,7 @@ import logging
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from unittest.mock import patch
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -26,7 +26,7 @@ from fastai.distributed import DistributedDL, DistributedTrainer
 from fastai.learner import Learner
 from fastai.metrics import AccumMetric
 from fastai.torch_core import default_device, set_seed
-from fastcore.basics import init_args
+from fastcore.basics import init_args, patch
 from torch import nn
 
 from .data import (OTHER, TARGETS, UNITS, check_data_dir, dish_groups, every_image, grouped_folds,
@@ -38,7 +38,7 @@ from .features import (FeatureDataset, _cache_kw, cached_activations, dish_datal
                                           feature_dataloaders, target_stats, tuned_vectors)
 
 # %% auto #0
-__all__ = ['LOSSES', 'RIDGE_ALPHAS', 'KERNEL_ALPHAS', 'KERNEL_WIDTHS', 'PRESENCE_CS', 'GRAMS_ALPHAS', 'nutrient_mae',
+__all__ = ['LOSSES', 'KERNEL_ALPHAS', 'KERNEL_WIDTHS', 'RIDGE_ALPHAS', 'PRESENCE_CS', 'GRAMS_ALPHAS', 'nutrient_mae',
            'SafeWandbCallback', 'start_wandb', 'torch_threads', 'DataParallel', 'fit_projection', 'rbf_kernel',
            'subset_kernel_ridge', 'search_subset_kernel', 'fit_kernel_head', 'fit_closed_heads', 'plate_vocabulary',
            'presence_logits', 'log_loss', 'fit_ingredient_head', 'fit_presence_network', 'holdout_table',
@@ -64,10 +64,11 @@ def _format_config_value(v):
     except TypeError: return v
     return {**fastai_wandb._format_config(args), '_name': v} if args else v
 
+# %% ../nbs/03_train.ipynb #2c5a2676
 class SafeWandbCallback(WandbCallback):
     "fastai's `WandbCallback`, working around fastai#4173 in `before_fit`."
     def before_fit(self):
-        with patch.object(fastai_wandb, '_format_config_value', _format_config_value): super().before_fit()
+        with mock.patch.object(fastai_wandb, '_format_config_value', _format_config_value): super().before_fit()
 
 # %% ../nbs/03_train.ipynb #c96a9041
 def start_wandb(cfg:TrainConfig, out_dir:Path|None=None) -> list:
@@ -81,6 +82,7 @@ def start_wandb(cfg:TrainConfig, out_dir:Path|None=None) -> list:
 # %% ../nbs/03_train.ipynb #f1a20002
 LOSSES = dict(smooth_l1=nn.SmoothL1Loss, l1=nn.L1Loss)
 
+# %% ../nbs/03_train.ipynb #d8dda909
 @contextmanager
 def torch_threads(n:int|None):
     "Run the block with `n` torch intra-op threads (`None`: unchanged)."
@@ -97,6 +99,7 @@ class _AnyDeviceDL(DistributedDL):
         torch.distributed.broadcast(t, rank)
         return t.cpu().tolist()
 
+# %% ../nbs/03_train.ipynb #de1ad0af
 class DataParallel(DistributedTrainer):
     "fastai's `DistributedTrainer` (Accelerate's `Accelerator` wraps the model in DDP), for GPUs and for CPU processes alike."
     def _wrap_dl(self, dl): return dl if isinstance(dl, DistributedDL) else _AnyDeviceDL(dl, device=self.learn.model.device)
@@ -116,15 +119,12 @@ def fit_projection(model:NutritionRegressor, # Its head's `Projection` is fitted
         getattr(proj, name).copy_(torch.as_tensor(v, dtype=torch.float32))
 
 # %% ../nbs/03_train.ipynb #f1a20007
-RIDGE_ALPHAS = tuple(10. ** np.arange(-1, 5.01, 0.5))       # searched by grouped CV inside the training set
-# widths: gamma times the projections' total variance
-KERNEL_ALPHAS, KERNEL_WIDTHS = (0.01, 0.03, 0.1, 0.3, 1.), (0.25, 0.5, 1., 2.)
-
 def rbf_kernel(a:np.ndarray, b:np.ndarray, gamma:float) -> np.ndarray:
     """`[len(a), len(b)]` RBF kernel `exp(-gamma |a - b|^2)` of rows `a` `[n, k]` and `b` `[m, k]`, as `model.KernelHead`
     computes it."""
     return np.exp(-gamma * np.clip((a * a).sum(1)[:, None] - 2 * a @ b.T + (b * b).sum(1)[None], 0, None))
 
+# %% ../nbs/03_train.ipynb #76b81313
 def subset_kernel_ridge(z:np.ndarray,       # Rows `[n, k]`
                         y:np.ndarray,       # Targets `[n, o]`
                         support:np.ndarray, # Support points `[m, k]`
@@ -138,6 +138,10 @@ def subset_kernel_ridge(z:np.ndarray,       # Rows `[n, k]`
         gram += kz.T @ kz; cross += kz.T @ y[i:i + chunk]
     kss, jitter = rbf_kernel(support, support, gamma), 1e-10 * np.trace(gram) / m * np.eye(m)
     return [np.linalg.solve(gram + a * kss + jitter, cross) for a in alphas]
+
+# %% ../nbs/03_train.ipynb #73d90551
+# widths: gamma times the projections' total variance
+KERNEL_ALPHAS, KERNEL_WIDTHS = (0.01, 0.03, 0.1, 0.3, 1.), (0.25, 0.5, 1., 2.)
 
 def search_subset_kernel(z:np.ndarray, y:np.ndarray, folds:list, spread:float, n_support:int, seed:int) -> tuple[dict,
         np.ndarray, np.ndarray]:
@@ -157,6 +161,7 @@ def search_subset_kernel(z:np.ndarray, y:np.ndarray, folds:list, spread:float, n
     return dict(alpha=KERNEL_ALPHAS[ai], gamma=gammas[gi]), support, subset_kernel_ridge(z, y, support, gammas[gi],
             [KERNEL_ALPHAS[ai]])[0]
 
+# %% ../nbs/03_train.ipynb #b3fb6783
 def fit_kernel_head(z:np.ndarray,    # Projected features `[n, k]`
                     y:np.ndarray,    # Centred targets `[n, o]`
                     folds:list,      # Grouped folds of the rows, for the search
@@ -171,6 +176,9 @@ def fit_kernel_head(z:np.ndarray,    # Projected features `[n, k]`
     g = GridSearchCV(KernelRidge(kernel='rbf'), dict(alpha=list(KERNEL_ALPHAS), gamma=[w / spread for w in KERNEL_WIDTHS]),
                      cv=folds, scoring='neg_mean_absolute_error').fit(z, y)
     return g.best_params_, z, g.best_estimator_.dual_coef_
+
+# %% ../nbs/03_train.ipynb #e68abbe1
+RIDGE_ALPHAS = tuple(10. ** np.arange(-1, 5.01, 0.5))       # searched by grouped CV inside the training set
 
 def fit_closed_heads(model:NutritionRegressor, # Its `Ensemble`'s closed-form heads are fitted in place
                      data:FeatureDataset,      # The training features and their standardised targets
@@ -209,9 +217,6 @@ def plate_vocabulary(cfg:TrainConfig, training:pd.DataFrame) -> tuple[pd.DataFra
     return rows, ((*vocab, OTHER) if vocab else ())
 
 # %% ../nbs/03_train.ipynb #ea9e081e
-PRESENCE_CS = (0.01, 0.03, 0.1, 0.3, 1.)        # inverse L2 strengths of the presence regressions, searched by grouped CV
-GRAMS_ALPHAS = (1., 10., 100., 1000.)           # ridge strengths of the grams regressions, searched by leave-one-out
-
 def presence_logits(z:np.ndarray, present:np.ndarray, folds:list, C:float) -> np.ndarray:
     """`[n, v]` held-out logits of logistic regressions with `C` for each entry of `present` `[n, v]`, each fold's fitted
     on the others."""
@@ -224,11 +229,15 @@ def presence_logits(z:np.ndarray, present:np.ndarray, folds:list, C:float) -> np
                            else np.log(rate / (1 - rate)))
     return out
 
+# %% ../nbs/03_train.ipynb #ea14a013
 def log_loss(logits:np.ndarray, present:np.ndarray) -> float:
     "Mean binary cross-entropy of probabilities `sigmoid(logits)` against `present`."
     return float(np.mean(np.logaddexp(0, logits) - present * logits))
 
 # %% ../nbs/03_train.ipynb #37efa5c7
+PRESENCE_CS = (0.01, 0.03, 0.1, 0.3, 1.)        # inverse L2 strengths of the presence regressions, searched by grouped CV
+GRAMS_ALPHAS = (1., 10., 100., 1000.)           # ridge strengths of the grams regressions, searched by leave-one-out
+
 def fit_ingredient_head(model:NutritionRegressor, # Its `ingredient_head` is fitted in place
                         data:FeatureDataset,      # The training features
                         table:pd.DataFrame,       # Their dishes (rows aligned): grouped folds for the search
@@ -301,6 +310,7 @@ def holdout_table(table:pd.DataFrame, # Dishes with a `split` column
     held = grouped_folds(trn, min(n_groups, max(2, round(1 / cfg.holdout_share))), cfg.group_gap_s, cfg.seed) == 0
     return trn.assign(split=np.where(held, 'valid', 'train'))
 
+# %% ../nbs/03_train.ipynb #1065cbd2
 class KeepBestEpoch(TrackerCallback):
     """fastai's `SaveModelCallback` kept in memory: after fitting, the model has its weights of the epoch with the best
     `monitor` (the validation loss); `best_epoch` says which (0-based)."""
@@ -317,6 +327,81 @@ class KeepBestEpoch(TrackerCallback):
         super().after_fit()
         if self.best_state is not None: getattr(self.learn.model, 'module', self.learn.model).load_state_dict(self.best_state)
 
+# %% ../nbs/03_train.ipynb #20b3397a
+def _network_tables(table:pd.DataFrame, cfg:TrainConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    "The network's dishes (`holdout_table`) and every training row: those it trains on, then the held-out ones."
+    # the network's: the rest of the training dishes, and the held-out ones
+    learning = holdout_table(table, cfg)
+    fit_rows, held_rows = learning[learning.split == 'train'], learning[learning.split == 'valid']
+    # every training row, in that order
+    return learning, pd.concat([every_image(fit_rows) if cfg.all_frames else fit_rows, held_rows])
+
+# %% ../nbs/03_train.ipynb #36275382
+def _run_model(cfg:TrainConfig, table:pd.DataFrame, trn_table:pd.DataFrame, tm, ts, band, vocab:tuple,
+               device) -> NutritionRegressor:
+    "The run's model on `device`: `cfg`'s, with the target statistics `tm`, `ts`, the Atwater `band` and `vocab`."
+    label_max = table.loc[table.split == 'train', list(cfg.outputs())].max().to_numpy()   # the bounds: `label_bound` x these
+    return NutritionRegressor(cfg.model_config(tm, ts, band, len(trn_table), vocab, label_max), cfg.pretrained,
+                              cfg.weights_path).to(device)
+
+# %% ../nbs/03_train.ipynb #f45730ce
+def _network_data(model:NutritionRegressor, learning:pd.DataFrame, cfg:TrainConfig, tm, ts,
+                  device) -> tuple[DataLoaders, FeatureDataset|None, dict|None]:
+    """The network's `DataLoaders`, every training vector (with the cache; else `None`) and the cache's counts (`None`
+    without it); a `ParamsError` when no batch would train."""
+    fit_rows, held_rows = learning[learning.split == 'train'], learning[learning.split == 'valid']
+    counts = None
+    if cfg.feature_cache:
+        dls, counts = feature_dataloaders(model, learning, cfg, tm, ts, device)
+        data = FeatureDataset(torch.cat([dls.train.dataset.feats[:, :1], dls.valid.dataset.feats]),
+                              torch.cat([dls.train.dataset.y, dls.valid.dataset.y]))
+    else:
+        set_seed(cfg.seed, reproducible=True)
+        data = None                                # (the projection and the closed-form heads need the cache: `check_for_data`)
+        dls = dish_dataloaders(pd.concat([every_image(fit_rows), held_rows]) if cfg.all_frames else learning, tm, ts, cfg, device)
+    if len(dls.train) == 0:
+        raise ParamsError(f"parameter bs: {cfg.bs} is more than the {len(fit_rows)} dishes the network trains on "
+                                              f"(the training split less the {cfg.holdout_share:.0%} held out): no "
+                                              "batch would train")
+    return dls, data, counts
+
+# %% ../nbs/03_train.ipynb #45ad7ea5
+def _network_learner(model:NutritionRegressor, dls:DataLoaders, cfg:TrainConfig, out_dir) -> Learner:
+    "The `Learner` of the network: the head's network on cached features, the whole model on images."
+    # what fastai trains: the closed-form heads are fitted after
+    network = nn.Sequential(model.selection, model.projection, model.ensemble.mlp)
+    return Learner(dls, network if cfg.feature_cache else model, loss_func=LOSSES[cfg.loss](),
+                   metrics=[nutrient_mae(i, model) for i in range(len(TARGETS))], path=out_dir or '.')
+
+# %% ../nbs/03_train.ipynb #cca79398
+def _fit_network(learn:Learner, model:NutritionRegressor, dls:DataLoaders, learning:pd.DataFrame, cfg:TrainConfig, device,
+                 out_dir, finish_wandb:bool) -> None:
+    "Fit `learn`'s network, keep its best epoch, then fine-tune with `cfg.fine_tune`; with wandb as `train` says."
+    rank, world = distributed_rank()
+    cbs = start_wandb(cfg, out_dir) if rank == 0 else []
+    if world > 1:                                 # every process takes a slice of each batch; wandb gets the run's results only
+        cbs = [DataParallel(sync_bn=torch.device(device).type == 'cuda')]
+    head_only_on_cpu, best = cfg.feature_cache and torch.device(device).type == 'cpu', KeepBestEpoch()
+    try:
+        with torch_threads(1 if head_only_on_cpu else None): learn.fit_one_cycle(cfg.epochs, cfg.lr, wd=cfg.wd, cbs=[*cbs, best])
+        learn.remove_cbs(cbs)
+        learn.best_epoch = best.best_epoch
+        if cfg.fine_tune: learn.tuning = fine_tune(model, dls, learning, cfg, device, cbs)
+    finally:
+        if rank == 0 and cfg.wandb != 'disabled' and finish_wandb:
+            import wandb; wandb.finish()
+    learn.remove_cbs(cbs)
+
+# %% ../nbs/03_train.ipynb #cf358f19
+def _fit_closed_form(learn:Learner, model:NutritionRegressor, data:FeatureDataset|None, trn_table:pd.DataFrame,
+                     rows:pd.DataFrame|None, vocab:tuple, cfg:TrainConfig, device) -> None:
+    "Fit the closed-form heads, then the ingredient head, on `data` (every training row of `trn_table`)."
+    learn.closed_heads = fit_closed_heads(model, data, trn_table, cfg) if len(cfg.heads) > 1 else {}
+    if vocab:                                     # what is on the plate: the closed-form parts, then the network
+        grams = ingredient_grams(rows, trn_table.dish_id, vocab[:-1])
+        learn.ingredient_head = fit_ingredient_head(model, data, trn_table, grams, cfg)
+        fit_presence_network(model, data, grams.to_numpy() > 0, cfg, device)
+
 # %% ../nbs/03_train.ipynb #a0e800df
 def train(cfg:TrainConfig,                 # The run's configuration
           table:pd.DataFrame|None=None,    # Dishes (from `dish_table`); read from `cfg` when `None`
@@ -332,54 +417,16 @@ def train(cfg:TrainConfig,                 # The run's configuration
     tm, ts = target_stats(table, cfg.outputs(), cfg.log_targets)
     band = atwater_band(checked_labels(read_all_metadata(check_data_dir(n5k_dir(cfg.data_dir))))) if cfg.atwater_limits else None
     if len(cfg.heads) > 1 or cfg.n_components or cfg.fine_tune or cfg.ingredient_min_dishes: check_for_data(cfg, table)
-    # the network's: the rest of the training dishes, and the held-out ones
-    learning = holdout_table(table, cfg)
-    fit_rows, held_rows = learning[learning.split == 'train'], learning[learning.split == 'valid']
-    # every training row, in that order
-    trn_table = pd.concat([every_image(fit_rows) if cfg.all_frames else fit_rows, held_rows])
+    learning, trn_table = _network_tables(table, cfg)
     rows, vocab = plate_vocabulary(cfg, trn_table)
-    label_max = table.loc[table.split == 'train', list(cfg.outputs())].max().to_numpy()   # the bounds: `label_bound` x these
-    model = NutritionRegressor(cfg.model_config(tm, ts, band, len(trn_table), vocab, label_max), cfg.pretrained,
-                               cfg.weights_path).to(device)
-    counts = None
-    if cfg.feature_cache:
-        dls, counts = feature_dataloaders(model, learning, cfg, tm, ts, device)
-        data = FeatureDataset(torch.cat([dls.train.dataset.feats[:, :1], dls.valid.dataset.feats]),
-                              torch.cat([dls.train.dataset.y, dls.valid.dataset.y]))
-    else:
-        set_seed(cfg.seed, reproducible=True)
-        data = None                                # (the projection and the closed-form heads need the cache: `check_for_data`)
-        dls = dish_dataloaders(pd.concat([every_image(fit_rows), held_rows]) if cfg.all_frames else learning, tm, ts, cfg, device)
-    if len(dls.train) == 0:
-        raise ParamsError(f"parameter bs: {cfg.bs} is more than the {len(fit_rows)} dishes the network trains on "
-                                              f"(the training split less the {cfg.holdout_share:.0%} held out): no "
-                                              "batch would train")
+    model = _run_model(cfg, table, trn_table, tm, ts, band, vocab, device)
+    dls, data, counts = _network_data(model, learning, cfg, tm, ts, device)
     if cfg.n_components: fit_projection(model, data, cfg.seed)
-    # what fastai trains: the closed-form heads are fitted after
-    network = nn.Sequential(model.selection, model.projection, model.ensemble.mlp)
-    learn = Learner(dls, network if cfg.feature_cache else model, loss_func=LOSSES[cfg.loss](),
-                    metrics=[nutrient_mae(i, model) for i in range(len(TARGETS))], path=out_dir or '.')
-    rank, world = distributed_rank()
-    cbs = start_wandb(cfg, out_dir) if rank == 0 else []
-    if world > 1:                                 # every process takes a slice of each batch; wandb gets the run's results only
-        cbs = [DataParallel(sync_bn=torch.device(device).type == 'cuda')]
-    head_only_on_cpu, best = cfg.feature_cache and torch.device(device).type == 'cpu', KeepBestEpoch()
-    try:
-        with torch_threads(1 if head_only_on_cpu else None): learn.fit_one_cycle(cfg.epochs, cfg.lr, wd=cfg.wd, cbs=[*cbs, best])
-        learn.remove_cbs(cbs)
-        learn.best_epoch = best.best_epoch
-        if cfg.fine_tune: learn.tuning = fine_tune(model, dls, learning, cfg, device, cbs)
-    finally:
-        if rank == 0 and cfg.wandb != 'disabled' and finish_wandb:
-            import wandb; wandb.finish()
-    learn.remove_cbs(cbs)
+    learn = _network_learner(model, dls, cfg, out_dir)
+    _fit_network(learn, model, dls, learning, cfg, device, out_dir, finish_wandb)
     # the closed-form heads read the tuned vectors
     if cfg.fine_tune: data = FeatureDataset(learn.tuning.train_vectors[:, None], data.y)
-    learn.closed_heads = fit_closed_heads(model, data, trn_table, cfg) if len(cfg.heads) > 1 else {}
-    if vocab:                                     # what is on the plate: the closed-form parts, then the network
-        grams = ingredient_grams(rows, trn_table.dish_id, vocab[:-1])
-        learn.ingredient_head = fit_ingredient_head(model, data, trn_table, grams, cfg)
-        fit_presence_network(model, data, grams.to_numpy() > 0, cfg, device)
+    _fit_closed_form(learn, model, data, trn_table, rows, vocab, cfg, device)
     learn.regressor, learn.feature_counts = model.eval(), counts
     return learn
 
@@ -388,21 +435,31 @@ class ActivationDataset(torch.utils.data.Dataset):
     """Cached activations `[n, views, c, h, w]` (the image, then its mirror image), frozen vectors `[n, d]` and targets;
     each draw picks a view at random."""
     def __init__(self, acts:torch.Tensor, vecs:torch.Tensor, y:torch.Tensor): self.acts, self.vecs, self.y = acts, vecs, y
-    def __len__(self): return len(self.y)
-    def __getitem__(self, i):
-        v = 0 if self.acts.shape[1] == 1 else int(torch.randint(self.acts.shape[1], ()))
-        return self.acts[i, v], self.vecs[i], self.y[i]
 
+# %% ../nbs/03_train.ipynb #c108e045
+@patch
+def __len__(self:ActivationDataset): return len(self.y)
+
+# %% ../nbs/03_train.ipynb #2131637d
+@patch
+def __getitem__(self:ActivationDataset, i):
+    v = 0 if self.acts.shape[1] == 1 else int(torch.randint(self.acts.shape[1], ()))
+    return self.acts[i, v], self.vecs[i], self.y[i]
+
+# %% ../nbs/03_train.ipynb #058067bf
 class TunedNetwork(nn.Module):
     "What fine-tuning trains: `TunedFeatures` (the tuned units), then the head's network; BatchNorm statistics stay fixed."
     def __init__(self, model:NutritionRegressor):
         super().__init__()
         self.features, self.network = TunedFeatures(model), nn.Sequential(model.selection, model.projection, model.ensemble.mlp)
-    def forward(self, act, vec): return self.network(self.features(act, vec))
     def train(self, mode:bool=True):
         super().train(mode)
         self.features.pooled.eval()
         return self
+
+# %% ../nbs/03_train.ipynb #ff52548b
+@patch
+def forward(self:TunedNetwork, act, vec): return self.network(self.features(act, vec))
 
 # %% ../nbs/03_train.ipynb #e96160f7
 def fine_tune(model:NutritionRegressor, # Trained head; its first backbone's top `fine_tune` units are tuned in place
@@ -449,6 +506,7 @@ def _flat(d:dict, prefix:str='') -> dict:
         else: out[f'{prefix}{k}'] = v
     return out
 
+# %% ../nbs/03_train.ipynb #157eeb38
 def finish_run(metrics:dict, plots:list=()) -> None:
     "Log `metrics` (to the summary) and `plots` (PNG files) to the active wandb run, if any, and finish it."
     import wandb

@@ -1,7 +1,7 @@
 """How the rooms read, in numbers (issue 28's yardstick): export cells' code lines (median, largest), the share of export
-cells followed by an example (the next code cell is not exported), lines over the configured length in export cells and
-modules, the serving modules' sizes (under 300 lines each) and `create_app`'s. CI prints these; `--check` also fails
-when a target is missed.
+cells followed by an example (the next code cell is not exported and asserts or plots), lines over the configured
+length in export cells and modules, the serving modules' sizes (under 300 lines each) and `create_app`'s. CI prints
+these; `--check` also fails when a target is missed.
 
     python tools/house_metrics.py [--check]
 """
@@ -18,6 +18,11 @@ def code_lines(src:str) -> list[str]:
     return [l for l in src.splitlines() if l.strip() and not l.lstrip().startswith('#')]
 
 
+def is_example(src:str) -> bool:
+    "A code cell that is not exported and checks or shows something (`test_*`, `assert`, a plot), not only imports or setup."
+    return not re.search(r'^#\|\s*export', src, re.M) and bool(re.search(r'\btest_\w+\(|\bassert\b|\.plot|plt\.', src))
+
+
 def notebook_cells(limit:int) -> tuple[list[int], int, int, list[str]]:
     "(code lines of each export cell, export cells, those followed by an example, export-cell lines over `limit`)."
     sizes, n_export, followed, long = [], 0, 0, []
@@ -28,7 +33,7 @@ def notebook_cells(limit:int) -> tuple[list[int], int, int, list[str]]:
             if not re.search(r'^#\|\s*export\b', src, re.M): continue
             n_export += 1; sizes.append(len(code_lines(src)))
             nxt = ''.join(cells[i + 1]['source']) if i + 1 < len(cells) else ''
-            if nxt.strip() and not re.search(r'^#\|\s*export', nxt, re.M): followed += 1
+            if is_example(nxt): followed += 1
             long += [f'{nb.name}: {l[:60]}...' for l in src.splitlines() if len(l) > limit]
     return sizes, n_export, followed, long
 
