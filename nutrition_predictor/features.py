@@ -226,7 +226,7 @@ class _FeatureBuild:
     "The state one `cached_features` call shares between its steps."
     def __init__(self, config:ModelConfig, table:pd.DataFrame, cache:FeatureCache, variants:int, seed:int|None,
                  view:str|None, weights:str, bs:int|None, decode_threads:int, device, failed:dict|None, engine:str):
-        self.c, self.cache, self.device, self.failed, self.engine = config, cache, device, failed, engine
+        self.config, self.cache, self.device, self.failed, self.engine = config, cache, device, failed, engine
         self.seed, self.view, self.weights, self.decode_threads = seed, view, weights, decode_threads
         self.bs = bs or backbone_batch_size(torch.device(device).type == 'cuda')
         self.images = list(table.image)
@@ -241,7 +241,7 @@ class _FeatureBuild:
 @patch
 def keys(self:_FeatureBuild, backbone:str, extra:dict|None) -> list:
     "The cache key of each of `pairs`' vectors from one extractor."
-    return [feature_key(self.c, backbone, self.shas[r], v, self.seed, self.view, self.weights, self.decoder, extra)
+    return [feature_key(self.config, backbone, self.shas[r], v, self.seed, self.view, self.weights, self.decoder, extra)
             for r, v in self.pairs]
 
 # %% ../nbs/02a_features.ipynb #e285c17c
@@ -255,11 +255,12 @@ def transform(self:_FeatureBuild, v:int, r:int) -> A.Compose:
 def squares(self:_FeatureBuild, rows:list) -> dict:
     "Prepared images (`prepare_image`) of table `rows`, by row; unreadable ones left out, and why recorded in `bad`."
     if self.decoder == 'nvjpeg':
-        try: return dict(zip(rows, gpu_prepare([self.images[r] for r in rows], self.c.img_size, self.c.square, self.device)))
+        try: return dict(zip(rows, gpu_prepare([self.images[r] for r in rows], self.config.img_size, self.config.square,
+                                               self.device)))
         except RuntimeError: pass             # a JPEG nvJPEG refuses: each image through PIL, to name the bad one
     out = {}
     for r in rows:
-        try: out[r] = prepare_image(self.images[r], self.c.img_size, self.c.square)
+        try: out[r] = prepare_image(self.images[r], self.config.img_size, self.config.square)
         except DataError as e: self.bad[r] = str(e)
     return out
 
@@ -277,7 +278,7 @@ def batch(self:_FeatureBuild, idx:list) -> tuple[list, torch.Tensor|None]:
 def compute(self:_FeatureBuild, module:torch.nn.Module, extra:dict|None, keys:list, feats:list, idx:list):
     "Fill `feats[i]` for `i` in `idx` with the extractor's vector, saved in the cache under `keys[i]` and counted."
     if not idx: return
-    body = _extractor(module, extra, self.c.img_size, self.cache, self.device, self.engine)
+    body = _extractor(module, extra, self.config.img_size, self.cache, self.device, self.engine)
     workers = decode_thread_count(self.decode_threads)
     batches = list(chunked(idx, self.bs))
     with ThreadPoolExecutor(max(1, workers)) as pool, torch.inference_mode(), contextlib.ExitStack() as done:
